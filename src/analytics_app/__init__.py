@@ -1,0 +1,1 @@
+"""Application layer: config, DI container, HTTP driver, CLI and workers."""

@@ -1,0 +1,294 @@
+"""Ports: the Protocols the use cases need, with the contract every adapter honours.
+
+Storage access goes through a `UnitOfWork`: one transaction, repositories as attributes. Writes
+made through a unit of work become visible to others only at `commit()`; leaving the `with`
+block without committing rolls them back. Adapters raise `StoreUnavailable` when their backend
+cannot be reached and never leak driver exceptions.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import datetime, timedelta
+from types import TracebackType
+from typing import Protocol, Self
+
+from analytics_core.events import UsageEvent
+from analytics_core.exports import ExportJob, ExportStatus
+from analytics_core.freshness import FreshnessMarker
+from analytics_core.records import ApiKeyRecord, AuditEntry, DeadLetter, DedupeConflict
+from analytics_core.rollups import Rollup
+
+EventKey = tuple[uuid.UUID, uuid.UUID]
+
+
+class Clock(Protocol):
+    """Source of the current time."""
+
+    def now(self) -> datetime:
+        """Current instant, timezone-aware UTC."""
+        ...
+
+
+class IdGenerator(Protocol):
+    """Source of fresh unique ids."""
+
+    def new_id(self) -> uuid.UUID:
+        """A new random UUID."""
+        ...
+
+
+class EventStore(Protocol):
+    """Raw accepted events, unique by (org_id, event_id) for the whole raw retention."""
+
+    def add_new(self, events: Sequence[UsageEvent]) -> list[UsageEvent]:
+        """Insert the events whose key is not stored yet; return exactly those, in input order.
+
+        Within one call the first occurrence of a key wins. Concurrent callers never both
+        insert the same key: the loser sees it as already stored.
+        """
+        ...
+
+    def fingerprints(self, keys: Iterable[EventKey]) -> dict[EventKey, str]:
+        """Content fingerprints of the stored events among `keys` (absent keys are omitted)."""
+        ...
+
+    def scan(
+        self, org_id: uuid.UUID, start: datetime, end: datetime,
+        model_ids: Sequence[uuid.UUID] = (),
+    ) -> Iterator[UsageEvent]:
+        """Events of one org with start <= occurred_at < end, ordered by (occurred_at, event_id).
+
+        An empty `model_ids` means every model. Iteration streams; it does not load all rows.
+        """
+        ...
+
+
+class RollupStore(Protocol):
+    """15-minute rollups keyed (org, model, client, bucket)."""
+
+    def add(self, rollups: Sequence[Rollup]) -> None:
+        """Merge deltas into stored rollups (creating missing ones). Additive and atomic:
+        concurrent adders never lose an update."""
+        ...
+
+    def query(
+        self, org_id: uuid.UUID, start: datetime, end: datetime,
+        model_ids: Sequence[uuid.UUID] = (), client_ids: Sequence[str] = (),
+    ) -> list[Rollup]:
+        """Rollups of one org with start <= bucket_start < end, filtered when lists are non-empty,
+        ordered by (bucket_start, model_id, client_id)."""
+        ...
+
+    def active_orgs(self, start: datetime, end: datetime) -> list[uuid.UUID]:
+        """Orgs having at least one rollup with start <= bucket_start < end, sorted."""
+        ...
+
+
+class DeadLetterStore(Protocol):
+    """Rejected messages and dedupe conflicts, kept and countable."""
+
+    def add(self, letters: Sequence[DeadLetter]) -> None:
+        """Store dead letters (ids are unique; re-adding an id is a no-op)."""
+        ...
+
+    def add_conflicts(self, conflicts: Sequence[DedupeConflict]) -> None:
+        """Store dedupe conflict records."""
+        ...
+
+    def recent(self, org_id: uuid.UUID | None = None, limit: int = 100) -> list[DeadLetter]:
+        """Newest first; `org_id` None lists every dead letter (including unattributable ones)."""
+        ...
+
+    def conflicts(self, org_id: uuid.UUID, limit: int = 100) -> list[DedupeConflict]:
+        """Newest first."""
+        ...
+
+    def count(self) -> int:
+        """Number of dead letters stored."""
+        ...
+
+
+class FreshnessStore(Protocol):
+    """Per (org, model) freshness markers written in the ingest transaction."""
+
+    def touch(self, markers: Sequence[FreshnessMarker]) -> None:
+        """Merge markers (each time only moves forward)."""
+        ...
+
+    def markers(self, org_id: uuid.UUID) -> list[FreshnessMarker]:
+        """Markers of one org sorted by model_id."""
+        ...
+
+
+class OffsetStore(Protocol):
+    """Stream offsets, committed in the same transaction as the events they cover."""
+
+    def get(self, consumer: str, stream: str) -> int | None:
+        """Last committed offset, or None when the consumer never committed on that stream."""
+        ...
+
+    def save(self, consumer: str, stream: str, offset: int) -> None:
+        """Record the last processed offset (it must not move backwards)."""
+        ...
+
+
+class ExportJobStore(Protocol):
+    """Export jobs with compare-and-set updates on `version`."""
+
+    def add(self, job: ExportJob) -> None:
+        """Insert a new job; raises Conflict when (org, idempotency_key) is already used."""
+        ...
+
+    def get(self, org_id: uuid.UUID, job_id: uuid.UUID) -> ExportJob | None:
+        """One job of one org, or None (another org's job is None too)."""
+        ...
+
+    def find_by_idempotency_key(self, org_id: uuid.UUID, key: str) -> ExportJob | None:
+        """The job created with this key for this org, or None."""
+        ...
+
+    def page(
+        self, org_id: uuid.UUID, *, status: ExportStatus | None = None, limit: int = 50,
+        before: tuple[datetime, uuid.UUID] | None = None,
+    ) -> list[ExportJob]:
+        """Newest first by (created_at, job_id); `before` is an exclusive cursor."""
+        ...
+
+    def save(self, job: ExportJob) -> bool:
+        """Persist `job` iff the stored version is `job.version - 1`; False otherwise."""
+        ...
+
+    def claim_next(self, worker: str, now: datetime, lease: timedelta) -> ExportJob | None:
+        """Atomically claim the oldest claimable job (pending and due, or lease expired).
+
+        Two concurrent claimers never get the same job.
+        """
+        ...
+
+    def expirable(self, now: datetime, limit: int = 100) -> list[ExportJob]:
+        """Succeeded or failed jobs whose expires_at <= now, oldest first."""
+        ...
+
+
+class AuditLog(Protocol):
+    """Persistent audit of authorization decisions."""
+
+    def record(self, entry: AuditEntry) -> None:
+        """Append one entry."""
+        ...
+
+    def recent(self, org_id: uuid.UUID, limit: int = 100) -> list[AuditEntry]:
+        """Entries about one org, newest first."""
+        ...
+
+
+class ApiKeyStore(Protocol):
+    """API keys stored by hash."""
+
+    def add(self, record: ApiKeyRecord) -> None:
+        """Store a new key; raises Conflict on a duplicate key_id."""
+        ...
+
+    def find(self, key_id: str) -> ApiKeyRecord | None:
+        """The record for a key id, or None."""
+        ...
+
+
+class UnitOfWork(Protocol):
+    """One atomic transaction across every repository."""
+
+    events: EventStore
+    rollups: RollupStore
+    dead_letters: DeadLetterStore
+    freshness: FreshnessStore
+    offsets: OffsetStore
+    exports: ExportJobStore
+    audit: AuditLog
+    api_keys: ApiKeyStore
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Roll back anything not committed."""
+        ...
+
+    def commit(self) -> None:
+        """Make every write of this unit visible atomically."""
+        ...
+
+
+UnitOfWorkFactory = Callable[[], UnitOfWork]
+
+
+class PipelineProgress(Protocol):
+    """How far ingestion has aggregated what producers published."""
+
+    def complete_through(self, now: datetime) -> datetime:
+        """Instant up to which every published event has been aggregated (<= now)."""
+        ...
+
+
+class FreshnessCache(Protocol):
+    """Short-lived cache of per-org freshness markers. Never the source of truth:
+    a miss or an outage (StoreUnavailable) means "read the store"."""
+
+    def get(self, org_id: uuid.UUID) -> list[FreshnessMarker] | None:
+        """Cached markers, or None on a miss."""
+        ...
+
+    def put(self, org_id: uuid.UUID, markers: Sequence[FreshnessMarker], ttl: timedelta) -> None:
+        """Cache markers for at most `ttl`."""
+        ...
+
+    def invalidate(self, org_ids: Iterable[uuid.UUID]) -> None:
+        """Drop cached entries (called after a batch commits)."""
+        ...
+
+
+class ObjectStore(Protocol):
+    """Blob storage for export files."""
+
+    def put(
+        self, key: str, chunks: Iterable[bytes], *, metadata: Mapping[str, str],
+        content_type: str,
+    ) -> int:
+        """Store the concatenated chunks under `key` (replacing it); return the size in bytes.
+
+        The object becomes visible only when complete: a failure leaves no partial object.
+        """
+        ...
+
+    def open(self, key: str) -> Iterator[bytes]:
+        """Stream an object's bytes; raises NotFound when absent."""
+        ...
+
+    def signed_url(self, key: str, ttl: timedelta) -> str | None:
+        """A short-lived GET URL, or None when the store cannot sign (serve via `open`)."""
+        ...
+
+    def delete(self, key: str) -> None:
+        """Remove an object; absent keys are ignored."""
+        ...
+
+    def exists(self, key: str) -> bool:
+        """Whether an object is stored under `key`."""
+        ...
+
+    def metadata(self, key: str) -> dict[str, str]:
+        """The metadata stored with an object; raises NotFound when absent."""
+        ...
+
+
+class HealthCheck(Protocol):
+    """A named dependency probe for readiness."""
+
+    name: str
+
+    def check(self) -> None:
+        """Return when healthy; raise StoreUnavailable (or any error) when not."""
+        ...

@@ -1,0 +1,187 @@
+"""15-minute rollups keyed by (org, model, client, bucket) and their exact merges (SPEC §3)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+
+import attrs
+
+from analytics_core.events import Status, UsageEvent
+from analytics_core.money import Cents
+from analytics_core.sketch import LatencySketch, bin_index, merge_sketches
+from analytics_core.timegrid import floor_bucket
+
+NO_CLIENT = ""
+MAX_ERROR_CODES_PER_ROLLUP = 64
+OTHER_ERROR_CODE = "(other)"
+
+
+@attrs.frozen(order=True)
+class RollupKey:
+    """Identity of a base bucket. `client_id` is "" when events carried none."""
+
+    org_id: uuid.UUID
+    model_id: uuid.UUID
+    client_id: str
+    bucket_start: datetime
+
+
+@attrs.frozen
+class RollupStats:
+    """Additive statistics of a set of events. `merge` is associative and commutative."""
+
+    invocations: int = 0
+    success: int = 0
+    errors: int = 0
+    timeouts: int = 0
+    throttled: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost: Cents = attrs.field(factory=Cents.zero)
+    latency_sum: int = 0
+    latency_min: int | None = None
+    latency_max: int | None = None
+    sketch: LatencySketch = attrs.field(factory=LatencySketch)
+    error_codes: Mapping[str, int] = attrs.field(factory=dict)
+
+    def merge(self, other: RollupStats) -> RollupStats:
+        """Statistics of the union of both event sets."""
+        return merge_stats((self, other))
+
+    @property
+    def failures(self) -> int:
+        """error + timeout + throttled."""
+        return self.errors + self.timeouts + self.throttled
+
+    @property
+    def error_rate(self) -> float:
+        """(error + timeout + throttled) / invocations; 0.0 with no invocations."""
+        return self.failures / self.invocations if self.invocations else 0.0
+
+    def percentile(self, q: float) -> float | None:
+        """Latency quantile within 1 % of the exact nearest-rank value; None when empty."""
+        estimate = self.sketch.quantile(q)
+        if estimate is None or self.latency_min is None or self.latency_max is None:
+            return estimate
+        return min(max(estimate, float(self.latency_min)), float(self.latency_max))
+
+
+@attrs.frozen
+class Rollup:
+    """One base bucket: key and statistics."""
+
+    key: RollupKey
+    stats: RollupStats
+
+
+def merge_stats(items: Iterable[RollupStats]) -> RollupStats:
+    """Merge many statistics in one pass (exact for every additive field)."""
+    acc = _Accumulator()
+    sketches: list[LatencySketch] = []
+    for s in items:
+        acc.add_stats(s)
+        sketches.append(s.sketch)
+    return acc.freeze(merge_sketches(sketches))
+
+
+def merge_error_codes(a: Mapping[str, int], b: Mapping[str, int]) -> dict[str, int]:
+    """Add two error-code count maps, folding the smallest into "(other)" past the cap."""
+    out = dict(a)
+    for code, n in b.items():
+        out[code] = out.get(code, 0) + n
+    return _cap(out)
+
+
+def _cap(codes: dict[str, int]) -> dict[str, int]:
+    if len(codes) <= MAX_ERROR_CODES_PER_ROLLUP:
+        return codes
+    ranked = sorted(codes.items(), key=lambda kv: (-kv[1], kv[0]))
+    keep = dict(ranked[: MAX_ERROR_CODES_PER_ROLLUP - 1])
+    rest = sum(n for _, n in ranked[MAX_ERROR_CODES_PER_ROLLUP - 1 :])
+    keep[OTHER_ERROR_CODE] = keep.get(OTHER_ERROR_CODE, 0) + rest
+    return keep
+
+
+class _Accumulator:
+    """Mutable scratch space used only inside this module to build frozen stats fast."""
+
+    def __init__(self) -> None:
+        self.counts = [0] * 7  # invocations success errors timeouts throttled in out
+        self.cost = 0
+        self.lat_sum = 0
+        self.lat_min: int | None = None
+        self.lat_max: int | None = None
+        self.codes: dict[str, int] = {}
+        self.zeros = 0
+        self.bins: dict[int, int] = {}
+
+    def add_event(self, e: UsageEvent) -> None:
+        c = self.counts
+        c[0] += 1
+        c[_STATUS_SLOT[e.status]] += 1
+        c[5] += e.input_tokens
+        c[6] += e.output_tokens
+        self.cost += e.cost.units
+        self._latency(e.latency_ms, e.latency_ms, e.latency_ms)
+        if e.latency_ms <= 0:
+            self.zeros += 1
+        else:
+            i = bin_index(e.latency_ms)
+            self.bins[i] = self.bins.get(i, 0) + 1
+        if e.status is not Status.SUCCESS and e.error_code:
+            self.codes[e.error_code] = self.codes.get(e.error_code, 0) + 1
+
+    def add_stats(self, s: RollupStats) -> None:
+        c = self.counts
+        c[0] += s.invocations
+        c[1] += s.success
+        c[2] += s.errors
+        c[3] += s.timeouts
+        c[4] += s.throttled
+        c[5] += s.input_tokens
+        c[6] += s.output_tokens
+        self.cost += s.cost.units
+        if s.latency_min is not None and s.latency_max is not None:
+            self._latency(s.latency_sum, s.latency_min, s.latency_max)
+        for code, n in s.error_codes.items():
+            self.codes[code] = self.codes.get(code, 0) + n
+
+    def _latency(self, total: int, low: int, high: int) -> None:
+        self.lat_sum += total
+        self.lat_min = low if self.lat_min is None else min(self.lat_min, low)
+        self.lat_max = high if self.lat_max is None else max(self.lat_max, high)
+
+    def freeze(self, sketch: LatencySketch | None = None) -> RollupStats:
+        c = self.counts
+        return RollupStats(
+            invocations=c[0], success=c[1], errors=c[2], timeouts=c[3], throttled=c[4],
+            input_tokens=c[5], output_tokens=c[6], cost=Cents(self.cost),
+            latency_sum=self.lat_sum, latency_min=self.lat_min, latency_max=self.lat_max,
+            sketch=sketch if sketch is not None else LatencySketch(self.zeros, self.bins),
+            error_codes=_cap(self.codes),
+        )
+
+
+_STATUS_SLOT = {Status.SUCCESS: 1, Status.ERROR: 2, Status.TIMEOUT: 3, Status.THROTTLED: 4}
+
+
+def stats_of(events: Iterable[UsageEvent]) -> RollupStats:
+    """Statistics of a set of events."""
+    acc = _Accumulator()
+    for e in events:
+        acc.add_event(e)
+    return acc.freeze()
+
+
+def build_rollups(events: Iterable[UsageEvent]) -> list[Rollup]:
+    """Group events into base-bucket rollup deltas, sorted by key (stable lock order for SQL)."""
+    accs: dict[RollupKey, _Accumulator] = {}
+    for e in events:
+        key = RollupKey(e.org_id, e.model_id, e.client_id or NO_CLIENT, floor_bucket(e.occurred_at))
+        acc = accs.get(key)
+        if acc is None:
+            acc = accs[key] = _Accumulator()
+        acc.add_event(e)
+    return [Rollup(k, accs[k].freeze()) for k in sorted(accs)]

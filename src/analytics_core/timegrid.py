@@ -1,0 +1,127 @@
+"""15-minute UTC base buckets and their merges into hour/day/month in any IANA zone (SPEC §3)."""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from datetime import UTC, datetime, timedelta, tzinfo
+from enum import StrEnum
+from functools import lru_cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+BUCKET = timedelta(minutes=15)
+_BUCKET_SECONDS = 900
+
+
+class Grain(StrEnum):
+    """Display grains; every one is a merge of 15-minute base buckets."""
+
+    HOUR = "hour"
+    DAY = "day"
+    MONTH = "month"
+
+
+def zone(name: str) -> tzinfo:
+    """Resolve an IANA zone name; raises ValueError for unknown or malformed names."""
+    return _zone(name)
+
+
+@lru_cache(maxsize=512)
+def _zone(name: str) -> tzinfo:
+    if name.upper() == "UTC":
+        return UTC
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError) as e:
+        raise ValueError(f"unknown time zone {name!r}") from e
+
+
+def floor_bucket(when: datetime) -> datetime:
+    """Start (UTC) of the 15-minute bucket holding an aware instant."""
+    ts = int(when.timestamp() // _BUCKET_SECONDS) * _BUCKET_SECONDS
+    return datetime.fromtimestamp(ts, UTC)
+
+
+def ceil_bucket(when: datetime) -> datetime:
+    """Smallest bucket boundary at or after an aware instant."""
+    start = floor_bucket(when)
+    return start if start == when else start + BUCKET
+
+
+def grain_label(bucket_start: datetime, grain: Grain, tz: tzinfo) -> Hashable:
+    """Identity of the zone-local grain period that holds a base bucket.
+
+    Hours carry the UTC offset so that the repeated hour of a DST fall-back stays two hours.
+    """
+    local = bucket_start.astimezone(tz)
+    if grain is Grain.HOUR:
+        return (local.year, local.month, local.day, local.hour, local.utcoffset())
+    if grain is Grain.DAY:
+        return (local.year, local.month, local.day)
+    return (local.year, local.month)
+
+
+def period_start(bucket_start: datetime, grain: Grain, tz: tzinfo) -> datetime:
+    """First instant (UTC) of the zone-local grain period holding a base bucket.
+
+    Found by walking back over 15-minute boundaries while the label stays the same, so it is
+    exact across DST gaps, midnight transitions and :30/:45 offsets.
+    """
+    label = grain_label(bucket_start, grain, tz)
+    local = bucket_start.astimezone(tz)
+    guess = _naive_floor(local, grain)
+    # Jump close to the start, then settle on the exact boundary.
+    offset = local.utcoffset() or timedelta(0)
+    candidate = floor_bucket((guess - offset).replace(tzinfo=UTC))
+    candidate = min(candidate, bucket_start)
+    while grain_label(candidate, grain, tz) != label:
+        candidate += BUCKET
+    while grain_label(candidate - BUCKET, grain, tz) == label:
+        candidate -= BUCKET
+    return candidate
+
+
+def period_end(start: datetime, grain: Grain, tz: tzinfo) -> datetime:
+    """First instant (UTC) after the period that starts at `start`."""
+    label = grain_label(start, grain, tz)
+    step = {Grain.HOUR: timedelta(minutes=45), Grain.DAY: timedelta(hours=20),
+            Grain.MONTH: timedelta(days=27)}[grain]
+    candidate = start + step
+    while grain_label(candidate, grain, tz) == label:
+        candidate += BUCKET
+    return candidate
+
+
+def _naive_floor(local: datetime, grain: Grain) -> datetime:
+    naive = local.replace(tzinfo=None)
+    if grain is Grain.HOUR:
+        return naive.replace(minute=0, second=0, microsecond=0)
+    if grain is Grain.DAY:
+        return naive.replace(hour=0, minute=0, second=0, microsecond=0)
+    return naive.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+class PeriodIndex:
+    """Memoises the period start of each base bucket for one grain and zone."""
+
+    def __init__(self, grain: Grain, tz: tzinfo) -> None:
+        self.grain = grain
+        self.tz = tz
+        self._starts: dict[datetime, datetime] = {}
+
+    def start_of(self, bucket_start: datetime) -> datetime:
+        """Period start (UTC) for a base bucket start."""
+        found = self._starts.get(bucket_start)
+        if found is None:
+            found = period_start(bucket_start, self.grain, self.tz)
+            self._starts[bucket_start] = found
+        return found
+
+    def local_iso(self, instant: datetime) -> str:
+        """RFC 3339 rendering of an instant in the index's zone (Z for UTC)."""
+        return isoformat(instant, self.tz)
+
+
+def isoformat(instant: datetime, tz: tzinfo) -> str:
+    """RFC 3339 with offset in the given zone; UTC renders with a trailing Z."""
+    text = instant.astimezone(tz).isoformat(timespec="seconds")
+    return text[:-6] + "Z" if text.endswith("+00:00") and tz is UTC else text
