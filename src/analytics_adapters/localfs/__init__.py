@@ -1,0 +1,1 @@
+"""Local-directory object store for the embedded mode."""

@@ -1,0 +1,1 @@
+"""RabbitMQ stream adapters on rstream."""

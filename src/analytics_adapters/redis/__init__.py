@@ -1,0 +1,1 @@
+"""Redis adapters (freshness cache)."""

@@ -1,0 +1,1 @@
+"""S3 object store on boto3."""

@@ -1,0 +1,1 @@
+"""SQL adapters on SQLAlchemy Core: PostgreSQL (psycopg 3) and SQLite."""
