@@ -254,11 +254,13 @@ class ObjectStore(Protocol):
     """Blob storage for export files."""
 
     def put(
-        self, key: str, chunks: Iterable[bytes], *, metadata: Mapping[str, str],
-        content_type: str,
+        self, key: str, chunks: Iterable[bytes], *,
+        metadata: Mapping[str, str] | Callable[[], Mapping[str, str]], content_type: str,
     ) -> int:
         """Store the concatenated chunks under `key` (replacing it); return the size in bytes.
 
+        `metadata` may be a callable: it is called once, after the last chunk was consumed, so
+        values computed while streaming (row count, checksum) can be stored with the object.
         The object becomes visible only when complete: a failure leaves no partial object.
         """
         ...
