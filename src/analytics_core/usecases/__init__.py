@@ -1,0 +1,1 @@
+"""Use cases: application services over the ports."""

@@ -1,0 +1,238 @@
+"""Ingest a batch of raw usage events exactly once, in one unit of work (SPEC §2, §3, §8)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import uuid
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from decimal import Decimal
+from enum import StrEnum
+
+import attrs
+
+from analytics_core.errors import FieldError, StoreUnavailable, ValidationFailed
+from analytics_core.events import UsageEvent, parse_event
+from analytics_core.freshness import FreshnessMarker
+from analytics_core.ports import Clock, EventKey, FreshnessCache, IdGenerator, UnitOfWorkFactory
+from analytics_core.records import DeadLetter, DedupeConflict
+from analytics_core.rollups import build_rollups
+
+DEFAULT_RAW_RETENTION = timedelta(days=400)
+MAX_HTTP_BATCH = 5000
+
+
+class EventOutcome(StrEnum):
+    """Per-event result of an ingest."""
+
+    ACCEPTED = "accepted"
+    DUPLICATE = "duplicate"
+    REJECTED = "rejected"
+
+
+@attrs.frozen
+class RawMessage:
+    """One inbound message: decoded JSON or raw bytes/text to decode; offset when streamed."""
+
+    payload: object
+    offset: int | None = None
+
+
+@attrs.frozen
+class EventResult:
+    """Outcome of one input, in input order."""
+
+    index: int
+    event_id: str | None
+    status: EventOutcome
+    errors: tuple[FieldError, ...] = ()
+    conflict: bool = False
+
+
+@attrs.frozen
+class BatchResult:
+    """Outcome of a whole batch."""
+
+    batch_id: uuid.UUID
+    results: tuple[EventResult, ...]
+
+    def _count(self, status: EventOutcome) -> int:
+        return sum(1 for r in self.results if r.status is status)
+
+    @property
+    def accepted(self) -> int:
+        """Events stored for the first time."""
+        return self._count(EventOutcome.ACCEPTED)
+
+    @property
+    def duplicates(self) -> int:
+        """Events already stored (same org and event id)."""
+        return self._count(EventOutcome.DUPLICATE)
+
+    @property
+    def rejected(self) -> int:
+        """Invalid events, dead-lettered."""
+        return self._count(EventOutcome.REJECTED)
+
+    @property
+    def conflicts(self) -> int:
+        """Duplicates whose content differs from the stored first version."""
+        return sum(1 for r in self.results if r.conflict)
+
+
+@attrs.frozen
+class StreamCheckpoint:
+    """Offset to commit together with the batch."""
+
+    consumer: str
+    stream: str
+    offset: int
+
+
+def decode_payload(payload: object) -> object:
+    """Decode bytes/str JSON with Decimal numbers; other payloads pass through."""
+    if isinstance(payload, bytes | bytearray | memoryview):
+        try:
+            payload = bytes(payload).decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise ValidationFailed([FieldError("$", "message is not UTF-8")]) from e
+    if isinstance(payload, str):
+        try:
+            return json.loads(payload, parse_float=Decimal)
+        except ValueError as e:
+            raise ValidationFailed([FieldError("$", f"message is not valid JSON: {e}")]) from e
+    return payload
+
+
+def raw_bytes(payload: object) -> bytes:
+    """Bytes kept in a dead-letter or conflict record for any payload."""
+    if isinstance(payload, bytes | bytearray | memoryview):
+        return bytes(payload)
+    if isinstance(payload, str):
+        return payload.encode("utf-8", "replace")
+    return json.dumps(payload, default=str, separators=(",", ":")).encode()
+
+
+def _guess_ids(decoded: object) -> tuple[str | None, uuid.UUID | None]:
+    if not isinstance(decoded, dict):
+        return None, None
+    event_id = decoded.get("eventId", decoded.get("event_id"))
+    org = decoded.get("orgId", decoded.get("org_id"))
+    try:
+        org_id = uuid.UUID(org) if isinstance(org, str) else None
+    except ValueError:
+        org_id = None
+    return (event_id if isinstance(event_id, str) else None), org_id
+
+
+@attrs.frozen
+class _Valid:
+    index: int
+    event: UsageEvent
+    raw: bytes
+    fingerprint: str
+
+
+@attrs.define
+class _Plan:
+    """Parsing outcome before storage: valid events, rejections, in-batch duplicates."""
+
+    results: dict[int, EventResult] = attrs.field(factory=dict)
+    unique: list[_Valid] = attrs.field(factory=list)
+    later: list[_Valid] = attrs.field(factory=list)  # same key again inside this batch
+    dead: list[DeadLetter] = attrs.field(factory=list)
+
+
+def _plan(
+    messages: Sequence[RawMessage], *, source: str, clock: Clock, ids: IdGenerator,
+    raw_retention: timedelta,
+) -> _Plan:
+    now = clock.now()
+    plan = _Plan()
+    seen: set[EventKey] = set()
+    for index, message in enumerate(messages):
+        decoded: object = None
+        try:
+            decoded = decode_payload(message.payload)
+            event = parse_event(decoded, now=now, raw_retention=raw_retention)
+        except ValidationFailed as e:
+            event_id, org_id = _guess_ids(decoded)
+            plan.results[index] = EventResult(index, event_id, EventOutcome.REJECTED, e.errors)
+            plan.dead.append(DeadLetter(
+                ids.new_id(), now, source, raw_bytes(message.payload), str(e), org_id,
+                message.offset,
+            ))
+            continue
+        valid = _Valid(index, event, raw_bytes(message.payload), event.fingerprint())
+        (plan.later if event.key in seen else plan.unique).append(valid)
+        seen.add(event.key)
+    return plan
+
+
+def ingest_batch(
+    messages: Sequence[RawMessage], *, source: str, uow_factory: UnitOfWorkFactory,
+    clock: Clock, ids: IdGenerator, raw_retention: timedelta = DEFAULT_RAW_RETENTION,
+    checkpoint: StreamCheckpoint | None = None, cache: FreshnessCache | None = None,
+) -> BatchResult:
+    """Validate, dedupe and store a batch with its rollups, freshness markers, dead letters and
+    (for the stream) offset in ONE unit of work. Redelivery of the same batch changes nothing.
+
+    Raises StoreUnavailable when storage is down; nothing of the batch is then committed.
+    """
+    plan = _plan(messages, source=source, clock=clock, ids=ids, raw_retention=raw_retention)
+    now = clock.now()
+    with uow_factory() as uow:
+        inserted = uow.events.add_new([v.event for v in plan.unique])
+        new_keys = {e.key for e in inserted}
+        old_keys = {v.event.key for v in plan.unique} - new_keys
+        first = uow.events.fingerprints(old_keys)
+        first.update({v.event.key: v.fingerprint for v in plan.unique if v.event.key in new_keys})
+        repeats = [v for v in plan.unique if v.event.key in old_keys] + plan.later
+        conflicts = [
+            DedupeConflict(v.event.org_id, v.event.event_id, now, source,
+                           first[v.event.key], v.fingerprint, v.raw)
+            for v in repeats if first.get(v.event.key, v.fingerprint) != v.fingerprint
+        ]
+        uow.rollups.add(build_rollups(inserted))
+        uow.freshness.touch(_markers(inserted, now))
+        uow.dead_letters.add(plan.dead)
+        uow.dead_letters.add_conflicts(conflicts)
+        if checkpoint is not None:
+            uow.offsets.save(checkpoint.consumer, checkpoint.stream, checkpoint.offset)
+        uow.commit()
+    for v in plan.unique:
+        if v.event.key in new_keys:
+            plan.results[v.index] = EventResult(
+                v.index, str(v.event.event_id), EventOutcome.ACCEPTED
+            )
+    for v in repeats:
+        plan.results[v.index] = EventResult(
+            v.index, str(v.event.event_id), EventOutcome.DUPLICATE,
+            conflict=first.get(v.event.key, v.fingerprint) != v.fingerprint,
+        )
+    if cache is not None and inserted:
+        _invalidate(cache, {e.org_id for e in inserted})
+    return BatchResult(ids.new_id(), tuple(plan.results[i] for i in range(len(messages))))
+
+
+def _markers(events: Sequence[UsageEvent], now: datetime) -> list[FreshnessMarker]:
+    latest: dict[EventKey, FreshnessMarker] = {}
+    for e in events:
+        marker = FreshnessMarker(e.org_id, e.model_id, e.occurred_at, now)
+        key = (e.org_id, e.model_id)
+        latest[key] = latest[key].merge(marker) if key in latest else marker
+    return [latest[k] for k in sorted(latest)]
+
+
+def _invalidate(cache: FreshnessCache, orgs: set[uuid.UUID]) -> None:
+    # The cache is an optimisation with a short TTL; readers fall back to the store.
+    with contextlib.suppress(StoreUnavailable):
+        cache.invalidate(orgs)
+
+
+def validate_event(
+    payload: object, *, clock: Clock, raw_retention: timedelta = DEFAULT_RAW_RETENTION
+) -> UsageEvent:
+    """Validate one raw event without storing it; raises ValidationFailed naming each field."""
+    return parse_event(decode_payload(payload), now=clock.now(), raw_retention=raw_retention)

@@ -1,0 +1,176 @@
+"""Usage, reliability and freshness queries over rollups (SPEC §3, §4, §5)."""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+import attrs
+
+from analytics_core.errors import FieldError, StoreUnavailable, ValidationFailed
+from analytics_core.freshness import Freshness, FreshnessMarker, FreshnessReport, ModelFreshness
+from analytics_core.ports import Clock, FreshnessCache, PipelineProgress, UnitOfWorkFactory
+from analytics_core.rollups import OTHER_ERROR_CODE, Rollup, RollupStats, merge_stats
+from analytics_core.timegrid import Grain, PeriodIndex, floor_bucket, period_end, zone
+
+MAX_QUERY_RANGE = timedelta(days=400)
+TOP_ERROR_CODES = 10
+FRESHNESS_CACHE_TTL = timedelta(seconds=5)
+
+
+class GroupBy(StrEnum):
+    """Series split: one series per model, per client, or a single series."""
+
+    MODEL = "model"
+    CLIENT = "client"
+    NONE = "none"
+
+
+@attrs.frozen
+class AnalyticsQuery:
+    """A validated usage or reliability query.
+
+    The window counts every 15-minute base bucket that starts in [floor15(start), end): rollups
+    are the resolution, so a bucket overlapping the window counts whole.
+    """
+
+    org_id: uuid.UUID
+    start: datetime
+    end: datetime
+    grain: Grain = Grain.DAY
+    tz: str = "UTC"
+    model_ids: tuple[uuid.UUID, ...] = ()
+    client_ids: tuple[str, ...] = ()
+    group_by: GroupBy = GroupBy.MODEL
+
+    def __attrs_post_init__(self) -> None:
+        errors: list[FieldError] = []
+        if self.end <= self.start:
+            errors.append(FieldError("end", "must be after start"))
+        elif self.end - self.start > MAX_QUERY_RANGE:
+            errors.append(FieldError("end", f"range must be at most {MAX_QUERY_RANGE.days} days"))
+        try:
+            zone(self.tz)
+        except ValueError:
+            errors.append(FieldError("tz", f"unknown IANA time zone {self.tz!r}"))
+        if errors:
+            raise ValidationFailed(errors, "invalid query")
+
+
+@attrs.frozen
+class SeriesPoint:
+    """Merged statistics of one grain period for one group (None when group_by is none)."""
+
+    bucket_start: datetime
+    bucket_end: datetime
+    group: str | None
+    stats: RollupStats
+
+
+@attrs.frozen
+class AnalyticsReport:
+    """Series, totals over the same rollups, and pipeline freshness."""
+
+    query: AnalyticsQuery
+    series: tuple[SeriesPoint, ...]
+    totals: RollupStats
+    freshness: Freshness
+
+    def top_error_codes(self, limit: int = TOP_ERROR_CODES) -> list[tuple[str, int]]:
+        """Most frequent error codes over the range, most frequent first."""
+        ranked = sorted(
+            ((c, n) for c, n in self.totals.error_codes.items() if c != OTHER_ERROR_CODE),
+            key=lambda kv: (-kv[1], kv[0]),
+        )
+        return ranked[:limit]
+
+
+def _group_of(rollup: Rollup, group_by: GroupBy) -> str | None:
+    if group_by is GroupBy.MODEL:
+        return str(rollup.key.model_id)
+    if group_by is GroupBy.CLIENT:
+        return rollup.key.client_id
+    return None
+
+
+def group_series(
+    rollups: Sequence[Rollup], grain: Grain, tz_name: str, group_by: GroupBy
+) -> list[SeriesPoint]:
+    """Merge base rollups into zone-local grain periods per group, ordered by (start, group)."""
+    index = PeriodIndex(grain, zone(tz_name))
+    cells: dict[tuple[datetime, str | None], list[RollupStats]] = {}
+    for r in rollups:
+        cell = (index.start_of(r.key.bucket_start), _group_of(r, group_by))
+        cells.setdefault(cell, []).append(r.stats)
+    ordered = sorted(cells, key=lambda c: (c[0], c[1] or ""))
+    return [
+        SeriesPoint(
+            start, period_end(start, grain, index.tz), group, merge_stats(cells[(start, group)])
+        )
+        for start, group in ordered
+    ]
+
+
+def current_freshness(progress: PipelineProgress, clock: Clock) -> Freshness:
+    """Pipeline freshness now."""
+    now = clock.now()
+    return Freshness.at(now, progress.complete_through(now))
+
+
+def query_analytics(
+    query: AnalyticsQuery, *, uow_factory: UnitOfWorkFactory, progress: PipelineProgress,
+    clock: Clock,
+) -> AnalyticsReport:
+    """Usage and reliability both come from one read: series, and totals equal to their sum."""
+    freshness = current_freshness(progress, clock)
+    with uow_factory() as uow:
+        rollups = uow.rollups.query(
+            query.org_id, floor_bucket(query.start), query.end, query.model_ids, query.client_ids
+        )
+    series = group_series(rollups, query.grain, query.tz, query.group_by)
+    totals = merge_stats(p.stats for p in series)
+    return AnalyticsReport(query, tuple(series), totals, freshness)
+
+
+def get_freshness(
+    org_id: uuid.UUID, *, uow_factory: UnitOfWorkFactory, progress: PipelineProgress,
+    clock: Clock, cache: FreshnessCache | None = None, model_ids: Sequence[uuid.UUID] = (),
+    cache_ttl: timedelta = FRESHNESS_CACHE_TTL,
+) -> FreshnessReport:
+    """Per-model freshness of an org: markers from the cache (or the store when the cache is
+    cold or down) and lag from the real pipeline. Unknown models get null times, never made up."""
+    freshness = current_freshness(progress, clock)
+    markers = _cached_markers(org_id, cache)
+    if markers is None:
+        with uow_factory() as uow:
+            markers = uow.freshness.markers(org_id)
+        if cache is not None:
+            with contextlib.suppress(StoreUnavailable):
+                cache.put(org_id, markers, cache_ttl)
+    by_model = {m.model_id: m for m in markers}
+    wanted = list(model_ids) if model_ids else sorted(by_model)
+    entries = tuple(
+        ModelFreshness(
+            model_id,
+            by_model[model_id].last_event_at if model_id in by_model else None,
+            by_model[model_id].last_rollup_at if model_id in by_model else None,
+            freshness.lag_seconds,
+            freshness.status,
+        )
+        for model_id in wanted
+    )
+    return FreshnessReport(org_id, freshness, entries)
+
+
+def _cached_markers(
+    org_id: uuid.UUID, cache: FreshnessCache | None
+) -> list[FreshnessMarker] | None:
+    if cache is None:
+        return None
+    try:
+        return cache.get(org_id)
+    except StoreUnavailable:
+        return None
