@@ -42,7 +42,10 @@ class Cents:
                 raise ValueError("must be a decimal number") from e
             if not dec.is_finite():
                 raise ValueError("must be finite")
-            quantized = dec.quantize(_QUANTUM, rounding=ROUND_HALF_EVEN)
+            try:
+                quantized = dec.quantize(_QUANTUM, rounding=ROUND_HALF_EVEN)
+            except InvalidOperation as e:  # more digits than the decimal context holds
+                raise ValueError("is out of range") from e
             return cls(int(quantized * UNITS_PER_CENT))
         raise ValueError("must be a number")
 

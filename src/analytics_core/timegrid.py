@@ -83,7 +83,9 @@ def period_start(bucket_start: datetime, grain: Grain, tz: tzinfo) -> datetime:
 def period_end(start: datetime, grain: Grain, tz: tzinfo) -> datetime:
     """First instant (UTC) after the period that starts at `start`."""
     label = grain_label(start, grain, tz)
-    step = {Grain.HOUR: timedelta(minutes=45), Grain.DAY: timedelta(hours=20),
+    # Hours step from one bucket: zones such as Lord Howe and Chatham have 30- and 15-minute
+    # hours at their DST changes. No real day is shorter than 20 h, no month than 27 days.
+    step = {Grain.HOUR: BUCKET, Grain.DAY: timedelta(hours=20),
             Grain.MONTH: timedelta(days=27)}[grain]
     candidate = start + step
     while grain_label(candidate, grain, tz) == label:

@@ -1,0 +1,88 @@
+"""Authorize with audit, and API keys stored only as hashes (SPEC §6)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import uuid
+from collections.abc import Iterable
+
+import attrs
+
+from analytics_core.access import KNOWN_ROLES, Action, Actor, Decision, decide
+from analytics_core.errors import FieldError, Forbidden, Unauthenticated, ValidationFailed
+from analytics_core.ports import Clock, IdGenerator, UnitOfWorkFactory
+from analytics_core.records import ApiKeyRecord, AuditEntry
+
+API_KEY_PREFIX = "ak"
+
+
+@attrs.frozen
+class Authorizer:
+    """Decides every access to org data and audits the decision in the same breath."""
+
+    uow_factory: UnitOfWorkFactory
+    clock: Clock
+    ids: IdGenerator
+
+    def require(
+        self, actor: Actor, action: Action, org_id: uuid.UUID, *, resource: str = "",
+        request_id: str | None = None,
+    ) -> Decision:
+        """Return the decision when allowed; record it either way; raise Forbidden when denied."""
+        decision = decide(actor, action, org_id)
+        entry = AuditEntry(
+            audit_id=self.ids.new_id(), at=self.clock.now(), actor=actor.subject,
+            actor_org=actor.org_id, org_id=org_id, action=action.value,
+            resource=resource or f"org:{org_id}", outcome=decision.outcome,
+            reason=decision.reason, request_id=request_id, cross_org=decision.cross_org,
+        )
+        with self.uow_factory() as uow:
+            uow.audit.record(entry)
+            uow.commit()
+        if not decision.allowed:
+            raise Forbidden(decision.reason)
+        return decision
+
+
+def hash_secret(secret: str) -> str:
+    """SHA-256 hex of an API key secret (keys are high-entropy, so no slow KDF is needed)."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def create_api_key(
+    *, org_id: uuid.UUID | None, roles: Iterable[str], name: str, uow_factory: UnitOfWorkFactory,
+    clock: Clock, ids: IdGenerator,
+) -> tuple[str, ApiKeyRecord]:
+    """Create a key; returns the plaintext (shown once) and the stored record (hash only)."""
+    role_set = frozenset(roles)
+    unknown = sorted(role_set - KNOWN_ROLES)
+    errors = [FieldError("role", f"unknown role {r!r}") for r in unknown]
+    if not role_set:
+        errors.append(FieldError("role", "at least one role is required"))
+    if org_id is None and "admin" not in role_set:
+        errors.append(FieldError("org", "is required unless the role is admin"))
+    if errors:
+        raise ValidationFailed(errors, "invalid API key request")
+    key_id = ids.new_id().hex[:16]
+    secret = ids.new_id().hex + ids.new_id().hex
+    record = ApiKeyRecord(key_id, org_id, role_set, hash_secret(secret), clock.now(), name)
+    with uow_factory() as uow:
+        uow.api_keys.add(record)
+        uow.commit()
+    return f"{API_KEY_PREFIX}_{key_id}_{secret}", record
+
+
+def authenticate_api_key(presented: str, *, uow_factory: UnitOfWorkFactory) -> Actor:
+    """The actor behind an `X-API-Key` value; Unauthenticated for anything unknown or revoked."""
+    parts = presented.split("_")
+    if len(parts) != 3 or parts[0] != API_KEY_PREFIX:
+        raise Unauthenticated("malformed API key")
+    _, key_id, secret = parts
+    with uow_factory() as uow:
+        record = uow.api_keys.find(key_id)
+    if record is None or record.revoked or not hmac.compare_digest(
+        record.secret_hash, hash_secret(secret)
+    ):
+        raise Unauthenticated("invalid API key")
+    return Actor(f"apikey:{key_id}", record.org_id, record.roles, "apikey")

@@ -1,0 +1,291 @@
+"""Run export jobs: claim, stream CSV and manifest to the object store, retry, expire (SPEC §7)."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import uuid
+from collections.abc import Iterable, Iterator
+from datetime import datetime, timedelta
+
+import attrs
+
+from analytics_core.csvrows import EVENT_COLUMNS, USAGE_COLUMNS, text_row
+from analytics_core.errors import Conflict, StoreUnavailable
+from analytics_core.events import UsageEvent
+from analytics_core.exports import (
+    ExportGranularity,
+    ExportJob,
+    ExportKind,
+    ExportRequest,
+    object_key,
+)
+from analytics_core.ports import (
+    Clock,
+    IdGenerator,
+    ObjectStore,
+    PipelineProgress,
+    UnitOfWorkFactory,
+)
+from analytics_core.rollups import RollupStats, stats_of
+from analytics_core.timegrid import (
+    Grain,
+    ceil_bucket,
+    floor_bucket,
+    isoformat,
+    period_end,
+    period_start,
+    zone,
+)
+from analytics_core.usecases.queries import GroupBy, group_series
+
+CHUNK_BYTES = 64 * 1024
+USER_SAFE_ERROR = "The export could not be generated; please retry or contact support."
+_GRAINS = {
+    ExportGranularity.HOURLY: Grain.HOUR,
+    ExportGranularity.DAILY: Grain.DAY,
+    ExportGranularity.MONTHLY: Grain.MONTH,
+}
+
+
+@attrs.frozen
+class ExportSettings:
+    """Worker behaviour: attempts, lease, backoff and retention."""
+
+    max_attempts: int = 3
+    lease: timedelta = timedelta(minutes=5)
+    backoff: timedelta = timedelta(seconds=10)
+    max_backoff: timedelta = timedelta(minutes=10)
+    retention: timedelta = timedelta(days=90)
+
+    def delay(self, attempts: int) -> timedelta:
+        """Exponential backoff before the next attempt."""
+        delay: timedelta = self.backoff * (2 ** max(0, attempts - 1))
+        return min(delay, self.max_backoff)
+
+
+@attrs.define
+class _Tally:
+    """What the CSV stream has produced so far (filled while streaming)."""
+
+    rows: int = 0
+    digest: hashlib._Hash = attrs.field(factory=hashlib.sha256)
+    totals: RollupStats = attrs.field(factory=RollupStats)
+    size: int = 0
+
+
+def _encode(rows: Iterable[list[str]], tally: _Tally) -> Iterator[bytes]:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    for row in rows:
+        writer.writerow(row)
+        if buffer.tell() >= CHUNK_BYTES:
+            yield _flush(buffer, tally)
+    if buffer.tell():
+        yield _flush(buffer, tally)
+
+
+def _flush(buffer: io.StringIO, tally: _Tally) -> bytes:
+    data = buffer.getvalue().encode("utf-8")
+    buffer.seek(0)
+    buffer.truncate()
+    tally.digest.update(data)
+    tally.size += len(data)
+    return data
+
+
+def _usage_rows(
+    request: ExportRequest, uow_factory: UnitOfWorkFactory, tally: _Tally
+) -> Iterator[list[str]]:
+    yield list(USAGE_COLUMNS)
+    tz = zone(request.tz)
+    low, high = floor_bucket(request.start), ceil_bucket(request.end)
+    with uow_factory() as uow:
+        rollups = uow.rollups.query(request.org_id, low, request.end, request.models)
+    grain = _GRAINS[request.granularity]
+    for point in group_series(rollups, grain, request.tz, GroupBy.MODEL):
+        s = point.stats
+        tally.rows += 1
+        tally.totals = tally.totals.merge(s)
+        yield text_row([
+            isoformat(max(point.bucket_start, low), tz), isoformat(min(point.bucket_end, high), tz),
+            request.tz, request.org_id, point.group, s.invocations, s.success, s.errors,
+            s.timeouts, s.throttled, s.input_tokens, s.output_tokens, s.cost.exact_str(),
+        ])
+
+
+def _event_rows(
+    request: ExportRequest, uow_factory: UnitOfWorkFactory, tally: _Tally
+) -> Iterator[list[str]]:
+    yield list(EVENT_COLUMNS)
+    tz = zone(request.tz)
+    with uow_factory() as uow:
+        batch: list[UsageEvent] = []
+        for e in uow.events.scan(request.org_id, request.start, request.end, request.models):
+            tally.rows += 1
+            batch.append(e)
+            if len(batch) >= 1000:
+                tally.totals = tally.totals.merge(stats_of(batch))
+                batch.clear()
+            yield text_row([
+                e.event_id, e.org_id, e.model_id, isoformat(e.occurred_at, tz), e.status.value,
+                e.latency_ms, e.input_tokens, e.output_tokens, e.cost.exact_str(), e.actor_id,
+                e.client_id, e.error_code,
+            ])
+        tally.totals = tally.totals.merge(stats_of(batch))
+
+
+def _file_name(job: ExportJob) -> str:
+    if job.scheduled:
+        local = job.request.start.astimezone(zone(job.request.tz))
+        return f"{local:%Y%m}.csv"
+    return f"{job.job_id}.csv"
+
+
+def _manifest(job: ExportJob, tally: _Tally, generated_at: datetime, complete: datetime) -> bytes:
+    t = tally.totals
+    body = {
+        "jobId": str(job.job_id), "orgId": str(job.org_id), "kind": job.request.kind.value,
+        "granularity": job.request.granularity.value, "timezone": job.request.tz,
+        "timeRange": {"start": isoformat(job.request.start, zone("UTC")),
+                      "end": isoformat(job.request.end, zone("UTC"))},
+        "models": [str(m) for m in job.request.models],
+        "rowCount": tally.rows, "checksum": tally.digest.hexdigest(), "sizeBytes": tally.size,
+        "generatedAt": isoformat(generated_at, zone("UTC")),
+        "completeThrough": isoformat(complete, zone("UTC")),
+        "totals": {
+            "invocations": t.invocations, "success": t.success, "errors": t.errors,
+            "timeouts": t.timeouts, "throttled": t.throttled, "inputTokens": t.input_tokens,
+            "outputTokens": t.output_tokens, "costEstimateCents": t.cost.exact_str(),
+        },
+        "columns": list(USAGE_COLUMNS if job.request.kind is ExportKind.USAGE else EVENT_COLUMNS),
+    }
+    return json.dumps(body, indent=2).encode()
+
+
+@attrs.frozen
+class ExportRunner:
+    """Claims and runs export jobs; safe with many runners (claims are atomic, saves are CAS)."""
+
+    worker: str
+    uow_factory: UnitOfWorkFactory
+    objects: ObjectStore
+    clock: Clock
+    progress: PipelineProgress
+    settings: ExportSettings = ExportSettings()
+
+    def run_next(self) -> ExportJob | None:
+        """Claim one due job and run it to success, retry or failure; None when nothing is due."""
+        with self.uow_factory() as uow:
+            job = uow.exports.claim_next(self.worker, self.clock.now(), self.settings.lease)
+            uow.commit()
+        if job is None:
+            return None
+        try:
+            done = self._generate(job)
+        except StoreUnavailable as e:
+            done = self._after_failure(job, f"temporary storage failure: {type(e).__name__}")
+        except Exception:
+            now = self.clock.now()
+            done = job.fail(now, USER_SAFE_ERROR, now + self.settings.retention)
+        return self._save(done) or job
+
+    def _generate(self, job: ExportJob) -> ExportJob:
+        tally = _Tally()
+        rows = (_usage_rows if job.request.kind is ExportKind.USAGE else _event_rows)(
+            job.request, self.uow_factory, tally
+        )
+        key = object_key(job.org_id, _file_name(job))
+        generated_at = self.clock.now()
+        complete = self.progress.complete_through(generated_at)
+
+        def metadata() -> dict[str, str]:
+            return {
+                "org-id": str(job.org_id), "job-id": str(job.job_id),
+                "generated-at": isoformat(generated_at, zone("UTC")),
+                "checksum-sha256": tally.digest.hexdigest(), "row-count": str(tally.rows),
+            }
+
+        self.objects.put(key, _encode(rows, tally), metadata=metadata, content_type="text/csv")
+        self.objects.put(
+            key.removesuffix(".csv") + ".manifest.json",
+            [_manifest(job, tally, generated_at, complete)],
+            metadata=metadata, content_type="application/json",
+        )
+        now = self.clock.now()
+        return job.succeed(
+            now, row_count=tally.rows, checksum=tally.digest.hexdigest(),
+            object_key=key, expires_at=now + self.settings.retention,
+        )
+
+    def _after_failure(self, job: ExportJob, reason: str) -> ExportJob:
+        now = self.clock.now()
+        if job.attempts < self.settings.max_attempts:
+            return job.retry_later(now + self.settings.delay(job.attempts), reason)
+        return job.fail(now, USER_SAFE_ERROR, now + self.settings.retention)
+
+    def _save(self, job: ExportJob) -> ExportJob | None:
+        """Persist with compare-and-set: a job reclaimed by another worker is left to it."""
+        with self.uow_factory() as uow:
+            saved = uow.exports.save(job)
+            uow.commit()
+        return job if saved else None
+
+    def expire_due(self, limit: int = 100) -> int:
+        """Delete the files of jobs past retention and mark them expired; returns how many."""
+        with self.uow_factory() as uow:
+            due = uow.exports.expirable(self.clock.now(), limit)
+        expired = 0
+        for job in due:
+            if job.object_key is not None:
+                self.objects.delete(job.object_key)
+                self.objects.delete(job.object_key.removesuffix(".csv") + ".manifest.json")
+            if self._save(job.expire()) is not None:
+                expired += 1
+        return expired
+
+
+def schedule_monthly_exports(
+    *, uow_factory: UnitOfWorkFactory, clock: Clock, ids: IdGenerator, tz: str = "UTC",
+) -> list[ExportJob]:
+    """Create one job per org active in the previous calendar month (in `tz`); idempotent per
+    org and month, so every worker may call it."""
+    now = clock.now()
+    z = zone(tz)
+    this_month = period_start(floor_bucket(now), Grain.MONTH, z)
+    last_month = period_start(this_month - timedelta(minutes=15), Grain.MONTH, z)
+    assert period_end(last_month, Grain.MONTH, z) == this_month
+    label = f"{last_month.astimezone(z):%Y%m}"
+    with uow_factory() as uow:
+        orgs = uow.rollups.active_orgs(last_month, this_month)
+    created: list[ExportJob] = []
+    for org in orgs:
+        job = _schedule_one(
+            org, last_month, this_month, label, tz, uow_factory=uow_factory, clock=clock, ids=ids
+        )
+        if job is not None:
+            created.append(job)
+    return created
+
+
+def _schedule_one(
+    org: uuid.UUID, start: datetime, end: datetime, label: str, tz: str, *,
+    uow_factory: UnitOfWorkFactory, clock: Clock, ids: IdGenerator,
+) -> ExportJob | None:
+    key = f"monthly:{label}"
+    request = ExportRequest(org, start, end, ExportGranularity.DAILY, tz)
+    job = ExportJob(
+        job_id=ids.new_id(), request=request, created_at=clock.now(), initiated_by="scheduler",
+        idempotency_key=key, scheduled=True,
+    )
+    with uow_factory() as uow:
+        if uow.exports.find_by_idempotency_key(org, key) is not None:
+            return None
+        try:
+            uow.exports.add(job)
+            uow.commit()
+        except Conflict:
+            return None
+    return job
