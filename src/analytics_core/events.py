@@ -23,6 +23,7 @@ MAX_ERROR_CODE = 128
 MAX_METADATA_KEYS = 32
 MAX_METADATA_BYTES = 4096
 MAX_INT = 2**63 - 1
+_PLAIN_DECIMAL = re.compile(r"[0-9]+(\.[0-9]+)?")
 _RFC3339 = re.compile(
     r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$"
 )
@@ -274,7 +275,8 @@ def _read_cost(r: _Reader) -> Cents | None:
     if not present or value is None:
         r.fail("costEstimateCents", "is required")
         return None
-    if isinstance(value, str | bool):
+    # A plain decimal string is the canonical form (`to_canonical`), so it must parse back.
+    if isinstance(value, bool) or (isinstance(value, str) and not _PLAIN_DECIMAL.fullmatch(value)):
         r.fail("costEstimateCents", "must be a number >= 0")
         return None
     try:
@@ -284,6 +286,9 @@ def _read_cost(r: _Reader) -> Cents | None:
         return None
     if cost.units < 0:
         r.fail("costEstimateCents", "must be a number >= 0")
+        return None
+    if cost.units > MAX_INT:
+        r.fail("costEstimateCents", "is too large")
         return None
     return cost
 
