@@ -1,0 +1,215 @@
+"""In-memory repositories for events, rollups, dead letters, freshness, offsets, audit and keys."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
+from typing import Protocol
+
+from analytics_adapters.memory.state import InMemoryStorage, Journal, StoredEvent
+from analytics_core.errors import Conflict
+from analytics_core.events import UsageEvent
+from analytics_core.freshness import FreshnessMarker
+from analytics_core.ports import EventKey
+from analytics_core.records import ApiKeyRecord, AuditEntry, DeadLetter, DedupeConflict
+from analytics_core.rollups import Rollup
+
+
+class ActiveUnit(Protocol):
+    """The unit of work a repository writes through."""
+
+    def journal(self) -> Journal:
+        """The undo journal; raises RuntimeError outside the unit's `with` block."""
+        ...
+
+
+class Repository:
+    """Base: a view of the shared storage bound to one unit of work."""
+
+    def __init__(self, storage: InMemoryStorage, unit: ActiveUnit) -> None:
+        self._db = storage
+        self._unit = unit
+
+
+class InMemoryEventStore(Repository):
+    """Raw events keyed by (org_id, event_id); first accepted version wins."""
+
+    def add_new(self, events: Sequence[UsageEvent]) -> list[UsageEvent]:
+        """Insert events whose key is not stored yet; return exactly those, in input order."""
+        journal = self._unit.journal()
+        inserted: list[UsageEvent] = []
+        for event in events:
+            table = self._db.org_events(event.org_id)
+            if event.event_id in table:
+                continue
+            journal.put(table, event.event_id, StoredEvent(event, event.fingerprint()))
+            inserted.append(event)
+        return inserted
+
+    def fingerprints(self, keys: Iterable[EventKey]) -> dict[EventKey, str]:
+        """Fingerprints of the stored events among `keys`."""
+        self._unit.journal()
+        found: dict[EventKey, str] = {}
+        for org_id, event_id in keys:
+            stored = self._db.events.get(org_id, {}).get(event_id)
+            if stored is not None:
+                found[(org_id, event_id)] = stored.fingerprint
+        return found
+
+    def scan(
+        self, org_id: uuid.UUID, start: datetime, end: datetime,
+        model_ids: Sequence[uuid.UUID] = (),
+    ) -> Iterator[UsageEvent]:
+        """Events of one org in [start, end), ordered by (occurred_at, event_id)."""
+        self._unit.journal()
+        wanted = frozenset(model_ids)
+        rows = [
+            s.event for s in self._db.events.get(org_id, {}).values()
+            if start <= s.event.occurred_at < end and (not wanted or s.event.model_id in wanted)
+        ]
+        rows.sort(key=lambda e: (e.occurred_at, e.event_id))
+        return iter(rows)
+
+
+class InMemoryRollupStore(Repository):
+    """15-minute rollups merged additively under the storage lock."""
+
+    def add(self, rollups: Sequence[Rollup]) -> None:
+        """Merge deltas into stored rollups, creating missing ones."""
+        journal = self._unit.journal()
+        for rollup in rollups:
+            table = self._db.org_rollups(rollup.key.org_id)
+            stored = table.get(rollup.key)
+            merged = rollup.stats if stored is None else stored.merge(rollup.stats)
+            journal.put(table, rollup.key, merged)
+
+    def query(
+        self, org_id: uuid.UUID, start: datetime, end: datetime,
+        model_ids: Sequence[uuid.UUID] = (), client_ids: Sequence[str] = (),
+    ) -> list[Rollup]:
+        """Rollups of one org in [start, end), filtered, ordered by (bucket, model, client)."""
+        self._unit.journal()
+        models, clients = frozenset(model_ids), frozenset(client_ids)
+        found = [
+            Rollup(key, stats) for key, stats in self._db.rollups.get(org_id, {}).items()
+            if start <= key.bucket_start < end
+            and (not models or key.model_id in models)
+            and (not clients or key.client_id in clients)
+        ]
+        found.sort(key=lambda r: (r.key.bucket_start, r.key.model_id, r.key.client_id))
+        return found
+
+    def active_orgs(self, start: datetime, end: datetime) -> list[uuid.UUID]:
+        """Orgs with at least one rollup in [start, end), sorted."""
+        self._unit.journal()
+        return sorted(
+            org_id for org_id, table in self._db.rollups.items()
+            if any(start <= key.bucket_start < end for key in table)
+        )
+
+
+class InMemoryDeadLetterStore(Repository):
+    """Dead letters by id (first wins) and an append-only list of dedupe conflicts."""
+
+    def add(self, letters: Sequence[DeadLetter]) -> None:
+        """Store dead letters; an id already stored is left as it is."""
+        journal = self._unit.journal()
+        for letter in letters:
+            if letter.dead_letter_id not in self._db.dead_letters:
+                journal.put(self._db.dead_letters, letter.dead_letter_id, letter)
+
+    def add_conflicts(self, conflicts: Sequence[DedupeConflict]) -> None:
+        """Store dedupe conflict records."""
+        journal = self._unit.journal()
+        for conflict in conflicts:
+            journal.append(self._db.conflicts, conflict)
+
+    def recent(self, org_id: uuid.UUID | None = None, limit: int = 100) -> list[DeadLetter]:
+        """Newest first; `org_id` None lists every dead letter."""
+        self._unit.journal()
+        letters = [
+            d for d in reversed(self._db.dead_letters.values())
+            if org_id is None or d.org_id == org_id
+        ]
+        letters.sort(key=lambda d: d.received_at, reverse=True)
+        return letters[:max(limit, 0)]
+
+    def conflicts(self, org_id: uuid.UUID, limit: int = 100) -> list[DedupeConflict]:
+        """Conflicts of one org, newest first."""
+        self._unit.journal()
+        found = [c for c in reversed(self._db.conflicts) if c.org_id == org_id]
+        found.sort(key=lambda c: c.detected_at, reverse=True)
+        return found[:max(limit, 0)]
+
+    def count(self) -> int:
+        """Number of dead letters stored."""
+        self._unit.journal()
+        return len(self._db.dead_letters)
+
+
+class InMemoryFreshnessStore(Repository):
+    """Per (org, model) markers whose times only move forward."""
+
+    def touch(self, markers: Sequence[FreshnessMarker]) -> None:
+        """Merge markers, keeping the later of each time."""
+        journal = self._unit.journal()
+        for marker in markers:
+            key = (marker.org_id, marker.model_id)
+            stored = self._db.freshness.get(key)
+            journal.put(self._db.freshness, key, marker if stored is None else stored.merge(marker))
+
+    def markers(self, org_id: uuid.UUID) -> list[FreshnessMarker]:
+        """Markers of one org sorted by model_id."""
+        self._unit.journal()
+        found = [m for (org, _), m in self._db.freshness.items() if org == org_id]
+        found.sort(key=lambda m: m.model_id)
+        return found
+
+
+class InMemoryOffsetStore(Repository):
+    """Last processed offset per (consumer, stream); it never moves backwards."""
+
+    def get(self, consumer: str, stream: str) -> int | None:
+        """Last committed offset, or None."""
+        self._unit.journal()
+        return self._db.offsets.get((consumer, stream))
+
+    def save(self, consumer: str, stream: str, offset: int) -> None:
+        """Record `offset` unless a later one is already stored."""
+        journal = self._unit.journal()
+        key = (consumer, stream)
+        stored = self._db.offsets.get(key)
+        if stored is None or offset > stored:
+            journal.put(self._db.offsets, key, offset)
+
+
+class InMemoryAuditLog(Repository):
+    """Append-only audit entries."""
+
+    def record(self, entry: AuditEntry) -> None:
+        """Append one entry."""
+        self._unit.journal().append(self._db.audit, entry)
+
+    def recent(self, org_id: uuid.UUID, limit: int = 100) -> list[AuditEntry]:
+        """Entries about one org, newest first."""
+        self._unit.journal()
+        found = [e for e in reversed(self._db.audit) if e.org_id == org_id]
+        found.sort(key=lambda e: e.at, reverse=True)
+        return found[:max(limit, 0)]
+
+
+class InMemoryApiKeyStore(Repository):
+    """API key records by key id."""
+
+    def add(self, record: ApiKeyRecord) -> None:
+        """Store a new key; Conflict when the key id exists."""
+        journal = self._unit.journal()
+        if record.key_id in self._db.api_keys:
+            raise Conflict(f"API key id {record.key_id!r} already exists")
+        journal.put(self._db.api_keys, record.key_id, record)
+
+    def find(self, key_id: str) -> ApiKeyRecord | None:
+        """The record for a key id, or None."""
+        self._unit.journal()
+        return self._db.api_keys.get(key_id)
