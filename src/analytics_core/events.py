@@ -183,7 +183,7 @@ def parse_time(value: object) -> datetime:
         text = text.replace(fraction.group(0), "." + fraction.group(1)[:6])
     try:
         return datetime.fromisoformat(text).astimezone(_UTC)
-    except ValueError as e:
+    except (ValueError, OverflowError) as e:  # offsets can push year 1/9999 out of range
         raise ValueError("must be an RFC 3339 date-time with offset") from e
 
 
