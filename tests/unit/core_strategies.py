@@ -1,0 +1,115 @@
+"""Hypothesis strategies and exact reference helpers shared by the core unit tests."""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from fractions import Fraction
+
+from hypothesis import strategies as st
+
+from analytics_core.events import Status, UsageEvent
+from analytics_core.money import Cents
+
+NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
+RETENTION = timedelta(days=400)
+QUANTILES: tuple[tuple[float, Fraction], ...] = (
+    (0.5, Fraction(1, 2)),
+    (0.95, Fraction(95, 100)),
+    (0.99, Fraction(99, 100)),
+)
+MAX_INT = 2**63 - 1
+
+uuids = st.uuids()
+utc_instants = st.datetimes(
+    min_value=datetime(1990, 1, 1), max_value=datetime(2060, 12, 31), timezones=st.just(UTC)
+)
+cents = st.builds(Cents, st.integers(min_value=0, max_value=10**15))
+statuses = st.sampled_from(list(Status))
+short_text = st.text(max_size=20)
+
+#: Latencies in milliseconds: zeros, ones, small, large, the int64 limit and heavy tails.
+latencies = st.one_of(
+    st.just(0),
+    st.just(1),
+    st.integers(min_value=0, max_value=1_000),
+    st.integers(min_value=0, max_value=10**7),
+    st.integers(min_value=0, max_value=MAX_INT),
+    st.integers(min_value=1, max_value=10**6).map(lambda u: 10**12 // u),  # Pareto-like tail
+)
+
+
+def exact_rank_value(values: Sequence[int], q: Fraction) -> int:
+    """Exact nearest-rank percentile: the ceil(q*n)-th smallest value (rank >= 1)."""
+    ordered = sorted(values)
+    rank = max(1, math.ceil(q * len(ordered)))
+    return ordered[rank - 1]
+
+
+def within_one_percent(estimate: float | None, exact: int) -> bool:
+    """Whether an estimate is within 1 % relative error of the exact value."""
+    return estimate is not None and abs(estimate - exact) <= 0.01 * exact
+
+
+@st.composite
+def metadata_maps(draw: st.DrawFn) -> dict[str, str]:
+    """Small string->string maps that always fit the 32-key / 4 KiB limits."""
+    return draw(st.dictionaries(short_text, st.text(max_size=40), max_size=8))
+
+
+@st.composite
+def usage_events(
+    draw: st.DrawFn,
+    *,
+    orgs: Sequence[uuid.UUID] | None = None,
+    models: Sequence[uuid.UUID] | None = None,
+    clients: Sequence[str | None] | None = None,
+    start: datetime = NOW - RETENTION + timedelta(minutes=1),
+    end: datetime = NOW + timedelta(minutes=5),
+    codes: Sequence[str] | None = None,
+) -> UsageEvent:
+    """A valid event; pools of ids make bucket collisions likely when given."""
+    when = draw(
+        st.datetimes(
+            min_value=start.replace(tzinfo=None),
+            max_value=end.replace(tzinfo=None),
+            timezones=st.just(UTC),
+        )
+    )
+    code_strategy = st.sampled_from(codes) if codes else st.none() | st.text(max_size=128)
+    return UsageEvent(
+        event_id=draw(uuids),
+        org_id=draw(st.sampled_from(orgs)) if orgs else draw(uuids),
+        model_id=draw(st.sampled_from(models)) if models else draw(uuids),
+        occurred_at=when,
+        status=draw(statuses),
+        latency_ms=draw(latencies),
+        input_tokens=draw(st.integers(min_value=0, max_value=10**9)),
+        output_tokens=draw(st.integers(min_value=0, max_value=10**9)),
+        cost=draw(cents),
+        actor_id=draw(st.none() | uuids),
+        client_id=draw(st.sampled_from(clients))
+        if clients
+        else draw(st.none() | st.text(max_size=128)),
+        error_code=draw(code_strategy),
+        metadata=draw(metadata_maps()),
+    )
+
+
+def valid_payload(**overrides: object) -> dict[str, object]:
+    """A valid camelCase event payload relative to NOW, with some keys replaced."""
+    payload: dict[str, object] = {
+        "eventId": "0f8fad5b-d9cb-469f-a165-70867728950e",
+        "orgId": "7c9e6679-7425-40de-944b-e07fc1f90ae7",
+        "modelId": "16fd2706-8baf-433b-82eb-8c7fada847da",
+        "occurredAt": "2025-06-01T11:58:30.250Z",
+        "status": "success",
+        "latencyMs": 120,
+        "inputTokens": 10,
+        "outputTokens": 20,
+        "costEstimateCents": 1,
+    }
+    payload.update(overrides)
+    return payload
