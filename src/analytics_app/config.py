@@ -1,0 +1,346 @@
+"""Settings from `ANALYTICS_*` environment variables, validated at start, secrets masked."""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit, urlunsplit
+
+import attrs
+
+from analytics_core.errors import ConfigError
+from analytics_core.timegrid import zone
+
+PREFIX = "ANALYTICS_"
+# Read by the test suite only (see tests/conftest.py); never by the product.
+_IGNORED_PREFIXES = ("ANALYTICS_TEST_",)
+MEMORY = "memory"
+HMAC_ALGORITHMS = frozenset({"HS256", "HS384", "HS512"})
+PUBLIC_KEY_ALGORITHMS = frozenset({"RS256", "RS384", "RS512", "ES256", "ES384", "ES512"})
+MIN_HMAC_KEY_BYTES = 32
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+SSE_MODES = ("AES256", "aws:kms")
+MAX_SIGNED_URL_SECONDS = 7 * 24 * 3600  # the S3 SigV4 maximum
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+
+Storage = Literal["memory", "sqlite", "postgres"]
+
+
+@attrs.frozen(repr=False)
+class Secret:
+    """A secret string that never shows itself in repr, str or logs; `reveal()` to use it."""
+
+    _value: str
+
+    def reveal(self) -> str:
+        """The secret itself, for the one place that needs it."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+    __str__ = __repr__
+
+
+def masked_url(url: str | None) -> str | None:
+    """The URL with any password replaced by `***` (safe to print)."""
+    if url is None:
+        return None
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port is not None else ""
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}{port}"))
+
+
+def _masked_repr(url: str | None) -> str:
+    return repr(masked_url(url))
+
+
+@attrs.frozen
+class S3Config:
+    """Where exports go when an S3 bucket is configured."""
+
+    bucket: str
+    endpoint_url: str | None = None
+    region: str | None = None
+    access_key_id: str | None = None
+    secret_access_key: Secret | None = None
+    path_style: bool = False
+    sse: str = "AES256"
+    kms_key_id: str | None = None
+
+
+@attrs.frozen
+class Settings:
+    """Every setting of the product. `load_settings()` reads them from the environment (its
+    defaults are the embedded SQLite mode); `Settings()` itself is the in-memory mode."""
+
+    data_dir: Path = Path("data")
+    database_url: str = attrs.field(default=MEMORY, repr=_masked_repr)
+    export_dir: Path = Path("data/exports")
+    s3: S3Config | None = None
+    redis_url: str | None = attrs.field(default=None, repr=_masked_repr)
+    jwt_algorithms: tuple[str, ...] = ("HS256",)
+    jwt_key: Secret | None = None
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    jwt_leeway_seconds: int = 30
+    jwt_org_claim: str = "org_id"
+    jwt_roles_claim: str = "roles"
+    gateway_headers: bool = False
+    host: str = "127.0.0.1"
+    port: int = 8084
+    workers: int = 1
+    max_body_bytes: int = 10 * 1024 * 1024
+    signed_url_ttl_seconds: int = 900
+    export_retention_days: int = 90
+    raw_retention_days: int = 400
+    rollup_retention_months: int = 13
+    export_max_attempts: int = 3
+    export_lease_seconds: int = 300
+    export_backoff_seconds: int = 10
+    worker_poll_seconds: float = 2.0
+    embedded_worker: bool = True
+    monthly_export_tz: str = "UTC"
+    log_level: str = "INFO"
+
+    @property
+    def storage(self) -> Storage:
+        """Which storage the database URL selects."""
+        if self.database_url == MEMORY:
+            return "memory"
+        return "sqlite" if self.database_url.startswith("sqlite") else "postgres"
+
+
+class _Reader:
+    """Reads prefixed variables, collecting one message per bad value."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self.environ = environ
+        self.errors: list[str] = []
+        self.known: set[str] = set()
+
+    def raw(self, name: str) -> str | None:
+        self.known.add(PREFIX + name)
+        value = self.environ.get(PREFIX + name, "").strip()
+        return value or None
+
+    def fail(self, name: str, reason: str) -> None:
+        self.errors.append(f"{PREFIX}{name}: {reason}")
+
+    def text(self, name: str, default: str) -> str:
+        return self.raw(name) or default
+
+    def integer(self, name: str, default: int, low: int, high: int) -> int:
+        value = self.raw(name)
+        if value is None:
+            return default
+        try:
+            number = int(value)
+        except ValueError:
+            self.fail(name, f"must be an integer, got {value!r}")
+            return default
+        if not low <= number <= high:
+            self.fail(name, f"must be between {low} and {high}, got {number}")
+            return default
+        return number
+
+    def number(self, name: str, default: float, low: float, high: float) -> float:
+        value = self.raw(name)
+        if value is None:
+            return default
+        try:
+            number = float(value)
+        except ValueError:
+            self.fail(name, f"must be a number, got {value!r}")
+            return default
+        if not low <= number <= high:
+            self.fail(name, f"must be between {low:g} and {high:g}, got {value}")
+            return default
+        return number
+
+    def boolean(self, name: str, default: bool) -> bool:
+        value = self.raw(name)
+        if value is None:
+            return default
+        if value.lower() in _TRUE:
+            return True
+        if value.lower() in _FALSE:
+            return False
+        self.fail(name, f"must be true or false, got {value!r}")
+        return default
+
+    def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
+        value = self.raw(name)
+        if value is None:
+            return default
+        for choice in choices:
+            if value.lower() == choice.lower():
+                return choice
+        self.fail(name, f"must be one of {', '.join(choices)}, got {value!r}")
+        return default
+
+    def unknown(self) -> None:
+        for name in sorted(self.environ):
+            if not name.startswith(PREFIX) or name.startswith(_IGNORED_PREFIXES):
+                continue
+            if name not in self.known:
+                close = difflib.get_close_matches(name, sorted(self.known), n=1)
+                hint = f" (did you mean {close[0]}?)" if close else ""
+                self.errors.append(f"{name}: unknown setting{hint}")
+
+
+def _database_url(r: _Reader, data_dir: Path) -> str:
+    value = r.raw("DATABASE_URL")
+    if value is None:
+        return f"sqlite:///{data_dir / 'analytics.db'}"
+    if value.lower() == MEMORY:
+        return MEMORY
+    scheme = value.split("://", 1)[0].lower() if "://" in value else ""
+    if scheme in ("postgres", "postgresql", "postgresql+psycopg"):
+        return "postgresql+psycopg://" + value.split("://", 1)[1]
+    if scheme == "sqlite":
+        path = value.split("://", 1)[1]
+        if not path.startswith("/") or path in ("/", "/:memory:"):
+            r.fail("DATABASE_URL", "SQLite needs a file: sqlite:////absolute/path.db or "
+                   "sqlite:///relative/path.db (use 'memory' for the in-memory mode)")
+        return value
+    r.fail("DATABASE_URL", f"must be 'memory', sqlite:///FILE or postgresql://..., got "
+           f"{masked_url(value)!r}")
+    return MEMORY
+
+
+def _url(r: _Reader, name: str, schemes: tuple[str, ...]) -> str | None:
+    value = r.raw(name)
+    if value is None:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in schemes or not (parts.netloc or parts.path):
+        r.fail(name, f"must be a {' or '.join(s + '://' for s in schemes)} URL, got "
+               f"{masked_url(value)!r}")
+        return None
+    return value
+
+
+def _s3(r: _Reader) -> S3Config | None:
+    bucket = r.raw("S3_BUCKET")
+    endpoint = _url(r, "S3_ENDPOINT_URL", ("http", "https"))
+    region, access = r.raw("S3_REGION"), r.raw("S3_ACCESS_KEY_ID")
+    secret = r.raw("S3_SECRET_ACCESS_KEY")
+    path_style = r.boolean("S3_PATH_STYLE", default=False)
+    sse = r.choice("S3_SSE", "AES256", SSE_MODES)
+    kms = r.raw("S3_KMS_KEY_ID")
+    if (access is None) != (secret is None):
+        r.fail("S3_SECRET_ACCESS_KEY" if secret is None else "S3_ACCESS_KEY_ID",
+               "S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY must be set together")
+    if kms is not None and sse != "aws:kms":
+        r.fail("S3_KMS_KEY_ID", "requires ANALYTICS_S3_SSE=aws:kms")
+    if bucket is None:
+        if endpoint or access or region:
+            r.fail("S3_BUCKET", "is required when other ANALYTICS_S3_* settings are set")
+        return None
+    return S3Config(bucket, endpoint, region, access, Secret(secret) if secret else None,
+                    path_style, sse, kms)
+
+
+def _jwt_algorithms(r: _Reader) -> tuple[str, ...]:
+    value = r.raw("JWT_ALGORITHMS")
+    if value is None:
+        return ("HS256",)
+    algorithms = tuple(a.strip().upper() for a in value.split(",") if a.strip())
+    unknown = [a for a in algorithms if a not in HMAC_ALGORITHMS | PUBLIC_KEY_ALGORITHMS]
+    if unknown or not algorithms:
+        allowed = ", ".join(sorted(HMAC_ALGORITHMS | PUBLIC_KEY_ALGORITHMS))
+        r.fail("JWT_ALGORITHMS", f"unsupported {', '.join(unknown) or 'empty list'}; "
+               f"choose from {allowed}")
+        return ("HS256",)
+    if set(algorithms) & HMAC_ALGORITHMS and set(algorithms) & PUBLIC_KEY_ALGORITHMS:
+        # One key cannot be both an HMAC secret and a public key (algorithm confusion).
+        r.fail("JWT_ALGORITHMS", "do not mix HS* with RS*/ES* algorithms")
+    return algorithms
+
+
+def _jwt_key(r: _Reader, algorithms: tuple[str, ...]) -> Secret | None:
+    key, key_file = r.raw("JWT_KEY"), r.raw("JWT_KEY_FILE")
+    if key is not None and key_file is not None:
+        r.fail("JWT_KEY_FILE", "set ANALYTICS_JWT_KEY or ANALYTICS_JWT_KEY_FILE, not both")
+        return None
+    if key_file is not None:
+        try:
+            key = Path(key_file).expanduser().read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as e:
+            r.fail("JWT_KEY_FILE", f"cannot read {key_file!r}: {e.__class__.__name__}")
+            return None
+    if key is None:
+        return None
+    name = "JWT_KEY_FILE" if key_file else "JWT_KEY"
+    if set(algorithms) <= HMAC_ALGORITHMS and len(key.encode()) < MIN_HMAC_KEY_BYTES:
+        r.fail(name, f"an HMAC secret must be at least {MIN_HMAC_KEY_BYTES} bytes long")
+    if set(algorithms) <= PUBLIC_KEY_ALGORITHMS and "-----BEGIN" not in key:
+        r.fail(name, "must be a PEM public key for RS*/ES* algorithms")
+    return Secret(key)
+
+
+def _time_zone(r: _Reader, name: str) -> str:
+    value = r.text(name, "UTC")
+    try:
+        zone(value)
+    except ValueError:
+        r.fail(name, f"unknown IANA time zone {value!r}")
+        return "UTC"
+    return value
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate every `ANALYTICS_*` variable; ConfigError lists each bad value."""
+    r = _Reader(os.environ if environ is None else environ)
+    data_dir = Path(r.text("DATA_DIR", "data")).expanduser().absolute()
+    database_url = _database_url(r, data_dir)
+    algorithms = _jwt_algorithms(r)
+    memory = database_url == MEMORY
+    workers = r.integer("WORKERS", 1 if memory else 2, 1, 64)
+    if memory and workers > 1:
+        r.fail("WORKERS", "must be 1 with ANALYTICS_DATABASE_URL=memory "
+               "(each worker process would hold its own data)")
+    settings = Settings(
+        data_dir=data_dir,
+        database_url=database_url,
+        export_dir=Path(r.text("EXPORT_DIR", str(data_dir / "exports"))).expanduser().absolute(),
+        s3=_s3(r),
+        redis_url=_url(r, "REDIS_URL", ("redis", "rediss", "unix")),
+        jwt_algorithms=algorithms,
+        jwt_key=_jwt_key(r, algorithms),
+        jwt_issuer=r.raw("JWT_ISSUER"),
+        jwt_audience=r.raw("JWT_AUDIENCE"),
+        jwt_leeway_seconds=r.integer("JWT_LEEWAY_SECONDS", 30, 0, 300),
+        jwt_org_claim=r.text("JWT_ORG_CLAIM", "org_id"),
+        jwt_roles_claim=r.text("JWT_ROLES_CLAIM", "roles"),
+        gateway_headers=r.boolean("GATEWAY_HEADERS", default=False),
+        host=r.text("HOST", "127.0.0.1"),
+        port=r.integer("PORT", 8084, 1, 65535),
+        workers=workers,
+        max_body_bytes=r.integer("MAX_BODY_BYTES", 10 * 1024 * 1024, 1024, 1024**3),
+        signed_url_ttl_seconds=r.integer("SIGNED_URL_TTL_SECONDS", 900, 1,
+                                         MAX_SIGNED_URL_SECONDS),
+        export_retention_days=r.integer("EXPORT_RETENTION_DAYS", 90, 1, 3650),
+        raw_retention_days=r.integer("RAW_RETENTION_DAYS", 400, 1, 3650),
+        rollup_retention_months=r.integer("ROLLUP_RETENTION_MONTHS", 13, 1, 120),
+        export_max_attempts=r.integer("EXPORT_MAX_ATTEMPTS", 3, 1, 100),
+        export_lease_seconds=r.integer("EXPORT_LEASE_SECONDS", 300, 5, 86400),
+        export_backoff_seconds=r.integer("EXPORT_BACKOFF_SECONDS", 10, 1, 3600),
+        worker_poll_seconds=r.number("WORKER_POLL_SECONDS", 2.0, 0.05, 3600),
+        embedded_worker=r.boolean("EMBEDDED_WORKER", default=True),
+        monthly_export_tz=_time_zone(r, "MONTHLY_EXPORT_TZ"),
+        log_level=r.choice("LOG_LEVEL", "INFO", LOG_LEVELS),
+    )
+    r.unknown()
+    if r.errors:
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(r.errors))
+    return settings

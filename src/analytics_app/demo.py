@@ -1,0 +1,258 @@
+"""Realistic synthetic usage events for demos, fed through the real ingest use case."""
+
+from __future__ import annotations
+
+import math
+import random
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import attrs
+
+from analytics_app.services import AppServices
+from analytics_core.timegrid import BUCKET, floor_bucket, zone
+from analytics_core.usecases.ingest import BatchResult, RawMessage, ingest_batch
+
+DEMO_NAMESPACE = uuid.UUID("5b0f8a52-3c1e-4d7a-9a57-1d2f0c6b7e10")
+DEFAULT_EVENTS = 20_000
+LATE_SHARE = 0.006
+DUPLICATE_SHARE = 0.004
+CONFLICTS = 3
+_QUANTUM = Decimal("0.0001")
+_ERROR_CODES = {
+    "error": ("upstream_5xx", "model_overloaded", "invalid_request", "content_filter"),
+    "timeout": ("deadline_exceeded",),
+    "throttled": ("rate_limited",),
+}
+
+
+@attrs.frozen
+class DemoModel:
+    """A model with its latency profile and price per 1,000 tokens (cents)."""
+
+    name: str
+    median_latency_ms: int
+    input_price: Decimal
+    output_price: Decimal
+
+    @property
+    def model_id(self) -> uuid.UUID:
+        """Stable id derived from the name."""
+        return uuid.uuid5(DEMO_NAMESPACE, f"model:{self.name}")
+
+
+@attrs.frozen
+class DemoOrg:
+    """A tenant: its zone, traffic weight, models and clients."""
+
+    name: str
+    tz: str
+    weight: float
+    models: tuple[str, ...]
+    clients: tuple[str, ...]
+
+    @property
+    def org_id(self) -> uuid.UUID:
+        """Stable id derived from the name (the same for every seed)."""
+        return uuid.uuid5(DEMO_NAMESPACE, f"org:{self.name}")
+
+
+MODELS = tuple(DemoModel(n, lat, Decimal(i), Decimal(o)) for n, lat, i, o in (
+    ("llama-3.1-8b-instruct", 180, "0.0200", "0.0200"),
+    ("llama-3.1-70b-instruct", 650, "0.0880", "0.0880"),
+    ("llama-3.1-405b-instruct", 1400, "0.3500", "0.3500"),
+    ("mistral-7b-instruct", 150, "0.0150", "0.0150"),
+    ("mixtral-8x22b-instruct", 720, "0.1200", "0.1200"),
+    ("qwen2.5-72b-instruct", 600, "0.0900", "0.0900"),
+    ("gemma-2-27b-it", 420, "0.0800", "0.0800"),
+    ("deepseek-v3", 900, "0.0270", "0.1100"),
+    ("bge-large-en-v1.5", 40, "0.0010", "0.0000"),
+    ("whisper-large-v3", 2400, "0.0600", "0.0000"),
+))
+ORGS = (
+    DemoOrg("Acme Robotics", "America/New_York", 1.0,
+            ("llama-3.1-70b-instruct", "llama-3.1-8b-instruct", "deepseek-v3",
+             "bge-large-en-v1.5", "whisper-large-v3"),
+            ("web-app", "support-bot", "batch-summarizer")),
+    DemoOrg("Globex", "Europe/Berlin", 0.6,
+            ("mixtral-8x22b-instruct", "mistral-7b-instruct", "bge-large-en-v1.5",
+             "llama-3.1-405b-instruct"),
+            ("search", "analytics-pipeline")),
+    DemoOrg("Initech", "Asia/Kolkata", 0.35,
+            ("qwen2.5-72b-instruct", "gemma-2-27b-it", "llama-3.1-8b-instruct"),
+            ("chat-widget", "doc-qa", "nightly-eval")),
+    DemoOrg("Hooli", "Asia/Kathmandu", 0.15,
+            ("llama-3.1-8b-instruct", "deepseek-v3"), ("prototype",)),
+)
+_MODELS_BY_NAME = {m.name: m for m in MODELS}
+
+
+@attrs.frozen
+class Spike:
+    """A window where one org's model fails often and slowly."""
+
+    org_id: uuid.UUID
+    model_id: uuid.UUID
+    start: datetime
+    end: datetime
+
+
+@attrs.frozen
+class DemoData:
+    """Events in arrival order (late ones arrive after newer ones), with what was planted."""
+
+    payloads: tuple[dict[str, object], ...]
+    spike: Spike
+    late: int
+    duplicates: int
+    conflicts: int
+    orgs: tuple[DemoOrg, ...] = ORGS
+    models: tuple[DemoModel, ...] = MODELS
+
+
+def _diurnal(local: datetime) -> float:
+    """Traffic shape over the local day: a quiet night and an afternoon peak."""
+    hour = local.hour + local.minute / 60
+    shape: float = 0.15 + 0.85 * max(0.0, math.sin(math.pi * (hour - 6) / 16)) ** 1.5
+    return shape * (0.45 if local.weekday() >= 5 else 1.0)
+
+
+def _status(rng: random.Random, spiking: bool) -> str:
+    roll = rng.random()
+    error, timeout, throttled = (0.22, 0.12, 0.03) if spiking else (0.012, 0.004, 0.006)
+    if roll < error:
+        return "error"
+    if roll < error + timeout:
+        return "timeout"
+    return "throttled" if roll < error + timeout + throttled else "success"
+
+
+def _event(
+    rng: random.Random, org: DemoOrg, at: datetime, spiking: bool, model: DemoModel,
+) -> dict[str, object]:
+    status = _status(rng, spiking)
+    latency = rng.lognormvariate(math.log(model.median_latency_ms), 0.45) * (6 if spiking else 1)
+    tokens_in = int(rng.lognormvariate(math.log(600), 0.8))
+    tokens_out = int(rng.lognormvariate(math.log(250), 0.7)) if status == "success" else 0
+    if status == "throttled":
+        latency, tokens_in = rng.uniform(2, 15), 0
+    elif status == "timeout":
+        latency = max(latency, 30_000 + rng.uniform(0, 500))
+    cost = (tokens_in * model.input_price + tokens_out * model.output_price) / 1000
+    return {
+        "eventId": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+        "orgId": str(org.org_id),
+        "modelId": str(model.model_id),
+        "occurredAt": at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "status": status,
+        "latencyMs": int(latency),
+        "inputTokens": tokens_in,
+        "outputTokens": tokens_out,
+        "costEstimateCents": cost.quantize(_QUANTUM),
+        "clientId": rng.choice(org.clients),
+        "actorId": str(uuid.uuid5(org.org_id, f"user-{rng.randrange(12)}")),
+        "errorCode": rng.choice(_ERROR_CODES[status]) if status in _ERROR_CODES else None,
+        "metadata": {"region": rng.choice(("us-east-1", "eu-west-1")), "source": "demo"},
+    }
+
+
+def _spike(now: datetime) -> Spike:
+    org = ORGS[0]
+    local = (now - timedelta(days=2)).astimezone(zone(org.tz))
+    start = floor_bucket(local.replace(hour=15, minute=0, second=0, microsecond=0))
+    return Spike(org.org_id, _MODELS_BY_NAME[org.models[0]].model_id, start,
+                 start + timedelta(minutes=90))
+
+
+def _org_events(
+    rng: random.Random, org: DemoOrg, buckets: Sequence[datetime], expected: float, spike: Spike,
+) -> Iterable[dict[str, object]]:
+    weights = [1 / (i + 1) for i in range(len(org.models))]
+    models = [_MODELS_BY_NAME[name] for name in org.models]
+    shapes = [_diurnal(b.astimezone(zone(org.tz))) for b in buckets]
+    scale = expected / sum(shapes)
+    end = buckets[-1] + BUCKET
+    for bucket, shape in zip(buckets, shapes, strict=True):
+        spiking_bucket = org.org_id == spike.org_id and spike.start <= bucket < spike.end
+        rate = scale * shape * (2 if spiking_bucket else 1)
+        for _ in range(int(rate * rng.uniform(0.7, 1.3) + rng.random())):
+            model = rng.choices(models, weights)[0]
+            at = bucket + timedelta(seconds=rng.uniform(0, BUCKET.total_seconds()))
+            at = min(at, end - timedelta(milliseconds=1))
+            yield _event(rng, org, at, spiking_bucket and model.model_id == spike.model_id, model)
+
+
+def generate_demo(
+    *, now: datetime, seed: int = 7, days: int = 14, events: int = DEFAULT_EVENTS,
+) -> DemoData:
+    """Events over the last `days` days, about `events` of them; deterministic per (seed, now).
+
+    Traffic is diurnal in each org's zone; a 90-minute error and latency spike hits the first
+    org's busiest model two days ago; a few events arrive hours late; some are delivered twice,
+    and a few redeliveries carry different content (dedupe conflicts).
+    """
+    rng = random.Random(seed)  # noqa: S311  reproducible demo data, not a secret
+    now = now.astimezone(UTC)
+    first = floor_bucket(now - timedelta(days=days))
+    buckets = [first + BUCKET * i for i in range(int((floor_bucket(now) - first) / BUCKET))]
+    spike = _spike(now)
+    total_weight = sum(o.weight for o in ORGS)
+    stream: list[tuple[datetime, dict[str, object]]] = []
+    late = 0
+    for org in ORGS:
+        expected = events * org.weight / total_weight
+        for payload in _org_events(rng, org, buckets, expected, spike):
+            at = datetime.fromisoformat(str(payload["occurredAt"]))
+            if rng.random() < LATE_SHARE:
+                late += 1
+                at = min(now, at + timedelta(hours=rng.uniform(1, 36)))
+            stream.append((at, payload))
+    stream.sort(key=lambda item: item[0])
+    duplicates = _redeliver(rng, stream)
+    return DemoData(tuple(p for _, p in stream), spike, late, duplicates, CONFLICTS)
+
+
+def _redeliver(rng: random.Random, stream: list[tuple[datetime, dict[str, object]]]) -> int:
+    """Append redeliveries: exact copies, and CONFLICTS copies with altered content."""
+    count = max(CONFLICTS + 1, int(len(stream) * DUPLICATE_SHARE))
+    picks = rng.sample(range(len(stream)), min(count, len(stream)))
+    for n, i in enumerate(picks):
+        at, payload = stream[i]
+        copy = dict(payload)
+        if n < CONFLICTS:
+            copy["latencyMs"] = int(str(copy["latencyMs"])) + 1
+        stream.append((at, copy))
+    return len(picks)
+
+
+@attrs.frozen
+class DemoSummary:
+    """What ingesting the demo produced."""
+
+    accepted: int
+    duplicates: int
+    rejected: int
+    conflicts: int
+
+
+def ingest_demo(
+    payloads: Sequence[dict[str, object]], services: AppServices, *, batch_size: int = 1000,
+    progress: Callable[[int], None] | None = None,
+) -> DemoSummary:
+    """Feed payloads through `ingest_batch` in batches; `progress` gets each batch's size."""
+    totals = [0, 0, 0, 0]
+    for offset in range(0, len(payloads), batch_size):
+        batch = payloads[offset:offset + batch_size]
+        result: BatchResult = ingest_batch(
+            [RawMessage(p) for p in batch], source="demo", uow_factory=services.uow_factory,
+            clock=services.clock, ids=services.ids, raw_retention=services.http.raw_retention,
+            cache=services.cache,
+        )
+        for i, n in enumerate((result.accepted, result.duplicates, result.rejected,
+                               result.conflicts)):
+            totals[i] += n
+        if progress is not None:
+            progress(len(batch))
+    return DemoSummary(*totals)
