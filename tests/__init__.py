@@ -1,0 +1,1 @@
+"""Test suite package (lets contract backends and helpers import each other as `tests.…`)."""
