@@ -126,7 +126,9 @@ class ExportJob:
         )
 
     def renew(self, now: datetime, lease: timedelta) -> ExportJob:
-        """Extend the current lease."""
+        """Extend the current lease; only a running job holds one."""
+        if self.status is not ExportStatus.RUNNING:
+            raise InvalidTransition(f"export job is {self.status}, it holds no lease to renew")
         return self._to(ExportStatus.RUNNING, lease_expires_at=now + lease)
 
     def succeed(
