@@ -1,0 +1,207 @@
+"""The one composition root: dependency-injector containers that pick adapters from Settings.
+
+Shaped like dependency-injector's `use-cases` miniapp: one adapters container per storage mode
+(`MemoryAdapters`, `SqlAdapters`) exposing the same providers, and a `UseCases` container that
+depends on whichever is given. Engines, pools and clients are resources: created on first use
+(never at import), released by `Application.shutdown()`.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+
+import attrs
+from dependency_injector import containers, providers
+
+from analytics_adapters.localfs.object_store import LocalDirectoryObjectStore
+from analytics_adapters.memory import (
+    InMemoryFreshnessCache,
+    InMemoryStorage,
+    RandomIds,
+    SynchronousPipeline,
+    SystemClock,
+    unit_of_work_factory,
+)
+from analytics_adapters.redis.freshness_cache import RedisFreshnessCache
+from analytics_adapters.s3.object_store import S3ObjectStore
+from analytics_app.config import Settings
+from analytics_app.services import AppServices, HttpSettings, JwtSettings
+from analytics_app.worker import ExportWorker, WorkerTiming
+from analytics_core.ports import Clock, FreshnessCache, HealthCheck, ObjectStore
+from analytics_core.usecases.access import Authorizer
+from analytics_core.usecases.export_runner import (
+    ExportRunner,
+    ExportSettings,
+    schedule_monthly_exports,
+)
+
+
+@attrs.define  # HealthCheck.name is a plain (settable) attribute
+class Probe:
+    """A named readiness probe around any `check()` callable."""
+
+    name: str
+    check: Callable[[], None]
+
+
+def _object_store(settings: Settings) -> Iterator[ObjectStore]:
+    """S3 when a bucket is configured, else a local directory (the embedded default)."""
+    if settings.s3 is None:
+        yield LocalDirectoryObjectStore(settings.export_dir)
+        return
+    s3 = settings.s3
+    yield S3ObjectStore.connect(
+        s3.bucket, endpoint_url=s3.endpoint_url, region=s3.region,
+        access_key_id=s3.access_key_id,
+        secret_access_key=s3.secret_access_key.reveal() if s3.secret_access_key else None,
+        path_style=s3.path_style, sse=s3.sse, kms_key_id=s3.kms_key_id,
+    )
+
+
+def _freshness_cache(settings: Settings, clock: Clock) -> Iterator[FreshnessCache]:
+    """Redis when configured (closed on shutdown), else an in-process cache."""
+    if settings.redis_url is None:
+        yield InMemoryFreshnessCache(clock)
+        return
+    cache = RedisFreshnessCache.from_url(settings.redis_url)
+    try:
+        yield cache
+    finally:
+        cache.close()
+
+
+def _object_store_probe(objects: ObjectStore) -> list[HealthCheck]:
+    if isinstance(objects, LocalDirectoryObjectStore | S3ObjectStore):
+        return [Probe("object_store", objects.check)]
+    return []
+
+
+def _cache_probe(cache: FreshnessCache) -> list[HealthCheck]:
+    # A Redis outage only degrades freshness reads (the store answers them), so it is reported
+    # without failing readiness.
+    if isinstance(cache, RedisFreshnessCache):
+        return [Probe("redis", cache.check)]
+    return []
+
+
+class Adapters(containers.DeclarativeContainer):
+    """Adapters shared by every storage mode."""
+
+    settings = providers.Dependency(instance_of=Settings)
+    clock = providers.Singleton(SystemClock)
+    ids = providers.Singleton(RandomIds)
+    # HTTP ingestion aggregates before it answers, so the pipeline is never behind.
+    progress = providers.Singleton(SynchronousPipeline)
+    objects = providers.Resource(_object_store, settings)
+    cache = providers.Resource(_freshness_cache, settings, clock)
+    degraded_checks = providers.Callable(_cache_probe, cache)
+
+
+class MemoryAdapters(Adapters):
+    """Everything in process memory: tests, demos, library use."""
+
+    storage = providers.Singleton(InMemoryStorage)
+    uow_factory = providers.Singleton(unit_of_work_factory, storage)
+    health_checks = providers.Callable(_object_store_probe, Adapters.objects)
+
+
+def _http_settings(settings: Settings) -> HttpSettings:
+    jwt = JwtSettings(
+        algorithms=settings.jwt_algorithms,
+        key=settings.jwt_key.reveal() if settings.jwt_key else None,
+        issuer=settings.jwt_issuer, audience=settings.jwt_audience,
+        leeway_seconds=settings.jwt_leeway_seconds, org_claim=settings.jwt_org_claim,
+        roles_claim=settings.jwt_roles_claim,
+    )
+    return HttpSettings(
+        jwt=jwt, gateway_headers=settings.gateway_headers, max_body_bytes=settings.max_body_bytes,
+        signed_url_ttl=timedelta(seconds=settings.signed_url_ttl_seconds),
+        raw_retention=timedelta(days=settings.raw_retention_days),
+    )
+
+
+def _export_settings(settings: Settings) -> ExportSettings:
+    return ExportSettings(
+        max_attempts=settings.export_max_attempts,
+        lease=timedelta(seconds=settings.export_lease_seconds),
+        backoff=timedelta(seconds=settings.export_backoff_seconds),
+        retention=timedelta(days=settings.export_retention_days),
+    )
+
+
+def _worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+
+
+class UseCases(containers.DeclarativeContainer):
+    """Use cases and the AppServices bundle, over whichever adapters container is given."""
+
+    settings = providers.Dependency(instance_of=Settings)
+    adapters = providers.DependenciesContainer()
+
+    authorizer = providers.Singleton(
+        Authorizer, uow_factory=adapters.uow_factory, clock=adapters.clock, ids=adapters.ids,
+    )
+    export_settings = providers.Singleton(_export_settings, settings)
+    services = providers.Singleton(
+        AppServices,
+        uow_factory=adapters.uow_factory, clock=adapters.clock, ids=adapters.ids,
+        progress=adapters.progress, objects=adapters.objects, cache=adapters.cache,
+        authorizer=authorizer, http=providers.Singleton(_http_settings, settings),
+        exports=export_settings, health_checks=adapters.health_checks,
+        degraded_checks=adapters.degraded_checks,
+    )
+    export_runner = providers.Factory(
+        ExportRunner, worker=providers.Callable(_worker_name),
+        uow_factory=adapters.uow_factory, objects=adapters.objects, clock=adapters.clock,
+        progress=adapters.progress, settings=export_settings,
+    )
+    schedule_monthly = providers.Factory(
+        functools.partial, schedule_monthly_exports, uow_factory=adapters.uow_factory,
+        clock=adapters.clock, ids=adapters.ids, tz=settings.provided.monthly_export_tz,
+    )
+    export_worker = providers.Factory(
+        ExportWorker, export_runner, schedule_monthly=schedule_monthly,
+        timing=providers.Factory(WorkerTiming, poll_seconds=settings.provided.worker_poll_seconds),
+    )
+
+
+def adapters_for(settings: Settings) -> Adapters:
+    """The adapters container of the storage mode the settings select."""
+    if settings.storage == "memory":
+        return MemoryAdapters(settings=settings)
+    raise NotImplementedError(f"{settings.storage} storage is not wired yet")
+
+
+class Application:
+    """One process's composition: adapters + use cases built from Settings, closed together."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings if settings is not None else Settings()
+        self.adapters = adapters_for(self.settings)
+        self.use_cases = UseCases(settings=self.settings, adapters=self.adapters)
+
+    @property
+    def services(self) -> AppServices:
+        """The bundle every driver receives (built once, on first access)."""
+        services: AppServices = self.use_cases.services()
+        return services
+
+    def export_worker(self) -> ExportWorker:
+        """A new export worker loop over this process's adapters."""
+        worker: ExportWorker = self.use_cases.export_worker()
+        return worker
+
+    def shutdown(self) -> None:
+        """Close every resource (pools, clients) opened so far."""
+        self.adapters.shutdown_resources()
+
+
+def build_services(settings: Settings | None = None) -> AppServices:
+    """AppServices for `settings` (default: the in-memory mode), e.g. for library use."""
+    return Application(settings).services
