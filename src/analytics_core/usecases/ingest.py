@@ -160,14 +160,25 @@ def _plan(
             event_id, org_id = _guess_ids(decoded)
             plan.results[index] = EventResult(index, event_id, EventOutcome.REJECTED, e.errors)
             plan.dead.append(DeadLetter(
-                ids.new_id(), now, source, raw_bytes(message.payload), str(e), org_id,
-                message.offset,
+                _dead_letter_id(source, message.offset, ids), now, source,
+                raw_bytes(message.payload), str(e), org_id, message.offset,
             ))
             continue
         valid = _Valid(index, event, raw_bytes(message.payload), event.fingerprint())
         (plan.later if event.key in seen else plan.unique).append(valid)
         seen.add(event.key)
     return plan
+
+
+_DEAD_LETTER_NAMESPACE = uuid.UUID("5d1e0b8e-6c1f-4c6e-9a55-0f7f3c2b9d41")
+
+
+def _dead_letter_id(source: str, offset: int | None, ids: IdGenerator) -> uuid.UUID:
+    """A streamed message has a stable id (source + offset), so redelivery and replay re-add
+    the same dead letter instead of a second one; other messages get a fresh id."""
+    if offset is None:
+        return ids.new_id()
+    return uuid.uuid5(_DEAD_LETTER_NAMESPACE, f"{source}@{offset}")
 
 
 def ingest_batch(
