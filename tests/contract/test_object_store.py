@@ -176,6 +176,15 @@ def test_open_of_an_absent_key_raises_not_found(object_store: ObjectStore) -> No
         object_store.open(new_key())
 
 
+def test_a_prefix_of_stored_keys_is_not_an_object(object_store: ObjectStore) -> None:
+    """A key that only prefixes stored keys does not exist and cannot be opened."""
+    org = str(uuid.uuid4())
+    object_store.put(f"{org}/job.csv", [b"x"], metadata={}, content_type=CSV)
+    assert not object_store.exists(org)
+    with pytest.raises(NotFound):
+        object_store.open(org)
+
+
 def test_metadata_of_an_absent_key_raises_not_found(object_store: ObjectStore) -> None:
     """metadata raises NotFound when nothing is stored under the key."""
     with pytest.raises(NotFound):

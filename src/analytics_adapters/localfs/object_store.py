@@ -82,7 +82,7 @@ class LocalDirectoryObjectStore:
         path = self._path(key)
         try:
             handle = path.open("rb")
-        except FileNotFoundError as e:
+        except (FileNotFoundError, IsADirectoryError) as e:
             raise NotFound(f"object {key!r} not found") from e
         except OSError as e:
             raise StoreUnavailable(f"cannot read object {key!r}: {e.strerror}") from e

@@ -300,8 +300,10 @@ def _blocks(chunks: Iterable[bytes], size: int) -> Iterator[bytes]:
     for chunk in chunks:
         buffer += chunk
         while len(buffer) >= size:
-            yield bytes(buffer[:size])
+            with memoryview(buffer) as view:
+                block = bytes(view[:size])
             del buffer[:size]
+            yield block
     if buffer:
         yield bytes(buffer)
 
