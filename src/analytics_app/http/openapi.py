@@ -1,0 +1,203 @@
+"""The OpenAPI 3.1 document of the real API (a test keeps it equal to the route table)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from analytics_app.http.openapi_schemas import SCHEMAS, UUID, Schema, ref
+from analytics_app.http.routes import PREFIX
+
+PROBLEM = "application/problem+json"
+_ORG = f"{PREFIX}/orgs/{{orgId}}"
+_PUBLIC: list[dict[str, list[str]]] = []
+_STATUSES = {
+    400: "Invalid request: `errors[]` names each bad field",
+    401: "No valid identity (WWW-Authenticate: Bearer)",
+    403: "Identity lacks the permission or targets another org (audited)",
+    404: "Not found", 409: "Conflict", 410: "Gone (expired)", 413: "Body or batch too large",
+    415: "Body is not JSON", 503: "A backing service is unavailable (Retry-After)",
+}
+
+
+def _param(name: str, where: str, schema: Schema, description: str, *, required: bool = False
+           ) -> dict[str, Any]:
+    return {"name": name, "in": where, "required": required or where == "path",
+            "schema": schema, "description": description}
+
+
+PARAMETERS: dict[str, dict[str, Any]] = {
+    "orgId": _param("orgId", "path", UUID, "Tenant org id."),
+    "jobId": _param("jobId", "path", UUID, "Export job id."),
+    "start": _param("start", "query", {"type": "string", "format": "date-time"},
+                    "Inclusive start, RFC 3339 with offset.", required=True),
+    "end": _param("end", "query", {"type": "string", "format": "date-time"},
+                  "Exclusive end, RFC 3339 with offset; after start, at most 400 days later.",
+                  required=True),
+    "granularity": _param(
+        "granularity", "query",
+        {"enum": ["hour", "day", "month", "hourly", "daily", "monthly"], "default": "day"},
+        "Period of each point in `tz` (aliases hourly/daily/monthly accepted)."),
+    "tz": _param("tz", "query", {"type": "string", "default": "UTC"}, "IANA time zone."),
+    "modelId": _param("modelId", "query", {"type": "array", "items": UUID},
+                      "Only these models (repeat or comma-separate)."),
+    "clientId": _param("clientId", "query", {"type": "array", "items": {"type": "string"}},
+                       "Only these clients (repeat)."),
+    "groupBy": _param("groupBy", "query", {"enum": ["model", "client", "none"],
+                                           "default": "model"}, "One series per ..."),
+    "percentile": _param("percentile", "query", {"enum": ["p50", "p95", "p99"],
+                                                 "default": "p95"},
+                         "Percentile copied into every `latencyMs.highlighted`."),
+    "status": _param("status", "query",
+                     {"enum": ["pending", "running", "succeeded", "failed", "expired"]},
+                     "Only jobs in this status."),
+    "limit": _param("limit", "query", {"type": "integer", "minimum": 1, "maximum": 200,
+                                       "default": 50}, "Page size."),
+    "cursor": _param("cursor", "query", {"type": "string"},
+                     "Opaque `nextCursor` of the previous page."),
+    "verbose": _param("verbose", "query", {"type": "string"},
+                      "Present: JSON report of every check (degraded ones included)."),
+    "Idempotency-Key": _param("Idempotency-Key", "header", {"type": "string", "maxLength": 255},
+                              "Replays return the first job (200); another body is 409."),
+    "X-Request-Id": _param("X-Request-Id", "header",
+                           {"type": "string", "maxLength": 128, "pattern": "^[A-Za-z0-9._-]+$"},
+                           "Echoed on the response (generated when absent)."),
+}
+
+
+def _p(*names: str) -> list[dict[str, str]]:
+    return [{"$ref": f"#/components/parameters/{n}"} for n in ("X-Request-Id", *names)]
+
+
+def _json(schema: Schema, description: str, media: str = "application/json") -> dict[str, Any]:
+    return {"description": description, "content": {media: {"schema": schema}}}
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    return {str(c): {"$ref": f"#/components/responses/Problem{c}"} for c in codes}
+
+
+_TEXT_OK = {"description": "OK", "content": {"text/plain": {"schema": {"const": "OK"}}}}
+_AUTHED = (400, 401, 403, 503)
+
+
+def _op(summary: str, params: list[dict[str, str]], responses: dict[str, Any], *,
+        body: Schema | None = None, public: bool = False, errors: tuple[int, ...] = _AUTHED,
+        description: str = "") -> dict[str, Any]:
+    op: dict[str, Any] = {"summary": summary, "parameters": params,
+                          "responses": {**responses, **_errors(*errors)}}
+    if description:
+        op["description"] = description
+    if body is not None:
+        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
+    if public:
+        op["security"] = _PUBLIC
+    return op
+
+
+def _paths() -> dict[str, Any]:
+    return {
+        f"{PREFIX}/status/healthz": {"get": _op(
+            "Liveness", _p(), {"200": _TEXT_OK}, public=True, errors=())},
+        f"{PREFIX}/status/readyz": {"get": _op(
+            "Readiness of each configured dependency", _p("verbose"),
+            {"200": {"description": "Ready (text OK, or the JSON report with ?verbose)",
+                     "content": {"text/plain": {"schema": {"const": "OK"}},
+                                 "application/json": {"schema": ref("ReadyReport")}}},
+             "503": {"description": "A critical dependency failed (named in the body)",
+                     "content": {PROBLEM: {"schema": ref("Problem")},
+                                 "application/json": {"schema": ref("ReadyReport")}}}},
+            public=True, errors=(400,))},
+        "/metrics": {"get": _op(
+            "Prometheus metrics", _p(),
+            {"200": {"description": "Prometheus text exposition",
+                     "content": {"text/plain": {"schema": {"type": "string"}}}}},
+            public=True, errors=())},
+        f"{PREFIX}/openapi.json": {"get": _op(
+            "This document", _p(), {"200": _json({"type": "object"}, "OpenAPI 3.1")},
+            public=True, errors=())},
+        f"{_ORG}/usage": {"get": _op(
+            "Usage and spend", _p("orgId", "start", "end", "granularity", "tz", "modelId",
+                                  "clientId", "groupBy"),
+            {"200": _json(ref("UsageReport"), "Series, totals (their exact sum), freshness")},
+            description="Needs analytics:usage:read (or org_admin/admin).")},
+        f"{_ORG}/reliability": {"get": _op(
+            "Errors and latency", _p("orgId", "start", "end", "granularity", "tz", "modelId",
+                                     "clientId", "groupBy", "percentile"),
+            {"200": _json(ref("ReliabilityReport"), "Series, totals, top error codes")},
+            description="Needs analytics:reliability:read.")},
+        f"{_ORG}/freshness": {"get": _op(
+            "Freshness per model", _p("orgId", "tz", "modelId"),
+            {"200": _json(ref("FreshnessReport"), "Pipeline freshness, one entry per model")},
+            description="Needs analytics:usage:read or analytics:reliability:read. Models "
+                        "without data (e.g. listed with modelId) have null times.")},
+        f"{_ORG}/exports": {
+            "post": _op(
+                "Create an export job", _p("orgId", "Idempotency-Key"),
+                {"202": _job_response("Created"), "200": _job_response("Idempotent replay")},
+                body=ref("ExportRequest"), errors=(*_AUTHED, 409, 413, 415),
+                description="Needs analytics:exports:create."),
+            "get": _op(
+                "List export jobs, newest first", _p("orgId", "status", "limit", "cursor"),
+                {"200": _json(ref("ExportList"), "A page of jobs")},
+                description="Needs analytics:exports:read."),
+        },
+        f"{_ORG}/exports/{{jobId}}": {"get": _op(
+            "One export job", _p("orgId", "jobId"), {"200": _json(ref("ExportJob"), "The job")},
+            errors=(*_AUTHED, 404), description="Needs analytics:exports:read.")},
+        f"{_ORG}/exports/{{jobId}}/download": {"get": _op(
+            "Download an export", _p("orgId", "jobId"),
+            {"302": {"description": "Redirect to a freshly signed URL",
+                     "headers": {"Location": {"schema": {"type": "string"}}}},
+             "200": {"description": "The CSV itself (stores that cannot sign)",
+                     "content": {"text/csv": {"schema": {"type": "string"}}}}},
+            errors=(*_AUTHED, 404, 410), description="Needs analytics:exports:download.")},
+        f"{PREFIX}/events": {"post": _op(
+            "Ingest a batch of usage events", _p(),
+            {"202": _json(ref("BatchResult"), "One result per input, in order")},
+            body=ref("EventBatch"), errors=(*_AUTHED, 413, 415),
+            description="Needs analytics:events:write in the caller's org; any event of "
+                        "another org makes the whole request 403 (audited) unless the caller "
+                        "is admin. More than 5000 events is 413 naming `events`.")},
+        f"{PREFIX}/events/validate": {"post": _op(
+            "Validate one usage event", _p(), {"204": {"description": "Valid"}},
+            body=ref("UsageEvent"), errors=(*_AUTHED, 413, 415),
+            description="Needs analytics:events:write; nothing is stored.")},
+    }
+
+
+def _job_response(description: str) -> dict[str, Any]:
+    return {**_json(ref("ExportJob"), description),
+            "headers": {"Location": {"schema": {"type": "string"}}}}
+
+
+def build_document() -> dict[str, Any]:
+    """The whole document."""
+    problem_responses = {
+        f"Problem{code}": _json(ref("Problem"), text, PROBLEM) for code, text in _STATUSES.items()
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Inference analytics API", "version": "1.0.0",
+                 "description": "Usage, spend, reliability, freshness and finance exports. "
+                                "Every error is application/problem+json."},
+        "servers": [{"url": "/"}],
+        "security": [{"bearerAuth": []}, {"apiKeyAuth": []}, {"gatewayHeaders": []}],
+        "paths": _paths(),
+        "components": {
+            "schemas": SCHEMAS,
+            "parameters": PARAMETERS,
+            "responses": problem_responses,
+            "securitySchemes": {
+                "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+                               "description": "HS256, RS256 or ES256 as configured; exp "
+                                              "required; iss/aud checked when configured."},
+                "apiKeyAuth": {"type": "apiKey", "in": "header", "name": "X-API-Key",
+                               "description": "Created with `analytics apikey create`."},
+                "gatewayHeaders": {
+                    "type": "apiKey", "in": "header", "name": "X-Actor-Subject",
+                    "description": "Only when trusted gateway headers are enabled: "
+                                   "X-Actor-Subject, X-Actor-Roles (comma separated), "
+                                   "X-Actor-Org."},
+            },
+        },
+    }

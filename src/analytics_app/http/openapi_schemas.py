@@ -1,0 +1,150 @@
+"""JSON Schemas (OpenAPI 3.1 components) of the API's bodies; see openapi.py for the paths."""
+
+from __future__ import annotations
+
+from typing import Any
+
+Schema = dict[str, Any]
+
+
+def ref(name: str) -> Schema:
+    """A `$ref` to a component schema."""
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def obj(props: dict[str, Schema], required: list[str] | None = None, **extra: Any) -> Schema:
+    """An object schema; every listed property is required unless `required` says otherwise."""
+    return {"type": "object", "properties": props,
+            "required": list(props) if required is None else required, **extra}
+
+
+TIME: Schema = {"type": "string", "format": "date-time"}
+NULLABLE_TIME: Schema = {"type": ["string", "null"], "format": "date-time"}
+UUID: Schema = {"type": "string", "format": "uuid"}
+INT: Schema = {"type": "integer", "minimum": 0}
+NULLABLE_NUMBER: Schema = {"type": ["number", "null"]}
+MONEY_EXACT: Schema = {"type": "string", "pattern": r"^[0-9]+\.[0-9]{4}$",
+               "description": "Exact cents with 4 decimal places."}
+MONEY_ROUNDED: Schema = {"type": "integer", "description": "Cents rounded half-even."}
+
+_USAGE_FIELDS: dict[str, Schema] = {
+    "invocations": INT, "inputTokens": INT, "outputTokens": INT,
+    "costEstimateCents": MONEY_ROUNDED, "costEstimateCentsExact": MONEY_EXACT,
+}
+_POINT_KEYS: dict[str, Schema] = {
+    "bucketStart": TIME,
+    "bucketEnd": {**TIME, "description": "Exclusive end of the period (extension to §5)."},
+    "modelId": {**UUID, "description": "Present when groupBy=model."},
+    "clientId": {"type": ["string", "null"], "description": "Present when groupBy=client."},
+}
+_RATE: Schema = {"type": "number", "minimum": 0, "maximum": 1}
+_RELIABILITY_FIELDS: dict[str, Schema] = {
+    "invocations": INT, "success": INT, "errors": INT, "timeouts": INT, "throttled": INT,
+    "errorRate": {**_RATE, "description": "(errors + timeouts + throttled) / invocations"},
+    "rates": obj({"error": _RATE, "timeout": _RATE, "throttled": _RATE}),
+    "latencyMs": ref("Latency"),
+}
+_HEADER: dict[str, Schema] = {"orgId": UUID, "granularity": {"enum": ["hour", "day", "month"]},
+           "tz": {"type": "string"}}
+
+SCHEMAS: dict[str, Schema] = {
+    "FieldError": obj({"field": {"type": "string"}, "reason": {"type": "string"}}),
+    "Problem": obj(
+        {"type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
+         "detail": {"type": "string"}, "instance": {"type": "string"},
+         "requestId": {"type": "string"},
+         "errors": {"type": "array", "items": ref("FieldError")}},
+        ["type", "title", "status", "detail", "instance"],
+        description="RFC 7807 problem details; `errors` names each bad field.",
+    ),
+    "Freshness": obj({"status": {"enum": ["fresh", "stale", "delayed"]},
+                      "completeThrough": TIME, "lagSeconds": {"type": "number", "minimum": 0}}),
+    "UsageTotals": obj(_USAGE_FIELDS),
+    "UsagePoint": obj({**_POINT_KEYS, **_USAGE_FIELDS},
+                      ["bucketStart", "bucketEnd", *_USAGE_FIELDS]),
+    "UsageReport": obj({**_HEADER, "series": {"type": "array", "items": ref("UsagePoint")},
+                        "totals": ref("UsageTotals"), "freshness": ref("Freshness")}),
+    "Latency": obj(
+        {"p50": NULLABLE_NUMBER, "p95": NULLABLE_NUMBER, "p99": NULLABLE_NUMBER,
+         "highlighted": {**NULLABLE_NUMBER,
+                         "description": "The value of the requested `percentile`."}},
+        description="Milliseconds, rounded to 2 decimals; null when there were no calls.",
+    ),
+    "ReliabilityPoint": obj({**_POINT_KEYS, **_RELIABILITY_FIELDS},
+                            ["bucketStart", "bucketEnd", *_RELIABILITY_FIELDS]),
+    "ReliabilityTotals": obj({
+        **_RELIABILITY_FIELDS,
+        "topErrorCodes": {"type": "array", "items": obj({"code": {"type": "string"},
+                                                          "count": INT})},
+    }),
+    "ReliabilityReport": obj({
+        **_HEADER, "percentile": {"enum": ["p50", "p95", "p99"]},
+        "series": {"type": "array", "items": ref("ReliabilityPoint")},
+        "totals": ref("ReliabilityTotals"), "freshness": ref("Freshness"),
+    }),
+    "FreshnessEntry": obj({"modelId": UUID, "lastEventAt": NULLABLE_TIME,
+                           "lastRollupAt": NULLABLE_TIME,
+                           "lagSeconds": {"type": "number"},
+                           "status": {"enum": ["fresh", "stale", "delayed"]}}),
+    "FreshnessReport": obj({"orgId": UUID, "status": {"enum": ["fresh", "stale", "delayed"]},
+                            "completeThrough": TIME, "lagSeconds": {"type": "number"},
+                            "entries": {"type": "array", "items": ref("FreshnessEntry")}}),
+    "ExportRequest": obj(
+        {"timeRange": obj({"start": TIME, "end": TIME}),
+         "granularity": {"enum": ["hourly", "daily", "monthly"], "default": "daily"},
+         "tz": {"type": "string", "default": "UTC"},
+         "models": {"type": "array", "items": UUID, "maxItems": 100},
+         "kind": {"enum": ["usage", "events"], "default": "usage"}},
+        ["timeRange"],
+        description="Usage exports span at most 31 days, events exports at most 7.",
+    ),
+    "ExportJob": obj({
+        "jobId": UUID, "orgId": UUID,
+        "status": {"enum": ["pending", "running", "succeeded", "failed", "expired"]},
+        "kind": {"enum": ["usage", "events"]},
+        "granularity": {"enum": ["hourly", "daily", "monthly"]},
+        "timeRange": obj({"start": TIME, "end": TIME}), "tz": {"type": "string"},
+        "models": {"type": "array", "items": UUID}, "createdAt": TIME,
+        "completedAt": NULLABLE_TIME, "initiatedBy": {"type": "string"},
+        "rowCount": {"type": ["integer", "null"]},
+        "checksum": {"type": ["string", "null"], "description": "Hex SHA-256 of the CSV."},
+        "downloadUrl": {"type": ["string", "null"],
+                        "description": "This API's download path, set once succeeded."},
+        "error": {"type": ["string", "null"]}, "attempts": INT,
+    }),
+    "ExportList": obj({"orgId": UUID, "jobs": {"type": "array", "items": ref("ExportJob")},
+                       "nextCursor": {"type": ["string", "null"]}}),
+    "UsageEvent": obj(
+        {"eventId": UUID, "orgId": UUID, "modelId": UUID, "occurredAt": TIME,
+         "status": {"enum": ["success", "error", "timeout", "throttled"]},
+         "latencyMs": INT, "inputTokens": INT, "outputTokens": INT,
+         "costEstimateCents": {"type": ["number", "string"], "minimum": 0},
+         "actorId": {"type": ["string", "null"], "format": "uuid"},
+         "clientId": {"type": ["string", "null"], "maxLength": 128},
+         "errorCode": {"type": ["string", "null"], "maxLength": 128},
+         "metadata": {"type": "object", "additionalProperties": {"type": "string"},
+                      "maxProperties": 32}},
+        ["eventId", "orgId", "modelId", "occurredAt", "status", "latencyMs", "inputTokens",
+         "outputTokens", "costEstimateCents"],
+        description="snake_case spellings of every key are accepted; unknown keys ignored.",
+    ),
+    "EventBatch": obj({"events": {"type": "array", "items": ref("UsageEvent"),
+                                  "maxItems": 5000}}),
+    "EventResult": obj(
+        {"index": INT, "eventId": {"type": ["string", "null"]},
+         "status": {"enum": ["accepted", "duplicate", "rejected"]},
+         "conflict": {"type": "boolean",
+                      "description": "A duplicate whose content differs from the first."},
+         "errors": {"type": "array", "items": ref("FieldError")}},
+        ["index", "eventId", "status"],
+    ),
+    "BatchResult": obj({"batchId": UUID, "accepted": INT, "duplicates": INT, "rejected": INT,
+                        "results": {"type": "array", "items": ref("EventResult")}}),
+    "ReadyReport": obj({
+        "status": {"enum": ["ok", "degraded", "unavailable"]},
+        "checks": {"type": "array", "items": obj(
+            {"name": {"type": "string"}, "critical": {"type": "boolean"},
+             "status": {"enum": ["ok", "failed", "degraded"]},
+             "error": {"type": "string"}}, ["name", "critical", "status"])},
+    }),
+}

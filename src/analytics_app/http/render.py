@@ -1,0 +1,164 @@
+"""JSON shapes of the API responses (SPEC §5); money as rounded int plus exact decimal string."""
+
+from __future__ import annotations
+
+from datetime import datetime, tzinfo
+from typing import Any
+
+from analytics_core.exports import ExportJob, ExportStatus
+from analytics_core.freshness import Freshness, FreshnessReport
+from analytics_core.rollups import NO_CLIENT, RollupStats
+from analytics_core.timegrid import isoformat, zone
+from analytics_core.usecases.ingest import BatchResult
+from analytics_core.usecases.queries import AnalyticsReport, GroupBy, SeriesPoint
+
+PERCENTILES = {"p50": 0.50, "p95": 0.95, "p99": 0.99}
+UTC_ZONE = zone("UTC")
+
+
+def _time(value: datetime | None, tz: tzinfo) -> str | None:
+    return None if value is None else isoformat(value, tz)
+
+
+def freshness_block(f: Freshness, tz: tzinfo) -> dict[str, Any]:
+    """`{status, completeThrough, lagSeconds}`."""
+    return {
+        "status": f.status.value,
+        "completeThrough": isoformat(f.complete_through, tz),
+        "lagSeconds": round(f.lag_seconds, 3),
+    }
+
+
+def _group(point: SeriesPoint, group_by: GroupBy) -> dict[str, Any]:
+    if group_by is GroupBy.MODEL:
+        return {"modelId": point.group}
+    if group_by is GroupBy.CLIENT:
+        return {"clientId": point.group if point.group != NO_CLIENT else None}
+    return {}
+
+
+def _usage_fields(s: RollupStats) -> dict[str, Any]:
+    return {
+        "invocations": s.invocations, "inputTokens": s.input_tokens,
+        "outputTokens": s.output_tokens, "costEstimateCents": s.cost.rounded(),
+        "costEstimateCentsExact": s.cost.exact_str(),
+    }
+
+
+def _header(report: AnalyticsReport) -> dict[str, Any]:
+    q = report.query
+    return {"orgId": str(q.org_id), "granularity": q.grain.value, "tz": q.tz}
+
+
+def usage_body(report: AnalyticsReport) -> dict[str, Any]:
+    """`{orgId, granularity, tz, series[], totals, freshness}` for usage and spend."""
+    tz = zone(report.query.tz)
+    series = [
+        {"bucketStart": isoformat(p.bucket_start, tz), "bucketEnd": isoformat(p.bucket_end, tz),
+         **_group(p, report.query.group_by), **_usage_fields(p.stats)}
+        for p in report.series
+    ]
+    return {
+        **_header(report), "series": series, "totals": _usage_fields(report.totals),
+        "freshness": freshness_block(report.freshness, tz),
+    }
+
+
+def _latency(s: RollupStats, highlighted: str) -> dict[str, float | None]:
+    values: dict[str, float | None] = {}
+    for name, q in PERCENTILES.items():
+        value = s.percentile(q)
+        values[name] = None if value is None else round(value, 2)
+    values["highlighted"] = values[highlighted]
+    return values
+
+
+def _rate(part: int, whole: int) -> float:
+    return round(part / whole, 6) if whole else 0.0
+
+
+def _reliability_fields(s: RollupStats, highlighted: str) -> dict[str, Any]:
+    return {
+        "invocations": s.invocations, "success": s.success, "errors": s.errors,
+        "timeouts": s.timeouts, "throttled": s.throttled,
+        "errorRate": _rate(s.failures, s.invocations),
+        "rates": {
+            "error": _rate(s.errors, s.invocations), "timeout": _rate(s.timeouts, s.invocations),
+            "throttled": _rate(s.throttled, s.invocations),
+        },
+        "latencyMs": _latency(s, highlighted),
+    }
+
+
+def reliability_body(report: AnalyticsReport, percentile: str) -> dict[str, Any]:
+    """Error classes, error rate and latency percentiles per point and over the range."""
+    tz = zone(report.query.tz)
+    series = [
+        {"bucketStart": isoformat(p.bucket_start, tz), "bucketEnd": isoformat(p.bucket_end, tz),
+         **_group(p, report.query.group_by), **_reliability_fields(p.stats, percentile)}
+        for p in report.series
+    ]
+    totals = _reliability_fields(report.totals, percentile)
+    totals["topErrorCodes"] = [{"code": c, "count": n} for c, n in report.top_error_codes()]
+    return {
+        **_header(report), "percentile": percentile, "series": series, "totals": totals,
+        "freshness": freshness_block(report.freshness, tz),
+    }
+
+
+def freshness_body(report: FreshnessReport, tz: tzinfo) -> dict[str, Any]:
+    """`{orgId, status, completeThrough, lagSeconds, entries[]}`, one entry per model."""
+    return {
+        "orgId": str(report.org_id),
+        **freshness_block(report.freshness, tz),
+        "entries": [
+            {"modelId": str(e.model_id), "lastEventAt": _time(e.last_event_at, tz),
+             "lastRollupAt": _time(e.last_rollup_at, tz), "lagSeconds": round(e.lag_seconds, 3),
+             "status": e.status.value}
+            for e in report.entries
+        ],
+    }
+
+
+def download_path(prefix: str, job: ExportJob) -> str:
+    """The API's own download path of a job (never a live signed URL)."""
+    return f"{prefix}/orgs/{job.org_id}/exports/{job.job_id}/download"
+
+
+def job_path(prefix: str, job: ExportJob) -> str:
+    """The API path of one job."""
+    return f"{prefix}/orgs/{job.org_id}/exports/{job.job_id}"
+
+
+def job_body(job: ExportJob, prefix: str) -> dict[str, Any]:
+    """An export job; `timeRange` in the job's zone, timestamps in UTC."""
+    r = job.request
+    tz = zone(r.tz)
+    succeeded = job.status is ExportStatus.SUCCEEDED
+    return {
+        "jobId": str(job.job_id), "orgId": str(job.org_id), "status": job.status.value,
+        "kind": r.kind.value, "granularity": r.granularity.value,
+        "timeRange": {"start": isoformat(r.start, tz), "end": isoformat(r.end, tz)},
+        "tz": r.tz, "models": [str(m) for m in r.models],
+        "createdAt": isoformat(job.created_at, UTC_ZONE),
+        "completedAt": _time(job.completed_at, UTC_ZONE),
+        "initiatedBy": job.initiated_by, "rowCount": job.row_count, "checksum": job.checksum,
+        "downloadUrl": download_path(prefix, job) if succeeded else None,
+        "error": job.error, "attempts": job.attempts,
+    }
+
+
+def batch_body(result: BatchResult) -> dict[str, Any]:
+    """`{batchId, accepted, duplicates, rejected, results[]}` in input order."""
+    results: list[dict[str, Any]] = []
+    for r in result.results:
+        item: dict[str, Any] = {"index": r.index, "eventId": r.event_id, "status": r.status.value}
+        if r.conflict:
+            item["conflict"] = True
+        if r.errors:
+            item["errors"] = [{"field": e.field, "reason": e.reason} for e in r.errors]
+        results.append(item)
+    return {
+        "batchId": str(result.batch_id), "accepted": result.accepted,
+        "duplicates": result.duplicates, "rejected": result.rejected, "results": results,
+    }

@@ -1,0 +1,1 @@
+"""Thin Falcon resources: parse, authorize, call one use case, render."""

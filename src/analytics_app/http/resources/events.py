@@ -1,0 +1,133 @@
+"""POST /events (batch ingest over HTTP) and POST /events/validate.
+
+Tenancy: the caller needs `analytics:events:write` in its own org, and every distinct `orgId`
+in the body is authorized (and audited) too. A non-admin sending any event of another org gets
+403 for the whole request and nothing is stored; an `admin` may ingest for any org (audited as
+cross-org). Events without a readable `orgId` are ingested as rejected (dead-lettered).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+
+import falcon
+
+from analytics_app import metrics
+from analytics_app.http.auth import Guard, actor_of
+from analytics_app.http.bodies import json_object, read_json
+from analytics_app.http.problems import problem
+from analytics_app.http.render import batch_body
+from analytics_core.access import Action
+from analytics_core.errors import FieldError, Forbidden, ValidationFailed
+from analytics_core.events import UsageEvent
+from analytics_core.usecases.ingest import (
+    MAX_HTTP_BATCH,
+    BatchResult,
+    RawMessage,
+    decode_payload,
+)
+
+IngestFn = Callable[[Sequence[RawMessage]], BatchResult]
+ValidateFn = Callable[[object], UsageEvent]
+
+_log = logging.getLogger(__name__)
+
+
+def _decoded(payload: object) -> object:
+    """Decode string-encoded events here, so their orgId is authorized like any other."""
+    try:
+        return decode_payload(payload)
+    except ValidationFailed:
+        return payload
+
+
+def _org_of(payload: object) -> uuid.UUID | None:
+    if not isinstance(payload, Mapping):
+        return None
+    value = payload.get("orgId", payload.get("org_id"))
+    try:
+        return uuid.UUID(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
+def require_writer(guard: Guard, req: falcon.Request) -> None:
+    """Require events:write in the caller's own org (before the body is even read)."""
+    actor = actor_of(req)
+    if actor.org_id is None:
+        if not actor.is_admin:
+            raise Forbidden("identity belongs to no org")
+        return
+    guard.require(req, Action.EVENTS_WRITE, actor.org_id, resource="events")
+
+
+def authorize_orgs(guard: Guard, req: falcon.Request, payloads: Iterable[object]) -> None:
+    """Require events:write in every other org named by the payloads (each one audited)."""
+    own = actor_of(req).org_id
+    orgs = {org for org in map(_org_of, payloads) if org is not None and org != own}
+    for org in sorted(orgs):
+        guard.require(req, Action.EVENTS_WRITE, org, resource="events")
+
+
+def _events(body: object, limit: int) -> list[object]:
+    events = json_object(body).get("events")
+    if not isinstance(events, list):
+        raise ValidationFailed([FieldError("events", "must be a list of events")], "invalid batch")
+    if len(events) > limit:
+        raise problem(
+            413, "batch-too-large", "Batch too large",
+            f"a batch holds at most {limit} events; split it",
+            [FieldError("events", f"must hold at most {limit} events")],
+        )
+    return events
+
+
+class EventsResource:
+    """POST /events: `{"events": [...]}` -> 202 with one result per input, in order."""
+
+    def __init__(
+        self, guard: Guard, ingest: IngestFn, *, max_body_bytes: int,
+        max_events: int = MAX_HTTP_BATCH,
+    ) -> None:
+        self._guard = guard
+        self._ingest = ingest
+        self._max_body = max_body_bytes
+        self._max_events = max_events
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        """Ingest exactly once; rejected events are dead-lettered and reported, never dropped."""
+        require_writer(self._guard, req)
+        payloads = [_decoded(p) for p in _events(read_json(req, self._max_body), self._max_events)]
+        authorize_orgs(self._guard, req, payloads)
+        started = time.perf_counter()
+        result = self._ingest([RawMessage(p) for p in payloads])
+        seconds = time.perf_counter() - started
+        metrics.observe_batch(result, seconds)
+        _log.info(
+            "ingested http batch %s", result.batch_id,
+            extra={"batch_id": str(result.batch_id), "accepted": result.accepted,
+                   "duplicates": result.duplicates, "rejected": result.rejected,
+                   "conflicts": result.conflicts, "duration_ms": round(seconds * 1000, 3)},
+        )
+        resp.status = 202
+        resp.media = batch_body(result)
+
+
+class ValidateResource:
+    """POST /events/validate: one event -> 204, or 400 naming every bad field."""
+
+    def __init__(self, guard: Guard, validate: ValidateFn, *, max_body_bytes: int) -> None:
+        self._guard = guard
+        self._validate = validate
+        self._max_body = max_body_bytes
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        """Validate without storing anything."""
+        require_writer(self._guard, req)
+        payload = _decoded(read_json(req, self._max_body))
+        authorize_orgs(self._guard, req, [payload])
+        self._validate(payload)
+        resp.status = 204

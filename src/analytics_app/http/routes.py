@@ -1,0 +1,31 @@
+"""The one route table: create_app adds exactly these, and the OpenAPI test checks them."""
+
+from __future__ import annotations
+
+import attrs
+
+PREFIX = "/analytics/v1"
+
+
+@attrs.frozen
+class Route:
+    """A URI template and the key of the resource serving it."""
+
+    template: str
+    resource: str
+
+
+ROUTES: tuple[Route, ...] = (
+    Route(f"{PREFIX}/status/healthz", "health"),
+    Route(f"{PREFIX}/status/readyz", "ready"),
+    Route("/metrics", "metrics"),
+    Route(f"{PREFIX}/openapi.json", "openapi"),
+    Route(f"{PREFIX}/orgs/{{orgId}}/usage", "usage"),
+    Route(f"{PREFIX}/orgs/{{orgId}}/reliability", "reliability"),
+    Route(f"{PREFIX}/orgs/{{orgId}}/freshness", "freshness"),
+    Route(f"{PREFIX}/orgs/{{orgId}}/exports", "exports"),
+    Route(f"{PREFIX}/orgs/{{orgId}}/exports/{{jobId}}", "export"),
+    Route(f"{PREFIX}/orgs/{{orgId}}/exports/{{jobId}}/download", "download"),
+    Route(f"{PREFIX}/events", "events"),
+    Route(f"{PREFIX}/events/validate", "validate"),
+)

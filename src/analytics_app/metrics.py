@@ -1,0 +1,108 @@
+"""Prometheus metrics of the product; multi-process safe under gunicorn.
+
+When `PROMETHEUS_MULTIPROC_DIR` is set before this module is imported (the gunicorn entry does
+that), every worker writes its values to that directory and `render()` aggregates them with
+a `MultiProcessCollector`; gunicorn's `child_exit` hook must call `mark_process_dead(pid)`.
+"""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+from analytics_core.usecases.ingest import BatchResult
+
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+_BATCH_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+_CSV_BUCKETS = (0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0, 900.0)
+
+HTTP_REQUESTS = Counter(
+    "http_requests_total", "HTTP requests by method, route template and status code.",
+    ["method", "route", "status"],
+)
+HTTP_DURATION = Histogram(
+    "http_request_duration_seconds", "Time to produce an HTTP response, by route template.",
+    ["method", "route"], buckets=_LATENCY_BUCKETS,
+)
+INGESTED_EVENTS = Counter(
+    "analytics_ingestion_events_total", "Ingested events by result (accepted|duplicate|rejected).",
+    ["result"],
+)
+DEDUPE_CONFLICTS = Counter(
+    "analytics_ingestion_dedupe_conflicts_total",
+    "Duplicate events whose content differs from the first accepted version.",
+)
+BATCH_DURATION = Histogram(
+    "analytics_ingestion_batch_duration_seconds", "Time to ingest one batch in one transaction.",
+    buckets=_BATCH_BUCKETS,
+)
+FRESHNESS_LAG = Gauge(
+    "analytics_freshness_lag_seconds", "Pipeline lag (now - completeThrough) last observed.",
+    multiprocess_mode="livemax",
+)
+EXPORT_JOBS = Counter(
+    "analytics_export_jobs_total",
+    "Export jobs entering a status (pending when created; succeeded/failed/expired by workers).",
+    ["status"],
+)
+EXPORT_CSV_DURATION = Histogram(
+    "analytics_export_csv_generation_duration_seconds", "Time to generate and upload one export.",
+    buckets=_CSV_BUCKETS,
+)
+
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+def observe_request(method: str, route: str, status: int, seconds: float) -> None:
+    """Count one HTTP request; `route` must be a template, never a raw path."""
+    label = method if method in KNOWN_METHODS else "OTHER"
+    HTTP_REQUESTS.labels(label, route, str(status)).inc()
+    HTTP_DURATION.labels(label, route).observe(seconds)
+
+
+def observe_batch(result: BatchResult, seconds: float) -> None:
+    """Count one ingested batch by per-event result, conflicts and duration."""
+    for name, count in (
+        ("accepted", result.accepted), ("duplicate", result.duplicates),
+        ("rejected", result.rejected),
+    ):
+        if count:
+            INGESTED_EVENTS.labels(name).inc(count)
+    if result.conflicts:
+        DEDUPE_CONFLICTS.inc(result.conflicts)
+    BATCH_DURATION.observe(seconds)
+
+
+def observe_freshness_lag(seconds: float) -> None:
+    """Record the pipeline lag seen by a reader or the consumer."""
+    FRESHNESS_LAG.set(seconds)
+
+
+def observe_export_job(status: str) -> None:
+    """Count an export job entering `status`."""
+    EXPORT_JOBS.labels(status).inc()
+
+
+def render() -> tuple[bytes, str]:
+    """The exposition text and its content type (aggregated across workers when multi-process)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+
+
+def mark_process_dead(pid: int) -> None:
+    """Gunicorn `child_exit` hook: drop a dead worker's live gauges (multi-process mode only)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
