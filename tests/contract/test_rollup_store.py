@@ -1,0 +1,145 @@
+"""RollupStore contract: additive merges, ordered filtered queries, active orgs."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+
+from analytics_core.ports import UnitOfWorkFactory
+from analytics_core.rollups import NO_CLIENT, Rollup, RollupKey, RollupStats, merge_stats
+from analytics_core.timegrid import BUCKET as STEP
+from tests.contract.factories import BUCKET, make_rollup, new_id
+
+FAR = timedelta(days=400)
+
+
+def add(uow_factory: UnitOfWorkFactory, rollups: list[Rollup]) -> None:
+    """rollups.add in its own committed unit of work."""
+    with uow_factory() as uow:
+        uow.rollups.add(rollups)
+        uow.commit()
+
+
+def query(
+    uow_factory: UnitOfWorkFactory, org_id: uuid.UUID, start: datetime = BUCKET - FAR,
+    end: datetime = BUCKET + FAR, **filters: list[uuid.UUID] | list[str],
+) -> list[Rollup]:
+    """rollups.query in its own unit of work."""
+    with uow_factory() as uow:
+        return uow.rollups.query(org_id, start, end, **filters)  # type: ignore[arg-type]
+
+
+def test_add_creates_missing_rollups(uow_factory: UnitOfWorkFactory) -> None:
+    """A delta for a key never stored is stored as it is."""
+    delta = make_rollup(new_id())
+    add(uow_factory, [delta])
+    assert query(uow_factory, delta.key.org_id) == [delta]
+
+
+def test_add_merges_deltas_into_the_stored_rollup(uow_factory: UnitOfWorkFactory) -> None:
+    """Adding to an existing key stores the exact merge of every delta."""
+    first = make_rollup(new_id(), n=12)
+    second = Rollup(first.key, make_rollup(first.key.org_id, first.key.model_id, n=7).stats)
+    add(uow_factory, [first])
+    add(uow_factory, [second])
+    assert query(uow_factory, first.key.org_id) == [
+        Rollup(first.key, merge_stats([first.stats, second.stats]))
+    ]
+
+
+def test_add_merges_repeated_keys_within_one_call(uow_factory: UnitOfWorkFactory) -> None:
+    """Several deltas for one key in one call all count."""
+    delta = make_rollup(new_id())
+    add(uow_factory, [delta, delta, delta])
+    (stored,) = query(uow_factory, delta.key.org_id)
+    assert stored.stats == merge_stats([delta.stats] * 3)
+    assert stored.stats.invocations == 3 * delta.stats.invocations
+
+
+def test_rollups_round_trip_every_statistic_exactly(uow_factory: UnitOfWorkFactory) -> None:
+    """Counts, exact cost, latency extremes, sketch bins and error codes survive storage."""
+    org = new_id()
+    rich = make_rollup(org, client_id="クライアント-1", n=40)
+    empty_client = make_rollup(org, rich.key.model_id, client_id=NO_CLIENT, n=1)
+    add(uow_factory, [rich, empty_client])
+    found = {r.key: r.stats for r in query(uow_factory, org)}
+    assert found == {rich.key: rich.stats, empty_client.key: empty_client.stats}
+    assert found[rich.key].sketch.zero_count > 0
+    assert found[rich.key].error_codes
+
+
+def test_rollup_with_no_latency_round_trips(uow_factory: UnitOfWorkFactory) -> None:
+    """Empty statistics (no latency min/max, empty sketch) are stored as they are."""
+    key = RollupKey(new_id(), new_id(), "c", BUCKET)
+    add(uow_factory, [Rollup(key, RollupStats())])
+    assert query(uow_factory, key.org_id) == [Rollup(key, RollupStats())]
+
+
+def test_query_is_start_inclusive_and_end_exclusive(uow_factory: UnitOfWorkFactory) -> None:
+    """Buckets starting at `start` are included, at `end` excluded."""
+    org, model = new_id(), new_id()
+    rollups = [make_rollup(org, model, bucket_start=BUCKET + i * STEP, n=2) for i in range(-1, 3)]
+    add(uow_factory, rollups)
+    assert query(uow_factory, org, BUCKET, BUCKET + 2 * STEP) == rollups[1:3]
+
+
+def test_query_orders_by_bucket_then_model_then_client(uow_factory: UnitOfWorkFactory) -> None:
+    """Results come sorted by (bucket_start, model_id, client_id)."""
+    org = new_id()
+    models = [new_id() for _ in range(3)]
+    rollups = [
+        make_rollup(org, m, client_id=c, bucket_start=BUCKET + b * STEP, n=1)
+        for b in (1, 0) for m in models for c in ("b", NO_CLIENT, "a")
+    ]
+    add(uow_factory, rollups)
+    expected = sorted(
+        rollups, key=lambda r: (r.key.bucket_start, r.key.model_id, r.key.client_id)
+    )
+    assert query(uow_factory, org) == expected
+
+
+def test_query_filters_by_models_and_clients(uow_factory: UnitOfWorkFactory) -> None:
+    """Non-empty model and client lists filter; empty lists mean all."""
+    org, m1, m2 = new_id(), new_id(), new_id()
+    rollups = [make_rollup(org, m, client_id=c, n=1) for m in (m1, m2) for c in ("x", "y")]
+    add(uow_factory, rollups)
+
+    def keys(**filters: list[uuid.UUID] | list[str]) -> set[tuple[uuid.UUID, str]]:
+        return {(r.key.model_id, r.key.client_id) for r in query(uow_factory, org, **filters)}
+
+    assert keys(model_ids=[m1]) == {(m1, "x"), (m1, "y")}
+    assert keys(client_ids=["y"]) == {(m1, "y"), (m2, "y")}
+    assert keys(model_ids=[m2], client_ids=["x"]) == {(m2, "x")}
+    assert len(keys(model_ids=[], client_ids=[])) == 4
+
+
+def test_query_never_returns_other_orgs_rollups(uow_factory: UnitOfWorkFactory) -> None:
+    """Only the requested org's rollups are returned."""
+    mine, theirs = make_rollup(new_id()), make_rollup(new_id())
+    add(uow_factory, [mine, theirs])
+    assert query(uow_factory, mine.key.org_id) == [mine]
+
+
+def test_active_orgs_lists_orgs_with_rollups_in_range(uow_factory: UnitOfWorkFactory) -> None:
+    """Orgs with a bucket in [start, end) are listed, sorted; others are not."""
+    inside = [new_id() for _ in range(4)]
+    at_end, before = new_id(), new_id()
+    end = BUCKET + 4 * STEP
+    add(uow_factory, [make_rollup(org, n=1, bucket_start=BUCKET + i * STEP)
+                      for i, org in enumerate(inside)])
+    add(uow_factory, [make_rollup(at_end, n=1, bucket_start=end),
+                      make_rollup(before, n=1, bucket_start=BUCKET - STEP)])
+    with uow_factory() as uow:
+        active = uow.rollups.active_orgs(BUCKET, end)
+    assert active == sorted(active)
+    assert set(inside) <= set(active)
+    assert at_end not in active
+    assert before not in active
+
+
+def test_active_orgs_lists_each_org_once(uow_factory: UnitOfWorkFactory) -> None:
+    """An org with many rollups in range appears once."""
+    org = new_id()
+    add(uow_factory, [make_rollup(org, n=1, bucket_start=BUCKET + i * STEP) for i in range(3)])
+    with uow_factory() as uow:
+        assert uow.rollups.active_orgs(BUCKET, BUCKET + 3 * STEP).count(org) == 1
