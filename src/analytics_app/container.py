@@ -197,6 +197,9 @@ class Application:
         worker: ExportWorker = self.use_cases.export_worker()
         return worker
 
+    def preflight(self) -> None:
+        """Raise StoreUnavailable or SchemaNotMigrated unless storage can serve now."""
+
     def shutdown(self) -> None:
         """Close every resource (pools, clients) opened so far."""
         self.adapters.shutdown_resources()

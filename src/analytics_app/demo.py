@@ -130,7 +130,7 @@ def _status(rng: random.Random, spiking: bool) -> str:
 
 
 def _event(
-    rng: random.Random, org: DemoOrg, at: datetime, spiking: bool, model: DemoModel,
+    rng: random.Random, run: str, org: DemoOrg, at: datetime, *, spiking: bool, model: DemoModel,
 ) -> dict[str, object]:
     status = _status(rng, spiking)
     latency = rng.lognormvariate(math.log(model.median_latency_ms), 0.45) * (6 if spiking else 1)
@@ -142,7 +142,7 @@ def _event(
         latency = max(latency, 30_000 + rng.uniform(0, 500))
     cost = (tokens_in * model.input_price + tokens_out * model.output_price) / 1000
     return {
-        "eventId": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+        "eventId": str(uuid.uuid5(DEMO_NAMESPACE, f"{run}:{rng.getrandbits(64)}")),
         "orgId": str(org.org_id),
         "modelId": str(model.model_id),
         "occurredAt": at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
@@ -169,6 +169,7 @@ def _spike(now: datetime) -> Spike:
 def _org_events(
     rng: random.Random, org: DemoOrg, buckets: Sequence[datetime], expected: float, spike: Spike,
 ) -> Iterable[dict[str, object]]:
+    run = f"{org.org_id}:{buckets[-1].isoformat()}"  # new ids for a run at another time
     weights = [1 / (i + 1) for i in range(len(org.models))]
     models = [_MODELS_BY_NAME[name] for name in org.models]
     shapes = [_diurnal(b.astimezone(zone(org.tz))) for b in buckets]
@@ -181,7 +182,8 @@ def _org_events(
             model = rng.choices(models, weights)[0]
             at = bucket + timedelta(seconds=rng.uniform(0, BUCKET.total_seconds()))
             at = min(at, end - timedelta(milliseconds=1))
-            yield _event(rng, org, at, spiking_bucket and model.model_id == spike.model_id, model)
+            spiking = spiking_bucket and model.model_id == spike.model_id
+            yield _event(rng, run, org, at, spiking=spiking, model=model)
 
 
 def generate_demo(
@@ -239,7 +241,7 @@ class DemoSummary:
 
 def ingest_demo(
     payloads: Sequence[dict[str, object]], services: AppServices, *, batch_size: int = 1000,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int], object] | None = None,
 ) -> DemoSummary:
     """Feed payloads through `ingest_batch` in batches; `progress` gets each batch's size."""
     totals = [0, 0, 0, 0]

@@ -1,0 +1,186 @@
+"""The `analytics` command line: serve, demo, apikey, validate, worker, export."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from analytics_app.config import Settings, load_settings
+from analytics_core.errors import (
+    AnalyticsError,
+    ConfigError,
+    SchemaNotMigrated,
+    StoreUnavailable,
+    ValidationFailed,
+)
+
+EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_UNAVAILABLE = 0, 1, 2, 3
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _command(name: str) -> Handler:
+    def run(args: argparse.Namespace) -> int:
+        # Imported on use: start-up stays light, and `serve` must set the metrics directory
+        # before prometheus_client is loaded.
+        from analytics_app.cli import commands  # noqa: PLC0415
+
+        handler: Callable[[argparse.Namespace, Settings], int] = getattr(commands, name)
+        return handler(args, _settings(args))
+
+    def serve(args: argparse.Namespace) -> int:
+        from analytics_app.cli.server import metrics_dir  # noqa: PLC0415  see above
+
+        settings = _settings(args)
+        with metrics_dir():
+            from analytics_app.cli import commands  # noqa: PLC0415  see above
+
+            return commands.serve(args, settings)
+
+    if name == "serve":
+        return serve
+
+    return run
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    settings = load_settings()
+    overrides = {k: getattr(args, k) for k in ("host", "port", "workers")
+                 if getattr(args, k, None) is not None}
+    if not overrides:
+        return settings
+    import attrs  # noqa: PLC0415  only needed for overrides
+
+    if settings.storage == "memory" and overrides.get("workers", 1) > 1:
+        raise ConfigError("invalid configuration:\n  --workers: must be 1 with "
+                          "ANALYTICS_DATABASE_URL=memory (each worker would hold its own data)")
+    return attrs.evolve(settings, **overrides)
+
+
+def _positive(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return number
+
+
+def _port(value: str) -> int:
+    number = int(value)
+    if not 1 <= number <= 65535:
+        raise argparse.ArgumentTypeError("must be between 1 and 65535")
+    return number
+
+
+def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("serve", help="run the HTTP API under gunicorn",
+                       description="Serve the API (defaults from ANALYTICS_* variables: "
+                                   "127.0.0.1:8084, embedded SQLite, local export directory).")
+    p.add_argument("--host", help="bind address (ANALYTICS_HOST)")
+    p.add_argument("--port", type=_port, help="bind port (ANALYTICS_PORT)")
+    p.add_argument("--workers", type=_positive, help="gunicorn worker processes")
+    p.add_argument("--demo", action="store_true",
+                   help="seed demo data first when the database is empty and print an API key "
+                        "with example curl commands")
+    p.add_argument("--seed", type=int, default=7, help="demo random seed (default 7)")
+    p.set_defaults(handler=_command("serve"))
+
+
+def _add_demo(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("demo", help="load realistic synthetic usage data and print an API key",
+                       description="Ingest synthetic events (several orgs, ~10 models, diurnal "
+                                   "traffic, an error/latency spike, late and duplicate events) "
+                                   "through the real ingest use case.")
+    p.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
+    p.add_argument("--events", type=_positive, default=20_000, help="about how many events")
+    p.add_argument("--days", type=_positive, default=14, help="days of history (default 14)")
+    p.add_argument("--force", action="store_true", help="add data even if some exists")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.set_defaults(handler=_command("demo"))
+
+
+def _add_apikey(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("apikey", help="manage API keys")
+    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    create = actions.add_parser(
+        "create", help="create an API key (printed once on stdout)",
+        description="Create an API key; only its hash is stored, so it is printed once.")
+    create.add_argument("--org", help="org id (UUID); required unless --role admin")
+    create.add_argument("--role", action="append", required=True, dest="roles",
+                        help="admin, org_admin or analytics:*:* (repeatable)")
+    create.add_argument("--name", default="", help="a label for the key")
+    create.set_defaults(handler=_command("apikey_create"))
+
+
+def _add_validate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("validate", help="validate usage events in a JSON or JSONL file",
+                       description="Validate events (a JSON object, array, {\"events\": [...]}, "
+                                   "or one JSON object per line). Exit 1 when any is invalid.")
+    p.add_argument("file", help="path, or - for standard input")
+    p.set_defaults(handler=_command("validate"))
+
+
+def _add_worker(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("worker", help="run the export worker until SIGTERM")
+    p.add_argument("--once", action="store_true", help="run due jobs and housekeeping, then exit")
+    p.set_defaults(handler=_command("worker"))
+
+
+def _add_export(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("export", help="create an export job (optionally run it now)")
+    p.add_argument("--org", required=True, help="org id (UUID)")
+    p.add_argument("--start", required=True, help="RFC 3339 start, e.g. 2025-01-01T00:00:00Z")
+    p.add_argument("--end", required=True, help="RFC 3339 end (exclusive)")
+    p.add_argument("--granularity", choices=("hourly", "daily", "monthly"), default="daily")
+    p.add_argument("--tz", default="UTC", help="IANA time zone (default UTC)")
+    p.add_argument("--model", action="append", default=[], dest="models",
+                   help="model id (repeatable; default all)")
+    p.add_argument("--kind", choices=("usage", "events"), default="usage")
+    p.add_argument("--idempotency-key", help="reuse returns the first job")
+    p.add_argument("--wait", action="store_true",
+                   help="run the job in this process and print where the file is")
+    p.set_defaults(handler=_command("export"))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (only commands that exist are listed)."""
+    parser = argparse.ArgumentParser(
+        prog="analytics",
+        description="Usage, spend and reliability analytics for AI inference platforms. "
+                    "Configured by ANALYTICS_* environment variables (see README).")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in (_add_serve, _add_demo, _add_apikey, _add_validate, _add_worker, _add_export):
+        add(sub)
+    return parser
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"analytics: {message}", file=sys.stderr)
+    return code
+
+
+def _report(error: BaseException) -> int:
+    """Exit code and message for an error the user can act on."""
+    if isinstance(error, SchemaNotMigrated):
+        return _fail(f"{error}\nRun `analytics migrate` first.", EXIT_USAGE)
+    if isinstance(error, ValidationFailed):
+        lines = "\n".join(f"  {err.field}: {err.reason}" for err in error.errors)
+        return _fail(f"invalid input:\n{lines}", EXIT_USAGE)
+    if isinstance(error, StoreUnavailable):
+        return _fail(f"storage unavailable: {error}", EXIT_UNAVAILABLE)
+    return _fail(str(error), EXIT_USAGE)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; returns the exit code (user errors print a message, never a traceback)."""
+    args = build_parser().parse_args(argv)
+    handler: Handler = args.handler
+    try:
+        return handler(args)
+    except AnalyticsError as e:
+        return _report(e)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

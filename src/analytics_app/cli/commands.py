@@ -1,0 +1,262 @@
+"""What each `analytics` command does (argument parsing lives in `analytics_app.cli`)."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import signal
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from types import FrameType
+
+from analytics_app.cli.seeding import (
+    SeedResult,
+    describe,
+    has_usage_data,
+    instructions,
+    mint_demo_key,
+    seed_demo,
+)
+from analytics_app.cli.server import run_server
+from analytics_app.config import Settings
+from analytics_app.container import Application
+from analytics_app.demo import DEFAULT_EVENTS, ORGS
+from analytics_app.logs import configure_logging
+from analytics_app.wsgi import preflight
+from analytics_core.errors import FieldError, ValidationFailed
+from analytics_core.events import parse_time
+from analytics_core.exports import (
+    ExportGranularity,
+    ExportJob,
+    ExportKind,
+    ExportRequest,
+    ExportStatus,
+)
+from analytics_core.usecases.access import create_api_key
+from analytics_core.usecases.exports import create_export, get_export
+from analytics_core.usecases.ingest import validate_event
+
+MEMORY_NOTE = ("note: ANALYTICS_DATABASE_URL=memory keeps data only inside this process; "
+               "use `analytics serve --demo` or a database URL to keep it")
+
+
+def _base_url(settings: Settings) -> str:
+    return f"http://{settings.host}:{settings.port}"
+
+
+def _seed_and_key(
+    application: Application, *, seed: int, events: int = DEFAULT_EVENTS, days: int = 14,
+    force: bool = False, progress: bool = True,
+) -> str:
+    """Seed unless data exists (or when forced); return the instructions with a fresh key."""
+    services = application.services
+    result = SeedResult(None, None)
+    if force or not has_usage_data(services):
+        result = seed_demo(services, seed=seed, events=events, days=days, progress=progress)
+    print(describe(result))
+    org = ORGS[0]
+    key = mint_demo_key(services, org.org_id)
+    return instructions(_base_url(application.settings), org.org_id, org.name, key,
+                        services.clock.now())
+
+
+def serve(args: argparse.Namespace, settings: Settings) -> int:
+    """Run the API under gunicorn (seeding demo data first with --demo)."""
+    if not args.demo:
+        preflight(settings)
+        return run_server(settings)
+    application = Application(settings)
+    try:
+        application.preflight()
+        banner = _seed_and_key(application, seed=args.seed)
+    except BaseException:
+        application.shutdown()
+        raise
+    if settings.storage == "memory":
+        # The single worker is forked from this process and keeps serving the seeded data.
+        return run_server(settings, banner=banner, inherited=application)
+    application.shutdown()
+    return run_server(settings, banner=banner)
+
+
+def demo(args: argparse.Namespace, settings: Settings) -> int:
+    """Load demo data (unless some exists) and print an API key with curl commands."""
+    if settings.storage == "memory":
+        print(MEMORY_NOTE, file=sys.stderr)
+    application = Application(settings)
+    try:
+        application.preflight()
+        print(_seed_and_key(application, seed=args.seed, events=args.events, days=args.days,
+                            force=args.force, progress=not args.no_progress))
+    finally:
+        application.shutdown()
+    return 0
+
+
+def _uuid(value: str, field: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise ValidationFailed([FieldError(field, f"must be a UUID, got {value!r}")]) from None
+
+
+def apikey_create(args: argparse.Namespace, settings: Settings) -> int:
+    """Create an API key; the key goes to stdout alone (scriptable), details to stderr."""
+    org_id = _uuid(args.org, "org") if args.org else None
+    if settings.storage == "memory":
+        print(MEMORY_NOTE, file=sys.stderr)
+    application = Application(settings)
+    try:
+        application.preflight()
+        services = application.services
+        key, record = create_api_key(
+            org_id=org_id, roles=args.roles, name=args.name, uow_factory=services.uow_factory,
+            clock=services.clock, ids=services.ids,
+        )
+    finally:
+        application.shutdown()
+    print(f"Created API key {record.key_id} (org {record.org_id or 'all (admin)'}, roles "
+          f"{', '.join(sorted(record.roles))}). It is shown once; store it now:", file=sys.stderr)
+    print(key)
+    return 0
+
+
+class _WallClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+def _documents(path: str) -> Iterator[tuple[str, object]]:
+    """(where, payload) for each event of a JSON document or JSON Lines file."""
+    text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+    try:
+        document = json.loads(text, parse_float=Decimal)
+    except ValueError:
+        document = None
+    else:
+        if isinstance(document, dict) and isinstance(document.get("events"), list):
+            document = document["events"]
+        items = document if isinstance(document, list) else [document]
+        for index, item in enumerate(items):
+            yield f"event {index}", item
+        return
+    for number, line in enumerate(text.splitlines(), start=1):
+        if line.strip():
+            yield f"line {number}", line
+
+
+def validate(args: argparse.Namespace, settings: Settings) -> int:
+    """Print every invalid event with its reasons; exit 1 when any is invalid."""
+    try:
+        documents = list(_documents(args.file))
+    except (OSError, UnicodeDecodeError) as e:
+        raise ValidationFailed([FieldError("file", f"cannot read {args.file!r}: {e}")]) from None
+    retention = timedelta(days=settings.raw_retention_days)
+    clock, invalid = _WallClock(), 0
+    for where, payload in documents:
+        try:
+            validate_event(payload, clock=clock, raw_retention=retention)
+        except ValidationFailed as e:
+            invalid += 1
+            event_id = payload.get("eventId") if isinstance(payload, dict) else None
+            label = f"{where} ({event_id})" if isinstance(event_id, str) else where
+            for err in e.errors:
+                print(f"{label}: {err.field}: {err.reason}")
+    print(f"{len(documents) - invalid} valid, {invalid} invalid of {len(documents)} events",
+          file=sys.stderr)
+    return 1 if invalid or not documents else 0
+
+
+def worker(args: argparse.Namespace, settings: Settings) -> int:
+    """Run the export worker; SIGTERM/SIGINT finish the job in hand, then exit 0."""
+    configure_logging(settings.log_level)
+    application = Application(settings)
+    try:
+        application.preflight()
+        loop = application.export_worker()
+        if args.once:
+            loop.run_round()
+            return 0
+
+        def stop(signum: int, _frame: FrameType | None) -> None:
+            print(f"signal {signal.Signals(signum).name}: finishing the job in hand",
+                  file=sys.stderr)
+            loop.stop()
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        loop.run_forever()
+    finally:
+        application.shutdown()
+    return 0
+
+
+def _export_request(args: argparse.Namespace) -> ExportRequest:
+    errors: list[FieldError] = []
+    times: dict[str, datetime] = {}
+    for name in ("start", "end"):
+        try:
+            times[name] = parse_time(getattr(args, name))
+        except ValueError as e:
+            errors.append(FieldError(name, str(e)))
+    org = _uuid(args.org, "org")
+    models = tuple(_uuid(m, "model") for m in args.models)
+    if errors:
+        raise ValidationFailed(errors, "invalid export request")
+    return ExportRequest(org, times["start"], times["end"], ExportGranularity(args.granularity),
+                         args.tz, models, ExportKind(args.kind))
+
+
+def _print_job(job: ExportJob, settings: Settings) -> None:
+    print(f"job {job.job_id}: {job.status} (attempts {job.attempts})")
+    if job.object_key is not None:
+        where = (f"s3://{settings.s3.bucket}/{job.object_key}" if settings.s3
+                 else str(settings.export_dir / job.object_key))
+        print(f"rows {job.row_count}, sha256 {job.checksum}\nfile {where}")
+    if job.error:
+        print(f"error: {job.error}")
+
+
+def export(args: argparse.Namespace, settings: Settings) -> int:
+    """Create an export job; with --wait run it here and print where the CSV is."""
+    request = _export_request(args)
+    if settings.storage == "memory" and not args.wait:
+        print(MEMORY_NOTE + " (pass --wait)", file=sys.stderr)
+    application = Application(settings)
+    try:
+        application.preflight()
+        services = application.services
+        job, created = create_export(
+            request, initiated_by=f"cli:{getpass.getuser()}",
+            idempotency_key=args.idempotency_key, uow_factory=services.uow_factory,
+            clock=services.clock, ids=services.ids,
+        )
+        if not created:
+            print(f"Idempotency-Key already used: job {job.job_id}", file=sys.stderr)
+        if args.wait:
+            job = _run_until_done(application, job)
+    finally:
+        application.shutdown()
+    _print_job(job, settings)
+    return 0 if job.status in (ExportStatus.PENDING, ExportStatus.SUCCEEDED) else 1
+
+
+def _run_until_done(application: Application, job: ExportJob) -> ExportJob:
+    runner = application.export_worker().runner
+    services = application.services
+    while job.status in (ExportStatus.PENDING, ExportStatus.RUNNING):
+        ran = runner.run_next()
+        job = get_export(job.org_id, job.job_id, uow_factory=services.uow_factory)
+        if ran is None and job.status is ExportStatus.PENDING:
+            delay = (job.next_attempt_at - services.clock.now()) if job.next_attempt_at else None
+            if delay is not None and delay.total_seconds() > 0:
+                time.sleep(min(delay.total_seconds(), 5))
+            elif ran is None:
+                time.sleep(0.2)
+    return job

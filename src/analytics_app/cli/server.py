@@ -1,0 +1,115 @@
+"""`analytics serve`: gunicorn run programmatically, one runtime per worker process."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from gunicorn.app.base import BaseApplication
+
+from analytics_app.config import Settings
+
+if TYPE_CHECKING:  # importing the container loads prometheus_client: only after the env is set
+    from analytics_app.container import Application
+
+THREADS_PER_WORKER = 4
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+@contextlib.contextmanager
+def metrics_dir() -> Iterator[None]:
+    """Point prometheus_client at a fresh multi-process directory while serving.
+
+    Must be entered before prometheus_client is imported. An operator-provided directory is
+    used as is and left in place; ours is removed at the end.
+    """
+    if os.environ.get(MULTIPROC_ENV):
+        yield
+        return
+    directory = tempfile.mkdtemp(prefix="analytics-metrics-")
+    os.environ[MULTIPROC_ENV] = directory
+    try:
+        yield
+    finally:
+        del os.environ[MULTIPROC_ENV]
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+class GunicornServer(BaseApplication):  # type: ignore[misc]  # gunicorn ships no types
+    """Gunicorn with our settings; `load()` runs in each worker after the fork.
+
+    `inherited` (memory mode only) is an Application built in the master before forking, so
+    data seeded there (the demo) is what the single worker serves.
+    """
+
+    def __init__(
+        self, settings: Settings, *, banner: str = "", inherited: Application | None = None,
+    ) -> None:
+        self.settings = settings
+        self.banner = banner
+        self.inherited = inherited
+        super().__init__()
+
+    def load_config(self) -> None:
+        """Map Settings to gunicorn options (no command-line parsing)."""
+        options: dict[str, Any] = {
+            "bind": [f"{self.settings.host}:{self.settings.port}"],
+            "workers": self.settings.workers,
+            "worker_class": "gthread",
+            "threads": THREADS_PER_WORKER,
+            "timeout": 120,
+            "graceful_timeout": 30,
+            "preload_app": False,
+            "accesslog": None,
+            "errorlog": "-",
+            "loglevel": self.settings.log_level.lower(),
+            "proc_name": "analytics",
+            "when_ready": self._when_ready,
+            "child_exit": _child_exit,
+        }
+        if "control_socket_disable" in self.cfg.settings:  # gunicorn >= 24
+            # Several services on one host must not fight over ~/.gunicorn/gunicorn.ctl.
+            options["control_socket_disable"] = True
+        for key, value in options.items():
+            self.cfg.set(key, value)
+
+    def _when_ready(self, _arbiter: object) -> None:
+        url = f"http://{self.settings.host}:{self.settings.port}"
+        print(f"\nServing {url} (storage: {self.settings.storage}, workers: "
+              f"{self.settings.workers}, embedded export worker: "
+              f"{'on' if self.settings.embedded_worker else 'off'}). Ctrl-C stops.", flush=True)
+        if self.banner:
+            print(self.banner, flush=True)
+
+    def load(self) -> Callable[..., Any]:
+        """Build this worker's runtime (container, Falcon app, embedded export worker)."""
+        from analytics_app.logs import configure_logging  # noqa: PLC0415  in the worker
+        from analytics_app.wsgi import start_runtime  # noqa: PLC0415  after the metrics env is set
+
+        configure_logging(self.settings.log_level)
+        runtime = start_runtime(self.settings, self.inherited)
+        return runtime.app
+
+
+def _child_exit(_server: object, worker: Any) -> None:
+    from analytics_app.metrics import mark_process_dead  # noqa: PLC0415  worker-exit hook
+
+    mark_process_dead(worker.pid)
+
+
+def run_server(
+    settings: Settings, *, banner: str = "", inherited: Application | None = None,
+) -> int:
+    """Serve until SIGTERM/SIGINT; returns the exit code (inside `metrics_dir()`)."""
+    try:
+        GunicornServer(settings, banner=banner, inherited=inherited).run()
+    except SystemExit as e:  # gunicorn exits the master through sys.exit
+        return e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    finally:
+        sys.stdout.flush()
+    return 0
