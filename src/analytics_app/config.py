@@ -110,6 +110,7 @@ class Settings:
     embedded_worker: bool = True
     monthly_export_tz: str = "UTC"
     log_level: str = "INFO"
+    migrations_dir: Path | None = None
 
     @property
     def storage(self) -> Storage:
@@ -298,6 +299,17 @@ def _time_zone(r: _Reader, name: str) -> str:
     return value
 
 
+def _migrations_dir(r: _Reader) -> Path | None:
+    # Read by the SQL adapter itself (analytics_adapters.sql.migrate); validated here.
+    value = r.raw("MIGRATIONS_DIR")
+    if value is None:
+        return None
+    path = Path(value).expanduser().absolute()
+    if not (path / "env.py").is_file():
+        r.fail("MIGRATIONS_DIR", f"{str(path)!r} has no Alembic env.py")
+    return path
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Read and validate every `ANALYTICS_*` variable; ConfigError lists each bad value."""
     r = _Reader(os.environ if environ is None else environ)
@@ -339,6 +351,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         embedded_worker=r.boolean("EMBEDDED_WORKER", default=True),
         monthly_export_tz=_time_zone(r, "MONTHLY_EXPORT_TZ"),
         log_level=r.choice("LOG_LEVEL", "INFO", LOG_LEVELS),
+        migrations_dir=_migrations_dir(r),
     )
     r.unknown()
     if r.errors:

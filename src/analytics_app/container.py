@@ -29,9 +29,12 @@ from analytics_adapters.memory import (
 )
 from analytics_adapters.redis.freshness_cache import RedisFreshnessCache
 from analytics_adapters.s3.object_store import S3ObjectStore
+from analytics_adapters.sql.migrate import migrate_to_head
+from analytics_adapters.sql.uow import SqlStorage
 from analytics_app.config import Settings
 from analytics_app.services import AppServices, HttpSettings, JwtSettings
 from analytics_app.worker import ExportWorker, WorkerTiming
+from analytics_core.errors import ConfigError
 from analytics_core.ports import Clock, FreshnessCache, HealthCheck, ObjectStore
 from analytics_core.usecases.access import Authorizer
 from analytics_core.usecases.export_runner import (
@@ -75,10 +78,34 @@ def _freshness_cache(settings: Settings, clock: Clock) -> Iterator[FreshnessCach
         cache.close()
 
 
+def _sql_storage(settings: Settings) -> Iterator[SqlStorage]:
+    """The SQL engine and pool of this process (nothing connects before first use)."""
+    storage = SqlStorage.from_url(settings.database_url)
+    try:
+        yield storage
+    finally:
+        storage.close()
+
+
 def _object_store_probe(objects: ObjectStore) -> list[HealthCheck]:
     if isinstance(objects, LocalDirectoryObjectStore | S3ObjectStore):
         return [Probe("object_store", objects.check)]
     return []
+
+
+def _sql_probes(storage: SqlStorage, objects: ObjectStore) -> list[HealthCheck]:
+    return [Probe("database", storage.check), *_object_store_probe(objects)]
+
+
+def _nothing_to_do() -> None:
+    """Upkeep of storage that needs none."""
+
+
+def _sql_upkeep(storage: SqlStorage, clock: Clock) -> Callable[[], None]:
+    def upkeep() -> None:
+        storage.ensure_partitions(clock.now().date())
+
+    return upkeep
 
 
 def _cache_probe(cache: FreshnessCache) -> list[HealthCheck]:
@@ -108,6 +135,16 @@ class MemoryAdapters(Adapters):
     storage = providers.Singleton(InMemoryStorage)
     uow_factory = providers.Singleton(unit_of_work_factory, storage)
     health_checks = providers.Callable(_object_store_probe, Adapters.objects)
+    upkeep = providers.Object(_nothing_to_do)
+
+
+class SqlAdapters(Adapters):
+    """PostgreSQL (production) or a SQLite file (the embedded default)."""
+
+    storage = providers.Resource(_sql_storage, Adapters.settings)
+    uow_factory = storage.provided.unit_of_work
+    health_checks = providers.Callable(_sql_probes, storage, Adapters.objects)
+    upkeep = providers.Callable(_sql_upkeep, storage, Adapters.clock)
 
 
 def _http_settings(settings: Settings) -> HttpSettings:
@@ -166,7 +203,7 @@ class UseCases(containers.DeclarativeContainer):
         clock=adapters.clock, ids=adapters.ids, tz=settings.provided.monthly_export_tz,
     )
     export_worker = providers.Factory(
-        ExportWorker, export_runner, schedule_monthly=schedule_monthly,
+        ExportWorker, export_runner, schedule_monthly=schedule_monthly, upkeep=adapters.upkeep,
         timing=providers.Factory(WorkerTiming, poll_seconds=settings.provided.worker_poll_seconds),
     )
 
@@ -175,7 +212,7 @@ def adapters_for(settings: Settings) -> Adapters:
     """The adapters container of the storage mode the settings select."""
     if settings.storage == "memory":
         return MemoryAdapters(settings=settings)
-    raise NotImplementedError(f"{settings.storage} storage is not wired yet")
+    return SqlAdapters(settings=settings)
 
 
 class Application:
@@ -197,8 +234,30 @@ class Application:
         worker: ExportWorker = self.use_cases.export_worker()
         return worker
 
+    def _sql(self) -> SqlStorage | None:
+        if self.settings.storage != "memory":
+            storage: SqlStorage = self.adapters.storage()
+            return storage
+        return None
+
     def preflight(self) -> None:
         """Raise StoreUnavailable or SchemaNotMigrated unless storage can serve now."""
+        storage = self._sql()
+        if storage is not None:
+            storage.check()
+
+    def prepare(self) -> None:
+        """preflight(), then the storage upkeep a service start needs (partitions ahead)."""
+        self.preflight()
+        upkeep: Callable[[], None] = self.adapters.upkeep()
+        upkeep()
+
+    def migrate(self) -> str:
+        """Apply pending migrations; returns the revision the database is now at."""
+        storage = self._sql()
+        if storage is None:
+            raise ConfigError("ANALYTICS_DATABASE_URL=memory has no schema to migrate")
+        return migrate_to_head(storage.engine)
 
     def shutdown(self) -> None:
         """Close every resource (pools, clients) opened so far."""

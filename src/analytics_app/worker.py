@@ -33,17 +33,19 @@ class ExportWorker:
     """Runs export jobs until stopped. Safe to run many (claims are atomic, saves CAS).
 
     One round runs due jobs until none is left (at most MAX_JOBS_PER_ROUND), then, every
-    `housekeeping_every`, expires jobs past retention and creates the monthly exports. With no
+    `housekeeping_every`, runs the storage upkeep, expires jobs past retention and creates the
+    monthly exports. With no
     work it sleeps `poll_seconds`; after an error it backs off exponentially up to a minute.
     `stop()` lets the job in hand finish, then the loop returns.
     """
 
     def __init__(
         self, runner: ExportRunner, *, schedule_monthly: Callable[[], list[ExportJob]],
-        timing: WorkerTiming = WorkerTiming(),
+        upkeep: Callable[[], None] = lambda: None, timing: WorkerTiming = WorkerTiming(),
     ) -> None:
         self.runner = runner
         self._schedule_monthly = schedule_monthly
+        self._upkeep = upkeep
         self._timing = timing
         self._stopping = threading.Event()
         self._next_housekeeping = 0.0  # monotonic seconds; 0 runs housekeeping at once
@@ -76,7 +78,9 @@ class ExportWorker:
         return ran
 
     def housekeeping(self) -> None:
-        """Expire jobs past retention and create the previous month's scheduled exports."""
+        """Storage upkeep (e.g. partitions ahead), expire jobs past retention, and create the
+        previous month's scheduled exports."""
+        self._upkeep()
         expired = self.runner.expire_due()
         for _ in range(expired):
             metrics.observe_export_job(ExportStatus.EXPIRED.value)

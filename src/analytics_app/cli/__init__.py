@@ -1,8 +1,9 @@
-"""The `analytics` command line: serve, demo, apikey, validate, worker, export."""
+"""The `analytics` command line: serve, demo, apikey, validate, worker, export, migrate."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -141,6 +142,13 @@ def _add_export(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     p.set_defaults(handler=_command("export"))
 
 
+def _add_migrate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("migrate", help="apply the database migrations (Alembic)",
+                       description="Bring ANALYTICS_DATABASE_URL's schema to this version "
+                                   "(creates the SQLite file when needed).")
+    p.set_defaults(handler=_command("migrate"))
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (only commands that exist are listed)."""
     parser = argparse.ArgumentParser(
@@ -148,7 +156,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Usage, spend and reliability analytics for AI inference platforms. "
                     "Configured by ANALYTICS_* environment variables (see README).")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_serve, _add_demo, _add_apikey, _add_validate, _add_worker, _add_export):
+    for add in (_add_serve, _add_demo, _add_apikey, _add_validate, _add_worker, _add_export,
+                _add_migrate):
         add(sub)
     return parser
 
@@ -161,7 +170,8 @@ def _fail(message: str, code: int) -> int:
 def _report(error: BaseException) -> int:
     """Exit code and message for an error the user can act on."""
     if isinstance(error, SchemaNotMigrated):
-        return _fail(f"{error}\nRun `analytics migrate` first.", EXIT_USAGE)
+        hint = "" if "analytics migrate" in str(error) else "\nRun `analytics migrate` first."
+        return _fail(f"{error}{hint}", EXIT_USAGE)
     if isinstance(error, ValidationFailed):
         lines = "\n".join(f"  {err.field}: {err.reason}" for err in error.errors)
         return _fail(f"invalid input:\n{lines}", EXIT_USAGE)
@@ -180,6 +190,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _report(e)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # e.g. `analytics demo | head`: the reader left; not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
 
 
 if __name__ == "__main__":

@@ -23,12 +23,11 @@ from analytics_app.cli.seeding import (
     mint_demo_key,
     seed_demo,
 )
-from analytics_app.cli.server import run_server
-from analytics_app.config import Settings
+from analytics_app.cli.server import quiet_libraries, run_server
+from analytics_app.config import Settings, masked_url
 from analytics_app.container import Application
 from analytics_app.demo import DEFAULT_EVENTS, ORGS
 from analytics_app.logs import configure_logging
-from analytics_app.wsgi import preflight
 from analytics_core.errors import FieldError, ValidationFailed
 from analytics_core.events import parse_time
 from analytics_core.exports import (
@@ -68,12 +67,15 @@ def _seed_and_key(
 
 def serve(args: argparse.Namespace, settings: Settings) -> int:
     """Run the API under gunicorn (seeding demo data first with --demo)."""
-    if not args.demo:
-        preflight(settings)
-        return run_server(settings)
     application = Application(settings)
+    if not args.demo:
+        try:
+            application.prepare()
+        finally:
+            application.shutdown()
+        return run_server(settings)
     try:
-        application.preflight()
+        application.prepare()
         banner = _seed_and_key(application, seed=args.seed)
     except BaseException:
         application.shutdown()
@@ -127,6 +129,17 @@ def apikey_create(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def migrate(_args: argparse.Namespace, settings: Settings) -> int:
+    """Apply the migrations and say where the database now stands."""
+    application = Application(settings)
+    try:
+        revision = application.migrate()
+    finally:
+        application.shutdown()
+    print(f"database {masked_url(settings.database_url)} is at revision {revision}")
+    return 0
+
+
 class _WallClock:
     def now(self) -> datetime:
         return datetime.now(UTC)
@@ -176,9 +189,10 @@ def validate(args: argparse.Namespace, settings: Settings) -> int:
 def worker(args: argparse.Namespace, settings: Settings) -> int:
     """Run the export worker; SIGTERM/SIGINT finish the job in hand, then exit 0."""
     configure_logging(settings.log_level)
+    quiet_libraries()
     application = Application(settings)
     try:
-        application.preflight()
+        application.prepare()
         loop = application.export_worker()
         if args.once:
             loop.run_round()

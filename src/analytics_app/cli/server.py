@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import shutil
 import sys
@@ -92,8 +93,14 @@ class GunicornServer(BaseApplication):  # type: ignore[misc]  # gunicorn ships n
         from analytics_app.wsgi import start_runtime  # noqa: PLC0415  after the metrics env is set
 
         configure_logging(self.settings.log_level)
+        quiet_libraries()
         runtime = start_runtime(self.settings, self.inherited)
         return runtime.app
+
+
+def quiet_libraries() -> None:
+    """Keep third-party chatter (Alembic's per-check context lines) out of the service log."""
+    logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 def _child_exit(_server: object, worker: Any) -> None:
