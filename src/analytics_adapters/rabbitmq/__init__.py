@@ -1,1 +1,29 @@
-"""RabbitMQ stream adapters on rstream."""
+"""RabbitMQ stream adapters on rstream: publisher, partition readers, ownership, progress."""
+
+from __future__ import annotations
+
+from analytics_adapters.rabbitmq.connection import BrokerAddress, BrokerUnavailable
+from analytics_adapters.rabbitmq.ownership import AdvisoryLockOwnership, SingleProcessOwnership
+from analytics_adapters.rabbitmq.progress import StreamPipelineProgress
+from analytics_adapters.rabbitmq.publisher import PublishFailed, StreamPublisher
+from analytics_adapters.rabbitmq.reader import PartitionReader
+from analytics_adapters.rabbitmq.runtime import StreamOptions, StreamRuntime
+from analytics_adapters.rabbitmq.subscription import StartAt, StreamChunk
+from analytics_adapters.rabbitmq.topology import Retention, StreamTopology
+
+__all__ = [
+    "AdvisoryLockOwnership",
+    "BrokerAddress",
+    "BrokerUnavailable",
+    "PartitionReader",
+    "PublishFailed",
+    "Retention",
+    "SingleProcessOwnership",
+    "StartAt",
+    "StreamChunk",
+    "StreamOptions",
+    "StreamPipelineProgress",
+    "StreamPublisher",
+    "StreamRuntime",
+    "StreamTopology",
+]

@@ -1,0 +1,114 @@
+"""Stream-protocol connections (rstream's low-level Client) with errors translated to ours."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable
+from typing import TypeVar
+
+import attrs
+from rstream import exceptions as rs_errors
+from rstream.client import Client
+from rstream.connection import ConnectionClosed
+
+from analytics_core.errors import StoreUnavailable
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# What a dead or unreachable broker surfaces as, from the socket up to rstream's own errors.
+BROKER_ERRORS: tuple[type[BaseException], ...] = (
+    OSError, ConnectionClosed, TimeoutError, rs_errors.ServerError, rs_errors.ClientError,
+)
+
+
+@attrs.frozen
+class BrokerAddress:
+    """Where the stream port listens and how to log in.
+
+    Every connection goes to this address, which is right for a single node and for a load
+    balancer in front of a cluster: consumers may read from any member of a stream. Set
+    `publish_to_leader` on multi-node clusters without a load balancer so the publisher
+    connects to each partition's leader as advertised by the broker.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 5552
+    vhost: str = "/"
+    username: str = "guest"
+    password: str = attrs.field(default="guest", repr=False)
+    connect_timeout: float = 5.0
+    heartbeat: int = 20
+    frame_max: int = 1024 * 1024
+    publish_to_leader: bool = False
+
+    def describe(self) -> str:
+        """host:port for logs and error messages (never the password)."""
+        return f"{self.host}:{self.port}"
+
+
+class BrokerUnavailable(StoreUnavailable):
+    """The RabbitMQ stream port cannot be reached or the connection broke."""
+
+
+async def connect(address: BrokerAddress, name: str, host: str | None = None,
+                  port: int | None = None) -> Client:
+    """An authenticated client, or BrokerUnavailable."""
+    client = Client(
+        host or address.host, port or address.port, frame_max=address.frame_max,
+        heartbeat=address.heartbeat, connection_name=name,
+    )
+    try:
+        async with asyncio.timeout(address.connect_timeout):
+            await client.start()
+            await client.authenticate(
+                vhost=address.vhost, username=address.username, password=address.password
+            )
+    except BaseException as e:
+        await close_quietly(client)
+        if isinstance(e, BROKER_ERRORS):
+            raise BrokerUnavailable(
+                f"RabbitMQ stream port {address.describe()} unavailable: {_describe(e)}"
+            ) from e
+        raise
+    return client
+
+
+async def close_quietly(client: Client) -> None:
+    """Close a client that may already be broken, without raising."""
+    with contextlib.suppress(Exception):
+        async with asyncio.timeout(2):
+            await client.close()
+
+
+def _describe(error: BaseException) -> str:
+    text = str(error)
+    return f"{error.__class__.__name__}: {text}" if text else error.__class__.__name__
+
+
+def unavailable(address: BrokerAddress, error: BaseException) -> BrokerUnavailable:
+    """The BrokerUnavailable for a driver error (raise it `from error`)."""
+    return BrokerUnavailable(f"RabbitMQ stream {address.describe()}: {_describe(error)}")
+
+
+@contextlib.asynccontextmanager
+async def session(address: BrokerAddress, name: str) -> AsyncIterator[Client]:
+    """A connection for a few requests, always closed; driver errors become BrokerUnavailable."""
+    client = await connect(address, name)
+    try:
+        yield client
+    except BROKER_ERRORS as e:
+        raise unavailable(address, e) from e
+    finally:
+        await close_quietly(client)
+
+
+async def request(address: BrokerAddress, awaitable: Awaitable[T]) -> T:
+    """Await one broker request with a timeout, translating driver errors."""
+    try:
+        async with asyncio.timeout(address.connect_timeout):
+            return await awaitable
+    except BROKER_ERRORS as e:
+        raise unavailable(address, e) from e
