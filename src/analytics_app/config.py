@@ -11,6 +11,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import attrs
 
+from analytics_app.stream_config import StreamConfig, read_stream_config
 from analytics_core.errors import ConfigError
 from analytics_core.timegrid import zone
 
@@ -110,6 +111,7 @@ class Settings:
     embedded_worker: bool = True
     monthly_export_tz: str = "UTC"
     log_level: str = "INFO"
+    rabbitmq: StreamConfig | None = None  # stream ingestion (ANALYTICS_RABBITMQ_*)
     migrations_dir: Path | None = None
 
     @property
@@ -351,6 +353,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         embedded_worker=r.boolean("EMBEDDED_WORKER", default=True),
         monthly_export_tz=_time_zone(r, "MONTHLY_EXPORT_TZ"),
         log_level=r.choice("LOG_LEVEL", "INFO", LOG_LEVELS),
+        rabbitmq=read_stream_config(r),
         migrations_dir=_migrations_dir(r),
     )
     r.unknown()

@@ -27,6 +27,13 @@ from analytics_adapters.memory import (
     SystemClock,
     unit_of_work_factory,
 )
+from analytics_adapters.rabbitmq import (
+    BrokerAddress,
+    Retention,
+    StreamOptions,
+    StreamRuntime,
+    StreamTopology,
+)
 from analytics_adapters.redis.freshness_cache import RedisFreshnessCache
 from analytics_adapters.s3.object_store import S3ObjectStore
 from analytics_adapters.sql.migrate import migrate_to_head
@@ -35,7 +42,14 @@ from analytics_app.config import Settings
 from analytics_app.services import AppServices, HttpSettings, JwtSettings
 from analytics_app.worker import ExportWorker, WorkerTiming
 from analytics_core.errors import ConfigError
-from analytics_core.ports import Clock, FreshnessCache, HealthCheck, ObjectStore
+from analytics_core.ports import (
+    Clock,
+    FreshnessCache,
+    HealthCheck,
+    ObjectStore,
+    UnitOfWork,
+    UnitOfWorkFactory,
+)
 from analytics_core.usecases.access import Authorizer
 from analytics_core.usecases.export_runner import (
     ExportRunner,
@@ -215,6 +229,33 @@ def adapters_for(settings: Settings) -> Adapters:
     return SqlAdapters(settings=settings)
 
 
+def _stream_runtime(settings: Settings, adapters: Adapters) -> StreamRuntime | None:
+    """Stream ingestion (ANALYTICS_RABBITMQ_HOST set): freshness comes from the partition
+    streams, and the broker joins readiness as degraded-only (queries work without it)."""
+    config = settings.rabbitmq
+    if config is None:
+        return None
+    retention = Retention(timedelta(hours=config.max_age_hours), config.max_length_bytes,
+                          config.segment_bytes)
+    options = StreamOptions(
+        BrokerAddress(config.host, config.port, config.vhost, config.username, config.password),
+        StreamTopology(config.stream, config.partitions, retention), group=config.group,
+        credit=config.credit, progress_refresh=config.progress_refresh_seconds,
+    )
+
+    def unit_of_work() -> UnitOfWork:  # resolved on use: the storage resource starts lazily
+        factory: UnitOfWorkFactory = adapters.uow_factory()
+        return factory()
+
+    runtime = StreamRuntime(options, unit_of_work,
+                            settings.database_url if settings.storage == "postgres" else None)
+    adapters.progress.override(providers.Object(runtime.progress))
+    adapters.degraded_checks.override(providers.Callable(
+        lambda checks: [*checks, runtime.health_check], providers.Callable(_cache_probe,
+                                                                             adapters.cache)))
+    return runtime
+
+
 class Application:
     """One process's composition: adapters + use cases built from Settings, closed together."""
 
@@ -222,6 +263,7 @@ class Application:
         self.settings = settings if settings is not None else Settings()
         self.adapters = adapters_for(self.settings)
         self.use_cases = UseCases(settings=self.settings, adapters=self.adapters)
+        self.stream = _stream_runtime(self.settings, self.adapters)
 
     @property
     def services(self) -> AppServices:
@@ -261,6 +303,8 @@ class Application:
 
     def shutdown(self) -> None:
         """Close every resource (pools, clients) opened so far."""
+        if self.stream is not None:
+            self.stream.close()
         self.adapters.shutdown_resources()
 
 

@@ -28,10 +28,9 @@ BROKER_ERRORS: tuple[type[BaseException], ...] = (
 class BrokerAddress:
     """Where the stream port listens and how to log in.
 
-    Every connection goes to this address, which is right for a single node and for a load
-    balancer in front of a cluster: consumers may read from any member of a stream. Set
-    `publish_to_leader` on multi-node clusters without a load balancer so the publisher
-    connects to each partition's leader as advertised by the broker.
+    Every connection goes to this address (not to the host a node advertises), which is right
+    for a single node and for a load balancer in front of a cluster: a consumer may read from
+    any member of a stream, and a node forwards what a publisher sends to the stream's leader.
     """
 
     host: str = "127.0.0.1"
@@ -42,7 +41,6 @@ class BrokerAddress:
     connect_timeout: float = 5.0
     heartbeat: int = 20
     frame_max: int = 1024 * 1024
-    publish_to_leader: bool = False
 
     def describe(self) -> str:
         """host:port for logs and error messages (never the password)."""

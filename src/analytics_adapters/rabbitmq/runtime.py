@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
+from datetime import datetime
 
 import attrs
 
@@ -69,9 +70,10 @@ class StreamRuntime:
         return PartitionReader(self.address, stream, start, credit=self.options.credit,
                                name=f"analytics-consumer:{self.options.group}")
 
-    def reader_at(self, stream: str, start: StartAt) -> PartitionReader:
-        """A reader of `stream` from any start position (replay)."""
-        return PartitionReader(self.address, stream, start, credit=self.options.credit,
+    def replay_reader(self, stream: str, start: int | datetime) -> PartitionReader:
+        """A reader of `stream` from an offset or from the first chunk written at/after a time."""
+        at = StartAt.offset(start) if isinstance(start, int) else StartAt.timestamp(start)
+        return PartitionReader(self.address, stream, at, credit=self.options.credit,
                                name="analytics-replay")
 
     def publisher(self, *, batch_size: int = 500, linger: float = 0.02,

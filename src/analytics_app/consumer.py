@@ -1,0 +1,209 @@
+"""The stream consumer service (`analytics consume`): own partitions, run one worker each.
+
+Each owned partition gets a PartitionWorker that resumes after the offset stored in the
+database and commits every batch (events, rollups, dead letters, freshness markers and the
+offset) in one transaction through `ingest_batch`. Ownership comes from an `Ownership`
+adapter (PostgreSQL advisory locks on brokers without single active consumer): every
+`ownership_poll` seconds the service takes free partitions up to its fair share and gives
+back extras, so peers share the load and take over the partitions of a peer that died.
+SIGTERM/SIGINT: stop fetching, commit the batches in hand, release, return 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import signal
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Protocol
+
+from analytics_app.stream_metrics import ConsumerStatus, PartitionState, StreamMetrics
+from analytics_app.stream_worker import (
+    Backoff,
+    ConsumerSettings,
+    IngestPorts,
+    PartitionWorker,
+    ReaderFactory,
+)
+from analytics_core.errors import StoreUnavailable
+from analytics_core.ports import PipelineProgress
+
+log = logging.getLogger(__name__)
+
+TailReader = Callable[[Sequence[str]], Awaitable[Mapping[str, int | None]]]
+"""Last offset of each stream (None when empty), for the lag metric."""
+
+
+class Ownership(Protocol):
+    """Which partitions this process may consume; peers never own the same one."""
+
+    @property
+    def held(self) -> frozenset[str]: ...
+
+    async def connect(self) -> None: ...
+
+    async def alive(self) -> bool: ...
+
+    async def fair_share(self, partitions: int) -> int: ...
+
+    async def try_acquire(self, stream: str) -> bool: ...
+
+    async def release(self, stream: str) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class StreamConsumer:
+    """Runs until `stop()` (or SIGTERM/SIGINT); a crashed worker ends it with its error."""
+
+    def __init__(self, *, streams: Sequence[str], ports: IngestPorts, readers: ReaderFactory,
+                 ownership: Ownership, settings: ConsumerSettings,
+                 declare: Callable[[], Awaitable[object]] | None = None,
+                 tails: TailReader | None = None, progress: PipelineProgress | None = None,
+                 status: ConsumerStatus | None = None,
+                 metrics: StreamMetrics | None = None) -> None:
+        self.streams = tuple(streams)
+        self.ports, self.readers, self.ownership = ports, readers, ownership
+        self.settings, self.declare, self.tails, self.progress = settings, declare, tails, progress
+        self.status = status or ConsumerStatus()
+        self.metrics = metrics or StreamMetrics()
+        self._workers: dict[str, tuple[PartitionWorker, asyncio.Task[None]]] = {}
+        self._stop = asyncio.Event()
+
+    def stop(self) -> None:
+        """Ask the service to stop: workers commit what they hold, then `run` returns."""
+        self._stop.set()
+
+    @property
+    def owned(self) -> frozenset[str]:
+        """Partitions with a running worker."""
+        return frozenset(self._workers)
+
+    async def run(self) -> int:
+        """Consume until stopped; 0 after a clean stop."""
+        self._install_signals()
+        lag_task: asyncio.Task[None] | None = None
+        try:
+            if not await self._declare():
+                return 0
+            lag_task = asyncio.create_task(self._lag_loop())
+            while not self._stop.is_set():
+                await self._balance()
+                self._reap()
+                await self._sleep(self.settings.ownership_poll)
+            log.info("stopping: committing the batches in hand")
+        finally:
+            if lag_task is not None:
+                lag_task.cancel()
+            await self._stop_workers(list(self._workers))
+            await self.ownership.close()
+        log.info("consumer stopped cleanly")
+        return 0
+
+    def _install_signals(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(sig, self.stop)
+
+    async def _declare(self) -> bool:
+        backoff = Backoff(self.settings.backoff_initial, self.settings.backoff_max)
+        while self.declare is not None and not self._stop.is_set():
+            try:
+                await self.declare()
+                return True
+            except StoreUnavailable as e:
+                log.warning("cannot declare the streams yet: %s", e)
+                self.metrics.broker_retries.inc()
+                await self._sleep(backoff.next())
+        return not self._stop.is_set()
+
+    async def _balance(self) -> None:
+        try:
+            if not await self.ownership.alive():
+                await self._ownership_lost()
+                await self.ownership.connect()
+            self.status.ownership_ok = True
+            share = await self.ownership.fair_share(len(self.streams))
+            for stream in sorted(self._workers)[share:]:
+                log.info("giving partition %s back to a peer (fair share %d)", stream, share)
+                await self._stop_workers([stream])
+                await self.ownership.release(stream)
+            for stream in random.sample(self.streams, len(self.streams)):
+                if len(self._workers) >= share:
+                    break
+                if stream not in self._workers and await self.ownership.try_acquire(stream):
+                    self._start_worker(stream)
+        except StoreUnavailable as e:
+            self.status.ownership_ok = False
+            log.warning("partition ownership unavailable: %s", e)
+        self._report()
+
+    async def _ownership_lost(self) -> None:
+        if not self._workers:
+            return
+        # Exclusivity is gone: stop now. A batch that cannot be committed at once is
+        # abandoned; its offset was not committed, so whoever owns the partition re-reads it.
+        log.warning("lost the ownership connection; stopping %s", sorted(self._workers))
+        await self._stop_workers(list(self._workers), abandon=True)
+
+    def _start_worker(self, stream: str) -> None:
+        worker = PartitionWorker(stream, ports=self.ports, readers=self.readers,
+                                 settings=self.settings, status=self.status,
+                                 metrics=self.metrics)
+        self._workers[stream] = (worker, asyncio.create_task(worker.run(), name=stream))
+        log.info("consuming partition %s", stream)
+
+    async def _stop_workers(self, streams: Sequence[str], *, abandon: bool = False) -> None:
+        pairs = [self._workers.pop(s) for s in streams if s in self._workers]
+        for worker, _ in pairs:
+            worker.stop(abandon=abandon)
+        results = await asyncio.gather(*(task for _, task in pairs), return_exceptions=True)
+        for (worker, _), result in zip(pairs, results, strict=True):
+            if isinstance(result, BaseException):
+                log.error("partition %s stopped with an error", worker.stream, exc_info=result)
+
+    def _reap(self) -> None:
+        for stream, (_, task) in list(self._workers.items()):
+            if task.done():
+                del self._workers[stream]
+                task.result()  # a crashed worker ends the service with its error
+
+    def _report(self) -> None:
+        self.metrics.owned.set(len(self._workers))
+        _, detail = self.status.readiness()
+        states = detail["partitions"]
+        assert isinstance(states, dict)
+        for reason in (PartitionState.WAITING_FOR_DATABASE, PartitionState.WAITING_FOR_BROKER):
+            self.metrics.waiting.labels(str(reason)).set(
+                sum(1 for v in states.values() if v == reason)
+            )
+
+    async def _lag_loop(self) -> None:
+        while True:
+            await self._sleep(self.settings.lag_interval)
+            try:
+                await self._measure_lag()
+            except StoreUnavailable as e:
+                log.debug("lag not measured: %s", e)
+
+    async def _measure_lag(self) -> None:
+        owned = {s: w.committed for s, (w, _) in self._workers.items()}
+        if self.tails is not None and owned:
+            tails = await self.tails(sorted(owned))
+            for stream, tail in tails.items():
+                done = owned.get(stream)
+                lag = 0 if tail is None else tail - (-1 if done is None else done)
+                self.metrics.lag_messages.labels(stream).set(max(lag, 0))
+        if self.progress is not None:
+            now = self.ports.clock.now()
+            through = await asyncio.to_thread(self.progress.complete_through, now)
+            lag_seconds = max(0.0, (now - through).total_seconds())
+            self.metrics.lag_seconds.set(lag_seconds)
+            self.metrics.freshness_lag.set(lag_seconds)
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop.wait(), seconds)

@@ -1,0 +1,196 @@
+"""`analytics consume`, `analytics publish FILE.jsonl` and `analytics replay --from ...`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO
+
+if TYPE_CHECKING:
+    from analytics_app.config import Settings
+    from analytics_app.container import Application
+    from analytics_app.stream_config import StreamConfig
+
+log = logging.getLogger(__name__)
+Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
+
+
+def register_stream_commands(sub: Subparsers) -> None:
+    """Add consume, publish and replay to the `analytics` parser."""
+    p = sub.add_parser("consume", help="ingest from the RabbitMQ partition streams until SIGTERM",
+                       description="Consume the partition streams this process owns (shared with "
+                                   "peer processes through PostgreSQL advisory locks), commit "
+                                   "each batch with its offset in one transaction. SIGTERM/SIGINT "
+                                   "commit the batch in hand and exit 0.")
+    p.add_argument("--status-port", type=int, help="port of /metrics and /status/readyz "
+                   "(ANALYTICS_RABBITMQ_STATUS_PORT; 0 disables)")
+    p.set_defaults(handler=_lazy("consume_command"))
+    p = sub.add_parser("publish", help="publish usage events from a JSONL file to the streams",
+                       description="Publish one event per line (routed to its org's partition), "
+                                   "waiting for broker confirms; - reads standard input.")
+    p.add_argument("file", help="JSONL file, or - for standard input")
+    p.add_argument("--batch-size", type=int, default=500, help="messages per publish frame")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.set_defaults(handler=_lazy("publish_command"))
+    p = sub.add_parser("replay", help="re-ingest a range of the streams (idempotent)",
+                       description="Re-read each partition from an offset or an RFC 3339 instant "
+                                   "up to its tail (or --to) and ingest again; duplicates are "
+                                   "recognised, so totals do not change. Offsets are not moved.")
+    p.add_argument("--from", dest="start", required=True, help="OFFSET or RFC 3339 TIMESTAMP")
+    p.add_argument("--to", dest="end", help="last OFFSET or TIMESTAMP (default: the tail now)")
+    p.add_argument("--partition", type=int, action="append", dest="partitions",
+                   help="partition index (repeatable; default all)")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.set_defaults(handler=_lazy("replay_command"))
+
+
+def _lazy(name: str) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        handler: Callable[[argparse.Namespace], int] = globals()[name]
+        return handler(args)
+
+    return run
+
+
+def _stream_app() -> tuple[Settings, StreamConfig, Application]:
+    from analytics_app.config import load_settings  # noqa: PLC0415  imported on use
+    from analytics_app.container import Application  # noqa: PLC0415
+    from analytics_core.errors import ConfigError  # noqa: PLC0415
+
+    settings = load_settings()
+    config = settings.rabbitmq
+    if config is None:
+        raise ConfigError("stream ingestion is off: set ANALYTICS_RABBITMQ_HOST")
+    return settings, config, Application(settings)
+
+
+def _configure_logging(settings: Settings) -> None:
+    from analytics_app.logs import configure_logging  # noqa: PLC0415
+
+    configure_logging(settings.log_level)
+    logging.getLogger("rstream").setLevel(logging.CRITICAL)  # its reconnect noise; we log ours
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+def consume_command(args: argparse.Namespace) -> int:
+    """Run the consumer service until SIGTERM/SIGINT."""
+    from analytics_app.consumer import StreamConsumer  # noqa: PLC0415
+    from analytics_app.stream_metrics import (  # noqa: PLC0415
+        ConsumerStatus,
+        StreamMetrics,
+        serve_status,
+    )
+    from analytics_app.stream_worker import ConsumerSettings, IngestPorts  # noqa: PLC0415
+    from analytics_core.errors import StoreUnavailable  # noqa: PLC0415
+
+    settings, config, app = _stream_app()
+    _configure_logging(settings)
+    runtime = app.stream
+    assert runtime is not None
+    try:
+        try:
+            app.preflight()  # a missing schema is fatal; an unreachable database is retried
+        except StoreUnavailable as e:
+            log.warning("database unavailable at start, will retry: %s", e)
+        services = app.services
+        status, metrics = ConsumerStatus(), StreamMetrics()
+        port = config.status_port if args.status_port is None else args.status_port
+        server = serve_status(settings.host, port, metrics, status) if port else None
+        consumer = StreamConsumer(
+            streams=runtime.topology.streams,
+            ports=IngestPorts(services.uow_factory, services.clock, services.ids, services.cache),
+            readers=runtime.reader, ownership=runtime.ownership(),
+            settings=ConsumerSettings(
+                group=config.group, batch_size=config.batch_size,
+                batch_max_wait=config.batch_max_wait_ms / 1000,
+                ownership_poll=config.ownership_poll_seconds,
+                backoff_max=config.backoff_max_seconds,
+                shutdown_grace=config.shutdown_grace_seconds,
+                raw_retention=timedelta(days=settings.raw_retention_days),
+            ),
+            declare=runtime.declare, tails=runtime.tails, progress=runtime.progress,
+            status=status, metrics=metrics,
+        )
+        code = asyncio.run(consumer.run())
+        if server is not None:
+            server.shutdown()
+        return code
+    finally:
+        app.shutdown()
+
+
+def publish_command(args: argparse.Namespace) -> int:
+    """Publish a JSONL file; exit 0 when every line was confirmed by the broker."""
+    _, config, app = _stream_app()
+    from tqdm import tqdm  # noqa: PLC0415
+
+    with _open(args.file) as source:
+        total = _size(source)
+        with tqdm(total=total, unit="B", unit_scale=True, disable=args.no_progress,
+                  desc="publishing", file=sys.stderr) as bar:
+            sent = asyncio.run(_publish(app, source, args.batch_size, bar.update))
+    print(f"published {sent} events to {config.partitions} partitions of {config.stream}",
+          file=sys.stderr)
+    app.shutdown()
+    return 0
+
+
+async def _publish(app: Application, source: BinaryIO, batch_size: int,
+                   advance: Callable[[int], object]) -> int:
+    runtime = app.stream
+    assert runtime is not None
+    await runtime.declare()
+    sent = 0
+    async with runtime.publisher(batch_size=batch_size) as publisher:
+        for line in source:
+            advance(len(line))
+            body = line.strip()
+            if body:
+                await publisher.send(body)
+                sent += 1
+    return sent
+
+
+class _StdinBinary:
+    def __enter__(self) -> BinaryIO:
+        return sys.stdin.buffer
+
+    def __exit__(self, *_: object) -> None:
+        return None
+
+
+def _open(path: str) -> _StdinBinary | BinaryIO:
+    return _StdinBinary() if path == "-" else Path(path).open("rb")
+
+
+def _size(source: BinaryIO) -> int | None:
+    try:
+        return Path(source.name).stat().st_size if isinstance(source.name, str) else None
+    except OSError:
+        return None
+
+
+def replay_command(args: argparse.Namespace) -> int:
+    """Re-ingest a range of the partition streams."""
+    from analytics_app.stream_replay import replay  # noqa: PLC0415
+
+    settings, _, app = _stream_app()
+    _configure_logging(settings)
+    try:
+        totals = replay(app, args.start, args.end, args.partitions, progress=not args.no_progress)
+    finally:
+        app.shutdown()
+    for line in _summary(totals):
+        print(line)
+    return 0
+
+
+def _summary(totals: dict[str, dict[str, int]]) -> Iterator[str]:
+    for stream, counts in sorted(totals.items()):
+        yield (f"{stream}: {counts['read']} read, {counts['accepted']} accepted, "
+               f"{counts['duplicate']} duplicate, {counts['rejected']} rejected")

@@ -1,0 +1,157 @@
+"""Metrics, readiness and a small status HTTP endpoint for the stream consumer process."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from enum import StrEnum
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+
+from analytics_core.usecases.ingest import BatchResult
+
+log = logging.getLogger(__name__)
+
+
+class PartitionState(StrEnum):
+    """What one owned partition is doing."""
+
+    STARTING = "starting"
+    CONSUMING = "consuming"
+    WAITING_FOR_DATABASE = "waiting_for_database"
+    WAITING_FOR_BROKER = "waiting_for_broker"
+
+
+class ConsumerStatus:
+    """Thread-safe view of the consumer for readiness (the status server reads it)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._partitions: dict[str, PartitionState] = {}
+        self._errors: dict[str, str] = {}
+        self.ownership_ok = True
+
+    def set(self, stream: str, state: PartitionState, error: str | None = None) -> None:
+        """Record a partition's state (and the error that caused a wait)."""
+        with self._lock:
+            self._partitions[stream] = state
+            if error is None:
+                self._errors.pop(stream, None)
+            else:
+                self._errors[stream] = error
+
+    def forget(self, stream: str) -> None:
+        """The partition is no longer owned here."""
+        with self._lock:
+            self._partitions.pop(stream, None)
+            self._errors.pop(stream, None)
+
+    def readiness(self) -> tuple[bool, dict[str, object]]:
+        """Ready unless a partition waits for the database or broker, or ownership is lost."""
+        with self._lock:
+            waiting = {s: str(v) for s, v in self._partitions.items()
+                       if v in (PartitionState.WAITING_FOR_DATABASE,
+                                PartitionState.WAITING_FOR_BROKER)}
+            detail: dict[str, object] = {
+                "partitions": {s: str(v) for s, v in sorted(self._partitions.items())},
+                "errors": dict(self._errors),
+                "ownership": "ok" if self.ownership_ok else "unavailable",
+            }
+        return (not waiting and self.ownership_ok), detail
+
+
+class StreamMetrics:
+    """Prometheus series of the consumer, in their own registry (served by the status server)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.events = Counter("analytics_ingestion_events", "Stream events by result",
+                              ["result"], registry=r)
+        self.conflicts = Counter("analytics_ingestion_dedupe_conflicts",
+                                 "Duplicates whose content differs from the first version",
+                                 registry=r)
+        self.batch_duration = Histogram(
+            "analytics_ingestion_batch_duration_seconds", "Time to commit one stream batch",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10), registry=r)
+        self.batch_size = Histogram("analytics_stream_batch_events", "Events per committed batch",
+                                    buckets=(1, 10, 100, 500, 1000, 2000, 5000, 10000),
+                                    registry=r)
+        self.lag_messages = Gauge("analytics_stream_consumer_lag_messages",
+                                  "Messages published and not yet committed", ["stream"],
+                                  registry=r)
+        self.lag_seconds = Gauge("analytics_stream_consumer_lag_seconds",
+                                 "now - completeThrough of the pipeline", registry=r)
+        self.freshness_lag = Gauge("analytics_freshness_lag_seconds",
+                                   "Pipeline freshness lag (SPEC §4)", registry=r)
+        self.committed = Gauge("analytics_stream_committed_offset",
+                               "Last offset committed with its batch", ["stream"], registry=r)
+        self.store_retries = Counter("analytics_stream_store_retries",
+                                     "Batch commits retried because storage was unavailable",
+                                     registry=r)
+        self.broker_retries = Counter("analytics_stream_broker_retries",
+                                      "Reconnections to the broker", registry=r)
+        self.waiting = Gauge("analytics_stream_partitions_waiting",
+                             "Owned partitions waiting for the database or broker", ["reason"],
+                             registry=r)
+        self.owned = Gauge("analytics_stream_partitions_owned", "Partitions owned by this process",
+                           registry=r)
+        self.buffered = Gauge("analytics_stream_buffered_chunks",
+                              "Chunks received and not yet taken (bounded by credit)", ["stream"],
+                              registry=r)
+
+    def record_batch(self, result: BatchResult, seconds: float) -> None:
+        """Count one committed batch."""
+        self.events.labels("accepted").inc(result.accepted)
+        self.events.labels("duplicate").inc(result.duplicates)
+        self.events.labels("rejected").inc(result.rejected)
+        self.conflicts.inc(result.conflicts)
+        self.batch_duration.observe(seconds)
+        self.batch_size.observe(len(result.results))
+
+    def render(self) -> bytes:
+        """The text exposition format."""
+        return generate_latest(self.registry)
+
+
+def serve_status(host: str, port: int, metrics: StreamMetrics,
+                 status: ConsumerStatus) -> ThreadingHTTPServer:
+    """Serve /metrics, /status/healthz and /status/readyz on a daemon thread."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            path = self.path.split("?", 1)[0]
+            if path == "/metrics":
+                self._reply(200, metrics.render(), CONTENT_TYPE_LATEST)
+            elif path == "/status/healthz":
+                self._reply(200, b"OK", "text/plain")
+            elif path == "/status/readyz":
+                ready, detail = status.readiness()
+                body = json.dumps({"status": "ready" if ready else "unavailable", **detail})
+                self._reply(200 if ready else 503, body.encode(), "application/json")
+            else:
+                self._reply(404, b"not found", "text/plain")
+
+        def _reply(self, code: int, body: bytes, content_type: str) -> None:
+            self.send_response(code)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            log.debug(format, *args)
+
+    server = ThreadingHTTPServer((host, port), Handler)
+    thread = threading.Thread(target=server.serve_forever, name="consumer-status", daemon=True)
+    thread.start()
+    return server
