@@ -17,10 +17,9 @@ if TYPE_CHECKING:
     from analytics_app.stream_config import StreamConfig
 
 log = logging.getLogger(__name__)
-Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
 
 
-def register_stream_commands(sub: Subparsers) -> None:
+def register_stream_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add consume, publish and replay to the `analytics` parser."""
     p = sub.add_parser("consume", help="ingest from the RabbitMQ partition streams until SIGTERM",
                        description="Consume the partition streams this process owns (shared with "

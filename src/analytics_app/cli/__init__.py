@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from analytics_app.config import Settings, load_settings
+from analytics_app.stream_cli import register_stream_commands
 from analytics_core.errors import (
     AnalyticsError,
     ConfigError,
@@ -159,6 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     for add in (_add_serve, _add_demo, _add_apikey, _add_validate, _add_worker, _add_export,
                 _add_migrate):
         add(sub)
+    register_stream_commands(sub)  # consume, publish, replay (RabbitMQ streams)
     return parser
 
 
