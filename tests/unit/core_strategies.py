@@ -68,9 +68,10 @@ def usage_events(
     clients: Sequence[str | None] | None = None,
     start: datetime = NOW - RETENTION + timedelta(minutes=1),
     end: datetime = NOW + timedelta(minutes=5),
-    codes: Sequence[str] | None = None,
+    codes: Sequence[str | None] | None = None,
+    rich: bool = True,
 ) -> UsageEvent:
-    """A valid event; pools of ids make bucket collisions likely when given."""
+    """A valid event; id pools force bucket collisions; rich=False skips actor and metadata."""
     when = draw(
         st.datetimes(
             min_value=start.replace(tzinfo=None),
@@ -89,12 +90,12 @@ def usage_events(
         input_tokens=draw(st.integers(min_value=0, max_value=10**9)),
         output_tokens=draw(st.integers(min_value=0, max_value=10**9)),
         cost=draw(cents),
-        actor_id=draw(st.none() | uuids),
+        actor_id=draw(st.none() | uuids) if rich else None,
         client_id=draw(st.sampled_from(clients))
         if clients
         else draw(st.none() | st.text(max_size=128)),
         error_code=draw(code_strategy),
-        metadata=draw(metadata_maps()),
+        metadata=draw(metadata_maps()) if rich else {},
     )
 
 

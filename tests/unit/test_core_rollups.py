@@ -48,8 +48,9 @@ pooled_events = usage_events(
     start=WINDOW_START,
     end=WINDOW_START + timedelta(hours=3),
     codes=CODES,
+    rich=False,
 )
-event_lists = st.lists(pooled_events, min_size=1, max_size=120)
+event_lists = st.lists(pooled_events, min_size=1, max_size=100)
 
 
 @st.composite
@@ -165,7 +166,8 @@ def test_percentile_never_leaves_the_observed_range(events: list[UsageEvent]) ->
     for q, _ in QUANTILES:
         estimate = stats.percentile(q)
         assert estimate is not None
-        assert stats.latency_min <= estimate <= stats.latency_max
+        # Estimates are floats: beyond 2**53 ms the bounds themselves round to a float.
+        assert float(stats.latency_min) <= estimate <= float(stats.latency_max)
 
 
 def test_single_latency_percentile_is_exact() -> None:

@@ -35,9 +35,9 @@ ZONES = [
 ]
 
 
-def utc(*args: int) -> datetime:
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
     """A UTC datetime."""
-    return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
+    return datetime(year, month, day, hour, minute, tzinfo=UTC)
 
 
 def period(instant: datetime, grain: Grain, zone_name: str) -> tuple[datetime, datetime]:
