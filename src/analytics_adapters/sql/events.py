@@ -1,0 +1,122 @@
+"""Raw events and their dedupe index (`usage_events` + `event_keys`)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from analytics_adapters.sql import pg_ingest
+from analytics_adapters.sql.base import SqlRepository
+from analytics_adapters.sql.convert import event_from_row, event_row
+from analytics_adapters.sql.errors import translate_errors, translated
+from analytics_adapters.sql.schema import event_keys, usage_events
+from analytics_core.events import UsageEvent
+from analytics_core.ports import EventKey
+
+SCAN_BATCH = 2000
+_KEY_CHUNK = 400  # (org, event) pairs per IN list: 800 parameters, far below SQLite's limit
+
+
+_PG_LOOKUP = sa.text(
+    "SELECT k.org_id, k.event_id, k.fingerprint FROM event_keys k "
+    "JOIN unnest(CAST(:orgs AS uuid[]), CAST(:events AS uuid[])) AS w(org_id, event_id) "
+    "USING (org_id, event_id)"
+)
+
+
+def _chunks(items: Sequence[EventKey], size: int) -> Iterator[Sequence[EventKey]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+class SqlEventStore(SqlRepository):
+    """Events unique by (org_id, event_id) across all partitions, first version wins."""
+
+    @translated
+    def add_new(self, events: Sequence[UsageEvent]) -> list[UsageEvent]:
+        """Insert the events whose key is not stored yet; return exactly those, in input order."""
+        first: dict[EventKey, UsageEvent] = {}
+        for e in events:
+            first.setdefault(e.key, e)
+        if not first:
+            return []
+        conn = self._write()
+        unique = list(first.values())
+        if self._postgres:
+            inserted = pg_ingest.insert_new_events(self._unit, conn, unique)
+        else:
+            inserted = self._insert_new_generic(conn, unique)
+        return [e for e in unique if e.key in inserted]
+
+    def _insert_new_generic(
+        self, conn: sa.Connection, events: list[UsageEvent]
+    ) -> set[EventKey]:
+        # SQLite: the unit holds the write lock (BEGIN IMMEDIATE), so read-then-insert is safe.
+        stored = self._stored_keys(conn, [e.key for e in events])
+        new = [e for e in events if e.key not in stored]
+        if new:
+            conn.execute(event_keys.insert(), [
+                {"org_id": e.org_id, "event_id": e.event_id, "occurred_at": e.occurred_at,
+                 "fingerprint": bytes.fromhex(e.fingerprint())}
+                for e in new
+            ])
+            conn.execute(usage_events.insert(), [event_row(e) for e in new])
+        return {e.key for e in new}
+
+    def _stored_keys(self, conn: sa.Connection, keys: Sequence[EventKey]) -> set[EventKey]:
+        return set(self._lookup(conn, keys))
+
+    def _lookup(self, conn: sa.Connection, keys: Sequence[EventKey]) -> dict[EventKey, bytes]:
+        found: dict[EventKey, bytes] = {}
+        cols = (event_keys.c.org_id, event_keys.c.event_id, event_keys.c.fingerprint)
+        if self._postgres and keys:
+            params = {"orgs": [k[0] for k in keys], "events": [k[1] for k in keys]}
+            for org_id, event_id, fingerprint in conn.execute(_PG_LOOKUP, params):
+                found[(org_id, event_id)] = bytes(fingerprint)
+            return found
+        for chunk in _chunks(keys, _KEY_CHUNK):
+            stmt = sa.select(*cols).where(
+                sa.tuple_(event_keys.c.org_id, event_keys.c.event_id).in_(list(chunk))
+            )
+            for org_id, event_id, fingerprint in conn.execute(stmt):
+                found[(org_id, event_id)] = bytes(fingerprint)
+        return found
+
+    @translated
+    def fingerprints(self, keys: Iterable[EventKey]) -> dict[EventKey, str]:
+        """Content fingerprints of the stored events among `keys` (absent keys are omitted)."""
+        wanted = list(dict.fromkeys(keys))
+        if not wanted:
+            return {}
+        found = self._lookup(self._read(), wanted)
+        return {key: fingerprint.hex() for key, fingerprint in found.items()}
+
+    def scan(
+        self, org_id: uuid.UUID, start: datetime, end: datetime,
+        model_ids: Sequence[uuid.UUID] = (),
+    ) -> Iterator[UsageEvent]:
+        """Events of one org in [start, end) by (occurred_at, event_id), streamed in batches."""
+        with translate_errors():
+            conn = self._read()
+            stmt = sa.select(usage_events).where(
+                usage_events.c.org_id == org_id,
+                usage_events.c.occurred_at >= start,
+                usage_events.c.occurred_at < end,
+            )
+            if model_ids:
+                stmt = stmt.where(usage_events.c.model_id.in_(list(model_ids)))
+            stmt = stmt.order_by(usage_events.c.occurred_at, usage_events.c.event_id)
+            result = conn.execute(stmt.execution_options(yield_per=SCAN_BATCH))
+        return self._stream(result)
+
+    @staticmethod
+    def _stream(result: sa.CursorResult[sa.Row[object]]) -> Iterator[UsageEvent]:
+        try:
+            with translate_errors():
+                for row in result:
+                    yield event_from_row(row)
+        finally:
+            result.close()

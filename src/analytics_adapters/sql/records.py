@@ -1,0 +1,227 @@
+"""Dead letters, dedupe conflicts, freshness markers, stream offsets, audit log and API keys."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from analytics_adapters.sql.base import SqlRepository
+from analytics_adapters.sql.errors import translated
+from analytics_adapters.sql.schema import (
+    api_keys,
+    audit_log,
+    dead_letters,
+    dedupe_conflicts,
+    freshness_markers,
+    stream_offsets,
+)
+from analytics_core.access import Outcome
+from analytics_core.errors import Conflict
+from analytics_core.freshness import FreshnessMarker
+from analytics_core.records import ApiKeyRecord, AuditEntry, DeadLetter, DedupeConflict
+
+
+def _later(stored: sa.ColumnElement[Any], new: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+    """The later of two nullable instants, in SQL valid on both engines."""
+    return sa.func.max(sa.func.coalesce(stored, new), sa.func.coalesce(new, stored))
+
+
+class SqlRecordRepository(SqlRepository):
+    """Shared helper: the dialect's INSERT with ON CONFLICT support."""
+
+    def _insert(self, table: sa.Table) -> Any:
+        return pg_insert(table) if self._postgres else sqlite_insert(table)
+
+    def _later(self, stored: sa.ColumnElement[Any], new: sa.ColumnElement[Any]) -> Any:
+        # PostgreSQL's max() is an aggregate only; GREATEST ignores NULLs.
+        return sa.func.greatest(stored, new) if self._postgres else _later(stored, new)
+
+
+class SqlDeadLetterStore(SqlRecordRepository):
+    """Rejected messages (unique by id) and dedupe conflicts."""
+
+    @translated
+    def add(self, letters: Sequence[DeadLetter]) -> None:
+        """Store dead letters; re-adding an id is a no-op."""
+        if not letters:
+            return
+        rows = [
+            {"dead_letter_id": d.dead_letter_id, "org_id": d.org_id,
+             "received_at": d.received_at, "source": d.source, "raw": d.raw,
+             "reason": d.reason, "stream_offset": d.offset}
+            for d in letters
+        ]
+        stmt = self._insert(dead_letters).on_conflict_do_nothing(
+            index_elements=["dead_letter_id"]
+        )
+        self._write().execute(stmt, rows)
+
+    @translated
+    def add_conflicts(self, conflicts: Sequence[DedupeConflict]) -> None:
+        """Store dedupe conflict records."""
+        if not conflicts:
+            return
+        rows = [
+            {"org_id": c.org_id, "event_id": c.event_id, "detected_at": c.detected_at,
+             "source": c.source, "first_fingerprint": c.first_fingerprint,
+             "new_fingerprint": c.new_fingerprint, "raw": c.raw}
+            for c in conflicts
+        ]
+        self._write().execute(dedupe_conflicts.insert(), rows)
+
+    @translated
+    def recent(self, org_id: uuid.UUID | None = None, limit: int = 100) -> list[DeadLetter]:
+        """Newest first (ties: last stored first); `org_id` None lists every dead letter."""
+        t = dead_letters.c
+        stmt = sa.select(dead_letters)
+        if org_id is not None:
+            stmt = stmt.where(t.org_id == org_id)
+        stmt = stmt.order_by(t.received_at.desc(), t.seq.desc()).limit(max(limit, 0))
+        return [
+            DeadLetter(r.dead_letter_id, r.received_at, r.source, bytes(r.raw), r.reason,
+                       r.org_id, r.stream_offset)
+            for r in self._read().execute(stmt)
+        ]
+
+    @translated
+    def conflicts(self, org_id: uuid.UUID, limit: int = 100) -> list[DedupeConflict]:
+        """Conflicts of one org, newest first."""
+        t = dedupe_conflicts.c
+        stmt = (
+            sa.select(dedupe_conflicts).where(t.org_id == org_id)
+            .order_by(t.detected_at.desc(), t.seq.desc()).limit(max(limit, 0))
+        )
+        return [
+            DedupeConflict(r.org_id, r.event_id, r.detected_at, r.source,
+                           r.first_fingerprint, r.new_fingerprint, bytes(r.raw))
+            for r in self._read().execute(stmt)
+        ]
+
+    @translated
+    def count(self) -> int:
+        """Number of dead letters stored."""
+        stmt = sa.select(sa.func.count()).select_from(dead_letters)
+        return int(self._read().execute(stmt).scalar_one())
+
+
+class SqlFreshnessStore(SqlRecordRepository):
+    """Per (org, model) markers; each time only moves forward."""
+
+    @translated
+    def touch(self, markers: Sequence[FreshnessMarker]) -> None:
+        """Merge markers, keeping the later of each time (rows locked in key order)."""
+        merged: dict[tuple[uuid.UUID, uuid.UUID], FreshnessMarker] = {}
+        for m in markers:
+            key = (m.org_id, m.model_id)
+            merged[key] = merged[key].merge(m) if key in merged else m
+        if not merged:
+            return
+        stmt = self._insert(freshness_markers)
+        t, ex = freshness_markers.c, stmt.excluded
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["org_id", "model_id"],
+            set_={"last_event_at": self._later(t.last_event_at, ex.last_event_at),
+                  "last_rollup_at": self._later(t.last_rollup_at, ex.last_rollup_at)},
+        )
+        rows = [
+            {"org_id": m.org_id, "model_id": m.model_id, "last_event_at": m.last_event_at,
+             "last_rollup_at": m.last_rollup_at}
+            for _, m in sorted(merged.items())
+        ]
+        self._write().execute(stmt, rows)
+
+    @translated
+    def markers(self, org_id: uuid.UUID) -> list[FreshnessMarker]:
+        """Markers of one org sorted by model_id."""
+        t = freshness_markers.c
+        stmt = sa.select(freshness_markers).where(t.org_id == org_id).order_by(t.model_id)
+        return [
+            FreshnessMarker(r.org_id, r.model_id, r.last_event_at, r.last_rollup_at)
+            for r in self._read().execute(stmt)
+        ]
+
+
+class SqlOffsetStore(SqlRecordRepository):
+    """Last processed offset per (consumer, stream), never moving backwards."""
+
+    @translated
+    def get(self, consumer: str, stream: str) -> int | None:
+        """Last committed offset, or None."""
+        t = stream_offsets.c
+        stmt = sa.select(t.last_offset).where(t.consumer == consumer, t.stream == stream)
+        found = self._read().execute(stmt).scalar_one_or_none()
+        return None if found is None else int(found)
+
+    @translated
+    def save(self, consumer: str, stream: str, offset: int) -> None:
+        """Record `offset` unless a later one is already stored."""
+        stmt = self._insert(stream_offsets).values(
+            consumer=consumer, stream=stream, last_offset=offset
+        )
+        t, ex = stream_offsets.c, stmt.excluded
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["consumer", "stream"],
+            set_={"last_offset": self._later(t.last_offset, ex.last_offset)},
+        )
+        self._write().execute(stmt)
+
+
+class SqlAuditLog(SqlRecordRepository):
+    """Append-only audit of authorization decisions."""
+
+    @translated
+    def record(self, entry: AuditEntry) -> None:
+        """Append one entry."""
+        self._write().execute(audit_log.insert().values(
+            audit_id=entry.audit_id, org_id=entry.org_id, at=entry.at, actor=entry.actor,
+            actor_org=entry.actor_org, action=entry.action, resource=entry.resource,
+            outcome=entry.outcome.value, reason=entry.reason, request_id=entry.request_id,
+            cross_org=entry.cross_org,
+        ))
+
+    @translated
+    def recent(self, org_id: uuid.UUID, limit: int = 100) -> list[AuditEntry]:
+        """Entries about one org, newest first (ties: last recorded first)."""
+        t = audit_log.c
+        stmt = (
+            sa.select(audit_log).where(t.org_id == org_id)
+            .order_by(t.at.desc(), t.seq.desc()).limit(max(limit, 0))
+        )
+        return [
+            AuditEntry(r.audit_id, r.at, r.actor, r.actor_org, r.org_id, r.action, r.resource,
+                       Outcome(r.outcome), r.reason, r.request_id, r.cross_org)
+            for r in self._read().execute(stmt)
+        ]
+
+
+class SqlApiKeyStore(SqlRecordRepository):
+    """API keys by key id; only the secret's hash is stored."""
+
+    @translated
+    def add(self, record: ApiKeyRecord) -> None:
+        """Store a new key; Conflict on a duplicate key_id."""
+        stmt = self._insert(api_keys).values(
+            key_id=record.key_id, org_id=record.org_id, roles=sorted(record.roles),
+            secret_hash=record.secret_hash, created_at=record.created_at, name=record.name,
+            revoked=record.revoked,
+        ).on_conflict_do_nothing(index_elements=["key_id"]).execution_options(
+            preserve_rowcount=True
+        )
+        if self._write().execute(stmt).rowcount == 0:
+            raise Conflict(f"API key id {record.key_id!r} already exists")
+
+    @translated
+    def find(self, key_id: str) -> ApiKeyRecord | None:
+        """The record for a key id, or None."""
+        row = self._read().execute(
+            sa.select(api_keys).where(api_keys.c.key_id == key_id)
+        ).one_or_none()
+        if row is None:
+            return None
+        return ApiKeyRecord(row.key_id, row.org_id, frozenset(row.roles), row.secret_hash,
+                            row.created_at, row.name, row.revoked)

@@ -1,0 +1,203 @@
+"""SQLAlchemy Core table metadata: every table keyed org first (SPEC §10).
+
+This is the schema the adapters query; `migrations/` creates it (and a test checks the two
+agree). PostgreSQL-only physical details (daily partitions of `usage_events`, the sketch merge
+functions, fillfactor) live in the migrations and `partitions.py`.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from analytics_adapters.sql.types import IntList, UtcDateTime, big_id, c_text, json_type
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# Raw accepted events. On PostgreSQL: range-partitioned by day on occurred_at, one partition
+# per UTC day named usage_events_pYYYYMMDD. Uniqueness of (org_id, event_id) across
+# partitions is held by `event_keys`, not by this table.
+usage_events = sa.Table(
+    "usage_events",
+    metadata,
+    sa.Column("org_id", sa.Uuid, nullable=False),
+    sa.Column("occurred_at", UtcDateTime, nullable=False),
+    sa.Column("event_id", sa.Uuid, nullable=False),
+    sa.Column("model_id", sa.Uuid, nullable=False),
+    sa.Column("status", sa.SmallInteger, nullable=False),
+    sa.Column("latency_ms", sa.BigInteger, nullable=False),
+    sa.Column("input_tokens", sa.BigInteger, nullable=False),
+    sa.Column("output_tokens", sa.BigInteger, nullable=False),
+    sa.Column("cost_units", sa.BigInteger, nullable=False),
+    sa.Column("actor_id", sa.Uuid, nullable=True),
+    sa.Column("client_id", sa.Text, nullable=True),
+    sa.Column("error_code", sa.Text, nullable=True),
+    sa.Column("metadata", json_type(), nullable=True),
+    sa.PrimaryKeyConstraint("org_id", "occurred_at", "event_id"),
+    postgresql_partition_by="RANGE (occurred_at)",
+)
+
+# The dedupe index: one row per accepted (org_id, event_id) for the whole raw retention.
+event_keys = sa.Table(
+    "event_keys",
+    metadata,
+    sa.Column("org_id", sa.Uuid, nullable=False),
+    sa.Column("event_id", sa.Uuid, nullable=False),
+    sa.Column("occurred_at", UtcDateTime, nullable=False),
+    sa.Column("fingerprint", sa.LargeBinary, nullable=False),
+    sa.PrimaryKeyConstraint("org_id", "event_id"),
+)
+
+# 15-minute rollups. The latency sketch is three columns: the zero count and two parallel
+# lists (bin index, count) with distinct bin indexes in no particular order.
+rollups_15m = sa.Table(
+    "rollups_15m",
+    metadata,
+    sa.Column("org_id", sa.Uuid, nullable=False),
+    sa.Column("bucket_start", UtcDateTime, nullable=False),
+    sa.Column("model_id", sa.Uuid, nullable=False),
+    sa.Column("client_id", c_text(), nullable=False),
+    sa.Column("invocations", sa.BigInteger, nullable=False),
+    sa.Column("success", sa.BigInteger, nullable=False),
+    sa.Column("errors", sa.BigInteger, nullable=False),
+    sa.Column("timeouts", sa.BigInteger, nullable=False),
+    sa.Column("throttled", sa.BigInteger, nullable=False),
+    sa.Column("input_tokens", sa.BigInteger, nullable=False),
+    sa.Column("output_tokens", sa.BigInteger, nullable=False),
+    sa.Column("cost_units", sa.BigInteger, nullable=False),
+    sa.Column("latency_sum", sa.BigInteger, nullable=False),
+    sa.Column("latency_min", sa.BigInteger, nullable=True),
+    sa.Column("latency_max", sa.BigInteger, nullable=True),
+    sa.Column("lat_zeros", sa.BigInteger, nullable=False),
+    sa.Column("lat_bins", IntList(), nullable=False),
+    sa.Column("lat_counts", IntList(big=True), nullable=False),
+    sa.Column("error_codes", json_type(), nullable=False),
+    sa.PrimaryKeyConstraint("org_id", "bucket_start", "model_id", "client_id"),
+)
+
+dead_letters = sa.Table(
+    "dead_letters",
+    metadata,
+    sa.Column("seq", big_id(), primary_key=True, autoincrement=True),
+    sa.Column("dead_letter_id", sa.Uuid, nullable=False, unique=True),
+    sa.Column("org_id", sa.Uuid, nullable=True),
+    sa.Column("received_at", UtcDateTime, nullable=False),
+    sa.Column("source", sa.Text, nullable=False),
+    sa.Column("raw", sa.LargeBinary, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("stream_offset", sa.BigInteger, nullable=True),
+    sa.Index(None, "org_id", "received_at", "seq"),
+    sa.Index(None, "received_at", "seq"),
+)
+
+dedupe_conflicts = sa.Table(
+    "dedupe_conflicts",
+    metadata,
+    sa.Column("seq", big_id(), primary_key=True, autoincrement=True),
+    sa.Column("org_id", sa.Uuid, nullable=False),
+    sa.Column("event_id", sa.Uuid, nullable=False),
+    sa.Column("detected_at", UtcDateTime, nullable=False),
+    sa.Column("source", sa.Text, nullable=False),
+    sa.Column("first_fingerprint", sa.Text, nullable=False),
+    sa.Column("new_fingerprint", sa.Text, nullable=False),
+    sa.Column("raw", sa.LargeBinary, nullable=False),
+    sa.Index(None, "org_id", "detected_at", "seq"),
+)
+
+freshness_markers = sa.Table(
+    "freshness_markers",
+    metadata,
+    sa.Column("org_id", sa.Uuid, nullable=False),
+    sa.Column("model_id", sa.Uuid, nullable=False),
+    sa.Column("last_event_at", UtcDateTime, nullable=True),
+    sa.Column("last_rollup_at", UtcDateTime, nullable=True),
+    sa.PrimaryKeyConstraint("org_id", "model_id"),
+)
+
+stream_offsets = sa.Table(
+    "stream_offsets",
+    metadata,
+    sa.Column("consumer", sa.Text, nullable=False),
+    sa.Column("stream", sa.Text, nullable=False),
+    sa.Column("last_offset", sa.BigInteger, nullable=False),
+    sa.PrimaryKeyConstraint("consumer", "stream"),
+)
+
+_OPEN = "status IN ('pending', 'running')"
+_FINISHED = "status IN ('succeeded', 'failed')"
+
+export_jobs = sa.Table(
+    "export_jobs",
+    metadata,
+    sa.Column("org_id", sa.Uuid, nullable=False),
+    sa.Column("job_id", sa.Uuid, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("granularity", sa.Text, nullable=False),
+    sa.Column("tz", sa.Text, nullable=False),
+    sa.Column("range_start", UtcDateTime, nullable=False),
+    sa.Column("range_end", UtcDateTime, nullable=False),
+    sa.Column("models", json_type(), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("initiated_by", sa.Text, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("idempotency_key", sa.Text, nullable=True),
+    sa.Column("lease_owner", sa.Text, nullable=True),
+    sa.Column("lease_expires_at", UtcDateTime, nullable=True),
+    sa.Column("next_attempt_at", UtcDateTime, nullable=True),
+    sa.Column("completed_at", UtcDateTime, nullable=True),
+    sa.Column("row_count", sa.BigInteger, nullable=True),
+    sa.Column("checksum", sa.Text, nullable=True),
+    sa.Column("object_key", sa.Text, nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("expires_at", UtcDateTime, nullable=True),
+    sa.Column("scheduled", sa.Boolean, nullable=False),
+    sa.PrimaryKeyConstraint("org_id", "job_id"),
+    sa.UniqueConstraint("org_id", "idempotency_key"),
+    sa.Index(None, "org_id", "created_at", "job_id"),
+    sa.Index(
+        "ix_export_jobs_claimable", "created_at", "job_id",
+        postgresql_where=sa.text(_OPEN), sqlite_where=sa.text(_OPEN),
+    ),
+    sa.Index(
+        "ix_export_jobs_expirable", "expires_at", "job_id",
+        postgresql_where=sa.text(_FINISHED), sqlite_where=sa.text(_FINISHED),
+    ),
+)
+
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("seq", big_id(), primary_key=True, autoincrement=True),
+    sa.Column("audit_id", sa.Uuid, nullable=False),
+    sa.Column("org_id", sa.Uuid, nullable=False),
+    sa.Column("at", UtcDateTime, nullable=False),
+    sa.Column("actor", sa.Text, nullable=False),
+    sa.Column("actor_org", sa.Uuid, nullable=True),
+    sa.Column("action", sa.Text, nullable=False),
+    sa.Column("resource", sa.Text, nullable=False),
+    sa.Column("outcome", sa.Text, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("request_id", sa.Text, nullable=True),
+    sa.Column("cross_org", sa.Boolean, nullable=False),
+    sa.Index(None, "org_id", "at", "seq"),
+    sa.Index(None, "at"),
+)
+
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("key_id", sa.Text, primary_key=True),
+    sa.Column("org_id", sa.Uuid, nullable=True),
+    sa.Column("roles", json_type(), nullable=False),
+    sa.Column("secret_hash", sa.Text, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("revoked", sa.Boolean, nullable=False),
+)
