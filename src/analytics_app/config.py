@@ -242,7 +242,7 @@ def _s3(r: _Reader) -> S3Config | None:
     kms = r.raw("S3_KMS_KEY_ID")
     if (access is None) != (secret is None):
         r.fail("S3_SECRET_ACCESS_KEY" if secret is None else "S3_ACCESS_KEY_ID",
-               "S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY must be set together")
+               "ANALYTICS_S3_ACCESS_KEY_ID and ANALYTICS_S3_SECRET_ACCESS_KEY must be set together")
     if kms is not None and sse != "aws:kms":
         r.fail("S3_KMS_KEY_ID", "requires ANALYTICS_S3_SSE=aws:kms")
     if bucket is None:

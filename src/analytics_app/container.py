@@ -36,8 +36,7 @@ from analytics_adapters.rabbitmq import (
 )
 from analytics_adapters.redis.freshness_cache import RedisFreshnessCache
 from analytics_adapters.s3.object_store import S3ObjectStore
-from analytics_adapters.sql.migrate import migrate_to_head
-from analytics_adapters.sql.uow import SqlStorage
+from analytics_adapters.sql import SqlStorage, migrate_to_head
 from analytics_app.config import Settings
 from analytics_app.services import AppServices, HttpSettings, JwtSettings
 from analytics_app.worker import ExportWorker, WorkerTiming
@@ -271,9 +270,10 @@ class Application:
         services: AppServices = self.use_cases.services()
         return services
 
-    def export_worker(self) -> ExportWorker:
+    def export_worker(self, timing: WorkerTiming | None = None) -> ExportWorker:
         """A new export worker loop over this process's adapters."""
-        worker: ExportWorker = self.use_cases.export_worker()
+        overrides = {} if timing is None else {"timing": timing}
+        worker: ExportWorker = self.use_cases.export_worker(**overrides)
         return worker
 
     def _sql(self) -> SqlStorage | None:

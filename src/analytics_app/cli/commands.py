@@ -161,7 +161,10 @@ def _documents(path: str) -> Iterator[tuple[str, object]]:
         return
     for number, line in enumerate(text.splitlines(), start=1):
         if line.strip():
-            yield f"line {number}", line
+            try:
+                yield f"line {number}", json.loads(line, parse_float=Decimal)
+            except ValueError:
+                yield f"line {number}", line  # validation reports why it is not JSON
 
 
 def validate(args: argparse.Namespace, settings: Settings) -> int:

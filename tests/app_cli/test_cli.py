@@ -1,0 +1,204 @@
+"""The `analytics` CLI run in-process through main([...]) against a temp SQLite data dir."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from analytics_app.cli import build_parser, main
+from analytics_app.config import load_settings
+from analytics_app.container import Application
+from analytics_core.usecases.access import authenticate_api_key
+
+KEY = re.compile(r"ak_[0-9a-f]{16}_[0-9a-f]{64}")
+ORG = "61cfb301-976e-513e-a7b8-f4d8bf8ec460"
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A clean ANALYTICS_* environment whose data dir is a temp directory."""
+    for name in list(os.environ):
+        if name.startswith("ANALYTICS_") and not name.startswith("ANALYTICS_TEST_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("ANALYTICS_DATA_DIR", str(tmp_path))
+    return tmp_path
+
+
+@pytest.fixture
+def migrated(data_dir: Path) -> Path:
+    """The temp data dir with a migrated SQLite database."""
+    assert main(["migrate"]) == 0
+    return data_dir
+
+
+def _authenticates(key: str) -> bool:
+    application = Application(load_settings())
+    try:
+        return authenticate_api_key(key, uow_factory=application.services.uow_factory) is not None
+    finally:
+        application.shutdown()
+
+
+def test_only_existing_commands_are_listed():
+    """The help lists exactly the commands that are implemented."""
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    assert sorted(sub.choices) == sorted([  # type: ignore[arg-type]
+        "serve", "demo", "apikey", "validate", "worker", "export", "migrate",
+        "consume", "publish", "replay",
+    ])
+
+
+def test_config_error_exits_2_with_the_message(data_dir: Path, monkeypatch, capsys):
+    """A bad setting prints one line naming it and exits 2, without a traceback."""
+    monkeypatch.setenv("ANALYTICS_PORT", "eighty")
+    assert main(["apikey", "create", "--org", ORG, "--role", "org_admin"]) == 2
+    err = capsys.readouterr().err
+    assert "ANALYTICS_PORT: must be an integer, got 'eighty'" in err
+    assert "Traceback" not in err
+
+
+def test_migrate_reports_the_revision_and_is_idempotent(data_dir: Path, capsys):
+    """migrate creates the SQLite file's schema; running it again changes nothing."""
+    assert main(["migrate"]) == 0
+    assert main(["migrate"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == out[1]
+    assert "is at revision" in out[0]
+    assert (data_dir / "analytics.db").exists()
+
+
+def test_unmigrated_database_is_refused_with_a_hint(data_dir: Path, capsys):
+    """Commands on an unmigrated database exit 2 and say to run `analytics migrate`."""
+    assert main(["apikey", "create", "--org", ORG, "--role", "org_admin"]) == 2
+    assert "analytics migrate" in capsys.readouterr().err
+
+
+def test_apikey_create_prints_only_the_key_on_stdout(migrated: Path, capsys):
+    """The key alone goes to stdout (scriptable) and authenticates afterwards."""
+    assert main(["apikey", "create", "--org", ORG, "--role", "analytics:usage:read",
+                 "--role", "analytics:exports:read", "--name", "ci"]) == 0
+    out, err = capsys.readouterr()
+    key = out.strip()
+    assert KEY.fullmatch(key)
+    assert "shown once" in err
+    assert _authenticates(key)
+
+
+def test_apikey_create_names_an_unknown_role(migrated: Path, capsys):
+    """An unknown role exits 2 naming the role."""
+    assert main(["apikey", "create", "--org", ORG, "--role", "superuser"]) == 2
+    assert "role: unknown role 'superuser'" in capsys.readouterr().err
+
+
+def test_apikey_create_requires_an_org_unless_admin(migrated: Path, capsys):
+    """Without --org only the admin role is allowed."""
+    assert main(["apikey", "create", "--role", "org_admin"]) == 2
+    assert "org: is required unless the role is admin" in capsys.readouterr().err
+    assert main(["apikey", "create", "--role", "admin"]) == 0
+
+
+def _event(**changes: object) -> dict[str, object]:
+    event: dict[str, object] = {
+        "eventId": "8f14e45f-ceea-4e7a-9b1c-2d3e4f5a6b7c", "orgId": ORG,
+        "modelId": "19810fbd-d156-528f-abef-e372444a2422",
+        "occurredAt": "2026-01-01T00:00:00Z", "status": "success", "latencyMs": 120,
+        "inputTokens": 10, "outputTokens": 20, "costEstimateCents": 0.5,
+    }
+    event.update(changes)
+    return event
+
+
+@pytest.fixture
+def recent() -> str:
+    """An occurredAt a few minutes ago (inside the accepted window)."""
+    from datetime import UTC, datetime, timedelta  # noqa: PLC0415
+
+    return (datetime.now(UTC) - timedelta(minutes=5)).isoformat()
+
+
+def test_validate_accepts_a_valid_json_array(data_dir: Path, tmp_path: Path, recent: str, capsys):
+    """A JSON array of valid events exits 0."""
+    path = tmp_path / "events.json"
+    path.write_text(json.dumps([_event(occurredAt=recent), _event(occurredAt=recent)]))
+    assert main(["validate", str(path)]) == 0
+    assert "2 valid, 0 invalid of 2 events" in capsys.readouterr().err
+
+
+def test_validate_reports_each_bad_field_per_line(
+    data_dir: Path, tmp_path: Path, recent: str, capsys,
+):
+    """JSON Lines: each invalid event is printed with its line and field; exit 1."""
+    lines = [
+        json.dumps(_event(occurredAt=recent)),
+        json.dumps(_event(occurredAt=recent, status="maybe", latencyMs=-1)),
+        "{not json",
+    ]
+    path = tmp_path / "events.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    assert main(["validate", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert "line 2 (8f14e45f-ceea-4e7a-9b1c-2d3e4f5a6b7c): status: must be one of" in out
+    assert "line 2 (8f14e45f-ceea-4e7a-9b1c-2d3e4f5a6b7c): latencyMs:" in out
+    assert "line 3: $: message is not valid JSON" in out
+
+
+def test_validate_reads_an_events_envelope(data_dir: Path, tmp_path: Path, recent: str, capsys):
+    """{"events": [...]} (the POST /events body) is accepted as input."""
+    path = tmp_path / "batch.json"
+    path.write_text(json.dumps({"events": [_event(occurredAt=recent, orgId="nope")]}))
+    assert main(["validate", str(path)]) == 1
+    assert "event 0 (8f14e45f-ceea-4e7a-9b1c-2d3e4f5a6b7c): orgId:" in capsys.readouterr().out
+
+
+def test_validate_missing_file_exits_2(data_dir: Path, tmp_path: Path, capsys):
+    """An unreadable file is a usage error naming the file."""
+    assert main(["validate", str(tmp_path / "absent.json")]) == 2
+    assert "absent.json" in capsys.readouterr().err
+
+
+def test_demo_loads_data_and_prints_a_working_key(migrated: Path, capsys):
+    """demo ingests events, then prints an org_admin key and curl commands; rerun keeps data."""
+    assert main(["demo", "--events", "800", "--days", "2", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "Demo data: 4 orgs, 10 models" in out
+    assert "/exports/$JOB/download" in out
+    assert "/usage?start=" in out
+    key = KEY.search(out)
+    assert key is not None
+    assert _authenticates(key.group(0))
+    assert main(["demo", "--events", "800", "--days", "2", "--no-progress"]) == 0
+    assert "Existing data kept" in capsys.readouterr().out
+
+
+def test_export_wait_writes_the_csv(migrated: Path, capsys):
+    """export --wait runs the job in-process and prints where the CSV is."""
+    assert main(["demo", "--events", "600", "--days", "2", "--no-progress"]) == 0
+    capsys.readouterr()
+    from datetime import UTC, datetime, timedelta  # noqa: PLC0415
+
+    now = datetime.now(UTC)
+    assert main(["export", "--org", ORG, "--start", (now - timedelta(days=2)).isoformat(),
+                 "--end", now.isoformat(), "--granularity", "hourly", "--wait"]) == 0
+    out = capsys.readouterr().out
+    assert ": succeeded" in out
+    path = Path(re.search(r"^file (.+)$", out, re.MULTILINE).group(1))  # type: ignore[union-attr]
+    assert path.is_relative_to(migrated / "exports")
+    assert path.read_text().startswith("bucket_start,bucket_end,timezone,org_id,model_id")
+
+
+def test_export_names_bad_arguments(migrated: Path, capsys):
+    """Bad times and ids exit 2 naming each field."""
+    assert main(["export", "--org", ORG, "--start", "yesterday", "--end", "today"]) == 2
+    err = capsys.readouterr().err
+    assert "start: must be an RFC 3339 date-time" in err
+    assert "end: must be an RFC 3339 date-time" in err
+
+
+def test_worker_once_runs_and_exits(migrated: Path):
+    """worker --once runs due jobs and housekeeping, then exits 0."""
+    assert main(["worker", "--once"]) == 0
