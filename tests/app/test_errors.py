@@ -157,3 +157,8 @@ def test_log_lines_are_json_with_the_request_id_and_no_credentials(
     assert any("batch_id" in line for line in lines)
     token = admin_of_a["Authorization"].split()[1]
     assert token not in log_lines.getvalue()
+
+
+def test_trailing_slash_reaches_the_same_route(client: falcon.testing.TestClient) -> None:
+    """`/status/healthz/` is served like `/status/healthz`."""
+    assert client.simulate_get(f"{PREFIX}/status/healthz/").status_code == 200

@@ -63,7 +63,8 @@ def create_app(services: AppServices) -> App:
     app: App = falcon.App(
         middleware=[RequestContextMiddleware(), AuthMiddleware(authenticator)],
     )
-    app.req_options.keep_blank_qs_values = True
+    app.req_options.keep_blank_qs_values = True  # `?verbose` carries no value
+    app.req_options.strip_url_path_trailing_slash = True
     problems.register(app)
     resources = _resources(services)
     for route in ROUTES:
