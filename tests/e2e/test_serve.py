@@ -1,0 +1,225 @@
+"""The real service started as a user starts it: `analytics` subprocesses on a temp data dir."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+API = "/analytics/v1"
+KEY = re.compile(r"ak_[0-9a-f]{16}_[0-9a-f]{64}")
+ORG = "61cfb301-976e-513e-a7b8-f4d8bf8ec460"  # the first demo org (stable for every seed)
+START_TIMEOUT = 60.0
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Service:
+    """One data dir and port; runs `analytics` commands and the server against them."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.port = _free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.env = {k: v for k, v in os.environ.items()
+                    if not k.startswith("ANALYTICS_") or k.startswith("ANALYTICS_TEST_")}
+        self.env.update({
+            "ANALYTICS_DATA_DIR": str(data_dir), "ANALYTICS_PORT": str(self.port),
+            "ANALYTICS_WORKERS": "1", "ANALYTICS_WORKER_POLL_SECONDS": "0.2",
+            "PYTHONUNBUFFERED": "1",
+        })
+        self.server: subprocess.Popen[str] | None = None
+        self.lines: queue.Queue[str] = queue.Queue()
+
+    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """Run one CLI command to completion."""
+        return subprocess.run([sys.executable, "-m", "analytics_app.cli", *args], env=self.env,
+                              capture_output=True, text=True, timeout=300, check=False)
+
+    def start(self, *args: str) -> None:
+        """Start `analytics serve` and wait until /status/healthz answers."""
+        self.lines = queue.Queue()
+        self.server = subprocess.Popen(
+            [sys.executable, "-m", "analytics_app.cli", "serve", *args], env=self.env,
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        )
+        stdout = self.server.stdout
+        assert stdout is not None
+        threading.Thread(target=lambda: [self.lines.put(line) for line in stdout],
+                         daemon=True).start()
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            assert self.server.poll() is None, "analytics serve exited early"
+            try:
+                if self.get("/status/healthz")[0] == 200:
+                    return
+            except OSError:
+                time.sleep(0.2)
+        pytest.fail("analytics serve did not become healthy")
+
+    def stop(self) -> int:
+        """SIGTERM the server and return its exit code."""
+        assert self.server is not None
+        self.server.send_signal(signal.SIGTERM)
+        code = self.server.wait(timeout=60)
+        self.server = None
+        return code
+
+    def request(self, method: str, path: str, key: str | None = None,
+                body: object = None) -> tuple[int, bytes, dict[str, str]]:
+        """One HTTP request against the API prefix."""
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(f"{self.base}{API}{path}", data=data, method=method)
+        if key:
+            request.add_header("X-API-Key", key)
+        if data is not None:
+            request.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310  local
+                return response.status, response.read(), dict(response.headers)
+        except urllib.error.HTTPError as e:
+            return e.code, e.read(), dict(e.headers)
+
+    def get(self, path: str, key: str | None = None) -> tuple[int, bytes]:
+        """GET and return (status, body)."""
+        status, body, _ = self.request("GET", path, key)
+        return status, body
+
+    def json(self, path: str, key: str) -> Any:
+        """GET a 200 JSON body."""
+        status, body = self.get(path, key)
+        assert status == 200, body
+        return json.loads(body)
+
+
+@pytest.fixture
+def service(tmp_path: Path) -> Iterator[Service]:
+    """A service on a temp data dir; the server is always stopped at the end."""
+    svc = Service(tmp_path)
+    yield svc
+    if svc.server is not None and svc.server.poll() is None:
+        svc.server.kill()
+        svc.server.wait()
+
+
+def _window() -> str:
+    now = datetime.now(UTC)
+    start = (now - timedelta(days=4)).strftime("%Y-%m-%dT00:00:00Z")
+    return f"start={start}&end={(now + timedelta(days=1)).strftime('%Y-%m-%dT00:00:00Z')}"
+
+
+def _export_and_download(service: Service, key: str) -> tuple[dict[str, Any], bytes]:
+    now = datetime.now(UTC)
+    status, body, _ = service.request("POST", f"/orgs/{ORG}/exports", key, {
+        "timeRange": {"start": (now - timedelta(days=3)).isoformat(), "end": now.isoformat()},
+        "granularity": "daily",
+    })
+    assert status == 202, body
+    job_path = f"/orgs/{ORG}/exports/{json.loads(body)['jobId']}"
+    deadline = time.monotonic() + 60
+    job = service.json(job_path, key)
+    while job["status"] in ("pending", "running") and time.monotonic() < deadline:
+        time.sleep(0.2)
+        job = service.json(job_path, key)
+    assert job["status"] == "succeeded", job
+    status, csv_bytes = service.get(job_path + "/download", key)
+    assert status == 200
+    return job, csv_bytes
+
+
+def test_serve_answers_queries_exports_and_keeps_data_across_restart(service: Service):
+    """migrate, demo, serve: usage, reliability, freshness and an export; data survives restart."""
+    assert service.run("migrate").returncode == 0
+    demo = service.run("demo", "--events", "1500", "--days", "3", "--no-progress")
+    assert demo.returncode == 0, demo.stderr
+    key_match = KEY.search(demo.stdout)
+    assert key_match is not None
+    key = key_match.group(0)
+    service.start()
+    usage = service.json(f"/orgs/{ORG}/usage?{_window()}&granularity=day", key)
+    assert usage["totals"]["invocations"] > 0
+    assert usage["freshness"]["status"] == "fresh"
+    reliability = service.json(f"/orgs/{ORG}/reliability?{_window()}&percentile=p95", key)
+    assert reliability["totals"]["latencyMs"]["p95"] > 0
+    freshness = service.json(f"/orgs/{ORG}/freshness", key)
+    assert len(freshness["entries"]) == 5
+    job, csv_bytes = _export_and_download(service, key)
+    rows = csv_bytes.decode().strip().splitlines()
+    assert rows[0].startswith("bucket_start,bucket_end,timezone,org_id,model_id")
+    assert len(rows) - 1 == job["rowCount"]
+    assert service.stop() == 0
+
+    service.start()
+    again = service.json(f"/orgs/{ORG}/usage?{_window()}&granularity=day", key)
+    assert again["totals"] == usage["totals"]
+    assert service.json(f"/orgs/{ORG}/exports/{job['jobId']}", key)["status"] == "succeeded"
+    assert service.get(f"/orgs/{ORG}/exports/{job['jobId']}/download", key) == (200, csv_bytes)
+    assert service.stop() == 0
+
+
+def test_serve_refuses_an_unmigrated_database(service: Service):
+    """Without `analytics migrate` the service does not start and says what to do."""
+    result = service.run("serve")
+    assert result.returncode == 2
+    assert "analytics migrate" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="needs curl on PATH")
+def test_serve_demo_prints_curl_commands_that_work(service: Service, tmp_path: Path):
+    """`serve --demo` seeds data and prints commands that return data and download an export."""
+    assert service.run("migrate").returncode == 0
+    service.start("--demo")
+    banner: list[str] = []
+    while not banner or not banner[-1].startswith("Health:"):
+        banner.append(service.lines.get(timeout=60).rstrip("\n"))
+    commands = [line.strip() for line in banner if line.startswith("  ")
+                and line.strip().split(" ")[0] in ("export", "curl", "JOB=$(curl", "sleep")]
+    assert len(commands) >= 7
+    script = "set -euo pipefail\n" + "\n".join(commands) + "\n"
+    done = subprocess.run(["bash", "-c", script], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert '"series"' in done.stdout
+    assert '"entries"' in done.stdout
+    csv_text = (tmp_path / "export.csv").read_text()
+    assert csv_text.startswith("bucket_start,bucket_end,timezone,org_id,model_id")
+    assert service.stop() == 0
+
+
+def test_worker_stops_cleanly_on_sigterm(service: Service):
+    """`analytics worker` exits 0 on SIGTERM."""
+    assert service.run("migrate").returncode == 0
+    worker = subprocess.Popen([sys.executable, "-m", "analytics_app.cli", "worker"],
+                              env=service.env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True)
+    try:
+        assert worker.stderr is not None
+        for line in worker.stderr:
+            if "export worker" in line and "started" in line:
+                break
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=60) == 0
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()
