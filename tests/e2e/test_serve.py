@@ -94,7 +94,7 @@ class Service:
         if data is not None:
             request.add_header("Content-Type", "application/json")
         try:
-            with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310  local
+            with urllib.request.urlopen(request, timeout=30) as response:
                 return response.status, response.read(), dict(response.headers)
         except urllib.error.HTTPError as e:
             return e.code, e.read(), dict(e.headers)
