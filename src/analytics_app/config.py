@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-import difflib
 import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import attrs
 
+from analytics_app.config_env import EnvReader, Secret, masked_url
 from analytics_app.stream_config import StreamConfig, read_stream_config
 from analytics_core.errors import ConfigError
 from analytics_core.timegrid import zone
 
-PREFIX = "ANALYTICS_"
-# Read by the test suite only (see tests/conftest.py); never by the product.
-_IGNORED_PREFIXES = ("ANALYTICS_TEST_",)
 MEMORY = "memory"
 HMAC_ALGORITHMS = frozenset({"HS256", "HS384", "HS512"})
 PUBLIC_KEY_ALGORITHMS = frozenset({"RS256", "RS384", "RS512", "ES256", "ES384", "ES512"})
@@ -25,39 +22,8 @@ MIN_HMAC_KEY_BYTES = 32
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 SSE_MODES = ("AES256", "aws:kms")
 MAX_SIGNED_URL_SECONDS = 7 * 24 * 3600  # the S3 SigV4 maximum
-_TRUE = frozenset({"1", "true", "yes", "on"})
-_FALSE = frozenset({"0", "false", "no", "off"})
 
 Storage = Literal["memory", "sqlite", "postgres"]
-
-
-@attrs.frozen(repr=False)
-class Secret:
-    """A secret string that never shows itself in repr, str or logs; `reveal()` to use it."""
-
-    _value: str
-
-    def reveal(self) -> str:
-        """The secret itself, for the one place that needs it."""
-        return self._value
-
-    def __repr__(self) -> str:
-        return "Secret('**********')"
-
-    __str__ = __repr__
-
-
-def masked_url(url: str | None) -> str | None:
-    """The URL with any password replaced by `***` (safe to print)."""
-    if url is None:
-        return None
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    port = f":{parts.port}" if parts.port is not None else ""
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}{port}"))
 
 
 def _masked_repr(url: str | None) -> str:
@@ -122,85 +88,7 @@ class Settings:
         return "sqlite" if self.database_url.startswith("sqlite") else "postgres"
 
 
-class _Reader:
-    """Reads prefixed variables, collecting one message per bad value."""
-
-    def __init__(self, environ: Mapping[str, str]) -> None:
-        self.environ = environ
-        self.errors: list[str] = []
-        self.known: set[str] = set()
-
-    def raw(self, name: str) -> str | None:
-        self.known.add(PREFIX + name)
-        value = self.environ.get(PREFIX + name, "").strip()
-        return value or None
-
-    def fail(self, name: str, reason: str) -> None:
-        self.errors.append(f"{PREFIX}{name}: {reason}")
-
-    def text(self, name: str, default: str) -> str:
-        return self.raw(name) or default
-
-    def integer(self, name: str, default: int, low: int, high: int) -> int:
-        value = self.raw(name)
-        if value is None:
-            return default
-        try:
-            number = int(value)
-        except ValueError:
-            self.fail(name, f"must be an integer, got {value!r}")
-            return default
-        if not low <= number <= high:
-            self.fail(name, f"must be between {low} and {high}, got {number}")
-            return default
-        return number
-
-    def number(self, name: str, default: float, low: float, high: float) -> float:
-        value = self.raw(name)
-        if value is None:
-            return default
-        try:
-            number = float(value)
-        except ValueError:
-            self.fail(name, f"must be a number, got {value!r}")
-            return default
-        if not low <= number <= high:
-            self.fail(name, f"must be between {low:g} and {high:g}, got {value}")
-            return default
-        return number
-
-    def boolean(self, name: str, default: bool) -> bool:
-        value = self.raw(name)
-        if value is None:
-            return default
-        if value.lower() in _TRUE:
-            return True
-        if value.lower() in _FALSE:
-            return False
-        self.fail(name, f"must be true or false, got {value!r}")
-        return default
-
-    def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
-        value = self.raw(name)
-        if value is None:
-            return default
-        for choice in choices:
-            if value.lower() == choice.lower():
-                return choice
-        self.fail(name, f"must be one of {', '.join(choices)}, got {value!r}")
-        return default
-
-    def unknown(self) -> None:
-        for name in sorted(self.environ):
-            if not name.startswith(PREFIX) or name.startswith(_IGNORED_PREFIXES):
-                continue
-            if name not in self.known:
-                close = difflib.get_close_matches(name, sorted(self.known), n=1)
-                hint = f" (did you mean {close[0]}?)" if close else ""
-                self.errors.append(f"{name}: unknown setting{hint}")
-
-
-def _database_url(r: _Reader, data_dir: Path) -> str:
+def _database_url(r: EnvReader, data_dir: Path) -> str:
     value = r.raw("DATABASE_URL")
     if value is None:
         return f"sqlite:///{data_dir / 'analytics.db'}"
@@ -220,7 +108,7 @@ def _database_url(r: _Reader, data_dir: Path) -> str:
     return MEMORY
 
 
-def _url(r: _Reader, name: str, schemes: tuple[str, ...]) -> str | None:
+def _url(r: EnvReader, name: str, schemes: tuple[str, ...]) -> str | None:
     value = r.raw(name)
     if value is None:
         return None
@@ -232,7 +120,7 @@ def _url(r: _Reader, name: str, schemes: tuple[str, ...]) -> str | None:
     return value
 
 
-def _s3(r: _Reader) -> S3Config | None:
+def _s3(r: EnvReader) -> S3Config | None:
     bucket = r.raw("S3_BUCKET")
     endpoint = _url(r, "S3_ENDPOINT_URL", ("http", "https"))
     region, access = r.raw("S3_REGION"), r.raw("S3_ACCESS_KEY_ID")
@@ -253,7 +141,7 @@ def _s3(r: _Reader) -> S3Config | None:
                     path_style, sse, kms)
 
 
-def _jwt_algorithms(r: _Reader) -> tuple[str, ...]:
+def _jwt_algorithms(r: EnvReader) -> tuple[str, ...]:
     value = r.raw("JWT_ALGORITHMS")
     if value is None:
         return ("HS256",)
@@ -270,7 +158,7 @@ def _jwt_algorithms(r: _Reader) -> tuple[str, ...]:
     return algorithms
 
 
-def _jwt_key(r: _Reader, algorithms: tuple[str, ...]) -> Secret | None:
+def _jwt_key(r: EnvReader, algorithms: tuple[str, ...]) -> Secret | None:
     key, key_file = r.raw("JWT_KEY"), r.raw("JWT_KEY_FILE")
     if key is not None and key_file is not None:
         r.fail("JWT_KEY_FILE", "set ANALYTICS_JWT_KEY or ANALYTICS_JWT_KEY_FILE, not both")
@@ -291,7 +179,7 @@ def _jwt_key(r: _Reader, algorithms: tuple[str, ...]) -> Secret | None:
     return Secret(key)
 
 
-def _time_zone(r: _Reader, name: str) -> str:
+def _time_zone(r: EnvReader, name: str) -> str:
     value = r.text(name, "UTC")
     try:
         zone(value)
@@ -301,7 +189,7 @@ def _time_zone(r: _Reader, name: str) -> str:
     return value
 
 
-def _migrations_dir(r: _Reader) -> Path | None:
+def _migrations_dir(r: EnvReader) -> Path | None:
     # Read by the SQL adapter itself (analytics_adapters.sql.migrate); validated here.
     value = r.raw("MIGRATIONS_DIR")
     if value is None:
@@ -314,7 +202,22 @@ def _migrations_dir(r: _Reader) -> Path | None:
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Read and validate every `ANALYTICS_*` variable; ConfigError lists each bad value."""
-    r = _Reader(os.environ if environ is None else environ)
+    r = EnvReader(os.environ if environ is None else environ)
+    settings = _read(r)
+    r.unknown()
+    if r.errors:
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(r.errors))
+    return settings
+
+
+def known_variables() -> list[str]:
+    """Every variable the loader reads (the README's configuration table lists each one)."""
+    r = EnvReader({})
+    _read(r)
+    return sorted(r.known)
+
+
+def _read(r: EnvReader) -> Settings:
     data_dir = Path(r.text("DATA_DIR", "data")).expanduser().absolute()
     database_url = _database_url(r, data_dir)
     algorithms = _jwt_algorithms(r)
@@ -323,7 +226,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     if memory and workers > 1:
         r.fail("WORKERS", "must be 1 with ANALYTICS_DATABASE_URL=memory "
                "(each worker process would hold its own data)")
-    settings = Settings(
+    return Settings(
         data_dir=data_dir,
         database_url=database_url,
         export_dir=Path(r.text("EXPORT_DIR", str(data_dir / "exports"))).expanduser().absolute(),
@@ -356,7 +259,3 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         rabbitmq=read_stream_config(r),
         migrations_dir=_migrations_dir(r),
     )
-    r.unknown()
-    if r.errors:
-        raise ConfigError("invalid configuration:\n  " + "\n  ".join(r.errors))
-    return settings

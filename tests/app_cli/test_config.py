@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from analytics_app.config import Secret, Settings, load_settings, masked_url
+from analytics_app.config import Settings, load_settings
+from analytics_app.config_env import Secret, masked_url
 from analytics_core.errors import ConfigError
 
 HMAC_KEY = "k" * 40

@@ -24,7 +24,8 @@ from analytics_app.cli.seeding import (
     seed_demo,
 )
 from analytics_app.cli.server import quiet_libraries, run_server
-from analytics_app.config import Settings, masked_url
+from analytics_app.config import Settings
+from analytics_app.config_env import masked_url
 from analytics_app.container import Application
 from analytics_app.demo import DEFAULT_EVENTS, ORGS
 from analytics_app.logs import configure_logging
