@@ -97,6 +97,8 @@ class StreamConsumer:
         finally:
             if lag_task is not None:
                 lag_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await lag_task
             await self._stop_workers(list(self._workers))
             await self.ownership.close()
         log.info("consumer stopped cleanly")

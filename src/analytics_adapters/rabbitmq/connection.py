@@ -18,9 +18,11 @@ from analytics_core.errors import StoreUnavailable
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-# What a dead or unreachable broker surfaces as, from the socket up to rstream's own errors.
+# What a dead, unreachable or not-yet-ready broker surfaces as. Other server responses
+# (StreamAlreadyExists, StreamDoesNotExist, ...) are answers, left to the caller.
 BROKER_ERRORS: tuple[type[BaseException], ...] = (
-    OSError, ConnectionClosed, TimeoutError, rs_errors.ServerError, rs_errors.ClientError,
+    OSError, ConnectionClosed, TimeoutError, rs_errors.StreamNotAvailable,
+    rs_errors.InternalError, rs_errors.LeaderNotAvailable,
 )
 
 
@@ -66,7 +68,7 @@ async def connect(address: BrokerAddress, name: str, host: str | None = None,
             )
     except BaseException as e:
         await close_quietly(client)
-        if isinstance(e, BROKER_ERRORS):
+        if isinstance(e, (*BROKER_ERRORS, rs_errors.ServerError)):  # login refused included
             raise BrokerUnavailable(
                 f"RabbitMQ stream port {address.describe()} unavailable: {_describe(e)}"
             ) from e

@@ -20,6 +20,7 @@ import threading
 from datetime import UTC, datetime
 
 import attrs
+from rstream import exceptions as rs_errors
 from rstream import schema
 from rstream.client import Client
 
@@ -35,7 +36,9 @@ from analytics_core.errors import StoreUnavailable
 from analytics_core.ports import UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
-_UNVERIFIABLE: tuple[type[BaseException], ...] = (StoreUnavailable, *BROKER_ERRORS)
+_UNVERIFIABLE: tuple[type[BaseException], ...] = (
+    StoreUnavailable, rs_errors.ServerError, *BROKER_ERRORS,
+)
 
 
 @attrs.define

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 
+from rstream.exceptions import StreamDoesNotExist
+
 from analytics_adapters.rabbitmq.connection import (
     BROKER_ERRORS,
     BrokerAddress,
+    BrokerUnavailable,
     close_quietly,
     connect,
-    unavailable,
 )
 from analytics_adapters.rabbitmq.subscription import (
     StartAt,
@@ -52,8 +54,9 @@ class PartitionReader:
             await subscription.start(self._start, self.credit)
         except BaseException as e:
             await close_quietly(client)
-            if isinstance(e, BROKER_ERRORS):
-                raise unavailable(self.address, e) from e
+            if isinstance(e, (*BROKER_ERRORS, StreamDoesNotExist)):  # retried until it exists
+                raise BrokerUnavailable(f"cannot subscribe to {self.stream!r} on "
+                                        f"{self.address.describe()}: {e!r}") from e
             raise
         self._subscription = subscription
         log.info("subscribed to %s from %s", self.stream, self._start)
