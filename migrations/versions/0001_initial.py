@@ -161,6 +161,8 @@ def _events() -> None:
         sa.Column("fingerprint", sa.LargeBinary, nullable=False),
         sa.PrimaryKeyConstraint("org_id", "event_id", name="pk_event_keys"),
     )
+    op.create_index("ix_event_keys_occurred_at", "event_keys", ["occurred_at"],
+                    postgresql_using="brin")
 
 
 def _rollups() -> None:

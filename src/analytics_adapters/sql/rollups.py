@@ -76,6 +76,15 @@ def _sqlite_upsert() -> sa.Insert:
 _SQLITE_UPSERT = _sqlite_upsert()
 
 
+def orgs_with_rollups(conn: sa.Connection, start: datetime, end: datetime) -> list[uuid.UUID]:
+    """Orgs having a rollup with start <= bucket_start < end, sorted (two index probes each)."""
+    bound = _ACTIVE_ORGS.bindparams(
+        sa.bindparam("start", start, type_=rollups_15m.c.bucket_start.type),
+        sa.bindparam("end", end, type_=rollups_15m.c.bucket_start.type),
+    )
+    return list(conn.execute(bound).scalars())
+
+
 class SqlRollupStore(SqlRepository):
     """Rollups keyed (org, bucket, model, client); concurrent adders never lose an update."""
 
@@ -111,8 +120,4 @@ class SqlRollupStore(SqlRepository):
     @translated
     def active_orgs(self, start: datetime, end: datetime) -> list[uuid.UUID]:
         """Orgs having at least one rollup with start <= bucket_start < end, sorted."""
-        bound = _ACTIVE_ORGS.bindparams(
-            sa.bindparam("start", start, type_=rollups_15m.c.bucket_start.type),
-            sa.bindparam("end", end, type_=rollups_15m.c.bucket_start.type),
-        )
-        return list(self._read().execute(bound).scalars())
+        return orgs_with_rollups(self._read(), start, end)

@@ -51,6 +51,8 @@ event_keys = sa.Table(
     sa.Column("occurred_at", UtcDateTime, nullable=False),
     sa.Column("fingerprint", sa.LargeBinary, nullable=False),
     sa.PrimaryKeyConstraint("org_id", "event_id"),
+    # Retention trims keys by age; BRIN stays tiny and cheap to maintain on PostgreSQL.
+    sa.Index("ix_event_keys_occurred_at", "occurred_at", postgresql_using="brin"),
 )
 
 # 15-minute rollups. The latency sketch is three columns: the zero count and two parallel
