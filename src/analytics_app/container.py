@@ -37,6 +37,7 @@ from analytics_adapters.rabbitmq import (
 from analytics_adapters.redis.freshness_cache import RedisFreshnessCache
 from analytics_adapters.s3.object_store import S3ObjectStore
 from analytics_adapters.sql import SqlStorage, migrate_to_head
+from analytics_adapters.sql.purge import PurgeReport, purge
 from analytics_app.config import Settings
 from analytics_app.services import AppServices, HttpSettings, JwtSettings
 from analytics_app.worker import ExportWorker, WorkerTiming
@@ -300,6 +301,19 @@ class Application:
         if storage is None:
             raise ConfigError("ANALYTICS_DATABASE_URL=memory has no schema to migrate")
         return migrate_to_head(storage.engine)
+
+    def purge(self) -> PurgeReport:
+        """Apply the retention settings now (raw events, rollups, expired export jobs)."""
+        storage = self._sql()
+        if storage is None:
+            raise ConfigError("ANALYTICS_DATABASE_URL=memory keeps nothing to purge")
+        clock: Clock = self.adapters.clock()
+        return purge(
+            storage.engine, clock.now(),
+            raw_retention=timedelta(days=self.settings.raw_retention_days),
+            rollup_months=self.settings.rollup_retention_months,
+            export_retention=timedelta(days=self.settings.export_retention_days),
+        )
 
     def shutdown(self) -> None:
         """Close every resource (pools, clients) opened so far."""

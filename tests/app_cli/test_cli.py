@@ -48,7 +48,7 @@ def test_only_existing_commands_are_listed():
     parser = build_parser()
     sub = next(a for a in parser._actions if a.dest == "command")
     assert sorted(sub.choices) == sorted([  # type: ignore[arg-type]
-        "serve", "demo", "apikey", "validate", "worker", "export", "migrate",
+        "serve", "demo", "apikey", "validate", "worker", "export", "migrate", "purge",
         "consume", "publish", "replay",
     ])
 
@@ -202,3 +202,21 @@ def test_export_names_bad_arguments(migrated: Path, capsys):
 def test_worker_once_runs_and_exits(migrated: Path):
     """worker --once runs due jobs and housekeeping, then exits 0."""
     assert main(["worker", "--once"]) == 0
+
+
+def test_purge_keeps_recent_data(migrated: Path, capsys):
+    """purge applies retention; data inside the retention stays."""
+    assert main(["demo", "--events", "300", "--days", "2", "--no-progress"]) == 0
+    assert main(["purge"]) == 0
+    out = capsys.readouterr().out
+    assert "0 rows deleted" in out
+    assert "rollups before" in out
+    assert main(["demo", "--events", "300", "--days", "2", "--no-progress"]) == 0
+    assert "Existing data kept" in capsys.readouterr().out
+
+
+def test_purge_in_memory_mode_is_a_usage_error(data_dir: Path, monkeypatch, capsys):
+    """There is nothing to purge in memory mode: exit 2 with a message."""
+    monkeypatch.setenv("ANALYTICS_DATABASE_URL", "memory")
+    assert main(["purge"]) == 2
+    assert "nothing to purge" in capsys.readouterr().err

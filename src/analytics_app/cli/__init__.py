@@ -1,4 +1,4 @@
-"""The `analytics` command line: serve, demo, apikey, validate, worker, export, migrate."""
+"""The `analytics` command line: serve, demo, apikey, validate, worker, export, migrate, purge."""
 
 from __future__ import annotations
 
@@ -150,6 +150,15 @@ def _add_migrate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     p.set_defaults(handler=_command("migrate"))
 
 
+def _add_purge(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("purge", help="apply the retention settings (raw events, rollups, exports)",
+                       description="Drop raw-event days older than ANALYTICS_RAW_RETENTION_DAYS "
+                                   "(whole partitions on PostgreSQL), rollups older than "
+                                   "ANALYTICS_ROLLUP_RETENTION_MONTHS, and long-expired export "
+                                   "jobs. Safe to run from cron while the service runs.")
+    p.set_defaults(handler=_command("purge"))
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (only commands that exist are listed)."""
     parser = argparse.ArgumentParser(
@@ -158,7 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "Configured by ANALYTICS_* environment variables (see README).")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in (_add_serve, _add_demo, _add_apikey, _add_validate, _add_worker, _add_export,
-                _add_migrate):
+                _add_migrate, _add_purge):
         add(sub)
     register_stream_commands(sub)  # consume, publish, replay (RabbitMQ streams)
     return parser

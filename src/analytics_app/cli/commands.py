@@ -141,6 +141,22 @@ def migrate(_args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def purge(_args: argparse.Namespace, settings: Settings) -> int:
+    """Apply retention and print what went."""
+    application = Application(settings)
+    try:
+        report = application.purge()
+    finally:
+        application.shutdown()
+    print(f"raw events before {report.raw_cutoff:%Y-%m-%d}: {report.raw_events} rows deleted, "
+          f"{len(report.dropped_partitions)} partitions dropped, "
+          f"{report.event_keys} dedupe keys deleted")
+    print(f"rollups before {report.rollup_cutoff:%Y-%m-%d}: {report.rollups} deleted")
+    print(f"expired export jobs: {report.export_jobs}, audit entries: {report.audit_entries}, "
+          f"dead letters: {report.dead_letters}, dedupe conflicts: {report.dedupe_conflicts}")
+    return 0
+
+
 class _WallClock:
     def now(self) -> datetime:
         return datetime.now(UTC)
