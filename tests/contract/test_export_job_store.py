@@ -192,7 +192,10 @@ def test_page_before_cursor_is_exclusive_and_walks_every_job(
     seen: list[ExportJob] = []
     before: tuple[datetime, uuid.UUID] | None = None
     with uow_factory() as uow:
-        while page := uow.exports.page(org, limit=2, before=before):
+        for _ in range(len(jobs) + 1):  # bounded: a non-exclusive cursor would loop forever
+            page = uow.exports.page(org, limit=2, before=before)
+            if not page:
+                break
             seen.extend(page)
             before = (page[-1].created_at, page[-1].job_id)
     assert seen == newest_first(jobs)
