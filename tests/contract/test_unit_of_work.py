@@ -5,10 +5,12 @@ from __future__ import annotations
 import random
 import threading
 from collections import Counter
+from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
 
+from analytics_adapters.memory import InMemoryStorage, InMemoryUnitOfWork, unit_of_work_factory
 from analytics_core.events import UsageEvent
 from analytics_core.ports import UnitOfWork, UnitOfWorkFactory
 from analytics_core.rollups import merge_stats
@@ -264,3 +266,43 @@ def test_concurrent_claims_never_hand_out_one_job_twice(uow_factory: UnitOfWorkF
     counts = Counter(job.job_id for claimed in claims for job in claimed)
     assert counts.most_common(1)[0][1] == 1
     assert {j.job_id for j in jobs} <= set(counts)
+
+
+def test_memory_unit_refuses_use_outside_its_block() -> None:
+    """In-memory repositories raise RuntimeError when used outside the `with` block."""
+    uow = InMemoryUnitOfWork(InMemoryStorage())
+    with pytest.raises(RuntimeError, match="with"):
+        uow.events.add_new([make_event()])
+
+
+def test_memory_units_nest_in_one_thread() -> None:
+    """A unit opened inside another in one thread does not deadlock; each commits its own."""
+    factory = unit_of_work_factory(InMemoryStorage())
+    outer_event, inner_event = make_event(), make_event()
+    with factory() as outer:
+        outer.events.add_new([outer_event])
+        with factory() as inner:
+            inner.events.add_new([inner_event])
+            inner.commit()
+    with factory() as uow:
+        assert uow.events.fingerprints([outer_event.key, inner_event.key]).keys() == {
+            inner_event.key
+        }
+
+
+def test_memory_unit_closed_from_another_thread_frees_the_storage() -> None:
+    """A generator holding a unit open may be finalised elsewhere; the storage is released."""
+    factory = unit_of_work_factory(InMemoryStorage())
+
+    def rows() -> Iterator[int]:
+        with factory() as uow:
+            uow.offsets.save("c", "s", 1)
+            uow.commit()
+            yield 1
+            yield 2
+
+    pending = rows()
+    next(pending)
+    run_concurrently(lambda _: pending.close(), 1)
+    with factory() as uow:
+        assert uow.offsets.get("c", "s") == 1

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Protocol
 
-from analytics_adapters.memory.state import InMemoryStorage, Journal, StoredEvent
+from analytics_adapters.memory.state import InMemoryStorage, Journal
 from analytics_core.errors import Conflict
 from analytics_core.events import UsageEvent
 from analytics_core.freshness import FreshnessMarker
@@ -43,7 +43,7 @@ class InMemoryEventStore(Repository):
             table = self._db.org_events(event.org_id)
             if event.event_id in table:
                 continue
-            journal.put(table, event.event_id, StoredEvent(event, event.fingerprint()))
+            journal.put(table, event.event_id, event)
             inserted.append(event)
         return inserted
 
@@ -54,7 +54,7 @@ class InMemoryEventStore(Repository):
         for org_id, event_id in keys:
             stored = self._db.events.get(org_id, {}).get(event_id)
             if stored is not None:
-                found[(org_id, event_id)] = stored.fingerprint
+                found[(org_id, event_id)] = stored.fingerprint()
         return found
 
     def scan(
@@ -65,8 +65,8 @@ class InMemoryEventStore(Repository):
         self._unit.journal()
         wanted = frozenset(model_ids)
         rows = [
-            s.event for s in self._db.events.get(org_id, {}).values()
-            if start <= s.event.occurred_at < end and (not wanted or s.event.model_id in wanted)
+            e for e in self._db.events.get(org_id, {}).values()
+            if start <= e.occurred_at < end and (not wanted or e.model_id in wanted)
         ]
         rows.sort(key=lambda e: (e.occurred_at, e.event_id))
         return iter(rows)

@@ -7,8 +7,6 @@ import uuid
 from collections.abc import Callable, MutableMapping
 from typing import TypeVar
 
-import attrs
-
 from analytics_core.events import UsageEvent
 from analytics_core.exports import ExportJob
 from analytics_core.freshness import FreshnessMarker
@@ -89,14 +87,6 @@ def _remove_identical(items: list[T], item: T) -> None:
             return
 
 
-@attrs.frozen
-class StoredEvent:
-    """An accepted event with the fingerprint computed once at insert."""
-
-    event: UsageEvent
-    fingerprint: str
-
-
 class InMemoryStorage:
     """Every table of the product as plain containers, guarded by one `UnitLock`.
 
@@ -105,7 +95,7 @@ class InMemoryStorage:
 
     def __init__(self) -> None:
         self.lock = UnitLock()
-        self.events: dict[uuid.UUID, dict[uuid.UUID, StoredEvent]] = {}
+        self.events: dict[uuid.UUID, dict[uuid.UUID, UsageEvent]] = {}
         self.rollups: dict[uuid.UUID, dict[RollupKey, RollupStats]] = {}
         self.dead_letters: dict[uuid.UUID, DeadLetter] = {}
         self.conflicts: list[DedupeConflict] = []
@@ -116,7 +106,7 @@ class InMemoryStorage:
         self.audit: list[AuditEntry] = []
         self.api_keys: dict[str, ApiKeyRecord] = {}
 
-    def org_events(self, org_id: uuid.UUID) -> dict[uuid.UUID, StoredEvent]:
+    def org_events(self, org_id: uuid.UUID) -> dict[uuid.UUID, UsageEvent]:
         """The event table of one org (created empty on first use)."""
         return self.events.setdefault(org_id, {})
 
