@@ -36,7 +36,7 @@ class RequestIdFilter(logging.Filter):
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line: ts, level, logger, message, request_id and any extras."""
+    """One JSON object per line: ts, level, logger, message, request_id, pid and any extras."""
 
     def format(self, record: logging.LogRecord) -> str:
         """Render a record; extra fields whose names look like credentials are redacted."""
@@ -46,6 +46,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
             "request_id": getattr(record, "request_id", None) or request_id_var.get(),
+            "pid": record.process,
         }
         for key, value in vars(record).items():
             if key not in _SKIP and not key.startswith("_"):

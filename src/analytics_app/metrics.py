@@ -8,6 +8,9 @@ a `MultiProcessCollector`; gunicorn's `child_exit` hook must call `mark_process_
 from __future__ import annotations
 
 import os
+import uuid
+from collections.abc import Iterable, Sequence
+from datetime import timedelta
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -20,6 +23,10 @@ from prometheus_client import (
     multiprocess,
 )
 
+from analytics_core.errors import StoreUnavailable
+from analytics_core.exports import ExportJob, ExportStatus
+from analytics_core.freshness import FreshnessMarker
+from analytics_core.ports import FreshnessCache
 from analytics_core.usecases.ingest import BatchResult
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -60,6 +67,28 @@ EXPORT_CSV_DURATION = Histogram(
     buckets=_CSV_BUCKETS,
 )
 
+EXPORT_ATTEMPTS = Counter(
+    "analytics_export_attempts_total", "Export job runs (each claim of a job is one attempt).",
+)
+EXPORT_CONSECUTIVE_FAILURES = Gauge(
+    "analytics_export_consecutive_failures",
+    "Export jobs failed for good in a row by this worker since its last success.",
+    multiprocess_mode="livemax",
+)
+DEAD_LETTERS = Counter(
+    "analytics_ingestion_dead_letters_total",
+    "Rejected events stored as dead letters (each rejected event is one dead letter).",
+)
+CACHE_LOOKUPS = Counter(
+    "analytics_freshness_cache_lookups_total",
+    "Freshness cache lookups by result (hit|miss|error); misses and errors read the store.",
+    ["result"],
+)
+
+EXPORT_STATUSES = ("pending", "succeeded", "failed", "retried", "expired")
+INGEST_RESULTS = ("accepted", "duplicate", "rejected")
+CACHE_RESULTS = ("hit", "miss", "error")
+
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
@@ -80,7 +109,23 @@ def observe_batch(result: BatchResult, seconds: float) -> None:
             INGESTED_EVENTS.labels(name).inc(count)
     if result.conflicts:
         DEDUPE_CONFLICTS.inc(result.conflicts)
+    if result.rejected:
+        DEAD_LETTERS.inc(result.rejected)
     BATCH_DURATION.observe(seconds)
+
+
+def observe_export_run(job: ExportJob, seconds: float) -> None:
+    """Count one export attempt by what it ended in (a job back in pending is a retry)."""
+    EXPORT_ATTEMPTS.inc()
+    if job.status is ExportStatus.SUCCEEDED:
+        EXPORT_JOBS.labels("succeeded").inc()
+        EXPORT_CSV_DURATION.observe(seconds)
+        EXPORT_CONSECUTIVE_FAILURES.set(0)
+    elif job.status is ExportStatus.FAILED:
+        EXPORT_JOBS.labels("failed").inc()
+        EXPORT_CONSECUTIVE_FAILURES.inc()
+    elif job.status is ExportStatus.PENDING:
+        EXPORT_JOBS.labels("retried").inc()
 
 
 def observe_freshness_lag(seconds: float) -> None:
@@ -91,6 +136,48 @@ def observe_freshness_lag(seconds: float) -> None:
 def observe_export_job(status: str) -> None:
     """Count an export job entering `status`."""
     EXPORT_JOBS.labels(status).inc()
+
+
+class CountingFreshnessCache:
+    """A FreshnessCache that counts hits, misses and errors of the cache it wraps."""
+
+    def __init__(self, inner: FreshnessCache) -> None:
+        self.inner = inner
+
+    def get(self, org_id: uuid.UUID) -> list[FreshnessMarker] | None:
+        """Delegate and count; StoreUnavailable is counted as an error and re-raised."""
+        try:
+            found = self.inner.get(org_id)
+        except StoreUnavailable:
+            CACHE_LOOKUPS.labels("error").inc()
+            raise
+        CACHE_LOOKUPS.labels("miss" if found is None else "hit").inc()
+        return found
+
+    def put(self, org_id: uuid.UUID, markers: Sequence[FreshnessMarker], ttl: timedelta) -> None:
+        """Delegate."""
+        self.inner.put(org_id, markers, ttl)
+
+    def invalidate(self, org_ids: Iterable[uuid.UUID]) -> None:
+        """Delegate."""
+        self.inner.invalidate(org_ids)
+
+    def __getattr__(self, name: str) -> object:
+        # Health probes and close() of the wrapped adapter stay reachable.
+        return getattr(self.inner, name)
+
+
+def _initialise_labels() -> None:
+    """Expose every known label value at 0, so rates and alerts see the series from the start."""
+    for status in EXPORT_STATUSES:
+        EXPORT_JOBS.labels(status)
+    for result in INGEST_RESULTS:
+        INGESTED_EVENTS.labels(result)
+    for result in CACHE_RESULTS:
+        CACHE_LOOKUPS.labels(result)
+
+
+_initialise_labels()
 
 
 def render() -> tuple[bytes, str]:

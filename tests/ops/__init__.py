@@ -1,0 +1,1 @@
+"""Operations tests: a real gunicorn, its metrics, logs and the deploy/ rules."""
