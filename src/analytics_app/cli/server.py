@@ -9,6 +9,7 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gunicorn.app.base import BaseApplication
@@ -27,9 +28,12 @@ def metrics_dir() -> Iterator[None]:
     """Point prometheus_client at a fresh multi-process directory while serving.
 
     Must be entered before prometheus_client is imported. An operator-provided directory is
-    used as is and left in place; ours is removed at the end.
+    emptied of a previous run's files and left in place; ours is removed at the end.
     """
-    if os.environ.get(MULTIPROC_ENV):
+    configured = os.environ.get(MULTIPROC_ENV)
+    if configured:
+        for stale in Path(configured).glob("*.db"):  # a previous run's counts would add up
+            stale.unlink()
         yield
         return
     directory = tempfile.mkdtemp(prefix="analytics-metrics-")

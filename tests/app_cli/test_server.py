@@ -1,0 +1,43 @@
+"""`analytics serve` plumbing: gunicorn options from Settings and the metrics directory."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from analytics_app.cli.server import MULTIPROC_ENV, GunicornServer, metrics_dir
+from analytics_app.config import Settings
+
+
+def test_gunicorn_options_come_from_settings():
+    """Bind address, workers and log level follow Settings; threads serve each worker."""
+    server = GunicornServer(Settings(host="0.0.0.0", port=9001, workers=3, log_level="DEBUG"))
+    assert server.cfg.bind == ["0.0.0.0:9001"]
+    assert server.cfg.workers == 3
+    assert server.cfg.worker_class_str == "gthread"
+    assert server.cfg.preload_app is False
+    assert server.cfg.loglevel == "debug"
+
+
+def test_own_metrics_directory_lives_only_while_serving(monkeypatch: pytest.MonkeyPatch):
+    """Without PROMETHEUS_MULTIPROC_DIR a fresh directory is used and removed afterwards."""
+    monkeypatch.delenv(MULTIPROC_ENV, raising=False)
+    with metrics_dir():
+        directory = Path(os.environ[MULTIPROC_ENV])
+        assert directory.is_dir()
+    assert MULTIPROC_ENV not in os.environ
+    assert not directory.exists()
+
+
+def test_operator_metrics_directory_is_emptied_and_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+):
+    """An operator's directory loses a previous run's files but stays in place."""
+    monkeypatch.setenv(MULTIPROC_ENV, str(tmp_path))
+    (tmp_path / "counter_123.db").write_bytes(b"old")
+    with metrics_dir():
+        assert list(tmp_path.glob("*.db")) == []
+    assert tmp_path.is_dir()
+    assert os.environ[MULTIPROC_ENV] == str(tmp_path)
