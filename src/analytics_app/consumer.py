@@ -184,7 +184,7 @@ class StreamConsumer:
             )
 
     async def _lag_loop(self) -> None:
-        while True:
+        while not self._stop.is_set():
             await self._sleep(self.settings.lag_interval)
             try:
                 await self._measure_lag()
@@ -207,5 +207,8 @@ class StreamConsumer:
             self.metrics.freshness_lag.set(lag_seconds)
 
     async def _sleep(self, seconds: float) -> None:
+        """Sleep, waking early when a stop is requested."""
+        if self._stop.is_set():
+            return
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stop.wait(), seconds)

@@ -164,14 +164,14 @@ class PartitionWorker:
         if self._carry:
             self._take(self._carry)
         while not self.stopping.is_set() and not self._batch_full():
-            timeout = self._until_due() if self._batch else _IDLE_POLL
-            if timeout <= 0 or (self._reader is None and self._batch):
+            due_in = self._until_due() if self._batch else _IDLE_POLL
+            if due_in <= 0 or (self._reader is None and self._batch):
                 return
             reader = await self._ensure_reader()
             if reader is None:
                 return
             try:
-                chunk = await reader.next_chunk(timeout)
+                chunk = await reader.next_chunk(min(due_in, _IDLE_POLL))
             except StoreUnavailable as e:
                 await self._broker_down(e)
                 return

@@ -1,0 +1,222 @@
+"""The consumer under failure: kill -9, SIGTERM, database outage, broker outage, peer death."""
+
+from __future__ import annotations
+
+import json
+import random
+import signal
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import URL
+from tests.contract.sql_backends import fresh_postgres_database
+from tests.integration.stream_support import (
+    STREAM_PORT,
+    ConsumerThread,
+    CuttableProxy,
+    assert_exact,
+    caught_up,
+    committed,
+    consumer_env,
+    deleted_afterwards,
+    free_port,
+    kill9,
+    make_scenario,
+    open_storage,
+    publish,
+    random_topology,
+    require_broker,
+    runtime_for,
+    set_connections,
+    start_consumer,
+    wait_until,
+)
+
+from analytics_adapters.rabbitmq import BrokerAddress, StreamRuntime
+from analytics_adapters.sql import SqlStorage
+
+pytestmark = [pytest.mark.rabbitmq, pytest.mark.postgres]
+
+
+@pytest.fixture
+def database() -> Iterator[URL]:
+    """A migrated PostgreSQL database of this test's own."""
+    require_broker()
+    with fresh_postgres_database() as url:
+        yield url
+
+
+@pytest.fixture
+def storage(database: URL) -> Iterator[SqlStorage]:
+    """SQL storage on the test database."""
+    storage = open_storage(database)
+    yield storage
+    storage.close()
+
+
+@pytest.fixture
+def runtime(storage: SqlStorage, database: URL) -> Iterator[StreamRuntime]:
+    """Four partition streams of this test's own, deleted at the end."""
+    runtime = runtime_for(require_broker(), random_topology(4), storage.unit_of_work,
+                          database.render_as_string(hide_password=False))
+    with deleted_afterwards(runtime):
+        yield runtime
+
+
+@pytest.fixture
+def processes() -> Iterator[list[subprocess.Popen[bytes]]]:
+    """Consumer processes started by a test; any still running are killed at the end."""
+    started: list[subprocess.Popen[bytes]] = []
+    yield started
+    for process in started:
+        if process.poll() is None:
+            kill9(process)
+
+
+def readiness(port: int) -> dict[str, object]:
+    """The consumer's /status/readyz body (503 bodies included)."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/status/readyz", timeout=2) as r:
+            body: dict[str, object] = json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        body = json.loads(e.read())
+    return body
+
+
+def owned(port: int) -> set[str]:
+    """Partitions a consumer process reports as its own."""
+    partitions = readiness(port)["partitions"]
+    assert isinstance(partitions, dict)
+    return set(partitions)
+
+
+def total_committed(storage: SqlStorage, runtime: StreamRuntime) -> int:
+    """Sum of committed offsets (+1 each), i.e. messages committed so far."""
+    done = committed(storage.unit_of_work, runtime.topology.streams)
+    return sum(o + 1 for o in done.values() if o is not None)
+
+
+def test_sigterm_commits_the_batch_in_hand_and_exits_zero(
+    runtime: StreamRuntime, storage: SqlStorage, database: URL, tmp_path: Path,
+    processes: list[subprocess.Popen[bytes]],
+) -> None:
+    """A batch that neither size nor time would flush yet is committed on SIGTERM."""
+    port = free_port()
+    env = consumer_env(database, runtime.topology, ANALYTICS_RABBITMQ_STATUS_PORT=str(port),
+                       ANALYTICS_RABBITMQ_BATCH_SIZE="100000",
+                       ANALYTICS_RABBITMQ_BATCH_MAX_WAIT_MS="600000")
+    processes.append(consumer := start_consumer(env, tmp_path / "consumer.log"))
+    wait_until(lambda: len(owned(port)) == 4 and readiness(port)["status"] == "ready", 30,
+               "the consumer to own every partition")
+    scenario = make_scenario(600, seed=11)
+    publish(runtime, scenario.lines)
+    time.sleep(1.0)  # the chunks reach the consumer's batch; nothing is due yet
+    assert total_committed(storage, runtime) == 0
+    consumer.send_signal(signal.SIGTERM)
+    assert consumer.wait(timeout=30) == 0
+    assert caught_up(runtime, storage.unit_of_work)()
+    assert_exact(storage.unit_of_work, scenario)
+
+
+def test_kill_9_at_random_points_loses_nothing_and_counts_nothing_twice(
+    runtime: StreamRuntime, storage: SqlStorage, database: URL, tmp_path: Path,
+    processes: list[subprocess.Popen[bytes]],
+) -> None:
+    """Four SIGKILLs mid-consumption, a restart after each: the totals are still exact."""
+    rng = random.Random()
+    scenario = make_scenario(12_000, seed=12)
+    rounds = 4
+    size = len(scenario.lines) // rounds
+    env = consumer_env(database, runtime.topology, ANALYTICS_RABBITMQ_BATCH_SIZE="150")
+    for round_ in range(rounds):
+        publish(runtime, scenario.lines[round_ * size:(round_ + 1) * size])
+        before = total_committed(storage, runtime)
+        processes.append(consumer := start_consumer(env, tmp_path / "consumer.log"))
+        wait_until(lambda b=before: total_committed(storage, runtime) > b, 60,
+                   "the restarted consumer to commit something")
+        time.sleep(rng.uniform(0.0, 0.4))
+        kill9(consumer)
+    publish(runtime, scenario.lines[rounds * size:])
+    processes.append(consumer := start_consumer(env, tmp_path / "consumer.log"))
+    wait_until(caught_up(runtime, storage.unit_of_work), 90, "the last consumer to catch up")
+    consumer.send_signal(signal.SIGTERM)
+    assert consumer.wait(timeout=30) == 0
+    assert_exact(storage.unit_of_work, scenario)
+
+
+def test_a_peer_takes_over_the_partitions_of_a_consumer_that_died(
+    runtime: StreamRuntime, storage: SqlStorage, database: URL, tmp_path: Path,
+    processes: list[subprocess.Popen[bytes]],
+) -> None:
+    """Two processes share the partitions; after one is killed the other owns all of them."""
+    ports = [free_port(), free_port()]
+    for i, port in enumerate(ports):
+        env = consumer_env(database, runtime.topology,
+                           ANALYTICS_RABBITMQ_STATUS_PORT=str(port))
+        processes.append(start_consumer(env, tmp_path / f"consumer-{i}.log"))
+    wait_until(lambda: [len(owned(p)) for p in ports] == [2, 2], 30,
+               "both consumers to own two partitions each")
+    assert owned(ports[0]).isdisjoint(owned(ports[1]))
+    scenario = make_scenario(6000, seed=13)
+    half = len(scenario.lines) // 2
+    publish(runtime, scenario.lines[:half])
+    wait_until(caught_up(runtime, storage.unit_of_work), 60, "both consumers to catch up")
+    kill9(processes[0])
+    publish(runtime, scenario.lines[half:])
+    wait_until(lambda: len(owned(ports[1])) == 4, 30, "the survivor to own every partition")
+    wait_until(caught_up(runtime, storage.unit_of_work), 60, "the survivor to catch up")
+    processes[1].send_signal(signal.SIGTERM)
+    assert processes[1].wait(timeout=30) == 0
+    assert_exact(storage.unit_of_work, scenario)
+
+
+def test_a_database_outage_pauses_consumption_which_resumes_by_itself(
+    runtime: StreamRuntime, storage: SqlStorage, database: URL,
+) -> None:
+    """Connections refused mid-stream: nothing commits, readiness fails, then all lands once."""
+    scenario = make_scenario(4000, seed=14)
+    half = len(scenario.lines) // 2
+    publish(runtime, scenario.lines[:half])
+    with ConsumerThread(runtime, storage, batch_size=200) as consumer:
+        wait_until(caught_up(runtime, storage.unit_of_work), 60, "the consumer to catch up")
+        set_connections(database, allowed=False)
+        try:
+            publish(runtime, scenario.lines[half:])
+            wait_until(lambda: not consumer.consumer.status.readiness()[0], 30,
+                       "readiness to report the database")
+            time.sleep(1.0)  # retries with backoff meanwhile; nothing is dropped
+        finally:
+            set_connections(database, allowed=True)
+        wait_until(caught_up(runtime, storage.unit_of_work), 60, "consumption to resume")
+        wait_until(lambda: consumer.consumer.status.readiness()[0], 30, "readiness to recover")
+        assert consumer.stop() == 0
+    assert_exact(storage.unit_of_work, scenario)
+
+
+def test_a_broker_outage_mid_stream_is_survived_by_reconnecting(
+    runtime: StreamRuntime, storage: SqlStorage, database: URL,
+) -> None:
+    """Every broker connection cut and refused for a while: the consumer finishes exactly."""
+    proxy = CuttableProxy((runtime.address.host, STREAM_PORT))
+    through_proxy = runtime_for(BrokerAddress(runtime.address.host, proxy.port),
+                                runtime.topology, storage.unit_of_work,
+                                database.render_as_string(hide_password=False))
+    scenario = make_scenario(4000, seed=15)
+    half = len(scenario.lines) // 2
+    publish(runtime, scenario.lines[:half])
+    with ConsumerThread(through_proxy, storage, batch_size=100) as consumer:
+        wait_until(lambda: total_committed(storage, runtime) > 0, 60, "consumption to start")
+        proxy.cut()
+        publish(runtime, scenario.lines[half:])
+        wait_until(lambda: not consumer.consumer.status.readiness()[0], 30,
+                   "readiness to report the broker")
+        time.sleep(1.0)
+        proxy.restore()
+        wait_until(caught_up(runtime, storage.unit_of_work), 60, "the consumer to finish")
+        assert consumer.stop() == 0
+    proxy.cut()
+    assert_exact(storage.unit_of_work, scenario)
