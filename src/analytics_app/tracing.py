@@ -1,6 +1,6 @@
 """OpenTelemetry tracing: configured from ANALYTICS_OTEL_EXPORTER, a no-op when it is unset.
 
-`configure_tracing()` installs an SDK tracer provider for `console` (spans as JSON on stderr)
+`configure_tracing()` installs an SDK tracer provider for `console` (spans as JSON on stdout)
 or `otlp` (OTLP over HTTP; needs the `opentelemetry-exporter-otlp-proto-http` package and the
 standard `OTEL_EXPORTER_OTLP_*` variables). Without it the global provider is OpenTelemetry's
 no-op one: spans cost almost nothing and nothing is exported or can fail.
