@@ -79,6 +79,7 @@ class Settings:
     log_level: str = "INFO"
     rabbitmq: StreamConfig | None = None  # stream ingestion (ANALYTICS_RABBITMQ_*)
     migrations_dir: Path | None = None
+    otel_exporter: str = "none"
 
     @property
     def storage(self) -> Storage:
@@ -258,4 +259,6 @@ def _read(r: EnvReader) -> Settings:
         log_level=r.choice("LOG_LEVEL", "INFO", LOG_LEVELS),
         rabbitmq=read_stream_config(r),
         migrations_dir=_migrations_dir(r),
+        # Read again by analytics_app.tracing when it configures the tracer provider.
+        otel_exporter=r.choice("OTEL_EXPORTER", "none", ("none", "console", "otlp")),
     )
