@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -41,3 +43,10 @@ def test_operator_metrics_directory_is_emptied_and_kept(
         assert list(tmp_path.glob("*.db")) == []
     assert tmp_path.is_dir()
     assert os.environ[MULTIPROC_ENV] == str(tmp_path)
+
+
+def test_importing_the_cli_loads_no_metrics_library():
+    """`serve` can still point prometheus_client at its directory: the CLI imports it late."""
+    code = ("import sys, analytics_app.cli; m = sys.modules; "
+            "sys.exit('prometheus_client' in m or 'analytics_app.container' in m)")
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0

@@ -7,6 +7,8 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
+import attrs
+
 from analytics_app.config import Settings, load_settings
 from analytics_app.stream_cli import register_stream_commands
 from analytics_core.errors import (
@@ -24,39 +26,33 @@ Handler = Callable[[argparse.Namespace], int]
 def _command(name: str) -> Handler:
     def run(args: argparse.Namespace) -> int:
         # Imported on use: start-up stays light, and `serve` must set the metrics directory
-        # before prometheus_client is loaded.
+        # before anything imports prometheus_client.
         from analytics_app.cli import commands  # noqa: PLC0415
 
         handler: Callable[[argparse.Namespace, Settings], int] = getattr(commands, name)
         return handler(args, _settings(args))
 
-    def serve(args: argparse.Namespace) -> int:
-        from analytics_app.cli.server import metrics_dir  # noqa: PLC0415  see above
-
-        settings = _settings(args)
-        with metrics_dir():
-            from analytics_app.cli import commands  # noqa: PLC0415  see above
-
-            return commands.serve(args, settings)
-
-    if name == "serve":
-        return serve
-
     return run
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from analytics_app.cli.server import metrics_dir  # noqa: PLC0415  see _command
+
+    settings = _settings(args)
+    with metrics_dir():
+        from analytics_app.cli import commands  # noqa: PLC0415  see _command
+
+        return commands.serve(args, settings)
 
 
 def _settings(args: argparse.Namespace) -> Settings:
     settings = load_settings()
     overrides = {k: getattr(args, k) for k in ("host", "port", "workers")
                  if getattr(args, k, None) is not None}
-    if not overrides:
-        return settings
-    import attrs  # noqa: PLC0415  only needed for overrides
-
     if settings.storage == "memory" and overrides.get("workers", 1) > 1:
         raise ConfigError("invalid configuration:\n  --workers: must be 1 with "
                           "ANALYTICS_DATABASE_URL=memory (each worker would hold its own data)")
-    return attrs.evolve(settings, **overrides)
+    return attrs.evolve(settings, **overrides) if overrides else settings
 
 
 def _positive(value: str) -> int:
@@ -84,7 +80,7 @@ def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                    help="seed demo data first when the database is empty and print an API key "
                         "with example curl commands")
     p.add_argument("--seed", type=int, default=7, help="demo random seed (default 7)")
-    p.set_defaults(handler=_command("serve"))
+    p.set_defaults(handler=_serve)
 
 
 def _add_demo(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
