@@ -25,7 +25,7 @@ class JwtSettings:
     """How bearer tokens are verified. `key` is an HS256 secret or a PEM public key."""
 
     algorithms: tuple[str, ...] = ("HS256",)
-    key: str | None = None
+    key: str | None = attrs.field(default=None, repr=False)  # a secret: never printed
     issuer: str | None = None
     audience: str | None = None
     leeway_seconds: int = 30
@@ -37,7 +37,7 @@ class JwtSettings:
 class HttpSettings:
     """HTTP driver behaviour."""
 
-    jwt: JwtSettings = JwtSettings()
+    jwt: JwtSettings = attrs.field(factory=JwtSettings)
     gateway_headers: bool = False
     max_body_bytes: int = 10 * 1024 * 1024
     signed_url_ttl: timedelta = timedelta(minutes=15)
@@ -55,7 +55,7 @@ class AppServices:
     objects: ObjectStore
     cache: FreshnessCache | None
     authorizer: Authorizer
-    http: HttpSettings = HttpSettings()
-    exports: ExportSettings = ExportSettings()
+    http: HttpSettings = attrs.field(factory=HttpSettings)
+    exports: ExportSettings = attrs.field(factory=ExportSettings)
     health_checks: Sequence[HealthCheck] = ()
     degraded_checks: Sequence[HealthCheck] = ()

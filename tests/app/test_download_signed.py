@@ -9,16 +9,16 @@ from typing import Any
 import attrs
 import falcon.testing
 import pytest
-from tests.contract.store_backends import (  # noqa: F401  fixtures, requested by name below
-    moto_s3_server,
-    s3_bucket,
-    s3_object_store,
-)
 
 from analytics_adapters.s3.object_store import S3ObjectStore
 from analytics_app.http.app import create_app
 from analytics_app.services import AppServices
 from analytics_core.usecases.export_runner import ExportRunner
+from tests.contract.store_backends import (  # noqa: F401  fixtures, requested by name below
+    moto_s3_server,
+    s3_bucket,
+    s3_object_store,
+)
 
 PREFIX = "/analytics/v1"
 pytestmark = pytest.mark.s3

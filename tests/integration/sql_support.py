@@ -10,11 +10,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy.engine import URL
-from tests.contract.sql_backends import fresh_postgres_database, storage_at
 
 from analytics_adapters.sql import SqlStorage, migrate_to_head
 from analytics_core.events import Status, UsageEvent
 from analytics_core.money import Cents
+from tests.contract.sql_backends import fresh_postgres_database, storage_at
 
 BACKENDS = ("sqlite", "postgres")
 T0 = datetime(2025, 3, 4, 10, 0, tzinfo=UTC)

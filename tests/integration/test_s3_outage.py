@@ -7,6 +7,9 @@ import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
+
+from analytics_adapters.s3.object_store import S3ObjectStore
+from analytics_core.errors import NotFound, StoreUnavailable
 from tests.contract.store_backends import (
     S3_TEST_PART_BYTES,
     MotoServer,
@@ -14,9 +17,6 @@ from tests.contract.store_backends import (
     raw_s3_client,
     s3_store,
 )
-
-from analytics_adapters.s3.object_store import S3ObjectStore
-from analytics_core.errors import NotFound, StoreUnavailable
 
 pytestmark = pytest.mark.s3
 

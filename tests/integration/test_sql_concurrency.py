@@ -14,13 +14,13 @@ from collections.abc import Callable, Iterator
 from datetime import timedelta
 
 import pytest
-from tests.contract.factories import make_job
-from tests.integration.sql_support import T0, event, fresh_storage
 
 from analytics_adapters.sql import SqlStorage
 from analytics_core.events import Status, UsageEvent
 from analytics_core.exports import ExportJob
 from analytics_core.rollups import build_rollups, merge_stats, stats_of
+from tests.contract.factories import make_job
+from tests.integration.sql_support import T0, event, fresh_storage
 
 WORKERS = 4
 LEASE = timedelta(minutes=10)

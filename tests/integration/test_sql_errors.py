@@ -10,13 +10,13 @@ from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
-from tests.contract.sql_backends import require_postgres, storage_at
-from tests.integration.sql_support import database_url, fresh_storage
 
 from analytics_adapters.sql import SqlStorage
 from analytics_adapters.sql.errors import translate
 from analytics_adapters.sql.schema import api_keys
 from analytics_core.errors import Conflict, StoreUnavailable
+from tests.contract.sql_backends import require_postgres, storage_at
+from tests.integration.sql_support import database_url, fresh_storage
 
 CLOSED_PORT_URL = "postgresql://postgres@127.0.0.1:9/analytics"
 

@@ -8,8 +8,6 @@ import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from tests.contract.sql_backends import storage_at
-from tests.integration.sql_support import database_url, fresh_storage
 
 from analytics_adapters.sql import (
     SqlStorage,
@@ -21,6 +19,8 @@ from analytics_adapters.sql import (
 )
 from analytics_adapters.sql.schema import metadata
 from analytics_core.errors import SchemaNotMigrated
+from tests.contract.sql_backends import storage_at
+from tests.integration.sql_support import database_url, fresh_storage
 
 KINDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 TABLES = set(metadata.tables)

@@ -9,8 +9,6 @@ from datetime import date, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
-from tests.contract.factories import make_job
-from tests.integration.sql_support import T0, event, events_over, fresh_storage
 
 from analytics_adapters.sql import SqlStorage
 from analytics_adapters.sql.partitions import event_partitions, partition_name
@@ -20,6 +18,8 @@ from analytics_core.events import UsageEvent
 from analytics_core.exports import ExportJob
 from analytics_core.records import AuditEntry, DeadLetter
 from analytics_core.rollups import build_rollups
+from tests.contract.factories import make_job
+from tests.integration.sql_support import T0, event, events_over, fresh_storage
 
 NOW = T0
 FORBID_DELETE = """

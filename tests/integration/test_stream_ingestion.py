@@ -10,6 +10,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy.engine import URL
+
+from analytics_adapters.rabbitmq import PartitionReader, StartAt, StreamRuntime
+from analytics_adapters.sql import SqlStorage
 from tests.contract.sql_backends import fresh_postgres_database
 from tests.integration.stream_support import (
     GROUP,
@@ -25,9 +28,6 @@ from tests.integration.stream_support import (
     runtime_for,
     wait_until,
 )
-
-from analytics_adapters.rabbitmq import PartitionReader, StartAt, StreamRuntime
-from analytics_adapters.sql import SqlStorage
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.postgres]
 
