@@ -210,10 +210,14 @@ def wait_until(condition: Callable[[], bool], timeout: float, what: str,
 
 
 def caught_up(runtime: StreamRuntime, uow_factory: UnitOfWorkFactory) -> Callable[[], bool]:
-    """A condition: every partition's committed offset reached its tail."""
-    last = tails(runtime)
+    """A condition: every partition's committed offset reached its tail (read once, on the
+    first check that can reach the broker)."""
+    known: list[dict[str, int | None]] = []
 
     def check() -> bool:
+        if not known:
+            known.append(tails(runtime))
+        last = known[0]
         done = committed(uow_factory, runtime.topology.streams)
         return all(t is None or (done[s] is not None and done[s] >= t) for s, t in last.items())
 

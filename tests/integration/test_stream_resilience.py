@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
 import signal
 import subprocess
 import time
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import URL
+from tests.conftest import port_open
 from tests.contract.sql_backends import fresh_postgres_database
 from tests.integration.stream_support import (
     STREAM_PORT,
@@ -219,4 +221,32 @@ def test_a_broker_outage_mid_stream_is_survived_by_reconnecting(
         wait_until(caught_up(runtime, storage.unit_of_work), 60, "the consumer to finish")
         assert consumer.stop() == 0
     proxy.cut()
+    assert_exact(storage.unit_of_work, scenario)
+
+
+@pytest.mark.slow
+def test_a_real_broker_restart_mid_stream_is_survived(
+    runtime: StreamRuntime, storage: SqlStorage, database: URL, tmp_path: Path,
+    processes: list[subprocess.Popen[bytes]],
+) -> None:
+    """`rabbitmqctl stop_app` / `start_app` while consuming: the consumer finishes exactly."""
+    rabbitmqctl = shutil.which("rabbitmqctl")
+    if rabbitmqctl is None:
+        pytest.skip("rabbitmqctl is not on PATH (the TCP-cut test covers the behaviour)")
+    scenario = make_scenario(8000, seed=16)
+    publish(runtime, scenario.lines)
+    env = consumer_env(database, runtime.topology, ANALYTICS_RABBITMQ_BATCH_SIZE="100")
+    processes.append(consumer := start_consumer(env, tmp_path / "consumer.log"))
+    wait_until(lambda: total_committed(storage, runtime) > 0, 60, "consumption to start")
+    assert total_committed(storage, runtime) < len(scenario.lines)
+    try:
+        subprocess.run([rabbitmqctl, "stop_app"], check=True, capture_output=True, timeout=60)
+        time.sleep(2.0)
+    finally:
+        subprocess.run([rabbitmqctl, "start_app"], check=True, capture_output=True, timeout=120)
+        wait_until(lambda: port_open(runtime.address.host, STREAM_PORT), 60,
+                   "the stream port to come back")
+    wait_until(caught_up(runtime, storage.unit_of_work), 90, "the consumer to finish")
+    consumer.send_signal(signal.SIGTERM)
+    assert consumer.wait(timeout=30) == 0
     assert_exact(storage.unit_of_work, scenario)
