@@ -93,7 +93,7 @@ def consume_command(args: argparse.Namespace) -> int:
     assert runtime is not None
     try:
         try:
-            app.preflight()  # a missing schema is fatal; an unreachable database is retried
+            app.prepare()  # a missing schema is fatal; an unreachable database is retried
         except StoreUnavailable as e:
             log.warning("database unavailable at start, will retry: %s", e)
         services = app.services
