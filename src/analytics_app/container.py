@@ -38,6 +38,7 @@ from analytics_adapters.redis.freshness_cache import RedisFreshnessCache
 from analytics_adapters.s3.object_store import S3ObjectStore
 from analytics_adapters.sql import SqlStorage, migrate_to_head
 from analytics_adapters.sql.purge import PurgeReport, purge
+from analytics_app import metrics, tracing
 from analytics_app.config import Settings
 from analytics_app.services import AppServices, HttpSettings, JwtSettings
 from analytics_app.worker import ExportWorker, WorkerTiming
@@ -95,6 +96,8 @@ def _freshness_cache(settings: Settings, clock: Clock) -> Iterator[FreshnessCach
 def _sql_storage(settings: Settings) -> Iterator[SqlStorage]:
     """The SQL engine and pool of this process (nothing connects before first use)."""
     storage = SqlStorage.from_url(settings.database_url)
+    if settings.otel_exporter != "none":
+        tracing.instrument_engine(storage.engine)
     try:
         yield storage
     finally:
@@ -202,7 +205,8 @@ class UseCases(containers.DeclarativeContainer):
     services = providers.Singleton(
         AppServices,
         uow_factory=adapters.uow_factory, clock=adapters.clock, ids=adapters.ids,
-        progress=adapters.progress, objects=adapters.objects, cache=adapters.cache,
+        progress=adapters.progress, objects=adapters.objects,
+        cache=providers.Callable(metrics.CountingFreshnessCache, adapters.cache),
         authorizer=authorizer, http=providers.Singleton(_http_settings, settings),
         exports=export_settings, health_checks=adapters.health_checks,
         degraded_checks=adapters.degraded_checks,

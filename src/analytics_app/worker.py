@@ -68,7 +68,7 @@ class ExportWorker:
             if job is None:
                 break
             ran += 1
-            _observe(job, time.perf_counter() - started)
+            metrics.observe_export_run(job, time.perf_counter() - started)
             log.info("export job %s finished as %s (attempt %d)", job.job_id, job.status,
                      job.attempts, extra={"job_id": str(job.job_id), "org_id": str(job.org_id)})
         if time.monotonic() >= self._next_housekeeping:
@@ -110,13 +110,6 @@ class ExportWorker:
     def _sleep(self, seconds: float) -> None:
         # Waiting on the stop event (not time.sleep) makes stop() take effect at once.
         self._stopping.wait(seconds)
-
-
-def _observe(job: ExportJob, seconds: float) -> None:
-    if job.status in (ExportStatus.SUCCEEDED, ExportStatus.FAILED):
-        metrics.observe_export_job(job.status.value)
-    if job.status is ExportStatus.SUCCEEDED:
-        metrics.EXPORT_CSV_DURATION.observe(seconds)
 
 
 class EmbeddedWorker:

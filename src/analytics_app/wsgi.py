@@ -22,6 +22,7 @@ import falcon
 from analytics_app.config import Settings, load_settings
 from analytics_app.container import Application
 from analytics_app.http.app import create_app
+from analytics_app.http.tracing_middleware import install_tracing
 from analytics_app.worker import EmbeddedWorker
 
 log = logging.getLogger("analytics.wsgi")
@@ -65,6 +66,7 @@ def start_runtime(settings: Settings, application: Application | None = None) ->
     application = application if application is not None else Application(settings)
     application.preflight()
     runtime = Runtime(application, create_app(application.services))
+    install_tracing(runtime.app)
     if settings.embedded_worker:
         runtime.embedded = EmbeddedWorker(application.export_worker()).start()
     atexit.register(runtime.close)

@@ -14,6 +14,7 @@ from analytics_adapters.s3.object_store import S3ObjectStore
 from analytics_app.config import S3Config, Settings
 from analytics_app.config_env import Secret
 from analytics_app.container import Application, build_services
+from analytics_app.metrics import CountingFreshnessCache
 from analytics_core.errors import ConfigError, SchemaNotMigrated
 from analytics_core.usecases.access import authenticate_api_key, create_api_key
 from tests.contract.sql_backends import fresh_postgres_database
@@ -39,7 +40,8 @@ def test_memory_mode_builds_in_process_adapters(tmp_path: Path):
     """Memory mode: in-process cache, local export directory, readiness probes the directory."""
     application = Application(Settings(export_dir=tmp_path / "exports"))
     services = application.services
-    assert isinstance(services.cache, InMemoryFreshnessCache)
+    assert isinstance(services.cache, CountingFreshnessCache)
+    assert isinstance(services.cache.inner, InMemoryFreshnessCache)
     assert isinstance(services.objects, LocalDirectoryObjectStore)
     assert [c.name for c in services.health_checks] == ["object_store"]
     assert list(services.degraded_checks) == []
@@ -120,7 +122,8 @@ def test_redis_url_selects_the_redis_cache_as_a_degraded_check():
     """With REDIS_URL the cache is Redis, probed as degraded-only; building connects nothing."""
     application = Application(Settings(redis_url="redis://127.0.0.1:1/0"))
     services = application.services
-    assert isinstance(services.cache, RedisFreshnessCache)
+    assert isinstance(services.cache, CountingFreshnessCache)
+    assert isinstance(services.cache.inner, RedisFreshnessCache)
     assert [c.name for c in services.degraded_checks] == ["redis"]
     assert [c.name for c in services.health_checks] == ["object_store"]
     application.shutdown()
