@@ -56,6 +56,22 @@ def test_usage_totals_equal_the_sum_of_the_series(
     assert {"status", "completeThrough", "lagSeconds"} == set(body["freshness"])
 
 
+def test_usage_integer_cost_total_is_the_sum_of_the_rounded_points(
+    client: falcon.testing.TestClient, org_a: uuid.UUID, admin_of_a: dict[str, str],
+    make_event: Any, ingest: Any,
+) -> None:
+    """Two hours of 0.6 cent each: points round to 1, and the integer total is 2, not round(1.2)."""
+    model = uuid.uuid4()
+    ingest([
+        make_event(org_a, model, occurredAt="2024-03-15T09:05:00Z", costEstimateCents="0.6"),
+        make_event(org_a, model, occurredAt="2024-03-15T10:05:00Z", costEstimateCents="0.6"),
+    ])
+    body = _get(client, org_a, "usage", DAY + "&granularity=hour", admin_of_a).json
+    assert [p["costEstimateCents"] for p in body["series"]] == [1, 1]
+    assert body["totals"]["costEstimateCents"] == 2
+    assert body["totals"]["costEstimateCentsExact"] == "1.2000"
+
+
 def test_usage_points_render_in_the_requested_zone(
     client: falcon.testing.TestClient, org_a: uuid.UUID, admin_of_a: dict[str, str],
     two_models: Any,

@@ -58,8 +58,12 @@ def usage_body(report: AnalyticsReport) -> dict[str, Any]:
          **_group(p, report.query.group_by), **_usage_fields(p.stats)}
         for p in report.series
     ]
+    totals = _usage_fields(report.totals)
+    # SPEC §5: totals equal the sum of the series exactly, the rounded integer included; the
+    # exact decimal string is the authoritative amount (it is the exact sum of the points too).
+    totals["costEstimateCents"] = sum(point["costEstimateCents"] for point in series)
     return {
-        **_header(report), "series": series, "totals": _usage_fields(report.totals),
+        **_header(report), "series": series, "totals": totals,
         "freshness": freshness_block(report.freshness, tz),
     }
 
