@@ -123,10 +123,32 @@ SELECT analytics_ensure_event_partitions(ARRAY(
   SELECT generate_series((now() AT TIME ZONE 'UTC')::date - 1,
                          (now() AT TIME ZONE 'UTC')::date + 7, interval '1 day')::date))"""
 
-FUNCTIONS = (
-    "analytics_ensure_event_partitions(date[])",
-    "analytics_merge_error_codes(jsonb, jsonb)",
-    "analytics_merge_sketch(int4[], int8[], int4[], int8[])",
+# Aggregates folding many sketches / error-code maps (used to derive the hour and day tiers
+# from a batch of 15-minute deltas).
+AGGREGATES = (
+    "CREATE TYPE analytics_sketch AS (bins int4[], counts int8[])",
+    """CREATE FUNCTION analytics_sketch_acc(s analytics_sketch, b int4[], c int8[])
+RETURNS analytics_sketch LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT ROW(m.bins, m.counts)::analytics_sketch
+  FROM analytics_merge_sketch(s.bins, s.counts, b, c) AS m
+$$""",
+    """CREATE AGGREGATE analytics_sketch_agg(int4[], int8[]) (
+  SFUNC = analytics_sketch_acc, STYPE = analytics_sketch, INITCOND = '("{}","{}")'
+)""",
+    """CREATE AGGREGATE analytics_error_codes_agg(jsonb) (
+  SFUNC = analytics_merge_error_codes, STYPE = jsonb, INITCOND = '{}'
+)""",
+)
+
+# Dropped in this order by the downgrade.
+OBJECTS = (
+    ("AGGREGATE", "analytics_error_codes_agg(jsonb)"),
+    ("AGGREGATE", "analytics_sketch_agg(int4[], int8[])"),
+    ("FUNCTION", "analytics_sketch_acc(analytics_sketch, int4[], int8[])"),
+    ("TYPE", "analytics_sketch"),
+    ("FUNCTION", "analytics_ensure_event_partitions(date[])"),
+    ("FUNCTION", "analytics_merge_error_codes(jsonb, jsonb)"),
+    ("FUNCTION", "analytics_merge_sketch(int4[], int8[], int4[], int8[])"),
 )
 
 
@@ -166,28 +188,29 @@ def _events() -> None:
 
 
 def _rollups() -> None:
-    counters = [
-        sa.Column(name, sa.BigInteger, nullable=False)
-        for name in ("invocations", "success", "errors", "timeouts", "throttled",
-                     "input_tokens", "output_tokens", "cost_units", "latency_sum")
-    ]
-    op.create_table(
-        "rollups_15m",
-        sa.Column("org_id", sa.Uuid, nullable=False),
-        sa.Column("bucket_start", UtcDateTime, nullable=False),
-        sa.Column("model_id", sa.Uuid, nullable=False),
-        sa.Column("client_id", c_text(), nullable=False),
-        *counters,
-        sa.Column("latency_min", sa.BigInteger, nullable=True),
-        sa.Column("latency_max", sa.BigInteger, nullable=True),
-        sa.Column("lat_zeros", sa.BigInteger, nullable=False),
-        sa.Column("lat_bins", IntList(), nullable=False),
-        sa.Column("lat_counts", IntList(big=True), nullable=False),
-        sa.Column("error_codes", json_type(), nullable=False),
-        sa.PrimaryKeyConstraint(
-            "org_id", "bucket_start", "model_id", "client_id", name="pk_rollups_15m"
-        ),
-    )
+    for name in ("rollups_15m", "rollups_1h", "rollups_1d"):
+        counters = [
+            sa.Column(column, sa.BigInteger, nullable=False)
+            for column in ("invocations", "success", "errors", "timeouts", "throttled",
+                           "input_tokens", "output_tokens", "cost_units", "latency_sum")
+        ]
+        op.create_table(
+            name,
+            sa.Column("org_id", sa.Uuid, nullable=False),
+            sa.Column("bucket_start", UtcDateTime, nullable=False),
+            sa.Column("model_id", sa.Uuid, nullable=False),
+            sa.Column("client_id", c_text(), nullable=False),
+            *counters,
+            sa.Column("latency_min", sa.BigInteger, nullable=True),
+            sa.Column("latency_max", sa.BigInteger, nullable=True),
+            sa.Column("lat_zeros", sa.BigInteger, nullable=False),
+            sa.Column("lat_bins", IntList(), nullable=False),
+            sa.Column("lat_counts", IntList(big=True), nullable=False),
+            sa.Column("error_codes", json_type(), nullable=False),
+            sa.PrimaryKeyConstraint(
+                "org_id", "bucket_start", "model_id", "client_id", name=f"pk_{name}"
+            ),
+        )
 
 
 def _ingest_records() -> None:
@@ -316,19 +339,25 @@ def upgrade() -> None:
     _exports()
     _access()
     if _postgres():
-        # Rows of the current buckets are updated many times: leave room for HOT updates.
-        op.execute("ALTER TABLE rollups_15m SET (fillfactor = 90)")
+        for name in ("rollups_15m", "rollups_1h", "rollups_1d"):
+            # Rows of the current buckets are updated many times: room for HOT updates;
+            # wide day sketches compress with lz4 (cheaper than pglz on every update).
+            op.execute(f"ALTER TABLE {name} SET (fillfactor = 90)")
+            for column in ("lat_bins", "lat_counts"):
+                op.execute(f"ALTER TABLE {name} ALTER COLUMN {column} SET COMPRESSION lz4")
         op.execute(MERGE_SKETCH)
         op.execute(MERGE_ERROR_CODES)
+        for statement in AGGREGATES:
+            op.execute(statement)
         op.execute(ENSURE_PARTITIONS)
         op.execute(PARTITIONS_AROUND_TODAY)
 
 
 def downgrade() -> None:
     for table in ("api_keys", "audit_log", "export_jobs", "stream_offsets",
-                  "freshness_markers", "dedupe_conflicts", "dead_letters", "rollups_15m",
-                  "event_keys", "usage_events"):
+                  "freshness_markers", "dedupe_conflicts", "dead_letters", "rollups_1d",
+                  "rollups_1h", "rollups_15m", "event_keys", "usage_events"):
         op.drop_table(table)
     if _postgres():
-        for function in FUNCTIONS:
-            op.execute(f"DROP FUNCTION IF EXISTS {function}")
+        for kind, name in OBJECTS:
+            op.execute(f"DROP {kind} IF EXISTS {name}")

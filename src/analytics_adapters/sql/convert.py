@@ -61,9 +61,8 @@ def event_from_row(row: Any) -> UsageEvent:
 
 
 def sketch_lists(sketch: LatencySketch) -> tuple[list[int], list[int]]:
-    """Parallel (bin index, count) lists of a sketch, by bin index."""
-    bins = sorted(sketch.bins)
-    return bins, [sketch.bins[i] for i in bins]
+    """Parallel (bin index, count) lists of a sketch (in no particular order)."""
+    return list(sketch.bins), list(sketch.bins.values())
 
 
 def rollup_values(r: Rollup) -> tuple[Any, ...]:

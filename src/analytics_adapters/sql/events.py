@@ -8,7 +8,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from analytics_adapters.sql import pg_ingest
+from analytics_adapters.sql import pg_events
 from analytics_adapters.sql.base import SqlRepository
 from analytics_adapters.sql.convert import event_from_row, event_row
 from analytics_adapters.sql.errors import translate_errors, translated
@@ -18,13 +18,6 @@ from analytics_core.ports import EventKey
 
 SCAN_BATCH = 2000
 _KEY_CHUNK = 400  # (org, event) pairs per IN list: 800 parameters, far below SQLite's limit
-
-
-_PG_LOOKUP = sa.text(
-    "SELECT k.org_id, k.event_id, k.fingerprint FROM event_keys k "
-    "JOIN unnest(CAST(:orgs AS uuid[]), CAST(:events AS uuid[])) AS w(org_id, event_id) "
-    "USING (org_id, event_id)"
-)
 
 
 def _chunks(items: Sequence[EventKey], size: int) -> Iterator[Sequence[EventKey]]:
@@ -38,17 +31,17 @@ class SqlEventStore(SqlRepository):
     @translated
     def add_new(self, events: Sequence[UsageEvent]) -> list[UsageEvent]:
         """Insert the events whose key is not stored yet; return exactly those, in input order."""
+        if not events:
+            return []
+        conn = self._write()
+        if self._postgres:
+            # Dedupe inside the batch happens in SQL (DISTINCT ON the key, lowest position).
+            return pg_events.insert_new(self._unit, conn, events)
         first: dict[EventKey, UsageEvent] = {}
         for e in events:
             first.setdefault(e.key, e)
-        if not first:
-            return []
-        conn = self._write()
         unique = list(first.values())
-        if self._postgres:
-            inserted = pg_ingest.insert_new_events(self._unit, conn, unique)
-        else:
-            inserted = self._insert_new_generic(conn, unique)
+        inserted = self._insert_new_generic(conn, unique)
         return [e for e in unique if e.key in inserted]
 
     def _insert_new_generic(
@@ -73,10 +66,7 @@ class SqlEventStore(SqlRepository):
         found: dict[EventKey, bytes] = {}
         cols = (event_keys.c.org_id, event_keys.c.event_id, event_keys.c.fingerprint)
         if self._postgres and keys:
-            params = {"orgs": [k[0] for k in keys], "events": [k[1] for k in keys]}
-            for org_id, event_id, fingerprint in conn.execute(_PG_LOOKUP, params):
-                found[(org_id, event_id)] = bytes(fingerprint)
-            return found
+            return pg_events.fingerprints(self._unit, conn, keys)
         for chunk in _chunks(keys, _KEY_CHUNK):
             stmt = sa.select(*cols).where(
                 sa.tuple_(event_keys.c.org_id, event_keys.c.event_id).in_(list(chunk))

@@ -17,6 +17,7 @@ from analytics_adapters.sql import partitions
 from analytics_adapters.sql.errors import translate_errors
 from analytics_adapters.sql.rollups import orgs_with_rollups
 from analytics_adapters.sql.schema import (
+    ROLLUP_TABLES,
     audit_log,
     dead_letters,
     dedupe_conflicts,
@@ -43,7 +44,7 @@ class PurgeReport:
     dropped_partitions: tuple[str, ...] = ()
     raw_events: int = 0  # rows deleted (SQLite only; PostgreSQL drops partitions)
     event_keys: int = 0
-    rollups: int = 0
+    rollups: int = 0  # 15-minute rows deleted (hour and day tiers go with them)
     export_jobs: int = 0
     audit_entries: int = 0
     dead_letters: int = 0
@@ -125,14 +126,17 @@ def _purge_raw(
 
 
 def _purge_rollups(engine: sa.Engine, cutoff: datetime) -> int:
-    t = rollups_15m.c
     with engine.connect() as conn:
         orgs = orgs_with_rollups(conn, EPOCH, cutoff)
         conn.rollback()
-    return sum(
-        _delete(engine, rollups_15m.delete().where(t.org_id == org, t.bucket_start < cutoff))
-        for org in orgs
-    )
+    deleted = 0
+    for org in orgs:
+        for table in ROLLUP_TABLES:
+            t = table.c
+            removed = _delete(engine, table.delete().where(t.org_id == org,
+                                                           t.bucket_start < cutoff))
+            deleted += removed if table is rollups_15m else 0
+    return deleted
 
 
 def _delete(engine: sa.Engine, stmt: sa.Delete) -> int:

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from analytics_adapters.sql import pg_rollups
 from analytics_adapters.sql.base import SqlRepository
 from analytics_adapters.sql.errors import translated
 from analytics_adapters.sql.schema import (
@@ -120,6 +121,9 @@ class SqlFreshnessStore(SqlRecordRepository):
             key = (m.org_id, m.model_id)
             merged[key] = merged[key].merge(m) if key in merged else m
         if not merged:
+            return
+        if self._postgres:
+            pg_rollups.touch_markers(self._unit, self._write(), list(merged.values()))
             return
         stmt = self._insert(freshness_markers)
         t, ex = freshness_markers.c, stmt.excluded

@@ -1,4 +1,4 @@
-"""15-minute rollups: additive upserts that merge the latency sketch inside the statement."""
+"""Rollups: additive upserts that merge the latency sketch inside the statement; tiered reads."""
 
 from __future__ import annotations
 
@@ -7,20 +7,20 @@ from collections.abc import Sequence
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from analytics_adapters.sql import pg_ingest
+from analytics_adapters.sql import pg_rollups, sqlite_rollups
 from analytics_adapters.sql.base import SqlRepository
-from analytics_adapters.sql.convert import ROLLUP_COLUMNS, rollup_from_values, rollup_row
+from analytics_adapters.sql.convert import ROLLUP_COLUMNS, rollup_from_values
 from analytics_adapters.sql.errors import translated
-from analytics_adapters.sql.schema import rollups_15m
-from analytics_adapters.sql.sqlite_functions import MERGE_BINS, MERGE_COUNTS, MERGE_ERROR_CODES
-from analytics_core.rollups import Rollup, RollupKey, RollupStats, merge_stats
-
-_ADDITIVE = (
-    "invocations", "success", "errors", "timeouts", "throttled", "input_tokens",
-    "output_tokens", "cost_units", "latency_sum", "lat_zeros",
+from analytics_adapters.sql.rollup_query import (
+    GROUPS,
+    Cell,
+    merge_in_postgres,
+    merge_in_python,
+    table_for,
 )
+from analytics_adapters.sql.schema import rollups_15m
+from analytics_core.rollups import Rollup, RollupKey, RollupStats, merge_stats
 
 # Loose index scan: walk distinct org ids through the primary key instead of reading every
 # rollup of the window.
@@ -41,39 +41,20 @@ ORDER BY o.org_id""").columns(org_id=sa.Uuid)
 
 
 def _coalesced(rollups: Sequence[Rollup]) -> list[Rollup]:
-    """One delta per key (an upsert may touch a row once), sorted by key for lock order."""
+    """One delta per key: an upsert statement may touch a row only once.
+
+    Lock order is the SQL statement's ORDER BY (PostgreSQL); SQLite writers hold the database
+    lock, so no sort is needed here.
+    """
     by_key: dict[RollupKey, list[RollupStats]] = {}
     for r in rollups:
         by_key.setdefault(r.key, []).append(r.stats)
+    if len(by_key) == len(rollups):
+        return list(rollups)
     return [
         Rollup(key, stats[0] if len(stats) == 1 else merge_stats(stats))
-        for key, stats in sorted(by_key.items())
+        for key, stats in by_key.items()
     ]
-
-
-def _sqlite_upsert() -> sa.Insert:
-    stmt = sqlite_insert(rollups_15m)
-    t, ex = rollups_15m.c, stmt.excluded
-    changes: dict[str, sa.ColumnElement[object]] = {c: t[c] + ex[c] for c in _ADDITIVE}
-    # SQLite's two-argument min/max return NULL when either side is NULL.
-    changes["latency_min"] = sa.func.min(
-        sa.func.coalesce(t.latency_min, ex.latency_min),
-        sa.func.coalesce(ex.latency_min, t.latency_min),
-    )
-    changes["latency_max"] = sa.func.max(
-        sa.func.coalesce(t.latency_max, ex.latency_max),
-        sa.func.coalesce(ex.latency_max, t.latency_max),
-    )
-    sketch = (t.lat_bins, t.lat_counts, ex.lat_bins, ex.lat_counts)
-    changes["lat_bins"] = getattr(sa.func, MERGE_BINS)(*sketch)
-    changes["lat_counts"] = getattr(sa.func, MERGE_COUNTS)(*sketch)
-    changes["error_codes"] = getattr(sa.func, MERGE_ERROR_CODES)(t.error_codes, ex.error_codes)
-    return stmt.on_conflict_do_update(
-        index_elements=["org_id", "bucket_start", "model_id", "client_id"], set_=changes
-    )
-
-
-_SQLITE_UPSERT = _sqlite_upsert()
 
 
 def orgs_with_rollups(conn: sa.Connection, start: datetime, end: datetime) -> list[uuid.UUID]:
@@ -96,9 +77,9 @@ class SqlRollupStore(SqlRepository):
             return
         conn = self._write()
         if self._postgres:
-            pg_ingest.upsert_rollups(self._unit, conn, deltas)
+            pg_rollups.upsert_rollups(self._unit, conn, deltas)
         else:
-            conn.execute(_SQLITE_UPSERT, [rollup_row(r) for r in deltas])
+            sqlite_rollups.add_rollups(conn, deltas)
 
     @translated
     def query(
@@ -106,7 +87,15 @@ class SqlRollupStore(SqlRepository):
         model_ids: Sequence[uuid.UUID] = (), client_ids: Sequence[str] = (),
     ) -> list[Rollup]:
         """Rollups of one org with start <= bucket_start < end, by (bucket, model, client)."""
-        t = rollups_15m.c
+        return self._rows(self._read(), rollups_15m, org_id, start, end,
+                          model_ids=model_ids, client_ids=client_ids)
+
+    @staticmethod
+    def _rows(
+        conn: sa.Connection, table: sa.Table, org_id: uuid.UUID, start: datetime,
+        end: datetime, *, model_ids: Sequence[uuid.UUID], client_ids: Sequence[str],
+    ) -> list[Rollup]:
+        t = table.c
         stmt = sa.select(*(t[c] for c in ROLLUP_COLUMNS)).where(
             t.org_id == org_id, t.bucket_start >= start, t.bucket_start < end
         )
@@ -115,7 +104,34 @@ class SqlRollupStore(SqlRepository):
         if client_ids:
             stmt = stmt.where(t.client_id.in_(list(client_ids)))
         stmt = stmt.order_by(t.bucket_start, t.model_id, t.client_id)
-        return [rollup_from_values(row) for row in self._read().execute(stmt)]
+        return [rollup_from_values(row) for row in conn.execute(stmt)]
+
+    @translated
+    def aggregate(
+        self, org_id: uuid.UUID, boundaries: Sequence[datetime], *, group_by: str = "model",
+        model_ids: Sequence[uuid.UUID] = (), client_ids: Sequence[str] = (),
+        latency: bool = True,
+    ) -> list[Cell]:
+        """Stats merged per (period, group), ordered by (period start, group).
+
+        Period i holds the rollups with boundaries[i] <= bucket_start < boundaries[i + 1]
+        (boundaries ascending, on 15-minute edges). `group_by` is "model" (group = model id
+        as text), "client" (client id) or "none" (None). Cells without data are omitted.
+        With `latency=False` sketches and error codes are left empty (usage needs neither).
+        """
+        if group_by not in GROUPS:
+            raise ValueError(f"group_by must be one of {GROUPS}")
+        if len(boundaries) < 2:
+            return []
+        table = table_for(boundaries)
+        conn = self._read()
+        if self._postgres:
+            return merge_in_postgres(conn, table, org_id, boundaries, group_by=group_by,
+                                     model_ids=model_ids, client_ids=client_ids,
+                                     latency=latency)
+        rows = self._rows(conn, table, org_id, boundaries[0], boundaries[-1],
+                          model_ids=model_ids, client_ids=client_ids)
+        return merge_in_python(rows, boundaries, group_by, latency)
 
     @translated
     def active_orgs(self, start: datetime, end: datetime) -> list[uuid.UUID]:

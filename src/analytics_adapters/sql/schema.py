@@ -55,32 +55,47 @@ event_keys = sa.Table(
     sa.Index("ix_event_keys_occurred_at", "occurred_at", postgresql_using="brin"),
 )
 
-# 15-minute rollups. The latency sketch is three columns: the zero count and two parallel
-# lists (bin index, count) with distinct bin indexes in no particular order.
-rollups_15m = sa.Table(
-    "rollups_15m",
-    metadata,
-    sa.Column("org_id", sa.Uuid, nullable=False),
-    sa.Column("bucket_start", UtcDateTime, nullable=False),
-    sa.Column("model_id", sa.Uuid, nullable=False),
-    sa.Column("client_id", c_text(), nullable=False),
-    sa.Column("invocations", sa.BigInteger, nullable=False),
-    sa.Column("success", sa.BigInteger, nullable=False),
-    sa.Column("errors", sa.BigInteger, nullable=False),
-    sa.Column("timeouts", sa.BigInteger, nullable=False),
-    sa.Column("throttled", sa.BigInteger, nullable=False),
-    sa.Column("input_tokens", sa.BigInteger, nullable=False),
-    sa.Column("output_tokens", sa.BigInteger, nullable=False),
-    sa.Column("cost_units", sa.BigInteger, nullable=False),
-    sa.Column("latency_sum", sa.BigInteger, nullable=False),
-    sa.Column("latency_min", sa.BigInteger, nullable=True),
-    sa.Column("latency_max", sa.BigInteger, nullable=True),
-    sa.Column("lat_zeros", sa.BigInteger, nullable=False),
-    sa.Column("lat_bins", IntList(), nullable=False),
-    sa.Column("lat_counts", IntList(big=True), nullable=False),
-    sa.Column("error_codes", json_type(), nullable=False),
-    sa.PrimaryKeyConstraint("org_id", "bucket_start", "model_id", "client_id"),
-)
+
+
+def _rollup_table(name: str) -> sa.Table:
+    """A rollup table: one row per (org, bucket, model, client) with additive statistics.
+
+    The latency sketch is three columns: the zero count and two parallel lists (bin index,
+    count) with distinct bin indexes in no particular order.
+    """
+    return sa.Table(
+        name,
+        metadata,
+        sa.Column("org_id", sa.Uuid, nullable=False),
+        sa.Column("bucket_start", UtcDateTime, nullable=False),
+        sa.Column("model_id", sa.Uuid, nullable=False),
+        sa.Column("client_id", c_text(), nullable=False),
+        sa.Column("invocations", sa.BigInteger, nullable=False),
+        sa.Column("success", sa.BigInteger, nullable=False),
+        sa.Column("errors", sa.BigInteger, nullable=False),
+        sa.Column("timeouts", sa.BigInteger, nullable=False),
+        sa.Column("throttled", sa.BigInteger, nullable=False),
+        sa.Column("input_tokens", sa.BigInteger, nullable=False),
+        sa.Column("output_tokens", sa.BigInteger, nullable=False),
+        sa.Column("cost_units", sa.BigInteger, nullable=False),
+        sa.Column("latency_sum", sa.BigInteger, nullable=False),
+        sa.Column("latency_min", sa.BigInteger, nullable=True),
+        sa.Column("latency_max", sa.BigInteger, nullable=True),
+        sa.Column("lat_zeros", sa.BigInteger, nullable=False),
+        sa.Column("lat_bins", IntList(), nullable=False),
+        sa.Column("lat_counts", IntList(big=True), nullable=False),
+        sa.Column("error_codes", json_type(), nullable=False),
+        sa.PrimaryKeyConstraint("org_id", "bucket_start", "model_id", "client_id"),
+    )
+
+
+# The base grain (SPEC §3): 15-minute UTC buckets.
+rollups_15m = _rollup_table("rollups_15m")
+# Exact merges of the base buckets into whole UTC hours and days, maintained in the same
+# transaction as the base rows. Queries whose periods align with them read far fewer rows.
+rollups_1h = _rollup_table("rollups_1h")
+rollups_1d = _rollup_table("rollups_1d")
+ROLLUP_TABLES = (rollups_15m, rollups_1h, rollups_1d)
 
 dead_letters = sa.Table(
     "dead_letters",

@@ -1,0 +1,115 @@
+"""Ingest throughput on PostgreSQL: the real `ingest_batch` use case against a raw binary COPY.
+
+Usage: .venv/bin/python bench/ingest_postgres.py [--events 200000] [--batch 5000]
+
+Creates its own database (dropped at the end unless --keep), generates stream-like JSON events
+(250 orgs, 40 models, ~5 models and 3 clients per org), then measures in one run:
+
+1. first ingest through `ingest_batch` (parse, validate, dedupe, rollups, freshness, one unit
+   of work per batch) into an empty database;
+2. replay of the same batches (every event already stored: all duplicates);
+3. a raw binary COPY of the same rows into `usage_events` of a second empty database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from benchdb import EventFactory, machine, postgres_version, scratch_database  # noqa: E402
+
+from analytics_adapters.memory.clock import ManualClock  # noqa: E402
+from analytics_adapters.memory.ids import RandomIds  # noqa: E402
+from analytics_adapters.sql import SqlStorage  # noqa: E402
+from analytics_adapters.sql.convert import STATUS_CODES  # noqa: E402
+from analytics_core.events import UsageEvent, parse_event  # noqa: E402
+from analytics_core.usecases.ingest import RawMessage, decode_payload, ingest_batch  # noqa: E402
+
+RAW_TYPES = ["uuid", "timestamptz", "uuid", "uuid", "int2", "int8", "int8", "int8", "int8",
+             "uuid", "text", "text", "jsonb"]
+
+
+def run_use_case(storage: SqlStorage, batches: list[list[RawMessage]], clock: ManualClock) -> float:
+    """Seconds to ingest every batch through the use case."""
+    ids = RandomIds()
+    started = time.perf_counter()
+    for batch in batches:
+        ingest_batch(batch, source="stream:bench", uow_factory=storage.unit_of_work,
+                     clock=clock, ids=ids)
+    return time.perf_counter() - started
+
+
+def raw_copy(storage: SqlStorage, events: list[UsageEvent]) -> float:
+    """Seconds for one binary COPY of the same rows into usage_events."""
+    from psycopg.types.json import Jsonb  # noqa: PLC0415  bench-only
+
+    days = sorted({e.occurred_at.date() for e in events})
+    with storage.engine.begin() as conn:
+        conn.execute(__import__("sqlalchemy").text(
+            "SELECT analytics_ensure_event_partitions(CAST(:d AS date[]))"), {"d": days})
+    raw = storage.engine.raw_connection()
+    try:
+        driver = raw.driver_connection
+        assert driver is not None
+        started = time.perf_counter()
+        with driver.cursor() as cur, cur.copy(
+            "COPY usage_events (org_id, occurred_at, event_id, model_id, status, latency_ms, "
+            "input_tokens, output_tokens, cost_units, actor_id, client_id, error_code, metadata)"
+            " FROM STDIN (FORMAT BINARY)"
+        ) as copy:
+            copy.set_types(RAW_TYPES)
+            for e in events:
+                copy.write_row((
+                    e.org_id, e.occurred_at, e.event_id, e.model_id, STATUS_CODES[e.status],
+                    e.latency_ms, e.input_tokens, e.output_tokens, e.cost.units, e.actor_id,
+                    e.client_id, e.error_code, Jsonb(dict(e.metadata)) if e.metadata else None,
+                ))
+        driver.commit()
+        return time.perf_counter() - started
+    finally:
+        raw.close()
+
+
+def main() -> None:
+    """Run the three measurements and print the figures."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--batch", type=int, default=5000)
+    parser.add_argument("--keep", action="store_true", help="keep the databases")
+    args = parser.parse_args()
+
+    now = datetime.now(UTC).replace(microsecond=0)
+    clock = ManualClock(now)
+    payloads = EventFactory(seed=42).payloads(args.events, now - timedelta(hours=6),
+                                              timedelta(hours=6))
+    batches = [[RawMessage(p) for p in payloads[i:i + args.batch]]
+               for i in range(0, len(payloads), args.batch)]
+    events = [parse_event(decode_payload(p), now=now, raw_retention=timedelta(days=400))
+              for p in payloads]
+
+    with scratch_database("analytics_bench_ingest", args.keep) as url:
+        storage = SqlStorage.from_url(url)
+        first = run_use_case(storage, batches, clock)
+        replay = run_use_case(storage, batches, clock)
+        storage.close()
+    with scratch_database("analytics_bench_copy", args.keep) as url:
+        storage = SqlStorage.from_url(url)
+        copy = raw_copy(storage, events)
+        storage.close()
+
+    n = len(payloads)
+    print(f"machine: {machine()}; PostgreSQL {postgres_version(url.set(database='postgres'))}")
+    print(f"events: {n} in batches of {args.batch}")
+    print(f"use case, first ingest : {n / first:>10,.0f} events/s ({first:.2f} s)")
+    print(f"use case, replay (dups): {n / replay:>10,.0f} events/s ({replay:.2f} s)")
+    print(f"raw binary COPY        : {n / copy:>10,.0f} rows/s   ({copy:.2f} s)")
+    print(f"ratio ingest / COPY    : {copy / first:>10.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,143 @@
+"""Rollups merged per (period, group) for usage and reliability series.
+
+The caller gives period boundaries (computed in the core, exact in any zone); the coarsest
+table whose buckets align with every boundary is read: day tier, hour tier or the 15-minute
+base. PostgreSQL sums counters, sketches and error codes in SQL and returns one small row per
+(period, group, bin); SQLite (embedded scale) merges the rows in Python with the core's
+`merge_stats`.
+"""
+
+from __future__ import annotations
+
+import bisect
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import attrs
+import sqlalchemy as sa
+
+from analytics_adapters.sql.pg_stage import driver
+from analytics_adapters.sql.schema import rollups_1d, rollups_1h, rollups_15m
+from analytics_core.money import Cents
+from analytics_core.rollups import (
+    Rollup,
+    RollupStats,
+    merge_error_codes,
+    merge_stats,
+)
+from analytics_core.sketch import LatencySketch
+
+Cell = tuple[datetime, str | None, RollupStats]
+GROUPS = ("model", "client", "none")
+_DAY, _HOUR = 86400, 3600
+_GROUP_SQL = {"model": "model_id::text", "client": "client_id", "none": "NULL::text"}
+
+
+def table_for(boundaries: Sequence[datetime]) -> sa.Table:
+    """The coarsest rollup table whose buckets never straddle a boundary."""
+    seconds = [int(b.timestamp()) for b in boundaries]
+    if all(s % _DAY == 0 for s in seconds):
+        return rollups_1d
+    if all(s % _HOUR == 0 for s in seconds):
+        return rollups_1h
+    return rollups_15m
+
+
+def group_of(rollup: Rollup, group_by: str) -> str | None:
+    """The series key of a rollup: model id, client id, or None."""
+    if group_by == "model":
+        return str(rollup.key.model_id)
+    if group_by == "client":
+        return rollup.key.client_id
+    return None
+
+
+def _bare(stats: RollupStats) -> RollupStats:
+    return attrs.evolve(stats, sketch=LatencySketch(), error_codes={})
+
+
+def merge_in_python(
+    rollups: Sequence[Rollup], boundaries: Sequence[datetime], group_by: str, latency: bool
+) -> list[Cell]:
+    """Group rollups (inside the boundaries) into periods and series with `merge_stats`."""
+    cells: dict[tuple[int, str | None], list[RollupStats]] = {}
+    for r in rollups:
+        period = bisect.bisect_right(boundaries, r.key.bucket_start) - 1
+        cells.setdefault((period, group_of(r, group_by)), []).append(r.stats)
+    out = []
+    for (period, group), stats in sorted(cells.items(), key=lambda c: (c[0][0], c[0][1] or "")):
+        merged = merge_stats(stats)
+        out.append((boundaries[period], group, merged if latency else _bare(merged)))
+    return out
+
+
+def _where(table: str, model_ids: Sequence[uuid.UUID], client_ids: Sequence[str]) -> str:
+    clauses = ["org_id = %(org)s", "bucket_start >= %(lo)s", "bucket_start < %(hi)s"]
+    if model_ids:
+        clauses.append("model_id = ANY(%(models)s)")
+    if client_ids:
+        clauses.append("client_id = ANY(%(clients)s)")
+    return f"FROM {table} WHERE " + " AND ".join(clauses)
+
+
+def _pg_sql(table: str, group_by: str, model_ids: Sequence[uuid.UUID],
+            client_ids: Sequence[str]) -> tuple[str, str, str]:
+    period = "width_bucket(bucket_start, %(bounds)s::timestamptz[])"
+    group = _GROUP_SQL[group_by]
+    source = _where(table, model_ids, client_ids)
+    counters = (
+        f"SELECT {period}, {group}, sum(invocations)::int8, sum(success)::int8, "
+        "sum(errors)::int8, sum(timeouts)::int8, sum(throttled)::int8, "
+        "sum(input_tokens)::int8, sum(output_tokens)::int8, sum(cost_units)::int8, "
+        "sum(latency_sum)::int8, min(latency_min), max(latency_max), sum(lat_zeros)::int8 "
+        f"{source} GROUP BY 1, 2"
+    )
+    bins = (
+        "SELECT p, g, array_agg(b), array_agg(c) FROM ("  # noqa: S608  fixed identifiers
+        f"SELECT {period} AS p, {group} AS g, u.b, sum(u.c)::int8 AS c "
+        f"{source.replace(' WHERE ', ', unnest(lat_bins, lat_counts) AS u(b, c) WHERE ', 1)} "
+        "GROUP BY 1, 2, 3) AS x GROUP BY 1, 2"
+    )
+    codes = (
+        f"SELECT {period}, {group}, e.key, sum(e.value::int8)::int8 "
+        f"{source.replace(' WHERE ', ', jsonb_each_text(error_codes) AS e WHERE ', 1)} "
+        "AND error_codes <> '{}'::jsonb GROUP BY 1, 2, 3"
+    )
+    return counters, bins, codes
+
+
+def merge_in_postgres(
+    conn: sa.Connection, table: sa.Table, org_id: uuid.UUID, boundaries: Sequence[datetime],
+    *, group_by: str, model_ids: Sequence[uuid.UUID], client_ids: Sequence[str],
+    latency: bool,
+) -> list[Cell]:
+    """Sum counters (and, with `latency`, sketch bins and error codes) per cell in SQL."""
+    counters_sql, bins_sql, codes_sql = _pg_sql(table.name, group_by, model_ids, client_ids)
+    params: dict[str, Any] = {
+        "org": org_id, "lo": boundaries[0], "hi": boundaries[-1], "bounds": list(boundaries),
+        "models": list(model_ids), "clients": list(client_ids),
+    }
+    bins: dict[tuple[int, str | None], dict[int, int]] = {}
+    codes: dict[tuple[int, str | None], dict[str, int]] = {}
+    with driver(conn).cursor(binary=True) as cur:
+        counters = cur.execute(counters_sql, params).fetchall()
+        if latency:
+            for p, g, indexes, counts in cur.execute(bins_sql, params):
+                bins[(p, g)] = dict(zip(indexes, counts, strict=True))
+            for p, g, code, n in cur.execute(codes_sql, params):
+                codes.setdefault((p, g), {})[code] = n
+    cells = []
+    for row in counters:
+        p, g = row[0], row[1]
+        stats = RollupStats(
+            invocations=row[2], success=row[3], errors=row[4], timeouts=row[5],
+            throttled=row[6], input_tokens=row[7], output_tokens=row[8], cost=Cents(row[9]),
+            latency_sum=row[10], latency_min=row[11], latency_max=row[12],
+            sketch=LatencySketch(row[13], bins.get((p, g), {})) if latency else LatencySketch(),
+            error_codes=merge_error_codes({}, codes.get((p, g), {})),
+        )
+        cells.append((boundaries[p - 1], g, stats))
+    cells.sort(key=lambda c: (c[0], c[1] or ""))
+    return cells

@@ -1,0 +1,81 @@
+"""SQLite rollup writes: per-table upserts merging sketches with the registered SQL functions.
+
+SQLite serialises writers (the unit of work holds the write lock), so a plain upsert whose SET
+clause merges the stored and the new sketch is atomic. Hour and day tier deltas are merged in
+Python with the core's `merge_stats` and upserted the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from analytics_adapters.sql.convert import rollup_row
+from analytics_adapters.sql.schema import rollups_1d, rollups_1h, rollups_15m
+from analytics_adapters.sql.sqlite_functions import MERGE_BINS, MERGE_COUNTS, MERGE_ERROR_CODES
+from analytics_core.rollups import Rollup, RollupKey, RollupStats, merge_stats
+
+ADDITIVE = (
+    "invocations", "success", "errors", "timeouts", "throttled", "input_tokens",
+    "output_tokens", "cost_units", "latency_sum", "lat_zeros",
+)
+
+
+def floor_hour(when: datetime) -> datetime:
+    """Start of the UTC hour holding `when`."""
+    return when.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def floor_day(when: datetime) -> datetime:
+    """Start of the UTC day holding `when`."""
+    return floor_hour(when).replace(hour=0)
+
+
+def coarsen(rollups: Sequence[Rollup], floor: Callable[[datetime], datetime]) -> list[Rollup]:
+    """Deltas for a coarser tier: bucket starts floored, stats of equal keys merged."""
+    by_key: dict[RollupKey, list[RollupStats]] = {}
+    for r in rollups:
+        k = r.key
+        key = RollupKey(k.org_id, k.model_id, k.client_id, floor(k.bucket_start))
+        by_key.setdefault(key, []).append(r.stats)
+    return [Rollup(key, stats[0] if len(stats) == 1 else merge_stats(stats))
+            for key, stats in by_key.items()]
+
+
+def _upsert(table: sa.Table) -> sa.Insert:
+    stmt = sqlite_insert(table)
+    t, ex = table.c, stmt.excluded
+    changes: dict[str, sa.ColumnElement[object]] = {c: t[c] + ex[c] for c in ADDITIVE}
+    # SQLite's two-argument min/max return NULL when either side is NULL.
+    changes["latency_min"] = sa.func.min(
+        sa.func.coalesce(t.latency_min, ex.latency_min),
+        sa.func.coalesce(ex.latency_min, t.latency_min),
+    )
+    changes["latency_max"] = sa.func.max(
+        sa.func.coalesce(t.latency_max, ex.latency_max),
+        sa.func.coalesce(ex.latency_max, t.latency_max),
+    )
+    sketch = (t.lat_bins, t.lat_counts, ex.lat_bins, ex.lat_counts)
+    changes["lat_bins"] = getattr(sa.func, MERGE_BINS)(*sketch)
+    changes["lat_counts"] = getattr(sa.func, MERGE_COUNTS)(*sketch)
+    changes["error_codes"] = getattr(sa.func, MERGE_ERROR_CODES)(t.error_codes, ex.error_codes)
+    return stmt.on_conflict_do_update(
+        index_elements=["org_id", "bucket_start", "model_id", "client_id"], set_=changes
+    )
+
+
+_TIERS = (
+    (_upsert(rollups_15m), None),
+    (_upsert(rollups_1h), floor_hour),
+    (_upsert(rollups_1d), floor_day),
+)
+
+
+def add_rollups(conn: sa.Connection, deltas: Sequence[Rollup]) -> None:
+    """Upsert distinct-key deltas into the base table and both tiers."""
+    for stmt, floor in _TIERS:
+        rows = deltas if floor is None else coarsen(deltas, floor)
+        conn.execute(stmt, [rollup_row(r) for r in rows])
