@@ -108,6 +108,10 @@ class StreamMetrics:
         self.buffered = Gauge("analytics_stream_buffered_chunks",
                               "Chunks received and not yet taken (bounded by credit)", ["stream"],
                               registry=r)
+        for result in ("accepted", "duplicate", "rejected"):  # series exist before events
+            self.events.labels(result)
+        for state in (PartitionState.WAITING_FOR_DATABASE, PartitionState.WAITING_FOR_BROKER):
+            self.waiting.labels(str(state))
 
     def record_batch(self, result: BatchResult, seconds: float) -> None:
         """Count one committed batch."""

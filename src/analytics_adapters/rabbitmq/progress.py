@@ -137,7 +137,7 @@ class StreamPipelineProgress:
             await asyncio.sleep(self._grace)  # let the broker push what it already holds
             self._mark_verified(client, committed)
         except _UNVERIFIABLE as e:
-            log.warning("pipeline progress cannot be verified: %s", e)
+            log.warning("pipeline progress cannot be verified: %r", e)
             self._mark_unverified()
             await self._drop(client)
             return None
