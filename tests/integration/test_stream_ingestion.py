@@ -11,7 +11,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy.engine import URL
 
-from analytics_adapters.rabbitmq import PartitionReader, StartAt, StreamRuntime
+from analytics_adapters.rabbitmq import BrokerUnavailable, PartitionReader, StartAt, StreamRuntime
+from analytics_adapters.rabbitmq.admin import delete_streams
 from analytics_adapters.sql import SqlStorage
 from tests.contract.sql_backends import fresh_postgres_database
 from tests.integration.stream_support import (
@@ -178,3 +179,52 @@ def storage_offset(storage: SqlStorage, stream: str) -> int | None:
     """The committed offset of the test group on one stream."""
     with storage.unit_of_work() as uow:
         return uow.offsets.get(GROUP, stream)
+
+
+def test_a_reader_reports_its_stream_gone_when_the_stream_is_deleted(
+    runtime: StreamRuntime,
+) -> None:
+    """Deleting a stream under a reader surfaces as BrokerUnavailable, not as silence."""
+
+    async def scenario() -> None:
+        await runtime.declare()
+        reader = runtime.reader(runtime.topology.stream(1), None)
+        await reader.open()
+        await delete_streams(runtime.address, [runtime.topology.stream(1)])
+        with pytest.raises(BrokerUnavailable):
+            await reader.next_chunk(5.0)
+        await reader.close()
+
+    asyncio.run(scenario())
+
+
+def test_the_api_readiness_reports_the_broker_as_a_degraded_only_check() -> None:
+    """A missing partition stream degrades /status/readyz (still 200); once declared, ok."""
+    from falcon.testing import TestClient  # noqa: PLC0415
+
+    from analytics_app.config import Settings  # noqa: PLC0415
+    from analytics_app.container import Application  # noqa: PLC0415
+    from analytics_app.http.app import create_app  # noqa: PLC0415
+    from analytics_app.stream_config import StreamConfig  # noqa: PLC0415
+
+    address = require_broker()
+    topology = random_topology(2)
+    app = Application(Settings(rabbitmq=StreamConfig(
+        host=address.host, port=address.port, stream=topology.base, partitions=2)))
+    assert app.stream is not None
+    with deleted_afterwards(app.stream):
+        client = TestClient(create_app(app.services))
+
+        def broker_check() -> tuple[int, dict[str, object]]:
+            result = client.simulate_get("/analytics/v1/status/readyz", params={"verbose": ""})
+            checks = result.json["checks"]
+            return result.status_code, next(c for c in checks if c["name"] == "rabbitmq")
+
+        status, check = broker_check()
+        assert (status, check["critical"], check["status"]) == (200, False, "degraded")
+        asyncio.run(app.stream.declare())
+        status, check = broker_check()
+        assert (status, check["status"]) == (200, "ok")
+        now = datetime.now(UTC)
+        assert app.services.progress.complete_through(now) <= now
+        app.shutdown()

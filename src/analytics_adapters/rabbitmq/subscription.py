@@ -113,11 +113,13 @@ class Subscription:
         self.subscription_id = subscription_id
         self.stream = stream
         self._frames: asyncio.Queue[schema.Deliver] = asyncio.Queue()
+        self._gone = False  # the broker announced the stream moved or was deleted
 
     async def start(self, start: StartAt, credit: int) -> None:
         """Subscribe with `credit` chunks the broker may send before more credit is granted."""
         name = str(self.subscription_id)
         self.client.add_handler(schema.Deliver, _ignore, name=name)
+        self.client.add_handler(schema.MetadataUpdate, self._on_metadata, name=name)
         await self.client.run_queue_listener_task(self.subscription_id, self._on_frame)
         await self.client.subscribe(
             self.stream, self.subscription_id, start.spec(), initial_credit=credit
@@ -127,6 +129,10 @@ class Subscription:
         if frame.subscription_id == self.subscription_id:
             self._frames.put_nowait(frame)
 
+    def _on_metadata(self, frame: schema.MetadataUpdate) -> None:
+        if frame.metadata_info.stream == self.stream:
+            self._gone = True
+
     @property
     def buffered(self) -> int:
         """Chunks received and not yet taken."""
@@ -134,7 +140,7 @@ class Subscription:
 
     def alive(self) -> bool:
         """Whether the connection still looks usable (open, heartbeats arriving)."""
-        if not self.client.is_connection_alive():
+        if self._gone or not self.client.is_connection_alive():
             return False
         last = getattr(self.client, "_last_heartbeat", 0.0)
         heartbeat = getattr(self.client, "_heartbeat", 0)
@@ -147,7 +153,8 @@ class Subscription:
             if not self._frames.empty():
                 return self._frames.get_nowait()
             if not self.alive():
-                raise BrokerUnavailable(f"connection to the stream {self.stream!r} was lost")
+                raise BrokerUnavailable(f"subscription to the stream {self.stream!r} was lost "
+                                        "(connection closed, or the stream moved or was deleted)")
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return None
@@ -166,6 +173,7 @@ class Subscription:
         with contextlib.suppress(Exception):
             await self.client.stop_queue_listener_task(self.subscription_id)
         self.client.remove_handler(schema.Deliver, name=str(self.subscription_id))
+        self.client.remove_handler(schema.MetadataUpdate, name=str(self.subscription_id))
         if self.client.is_connection_alive():
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(2):
