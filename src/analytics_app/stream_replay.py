@@ -33,7 +33,7 @@ def parse_position(text: str, field: str) -> Position:
         return int(text)
     try:
         return parse_time(text.strip())
-    except ValidationFailed as e:
+    except ValueError as e:  # ValidationFailed is a ValueError too
         raise ValidationFailed([FieldError(field, "must be an offset (integer) or an RFC 3339 "
                                                   "date-time")]) from e
 
