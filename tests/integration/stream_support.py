@@ -21,8 +21,6 @@ from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy.engine import URL
-from tests.conftest import RABBITMQ_HOST, port_open, require_service
-from tests.contract.sql_backends import postgres_server_url
 
 from analytics_adapters.memory import RandomIds, SystemClock
 from analytics_adapters.rabbitmq import BrokerAddress, StreamRuntime, StreamTopology
@@ -32,6 +30,8 @@ from analytics_core.money import Cents
 from analytics_core.ports import UnitOfWorkFactory
 from analytics_core.timegrid import Grain
 from analytics_core.usecases.queries import AnalyticsQuery, GroupBy, query_analytics
+from tests.conftest import RABBITMQ_HOST, port_open, require_service
+from tests.contract.sql_backends import postgres_server_url
 
 STREAM_PORT = int(os.environ.get("ANALYTICS_TEST_RABBITMQ_STREAM_PORT", "5552"))
 GROUP = "analytics-test"

@@ -14,6 +14,9 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import URL
+
+from analytics_adapters.rabbitmq import BrokerAddress, StreamRuntime
+from analytics_adapters.sql import SqlStorage
 from tests.conftest import port_open
 from tests.contract.sql_backends import fresh_postgres_database
 from tests.integration.stream_support import (
@@ -37,9 +40,6 @@ from tests.integration.stream_support import (
     start_consumer,
     wait_until,
 )
-
-from analytics_adapters.rabbitmq import BrokerAddress, StreamRuntime
-from analytics_adapters.sql import SqlStorage
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.postgres]
 
