@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import io
@@ -20,6 +21,7 @@ from analytics_core.exports import (
     ExportJob,
     ExportKind,
     ExportRequest,
+    ExportStatus,
     object_key,
 )
 from analytics_core.ports import (
@@ -39,15 +41,10 @@ from analytics_core.timegrid import (
     period_start,
     zone,
 )
-from analytics_core.usecases.queries import GroupBy, group_series
+from analytics_core.usecases.export_points import usage_points
 
 CHUNK_BYTES = 64 * 1024
 USER_SAFE_ERROR = "The export could not be generated; please retry or contact support."
-_GRAINS = {
-    ExportGranularity.HOURLY: Grain.HOUR,
-    ExportGranularity.DAILY: Grain.DAY,
-    ExportGranularity.MONTHLY: Grain.MONTH,
-}
 
 
 @attrs.frozen
@@ -102,10 +99,7 @@ def _usage_rows(
     yield list(USAGE_COLUMNS)
     tz = zone(request.tz)
     low, high = floor_bucket(request.start), ceil_bucket(request.end)
-    with uow_factory() as uow:
-        rollups = uow.rollups.query(request.org_id, low, request.end, request.models)
-    grain = _GRAINS[request.granularity]
-    for point in group_series(rollups, grain, request.tz, GroupBy.MODEL):
+    for point in usage_points(request, uow_factory):
         s = point.stats
         tally.rows += 1
         tally.totals = tally.totals.merge(s)
@@ -142,6 +136,12 @@ def _file_name(job: ExportJob) -> str:
         local = job.request.start.astimezone(zone(job.request.tz))
         return f"{local:%Y%m}.csv"
     return f"{job.job_id}.csv"
+
+
+def _keys(job: ExportJob) -> tuple[str, str]:
+    """The CSV and manifest keys of a job (also where a failed attempt may have left files)."""
+    csv_key = job.object_key or object_key(job.org_id, _file_name(job))
+    return csv_key, csv_key.removesuffix(".csv") + ".manifest.json"
 
 
 def _manifest(job: ExportJob, tally: _Tally, generated_at: datetime, complete: datetime) -> bytes:
@@ -190,14 +190,26 @@ class ExportRunner:
         except Exception:
             now = self.clock.now()
             done = job.fail(now, USER_SAFE_ERROR, now + self.settings.retention)
-        return self._save(done) or job
+        saved = self._save(done)
+        if saved is None:  # reclaimed by another runner: its files and state are left alone
+            return job
+        if saved.status is not ExportStatus.SUCCEEDED:
+            self._discard_files(saved)
+        return saved
+
+    def _discard_files(self, job: ExportJob) -> None:
+        """Best effort: an attempt may have stored its CSV before the manifest failed. What an
+        outage keeps us from deleting now goes with the job's retention (`expire_due`)."""
+        for key in _keys(job):
+            with contextlib.suppress(StoreUnavailable):
+                self.objects.delete(key)
 
     def _generate(self, job: ExportJob) -> ExportJob:
         tally = _Tally()
         rows = (_usage_rows if job.request.kind is ExportKind.USAGE else _event_rows)(
             job.request, self.uow_factory, tally
         )
-        key = object_key(job.org_id, _file_name(job))
+        key, manifest_key = _keys(job)
         generated_at = self.clock.now()
         complete = self.progress.complete_through(generated_at)
 
@@ -210,8 +222,7 @@ class ExportRunner:
 
         self.objects.put(key, _encode(rows, tally), metadata=metadata, content_type="text/csv")
         self.objects.put(
-            key.removesuffix(".csv") + ".manifest.json",
-            [_manifest(job, tally, generated_at, complete)],
+            manifest_key, [_manifest(job, tally, generated_at, complete)],
             metadata=metadata, content_type="application/json",
         )
         now = self.clock.now()
@@ -239,9 +250,8 @@ class ExportRunner:
             due = uow.exports.expirable(self.clock.now(), limit)
         expired = 0
         for job in due:
-            if job.object_key is not None:
-                self.objects.delete(job.object_key)
-                self.objects.delete(job.object_key.removesuffix(".csv") + ".manifest.json")
+            for key in _keys(job):  # failed jobs too: a failed attempt may have left a CSV
+                self.objects.delete(key)
             if self._save(job.expire()) is not None:
                 expired += 1
         return expired
