@@ -87,8 +87,7 @@ def service(tmp_path: Path) -> Iterator[Service]:
 def test_freshness_is_served_from_redis_and_a_committed_batch_invalidates_it(
     service: Service,
 ) -> None:
-    """A cold read fills Redis; a Redis entry is what the endpoint serves (a hit is counted);
-    the next committed batch drops it, and the read after shows the store's new state."""
+    """Freshness reads come from Redis (hit counted); a committed batch drops the entry."""
     m1, m2, seen = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     at = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=3)
     service.ingest(m1, at)
@@ -113,8 +112,7 @@ def test_freshness_is_served_from_redis_and_a_committed_batch_invalidates_it(
 def test_with_redis_down_the_api_answers_correctly_and_readiness_says_degraded(
     tmp_path: Path,
 ) -> None:
-    """ANALYTICS_REDIS_URL on a closed port: ingest, freshness and usage answer 200 with the
-    store's data, lookups count as errors, readiness is 200 with redis degraded."""
+    """Redis on a closed port: ingest and reads answer 200, readiness is 200 with redis degraded."""
     service = Service(tmp_path, f"redis://127.0.0.1:{free_port()}/0")
     model = uuid.uuid4()
     at = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=2)

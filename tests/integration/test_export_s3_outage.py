@@ -244,8 +244,7 @@ def test_a_job_run_while_s3_is_down_goes_back_to_pending_with_backoff_and_stores
 def test_once_s3_is_back_the_worker_completes_the_job_with_one_csv_and_manifest(
     outage: Outage, uow_factory: UnitOfWorkFactory, clock: ManualClock,
 ) -> None:
-    """After two failed attempts the worker's next round succeeds: one CSV, one manifest,
-    checksums equal, SSE and metadata present."""
+    """After two attempts with S3 down, the worker's next round stores one CSV and manifest."""
     org = uuid.uuid4()
     seed(uow_factory, org)
     job = new_job(uow_factory, clock, org)
@@ -265,8 +264,7 @@ def test_once_s3_is_back_the_worker_completes_the_job_with_one_csv_and_manifest(
 def test_s3_lost_between_the_csv_and_the_manifest_leaves_no_file_and_the_retry_completes(
     outage: Outage, uow_factory: UnitOfWorkFactory, clock: ManualClock,
 ) -> None:
-    """A CSV uploaded before the manifest failed is removed once S3 answers; the retry writes
-    both again."""
+    """A CSV stored before its manifest failed is removed; the retry writes both."""
     org = uuid.uuid4()
     seed(uow_factory, org)
     new_job(uow_factory, clock, org)
@@ -284,8 +282,7 @@ def test_s3_lost_between_the_csv_and_the_manifest_leaves_no_file_and_the_retry_c
 def test_s3_lost_in_the_middle_of_a_multipart_csv_leaves_no_object_and_the_retry_completes(
     outage: Outage, uow_factory: UnitOfWorkFactory, clock: ManualClock,
 ) -> None:
-    """An events export of several parts: the server stops after the first part was handed
-    over; nothing becomes visible; after the restart the retry stores every byte."""
+    """S3 stopping after the first part of a multipart CSV leaves no object; the retry stores it."""
     org = uuid.uuid4()
     seed(uow_factory, org, count=40_000)
     new_job(uow_factory, clock, org, ExportKind.EVENTS)
@@ -320,8 +317,7 @@ def test_s3_lost_in_the_middle_of_a_multipart_csv_leaves_no_object_and_the_retry
 def test_after_max_attempts_the_job_fails_with_the_user_safe_message(
     outage: Outage, uow_factory: UnitOfWorkFactory, clock: ManualClock,
 ) -> None:
-    """Every attempt with S3 down: after max_attempts the job is failed, with the user-safe
-    message, never retried again, and nothing is stored."""
+    """With S3 down for every attempt the job ends failed, user-safe message, nothing stored."""
     org = uuid.uuid4()
     seed(uow_factory, org)
     job = new_job(uow_factory, clock, org)
@@ -345,8 +341,7 @@ def test_after_max_attempts_the_job_fails_with_the_user_safe_message(
 def test_a_csv_left_by_a_final_failure_during_an_outage_is_deleted_at_expiry(
     outage: Outage, uow_factory: UnitOfWorkFactory, clock: ManualClock,
 ) -> None:
-    """When S3 stays down after the manifest failed, the CSV of the last attempt cannot be
-    removed at once; the expiry sweep deletes it with the failed job's retention."""
+    """A CSV that an outage kept from being removed is deleted by the expiry sweep."""
     org = uuid.uuid4()
     seed(uow_factory, org)
     job = new_job(uow_factory, clock, org)
@@ -367,8 +362,7 @@ def test_a_csv_left_by_a_final_failure_during_an_outage_is_deleted_at_expiry(
 def test_a_late_failure_after_the_lease_expired_never_overwrites_the_success(
     outage: Outage, uow_factory: UnitOfWorkFactory, clock: ManualClock, attempts: int,
 ) -> None:
-    """Runner A's lease expires mid-upload; B reclaims and succeeds; A's upload then fails:
-    A's result cannot be saved and B's files stay, though S3 is up when A gives up."""
+    """A's upload fails after B reclaimed and succeeded: A saves nothing, B's files stay."""
     org = uuid.uuid4()
     seed(uow_factory, org)
     job = new_job(uow_factory, clock, org)

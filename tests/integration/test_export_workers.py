@@ -191,9 +191,7 @@ def stop(loops: list[ExportWorker], threads: list[threading.Thread]) -> None:
 def test_three_workers_run_every_job_once_schedule_one_monthly_job_per_org_and_expire_once(
     uow_factory: UnitOfWorkFactory, objects: CountingStore,
 ) -> None:
-    """3 worker loops over one database: each user and monthly job is run by one worker,
-    once, its two files written once; each org gets one March job; at retention every job
-    is expired once and its files deleted."""
+    """Three workers: each job run once, one March job per org, each job expired once."""
     clock = ManualClock(NOW)
     orgs = sorted(uuid.uuid4() for _ in range(ORGS))
     seed_march(uow_factory, orgs)
@@ -263,8 +261,7 @@ def count_created(schedule: Callable[[], list[ExportJob]]) -> int:
 def test_monthly_scheduling_called_by_every_worker_at_once_creates_one_job_per_org_and_month(
     uow_factory: UnitOfWorkFactory,
 ) -> None:
-    """Released together, three schedulers create exactly one job per active org for the
-    previous month; running them again later in the month creates none."""
+    """Three schedulers released together create one job per org; later calls create none."""
     orgs = sorted(uuid.uuid4() for _ in range(ORGS))
     seed_march(uow_factory, orgs)
     created: list[int] = []
