@@ -12,6 +12,7 @@ import attrs
 from rstream import exceptions as rs_errors
 from rstream.client import Client
 from rstream.connection import ConnectionClosed
+from rstream.utils import OnClosedErrorInfo
 
 from analytics_core.errors import StoreUnavailable
 
@@ -59,6 +60,7 @@ async def connect(address: BrokerAddress, name: str, host: str | None = None,
     client = Client(
         host or address.host, port or address.port, frame_max=address.frame_max,
         heartbeat=address.heartbeat, connection_name=name,
+        connection_closed_handler=_closed,  # our callers notice; without it rstream logs a trace
     )
     try:
         async with asyncio.timeout(address.connect_timeout):
@@ -74,6 +76,10 @@ async def connect(address: BrokerAddress, name: str, host: str | None = None,
             ) from e
         raise
     return client
+
+
+async def _closed(_info: OnClosedErrorInfo) -> None:
+    """A lost connection is seen by its users (`is_connection_alive()`), not reported here."""
 
 
 async def close_quietly(client: Client) -> None:
