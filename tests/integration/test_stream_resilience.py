@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 import shutil
@@ -250,3 +251,41 @@ def test_a_real_broker_restart_mid_stream_is_survived(
     consumer.send_signal(signal.SIGTERM)
     assert consumer.wait(timeout=30) == 0
     assert_exact(storage.unit_of_work, scenario)
+
+
+def test_the_publisher_resends_unconfirmed_messages_after_a_broker_outage(
+    runtime: StreamRuntime, storage: SqlStorage, database: URL,
+) -> None:
+    """Connections cut mid-publish: flush() still returns and every message is in a stream."""
+    proxy = CuttableProxy((runtime.address.host, STREAM_PORT))
+    through_proxy = runtime_for(BrokerAddress(runtime.address.host, proxy.port),
+                                runtime.topology, storage.unit_of_work,
+                                database.render_as_string(hide_password=False))
+    lines = make_scenario(6000, seed=17).lines
+
+    async def publish_with_outage() -> None:
+        await through_proxy.declare()
+        async with through_proxy.publisher(batch_size=100) as publisher:
+            for i, line in enumerate(lines):
+                await publisher.send(line)
+                if i == len(lines) // 2:
+                    proxy.cut()
+                    asyncio.get_running_loop().call_later(1.0, proxy.restore)
+
+    asyncio.run(publish_with_outage())
+    proxy.cut()
+    assert set(_all_bodies(runtime)) == set(lines)
+
+
+def _all_bodies(runtime: StreamRuntime) -> list[bytes]:
+    async def read() -> list[bytes]:
+        bodies: list[bytes] = []
+        for stream in runtime.topology.streams:
+            reader = runtime.reader(stream, None)
+            await reader.open()
+            while (chunk := await reader.next_chunk(1.0)) is not None:
+                bodies.extend(chunk.bodies)
+            await reader.close()
+        return bodies
+
+    return asyncio.run(read())
