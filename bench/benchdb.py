@@ -77,7 +77,8 @@ def machine() -> str:
         with open("/proc/meminfo") as f:
             kib = int(f.readline().split()[1])
         mem = f", {kib / 2**20:.0f} GiB RAM"
-    return f"{platform.processor() or platform.machine()}, {cores} cores{mem}, Python {platform.python_version()}"
+    cpu = platform.processor() or platform.machine()
+    return f"{cpu}, {cores} cores{mem}, Python {platform.python_version()}"
 
 
 def postgres_version(url: URL | str) -> str:

@@ -340,11 +340,10 @@ def upgrade() -> None:
     _access()
     if _postgres():
         for name in ("rollups_15m", "rollups_1h", "rollups_1d"):
-            # Rows of the current buckets are updated many times: room for HOT updates;
-            # wide day sketches compress with lz4 (cheaper than pglz on every update).
-            op.execute(f"ALTER TABLE {name} SET (fillfactor = 90)")
-            for column in ("lat_bins", "lat_counts"):
-                op.execute(f"ALTER TABLE {name} ALTER COLUMN {column} SET COMPRESSION lz4")
+            # Rows of the current buckets are updated many times: leave room for HOT
+            # updates, and keep sketches up to ~8 kB inline and uncompressed so an update
+            # or a read never goes through TOAST compression.
+            op.execute(f"ALTER TABLE {name} SET (fillfactor = 90, toast_tuple_target = 8160)")
         op.execute(MERGE_SKETCH)
         op.execute(MERGE_ERROR_CODES)
         for statement in AGGREGATES:

@@ -32,7 +32,10 @@ from analytics_core.sketch import LatencySketch
 Cell = tuple[datetime, str | None, RollupStats]
 GROUPS = ("model", "client", "none")
 _DAY, _HOUR = 86400, 3600
-_GROUP_SQL = {"model": "model_id::text", "client": "client_id", "none": "NULL::text"}
+_GROUP_SQL = {"model": "model_id", "client": "client_id", "none": "NULL::text"}
+# Hash aggregation of a month of wide sketches needs more than the default 4 MB to stay in
+# memory; SET LOCAL scopes it to the reading transaction.
+_WORK_MEM = "SET LOCAL work_mem = '64MB'"
 
 
 def table_for(boundaries: Sequence[datetime]) -> sa.Table:
@@ -94,11 +97,12 @@ def _pg_sql(table: str, group_by: str, model_ids: Sequence[uuid.UUID],
         "sum(latency_sum)::int8, min(latency_min), max(latency_max), sum(lat_zeros)::int8 "
         f"{source} GROUP BY 1, 2"
     )
+    # unnest in the select list (ProjectSet) streams; in FROM it would materialise per row.
     bins = (
         "SELECT p, g, array_agg(b), array_agg(c) FROM ("  # noqa: S608  fixed identifiers
-        f"SELECT {period} AS p, {group} AS g, u.b, sum(u.c)::int8 AS c "
-        f"{source.replace(' WHERE ', ', unnest(lat_bins, lat_counts) AS u(b, c) WHERE ', 1)} "
-        "GROUP BY 1, 2, 3) AS x GROUP BY 1, 2"
+        "SELECT p, g, b, sum(c)::int8 AS c FROM ("
+        f"SELECT {period} AS p, {group} AS g, unnest(lat_bins) AS b, unnest(lat_counts) AS c "
+        f"{source}) AS y GROUP BY 1, 2, 3) AS x GROUP BY 1, 2"
     )
     codes = (
         f"SELECT {period}, {group}, e.key, sum(e.value::int8)::int8 "
@@ -124,6 +128,7 @@ def merge_in_postgres(
     with driver(conn).cursor(binary=True) as cur:
         counters = cur.execute(counters_sql, params).fetchall()
         if latency:
+            cur.execute(_WORK_MEM)
             for p, g, indexes, counts in cur.execute(bins_sql, params):
                 bins[(p, g)] = dict(zip(indexes, counts, strict=True))
             for p, g, code, n in cur.execute(codes_sql, params):
@@ -138,6 +143,6 @@ def merge_in_postgres(
             sketch=LatencySketch(row[13], bins.get((p, g), {})) if latency else LatencySketch(),
             error_codes=merge_error_codes({}, codes.get((p, g), {})),
         )
-        cells.append((boundaries[p - 1], g, stats))
+        cells.append((boundaries[p - 1], None if g is None else str(g), stats))
     cells.sort(key=lambda c: (c[0], c[1] or ""))
     return cells
