@@ -165,6 +165,34 @@ def _manifest(job: ExportJob, tally: _Tally, generated_at: datetime, complete: d
     return json.dumps(body, indent=2).encode()
 
 
+class LeaseLost(Exception):
+    """Another runner reclaimed the job while this one was generating it."""
+
+
+@attrs.define
+class _Lease:
+    """The job as this runner holds it; renewed (CAS) once half the lease has elapsed."""
+
+    job: ExportJob
+    runner: ExportRunner
+
+    def keep_alive(self) -> None:
+        now = self.runner.clock.now()
+        expires = self.job.lease_expires_at
+        if expires is None or expires - now > self.runner.settings.lease / 2:
+            return
+        renewed = self.runner._save(self.job.renew(now, self.runner.settings.lease))
+        if renewed is None:
+            raise LeaseLost(str(self.job.job_id))
+        self.job = renewed
+
+    def chunks(self, source: Iterable[bytes]) -> Iterator[bytes]:
+        """Pass chunks through, keeping the lease alive between them."""
+        for chunk in source:
+            self.keep_alive()
+            yield chunk
+
+
 @attrs.frozen
 class ExportRunner:
     """Claims and runs export jobs; safe with many runners (claims are atomic, saves are CAS)."""
@@ -183,11 +211,16 @@ class ExportRunner:
             uow.commit()
         if job is None:
             return None
+        lease = _Lease(job, self)
         try:
-            done = self._generate(job)
+            done = self._generate(lease)
+        except LeaseLost:  # another runner owns the job now: leave its state and files alone
+            return lease.job
         except StoreUnavailable as e:
+            job = lease.job
             done = self._after_failure(job, f"temporary storage failure: {type(e).__name__}")
         except Exception:
+            job = lease.job
             now = self.clock.now()
             done = job.fail(now, USER_SAFE_ERROR, now + self.settings.retention)
         saved = self._save(done)
@@ -204,7 +237,8 @@ class ExportRunner:
             with contextlib.suppress(StoreUnavailable):
                 self.objects.delete(key)
 
-    def _generate(self, job: ExportJob) -> ExportJob:
+    def _generate(self, lease: _Lease) -> ExportJob:
+        job = lease.job
         tally = _Tally()
         rows = (_usage_rows if job.request.kind is ExportKind.USAGE else _event_rows)(
             job.request, self.uow_factory, tally
@@ -220,13 +254,16 @@ class ExportRunner:
                 "checksum-sha256": tally.digest.hexdigest(), "row-count": str(tally.rows),
             }
 
-        self.objects.put(key, _encode(rows, tally), metadata=metadata, content_type="text/csv")
+        self.objects.put(
+            key, lease.chunks(_encode(rows, tally)), metadata=metadata, content_type="text/csv"
+        )
+        lease.keep_alive()
         self.objects.put(
             manifest_key, [_manifest(job, tally, generated_at, complete)],
             metadata=metadata, content_type="application/json",
         )
         now = self.clock.now()
-        return job.succeed(
+        return lease.job.succeed(
             now, row_count=tally.rows, checksum=tally.digest.hexdigest(),
             object_key=key, expires_at=now + self.settings.retention,
         )
