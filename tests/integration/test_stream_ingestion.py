@@ -11,7 +11,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy.engine import URL
 
-from analytics_adapters.rabbitmq import BrokerUnavailable, PartitionReader, StartAt, StreamRuntime
+from analytics_adapters.memory import InMemoryStorage, unit_of_work_factory
+from analytics_adapters.rabbitmq import (
+    BrokerUnavailable,
+    PartitionReader,
+    Retention,
+    StartAt,
+    StreamRuntime,
+    StreamTopology,
+)
 from analytics_adapters.rabbitmq.admin import delete_streams
 from analytics_adapters.sql import SqlStorage
 from tests.contract.sql_backends import fresh_postgres_database
@@ -228,3 +236,31 @@ def test_the_api_readiness_reports_the_broker_as_a_degraded_only_check() -> None
         now = datetime.now(UTC)
         assert app.services.progress.complete_through(now) <= now
         app.shutdown()
+
+
+def test_a_reader_whose_offset_was_deleted_by_retention_resumes_at_the_oldest_message() -> None:
+    """Offsets removed by retention are reported and skipped; later ones are all delivered."""
+    address = require_broker()
+    topology = StreamTopology(random_topology(1).base, 1,
+                              Retention(timedelta(hours=1), 300_000, 60_000))
+    runtime = runtime_for(address, topology, unit_of_work_factory(InMemoryStorage()), None)
+    org = uuid.uuid4()
+    lines = [f'{{"orgId":"{org}","n":{i},"pad":"{"x" * 400}"}}'.encode() for i in range(6000)]
+
+    async def scenario() -> list[int]:
+        await runtime.declare()
+        async with runtime.publisher(batch_size=50) as publisher:
+            for line in lines:
+                await publisher.send(line)
+        reader = PartitionReader(address, topology.stream(0), StartAt.offset(0))
+        await reader.open()
+        offsets: list[int] = []
+        while (chunk := await reader.next_chunk(1.0)) is not None:
+            offsets.extend(chunk.offsets())
+        await reader.close()
+        return offsets
+
+    with deleted_afterwards(runtime):
+        offsets = asyncio.run(scenario())
+    assert offsets[0] > 0
+    assert offsets == list(range(offsets[0], len(lines)))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 
+from rstream.client import Client
+from rstream.constants import OffsetType
 from rstream.exceptions import StreamDoesNotExist
 
 from analytics_adapters.rabbitmq.connection import (
@@ -22,6 +24,7 @@ from analytics_adapters.rabbitmq.subscription import (
 
 log = logging.getLogger(__name__)
 _SUBSCRIPTION_ID = 1  # one subscription per reader connection
+_PROBE_ID = 2  # a short-lived subscription reading where the stream starts
 
 
 class PartitionReader:
@@ -44,6 +47,9 @@ class PartitionReader:
         self.name = name
         self._start = start
         self._min_offset = start.min_offset
+        # From an offset the stream must continue exactly there; from FIRST or a timestamp
+        # the first chunk sets the position and continuity is checked from then on.
+        self._strict = start.kind is OffsetType.OFFSET
         self._subscription: Subscription | None = None
 
     async def open(self) -> None:
@@ -78,10 +84,27 @@ class PartitionReader:
         if frame is None:
             return None
         await self._subscription.credit(1)
+        if self._strict and frame.chunk_first_offset > self._min_offset:
+            await self._accept_gap(frame.chunk_first_offset)
+        self._strict = True
         chunk = decode_chunk(self.stream, frame, self._min_offset)
         if chunk is not None:
             self._min_offset = chunk.last_offset + 1
         return chunk
+
+    async def _accept_gap(self, delivered: int) -> None:
+        """A chunk beyond the next expected offset: accepted only when retention deleted the
+        missing messages; anything else is treated as a broken subscription (BrokerUnavailable,
+        so the caller resubscribes at the expected offset) rather than skipping messages."""
+        assert self._subscription is not None
+        oldest = await _oldest_offset(self._subscription.client, self.stream)
+        expected = self._min_offset
+        if oldest is not None and oldest > expected:
+            log.error("stream %s: messages %d..%d were deleted by retention before they were "
+                      "consumed", self.stream, expected, oldest - 1)
+            return
+        raise BrokerUnavailable(f"stream {self.stream!r} delivered offset {delivered} while "
+                                f"{expected} was expected; resubscribing")
 
     async def close(self) -> None:
         """Unsubscribe and close the connection."""
@@ -89,3 +112,16 @@ class PartitionReader:
         if subscription is not None:
             await subscription.stop()
             await close_quietly(subscription.client)
+
+
+async def _oldest_offset(client: Client, stream: str) -> int | None:
+    """The first offset the stream still holds (None when it sent nothing within a second)."""
+    probe = Subscription(client, _PROBE_ID, stream)
+    try:
+        await probe.start(StartAt.first(), credit=1)
+        frame = await probe.next_frame(1.0)
+    except BROKER_ERRORS as e:
+        raise BrokerUnavailable(f"cannot read the start of {stream!r}: {e!r}") from e
+    finally:
+        await probe.stop()
+    return None if frame is None else int(frame.chunk_first_offset)
