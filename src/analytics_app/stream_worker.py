@@ -182,6 +182,10 @@ class PartitionWorker:
     def _take(self, messages: Sequence[RawMessage]) -> None:
         if not messages:
             return
+        first = messages[0].offset
+        if self._received is not None and first is not None and first > self._received + 1:
+            log.error("partition %s: offsets %d..%d were never received (deleted by retention, "
+                      "or skipped by the broker)", self.stream, self._received + 1, first - 1)
         if not self._batch:
             self._batch_started = time.monotonic()
         room = self.settings.batch_size - len(self._batch)
