@@ -23,6 +23,9 @@ MAX_ERROR_CODE = 128
 MAX_METADATA_KEYS = 32
 MAX_METADATA_BYTES = 4096
 MAX_INT = 2**63 - 1
+_NONE = "\x00"
+_EPOCH = datetime(1970, 1, 1, tzinfo=_UTC)
+_MICROSECOND = timedelta(microseconds=1)
 _PLAIN_DECIMAL = re.compile(r"[0-9]+(\.[0-9]+)?")
 _RFC3339 = re.compile(
     r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$"
@@ -77,10 +80,24 @@ class UsageEvent:
         return (self.org_id, self.event_id)
 
     def fingerprint(self) -> str:
-        """Stable SHA-256 of the canonical content, used to detect dedupe conflicts."""
-        return hashlib.sha256(
-            json.dumps(to_canonical(self), sort_keys=True, separators=(",", ":")).encode()
-        ).hexdigest()
+        """Stable SHA-256 (hex) of the content, used to detect dedupe conflicts.
+
+        Built from a unit-separated field list rather than the canonical JSON: it is on the
+        ingest hot path, and every field, None included, is still told apart.
+        """
+        optional = [
+            _NONE if v is None else str(v)
+            for v in (self.actor_id, self.client_id, self.error_code)
+        ]
+        parts = [
+            str(self.event_id), str(self.org_id), str(self.model_id),
+            str((self.occurred_at - _EPOCH) // _MICROSECOND), self.status.value,
+            str(self.latency_ms), str(self.input_tokens), str(self.output_tokens),
+            str(self.cost.units), *optional,
+            json.dumps(self.metadata, sort_keys=True, separators=(",", ":"))
+            if self.metadata else "",
+        ]
+        return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
 
 def to_canonical(event: UsageEvent) -> dict[str, Any]:

@@ -177,11 +177,11 @@ def stats_of(events: Iterable[UsageEvent]) -> RollupStats:
 
 def build_rollups(events: Iterable[UsageEvent]) -> list[Rollup]:
     """Group events into base-bucket rollup deltas, sorted by key (stable lock order for SQL)."""
-    accs: dict[RollupKey, _Accumulator] = {}
+    accs: dict[tuple[uuid.UUID, uuid.UUID, str, datetime], _Accumulator] = {}
     for e in events:
-        key = RollupKey(e.org_id, e.model_id, e.client_id or NO_CLIENT, floor_bucket(e.occurred_at))
+        key = (e.org_id, e.model_id, e.client_id or NO_CLIENT, floor_bucket(e.occurred_at))
         acc = accs.get(key)
         if acc is None:
             acc = accs[key] = _Accumulator()
         acc.add_event(e)
-    return [Rollup(k, accs[k].freeze()) for k in sorted(accs)]
+    return [Rollup(RollupKey(*k), accs[k].freeze()) for k in sorted(accs)]

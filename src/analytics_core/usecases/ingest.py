@@ -228,12 +228,13 @@ def ingest_batch(
 
 
 def _markers(events: Sequence[UsageEvent], now: datetime) -> list[FreshnessMarker]:
-    latest: dict[EventKey, FreshnessMarker] = {}
+    newest: dict[EventKey, datetime] = {}
     for e in events:
-        marker = FreshnessMarker(e.org_id, e.model_id, e.occurred_at, now)
         key = (e.org_id, e.model_id)
-        latest[key] = latest[key].merge(marker) if key in latest else marker
-    return [latest[k] for k in sorted(latest)]
+        seen = newest.get(key)
+        if seen is None or e.occurred_at > seen:
+            newest[key] = e.occurred_at
+    return [FreshnessMarker(org, model, newest[(org, model)], now) for org, model in sorted(newest)]
 
 
 def _invalidate(cache: FreshnessCache, orgs: set[uuid.UUID]) -> None:
