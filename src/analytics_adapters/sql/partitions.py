@@ -52,16 +52,21 @@ def ensure_days_ahead(conn: sa.Connection, today: date, days_ahead: int = DEFAUL
     return ensure_event_partitions(conn, days)
 
 
-def event_partitions(conn: sa.Connection) -> list[tuple[str, date]]:
-    """Attached daily partitions of `usage_events` as (name, day), oldest first."""
+def _partition_rows(conn: sa.Connection) -> list[tuple[str, bool]]:
     rows = conn.execute(sa.text(
-        "SELECT c.relname FROM pg_inherits i "
+        "SELECT c.relname, i.inhdetachpending FROM pg_inherits i "
         "JOIN pg_class c ON c.oid = i.inhrelid "
         "JOIN pg_class p ON p.oid = i.inhparent "
         "JOIN pg_namespace n ON n.oid = p.relnamespace "
         "WHERE p.relname = :parent AND n.nspname = current_schema()"
-    ), {"parent": PARENT}).scalars()
-    found = [(name, day) for name in rows if (day := day_of(name)) is not None]
+    ), {"parent": PARENT})
+    return [(str(name), bool(pending)) for name, pending in rows]
+
+
+def event_partitions(conn: sa.Connection) -> list[tuple[str, date]]:
+    """Daily partitions of `usage_events` as (name, day), oldest first."""
+    found = [(name, day) for name, _ in _partition_rows(conn)
+             if (day := day_of(name)) is not None]
     return sorted(found, key=lambda item: item[1])
 
 
@@ -69,17 +74,20 @@ def drop_partitions_before(engine: sa.Engine, cutoff: date) -> list[str]:
     """Detach (concurrently) and drop every partition whose whole day is before `cutoff`.
 
     Runs outside any transaction: DETACH ... CONCURRENTLY does not block ingest or readers,
-    and dropping a detached table touches no other table. Returns the dropped names.
+    and dropping a detached table touches no other table. A detach interrupted earlier (left
+    "pending") is finished with FINALIZE. Returns the dropped names.
     """
     with engine.connect() as conn:
-        old = [name for name, day in event_partitions(conn) if day < cutoff]
+        old = [(name, pending) for name, pending in _partition_rows(conn)
+               if (day := day_of(name)) is not None and day < cutoff]
         conn.rollback()
     dropped: list[str] = []
     auto = engine.execution_options(isolation_level="AUTOCOMMIT")
-    for name in old:
+    for name, pending in sorted(old):
         quoted = engine.dialect.identifier_preparer.quote(name)
+        how = "FINALIZE" if pending else "CONCURRENTLY"
         with auto.connect() as conn:
-            conn.exec_driver_sql(f"ALTER TABLE {PARENT} DETACH PARTITION {quoted} CONCURRENTLY")
+            conn.exec_driver_sql(f"ALTER TABLE {PARENT} DETACH PARTITION {quoted} {how}")
             conn.exec_driver_sql(f"DROP TABLE {quoted}")
         dropped.append(name)
     return dropped
