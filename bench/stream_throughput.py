@@ -1,6 +1,6 @@
 """Sustained stream -> PostgreSQL throughput of `analytics consume`, beside a bare rstream read.
 
-Usage: .venv/bin/python bench/stream_throughput.py [--seconds 60] [--backlog 600000]
+Usage: .venv/bin/python bench/stream_throughput.py [--seconds 60] [--backlog 900000]
        [--partitions 4] [--consumers 2] [--batch-size 2000]
 
 In one run, on fresh random partition streams and a fresh database (both deleted at the end):
@@ -81,7 +81,7 @@ def sustained(engine: sa.Engine, streams: tuple[str, ...], seconds: float, backl
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=60)
-    parser.add_argument("--backlog", type=int, default=600_000)
+    parser.add_argument("--backlog", type=int, default=900_000)
     parser.add_argument("--partitions", type=int, default=4)
     parser.add_argument("--consumers", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=2000)
