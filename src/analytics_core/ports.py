@@ -18,7 +18,7 @@ from analytics_core.events import UsageEvent
 from analytics_core.exports import ExportJob, ExportStatus
 from analytics_core.freshness import FreshnessMarker
 from analytics_core.records import ApiKeyRecord, AuditEntry, DeadLetter, DedupeConflict
-from analytics_core.rollups import Rollup
+from analytics_core.rollups import AggregateCell, Rollup
 
 EventKey = tuple[uuid.UUID, uuid.UUID]
 
@@ -79,6 +79,21 @@ class RollupStore(Protocol):
     ) -> list[Rollup]:
         """Rollups of one org with start <= bucket_start < end, filtered when lists are non-empty,
         ordered by (bucket_start, model_id, client_id)."""
+        ...
+
+    def aggregate(
+        self, org_id: uuid.UUID, boundaries: Sequence[datetime], *, group_by: str = "model",
+        model_ids: Sequence[uuid.UUID] = (), client_ids: Sequence[str] = (),
+        latency: bool = True,
+    ) -> list[AggregateCell]:
+        """Stats merged per (period, group), ordered by (period start, group).
+
+        Period i holds the rollups with boundaries[i] <= bucket_start < boundaries[i + 1]
+        (boundaries ascending, on 15-minute edges). `group_by` is "model" (group = model id
+        as text), "client" (client id) or "none" (None). Cells without data are omitted.
+        With `latency=False` sketches and error codes are left empty (usage needs neither).
+        The result equals `analytics_core.rollups.aggregate_rollups` over `query(...)`.
+        """
         ...
 
     def active_orgs(self, start: datetime, end: datetime) -> list[uuid.UUID]:

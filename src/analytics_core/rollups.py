@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import bisect
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
 import attrs
@@ -185,3 +186,43 @@ def build_rollups(events: Iterable[UsageEvent]) -> list[Rollup]:
             acc = accs[key] = _Accumulator()
         acc.add_event(e)
     return [Rollup(RollupKey(*k), accs[k].freeze()) for k in sorted(accs)]
+
+
+GROUP_BY_VALUES = ("model", "client", "none")
+AggregateCell = tuple[datetime, str | None, RollupStats]
+
+
+def group_key(rollup: Rollup, group_by: str) -> str | None:
+    """The series key of a rollup: model id as text, client id, or None."""
+    if group_by == "model":
+        return str(rollup.key.model_id)
+    if group_by == "client":
+        return rollup.key.client_id
+    return None
+
+
+def aggregate_rollups(
+    rollups: Iterable[Rollup], boundaries: Sequence[datetime], group_by: str,
+    latency: bool = True,
+) -> list[AggregateCell]:
+    """Merge rollups into (period, group) cells: period i holds the rollups with
+    boundaries[i] <= bucket_start < boundaries[i+1]. Ordered by (period start, group); cells
+    without data are omitted; with `latency=False` sketches and error codes are left empty.
+
+    This is the reference semantics of `RollupStore.aggregate`.
+    """
+    if group_by not in GROUP_BY_VALUES:
+        raise ValueError(f"group_by must be one of {GROUP_BY_VALUES}")
+    cells: dict[tuple[int, str | None], list[RollupStats]] = {}
+    last = len(boundaries) - 1
+    for r in rollups:
+        period = bisect.bisect_right(boundaries, r.key.bucket_start) - 1
+        if 0 <= period < last:
+            cells.setdefault((period, group_key(r, group_by)), []).append(r.stats)
+    out: list[AggregateCell] = []
+    for (period, group), stats in sorted(cells.items(), key=lambda c: (c[0][0], c[0][1] or "")):
+        merged = merge_stats(stats)
+        if not latency:
+            merged = attrs.evolve(merged, sketch=LatencySketch(), error_codes={})
+        out.append((boundaries[period], group, merged))
+    return out

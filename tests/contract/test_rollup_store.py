@@ -6,7 +6,14 @@ import uuid
 from datetime import datetime, timedelta
 
 from analytics_core.ports import UnitOfWorkFactory
-from analytics_core.rollups import NO_CLIENT, Rollup, RollupKey, RollupStats, merge_stats
+from analytics_core.rollups import (
+    NO_CLIENT,
+    Rollup,
+    RollupKey,
+    RollupStats,
+    aggregate_rollups,
+    merge_stats,
+)
 from analytics_core.timegrid import BUCKET as STEP
 from tests.contract.factories import BUCKET, make_rollup, new_id
 
@@ -143,3 +150,83 @@ def test_active_orgs_lists_each_org_once(uow_factory: UnitOfWorkFactory) -> None
     add(uow_factory, [make_rollup(org, n=1, bucket_start=BUCKET + i * STEP) for i in range(3)])
     with uow_factory() as uow:
         assert uow.rollups.active_orgs(BUCKET, BUCKET + 3 * STEP).count(org) == 1
+
+
+def _spread(org_id: uuid.UUID) -> list[Rollup]:
+    """Rollups over three days, two models and two clients (one the empty client)."""
+    models = [new_id(), new_id()]
+    return [
+        make_rollup(org_id, models[i % 2], ["client-a", NO_CLIENT][i % 3 == 0],
+                    BUCKET + STEP * (i * 7), n=3 + i % 5)
+        for i in range(40)
+    ]
+
+
+def aggregate(uow_factory: UnitOfWorkFactory, org_id: uuid.UUID, edges: list[datetime],
+              **options: object) -> list[tuple[datetime, str | None, RollupStats]]:
+    """rollups.aggregate in its own unit of work."""
+    with uow_factory() as uow:
+        return uow.rollups.aggregate(org_id, edges, **options)  # type: ignore[arg-type]
+
+
+def test_aggregate_equals_the_reference_merge_of_the_queried_rollups(
+    uow_factory: UnitOfWorkFactory,
+) -> None:
+    """Per (period, group) cells equal aggregate_rollups over query(), for every grouping."""
+    org = new_id()
+    rollups = _spread(org)
+    add(uow_factory, rollups)
+    # Day edges starting mid-day, an hour edge, and one not on a day: every tier must agree.
+    edges = [BUCKET + STEP * 3, BUCKET + timedelta(days=1), BUCKET + timedelta(days=1, hours=5),
+             BUCKET + timedelta(days=2), BUCKET + timedelta(days=3)]
+    stored = query(uow_factory, org)
+    for group_by in ("model", "client", "none"):
+        got = aggregate(uow_factory, org, edges, group_by=group_by)
+        assert got == aggregate_rollups(stored, edges, group_by)
+        assert sum(cell[2].invocations for cell in got) == sum(
+            r.stats.invocations for r in stored if edges[0] <= r.key.bucket_start < edges[-1]
+        )
+
+
+def test_aggregate_filters_by_model_and_client(uow_factory: UnitOfWorkFactory) -> None:
+    """Model and client filters restrict the cells exactly as they restrict query()."""
+    org = new_id()
+    rollups = _spread(org)
+    add(uow_factory, rollups)
+    model = rollups[1].key.model_id
+    edges = [BUCKET, BUCKET + timedelta(days=4)]
+    got = aggregate(uow_factory, org, edges, group_by="client", model_ids=[model],
+                    client_ids=["client-a"])
+    expected = aggregate_rollups(
+        query(uow_factory, org, model_ids=[model], client_ids=["client-a"]), edges, "client"
+    )
+    assert got == expected
+    assert [cell[1] for cell in got] == ["client-a"]
+
+
+def test_aggregate_without_latency_leaves_sketches_and_error_codes_empty(
+    uow_factory: UnitOfWorkFactory,
+) -> None:
+    """latency=False keeps every additive field and empties the sketch and the error codes."""
+    org = new_id()
+    add(uow_factory, _spread(org))
+    edges = [BUCKET, BUCKET + timedelta(days=4)]
+    full = aggregate(uow_factory, org, edges, group_by="none")
+    bare = aggregate(uow_factory, org, edges, group_by="none", latency=False)
+    assert [(c[0], c[1], c[2].invocations, c[2].cost) for c in bare] == [
+        (c[0], c[1], c[2].invocations, c[2].cost) for c in full
+    ]
+    assert all(c[2].sketch.count == 0 and not c[2].error_codes for c in bare)
+    assert full[0][2].sketch.count == full[0][2].invocations
+
+
+def test_aggregate_of_an_empty_window_or_other_org_is_empty(
+    uow_factory: UnitOfWorkFactory,
+) -> None:
+    """No rollups in the edges (or another org's only) gives no cells."""
+    org = new_id()
+    add(uow_factory, _spread(org))
+    assert aggregate(uow_factory, new_id(), [BUCKET, BUCKET + timedelta(days=4)]) == []
+    before = [BUCKET - timedelta(days=9), BUCKET - timedelta(days=8)]
+    assert aggregate(uow_factory, org, before) == []
+    assert aggregate(uow_factory, org, [BUCKET]) == []

@@ -13,7 +13,7 @@ from analytics_core.events import UsageEvent
 from analytics_core.freshness import FreshnessMarker
 from analytics_core.ports import EventKey
 from analytics_core.records import ApiKeyRecord, AuditEntry, DeadLetter, DedupeConflict
-from analytics_core.rollups import Rollup
+from analytics_core.rollups import AggregateCell, Rollup, aggregate_rollups
 
 
 class ActiveUnit(Protocol):
@@ -99,6 +99,17 @@ class InMemoryRollupStore(Repository):
         ]
         found.sort(key=lambda r: (r.key.bucket_start, r.key.model_id, r.key.client_id))
         return found
+
+    def aggregate(
+        self, org_id: uuid.UUID, boundaries: Sequence[datetime], *, group_by: str = "model",
+        model_ids: Sequence[uuid.UUID] = (), client_ids: Sequence[str] = (),
+        latency: bool = True,
+    ) -> list[AggregateCell]:
+        """Stats merged per (period, group) with the core's reference aggregation."""
+        if len(boundaries) < 2:
+            return []
+        rollups = self.query(org_id, boundaries[0], boundaries[-1], model_ids, client_ids)
+        return aggregate_rollups(rollups, boundaries, group_by, latency)
 
     def active_orgs(self, start: datetime, end: datetime) -> list[uuid.UUID]:
         """Orgs with at least one rollup in [start, end), sorted."""

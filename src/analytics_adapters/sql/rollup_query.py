@@ -9,28 +9,26 @@ base. PostgreSQL sums counters, sketches and error codes in SQL and returns one 
 
 from __future__ import annotations
 
-import bisect
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-import attrs
 import sqlalchemy as sa
 
 from analytics_adapters.sql.pg_stage import driver
 from analytics_adapters.sql.schema import rollups_1d, rollups_1h, rollups_15m
 from analytics_core.money import Cents
 from analytics_core.rollups import (
-    Rollup,
+    GROUP_BY_VALUES,
+    AggregateCell,
     RollupStats,
     merge_error_codes,
-    merge_stats,
 )
 from analytics_core.sketch import LatencySketch
 
-Cell = tuple[datetime, str | None, RollupStats]
-GROUPS = ("model", "client", "none")
+Cell = AggregateCell
+GROUPS = GROUP_BY_VALUES
 _DAY, _HOUR = 86400, 3600
 _GROUP_SQL = {"model": "model_id", "client": "client_id", "none": "NULL::text"}
 # Hash aggregation of a month of wide sketches needs more than the default 4 MB to stay in
@@ -46,34 +44,6 @@ def table_for(boundaries: Sequence[datetime]) -> sa.Table:
     if all(s % _HOUR == 0 for s in seconds):
         return rollups_1h
     return rollups_15m
-
-
-def group_of(rollup: Rollup, group_by: str) -> str | None:
-    """The series key of a rollup: model id, client id, or None."""
-    if group_by == "model":
-        return str(rollup.key.model_id)
-    if group_by == "client":
-        return rollup.key.client_id
-    return None
-
-
-def _bare(stats: RollupStats) -> RollupStats:
-    return attrs.evolve(stats, sketch=LatencySketch(), error_codes={})
-
-
-def merge_in_python(
-    rollups: Sequence[Rollup], boundaries: Sequence[datetime], group_by: str, latency: bool
-) -> list[Cell]:
-    """Group rollups (inside the boundaries) into periods and series with `merge_stats`."""
-    cells: dict[tuple[int, str | None], list[RollupStats]] = {}
-    for r in rollups:
-        period = bisect.bisect_right(boundaries, r.key.bucket_start) - 1
-        cells.setdefault((period, group_of(r, group_by)), []).append(r.stats)
-    out = []
-    for (period, group), stats in sorted(cells.items(), key=lambda c: (c[0][0], c[0][1] or "")):
-        merged = merge_stats(stats)
-        out.append((boundaries[period], group, merged if latency else _bare(merged)))
-    return out
 
 
 def _where(table: str, model_ids: Sequence[uuid.UUID], client_ids: Sequence[str]) -> str:

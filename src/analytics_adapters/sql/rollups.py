@@ -16,11 +16,16 @@ from analytics_adapters.sql.rollup_query import (
     GROUPS,
     Cell,
     merge_in_postgres,
-    merge_in_python,
     table_for,
 )
 from analytics_adapters.sql.schema import rollups_15m
-from analytics_core.rollups import Rollup, RollupKey, RollupStats, merge_stats
+from analytics_core.rollups import (
+    Rollup,
+    RollupKey,
+    RollupStats,
+    aggregate_rollups,
+    merge_stats,
+)
 
 # Loose index scan: walk distinct org ids through the primary key instead of reading every
 # rollup of the window.
@@ -131,7 +136,7 @@ class SqlRollupStore(SqlRepository):
                                      latency=latency)
         rows = self._rows(conn, table, org_id, boundaries[0], boundaries[-1],
                           model_ids=model_ids, client_ids=client_ids)
-        return merge_in_python(rows, boundaries, group_by, latency)
+        return aggregate_rollups(rows, boundaries, group_by, latency)
 
     @translated
     def active_orgs(self, start: datetime, end: datetime) -> list[uuid.UUID]:

@@ -44,8 +44,8 @@ def _resources(services: AppServices) -> Mapping[str, object]:
         "ready": ReadyResource(services.health_checks, services.degraded_checks),
         "metrics": MetricsResource(metrics.render),
         "openapi": OpenApiResource(build_document()),
-        "usage": UsageResource(guard, uc.query),
-        "reliability": ReliabilityResource(guard, uc.query),
+        "usage": UsageResource(guard, uc.usage),
+        "reliability": ReliabilityResource(guard, uc.reliability),
         "freshness": FreshnessResource(guard, uc.freshness),
         "exports": ExportsResource(
             guard, uc.create_export, uc.list_exports, max_body_bytes=max_body, prefix=PREFIX

@@ -28,8 +28,15 @@ class BoundUseCases:
         """The actor behind an X-API-Key value."""
         return access.authenticate_api_key(presented, uow_factory=self.services.uow_factory)
 
-    def query(self, query: queries.AnalyticsQuery) -> queries.AnalyticsReport:
-        """Usage or reliability report."""
+    def usage(self, query: queries.AnalyticsQuery) -> queries.AnalyticsReport:
+        """Usage report (no latency sketches read)."""
+        s = self.services
+        return queries.query_analytics(
+            query, uow_factory=s.uow_factory, progress=s.progress, clock=s.clock, latency=False
+        )
+
+    def reliability(self, query: queries.AnalyticsQuery) -> queries.AnalyticsReport:
+        """Reliability report (latency sketches and error codes merged)."""
         s = self.services
         return queries.query_analytics(
             query, uow_factory=s.uow_factory, progress=s.progress, clock=s.clock

@@ -14,7 +14,15 @@ from analytics_core.errors import FieldError, StoreUnavailable, ValidationFailed
 from analytics_core.freshness import Freshness, FreshnessMarker, FreshnessReport, ModelFreshness
 from analytics_core.ports import Clock, FreshnessCache, PipelineProgress, UnitOfWorkFactory
 from analytics_core.rollups import OTHER_ERROR_CODE, Rollup, RollupStats, merge_stats
-from analytics_core.timegrid import Grain, PeriodIndex, floor_bucket, period_end, zone
+from analytics_core.timegrid import (
+    Grain,
+    PeriodIndex,
+    ceil_bucket,
+    floor_bucket,
+    period_end,
+    period_start,
+    zone,
+)
 
 MAX_QUERY_RANGE = timedelta(days=400)
 TOP_ERROR_CODES = 10
@@ -120,17 +128,41 @@ def current_freshness(progress: PipelineProgress, clock: Clock) -> Freshness:
     return Freshness.at(now, progress.complete_through(now))
 
 
+def period_boundaries(start: datetime, end: datetime, grain: Grain, tz_name: str) -> list[datetime]:
+    """Edges of the zone-local periods covering [floor15(start), ceil15(end)): the first edge is
+    the window's first bucket, the inner ones are period starts, the last the window's end."""
+    tz = zone(tz_name)
+    first, last = floor_bucket(start), ceil_bucket(end)
+    edges = [first]
+    edge = period_end(period_start(first, grain, tz), grain, tz)
+    while edge < last:
+        edges.append(edge)
+        edge = period_end(edge, grain, tz)
+    edges.append(last)
+    return edges
+
+
 def query_analytics(
     query: AnalyticsQuery, *, uow_factory: UnitOfWorkFactory, progress: PipelineProgress,
-    clock: Clock,
+    clock: Clock, latency: bool = True,
 ) -> AnalyticsReport:
-    """Usage and reliability both come from one read: series, and totals equal to their sum."""
+    """Usage and reliability both come from one read: series, and totals equal to their sum.
+
+    The store merges per period (`RollupStore.aggregate`); `latency=False` (usage) skips the
+    sketches and error codes, which usage never shows.
+    """
     freshness = current_freshness(progress, clock)
+    edges = period_boundaries(query.start, query.end, query.grain, query.tz)
     with uow_factory() as uow:
-        rollups = uow.rollups.query(
-            query.org_id, floor_bucket(query.start), query.end, query.model_ids, query.client_ids
+        cells = uow.rollups.aggregate(
+            query.org_id, edges, group_by=query.group_by.value, model_ids=query.model_ids,
+            client_ids=query.client_ids, latency=latency,
         )
-    series = group_series(rollups, query.grain, query.tz, query.group_by)
+    tz = zone(query.tz)
+    series = []
+    for first, group, stats in cells:
+        start = period_start(first, query.grain, tz)
+        series.append(SeriesPoint(start, period_end(start, query.grain, tz), group, stats))
     totals = merge_stats(p.stats for p in series)
     return AnalyticsReport(query, tuple(series), totals, freshness)
 
