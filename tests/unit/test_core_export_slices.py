@@ -58,11 +58,11 @@ def windows(draw: st.DrawFn) -> tuple[int, int, list[UsageEvent]]:
     window=windows(), tz=st.sampled_from(ZONES), granularity=st.sampled_from(list(GRAINS)),
     models=st.sets(st.sampled_from(MODELS), max_size=2),
 )
-def test_day_by_day_points_equal_the_whole_window_series(
+def test_usage_export_points_equal_the_whole_window_series(
     window: tuple[int, int, list[UsageEvent]], tz: str, granularity: ExportGranularity,
     models: set[uuid.UUID],
 ) -> None:
-    """Any window, zone, grain and models: day-by-day points equal group_series over the window."""
+    """Any window, zone, grain and models: export points equal group_series over the window."""
     start_minute, minutes, events = window
     storage = unit_of_work_factory(InMemoryStorage())
     rollups = build_rollups(events)
