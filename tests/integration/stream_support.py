@@ -265,7 +265,7 @@ def consumer_env(url: URL, topology: StreamTopology, host: str = RABBITMQ_HOST,
         "ANALYTICS_RABBITMQ_BATCH_SIZE": "300", "ANALYTICS_RABBITMQ_BATCH_MAX_WAIT_MS": "100",
         "ANALYTICS_RABBITMQ_OWNERSHIP_POLL_SECONDS": "0.3",
         "ANALYTICS_RABBITMQ_BACKOFF_MAX_SECONDS": "1", "ANALYTICS_RABBITMQ_STATUS_PORT": "0",
-        "ANALYTICS_LOG_LEVEL": "WARNING",
+        "ANALYTICS_LOG_LEVEL": "INFO",  # the log file explains a failure
     })
     env.update(extra)
     return env

@@ -88,7 +88,19 @@ class StreamPublisher:
         await self.close(flush=exc is None)
 
     async def start(self) -> None:
-        """Connect and declare one publisher per partition; raises BrokerUnavailable."""
+        """Connect and declare one publisher per partition, retrying a broker that is not
+        ready (e.g. a stream just created); BrokerUnavailable after `max_attempts`."""
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                await self._open()
+                return
+            except BrokerUnavailable as e:
+                if attempt == self.max_attempts:
+                    raise
+                log.warning("publisher start %d/%d: %s", attempt, self.max_attempts, e)
+                await asyncio.sleep(min(0.2 * 2**attempt, 5.0))
+
+    async def _open(self) -> None:
         client = await connect(self.address, self.name)
         client.add_handler(schema.PublishConfirm, self._on_confirm, name="analytics")
         client.add_handler(schema.PublishError, self._on_error, name="analytics")
@@ -187,7 +199,7 @@ class StreamPublisher:
                 if broken is not None:
                     await close_quietly(broken)
                 try:
-                    await self.start()
+                    await self._open()
                 except BrokerUnavailable as e:
                     log.warning("publisher reconnect %d/%d: %s", attempt, self.max_attempts, e)
                     await asyncio.sleep(min(0.2 * 2**attempt, 5.0))
