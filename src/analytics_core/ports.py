@@ -266,7 +266,8 @@ class FreshnessCache(Protocol):
 
 
 class ObjectStore(Protocol):
-    """Blob storage for export files."""
+    """Blob storage for export files. Every store accepts exactly the keys and metadata that
+    `analytics_core.objects` accepts and raises ValueError for the others."""
 
     def put(
         self, key: str, chunks: Iterable[bytes], *,

@@ -5,46 +5,17 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import tempfile
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import BinaryIO
 
 from analytics_core.errors import NotFound, StoreUnavailable
+from analytics_core.objects import MetadataArg, key_segments, resolve_metadata
 
 READ_CHUNK_BYTES = 1024 * 1024
 _METADATA_DIR = ".metadata"
-_METADATA_KEY = re.compile(r"^[a-z0-9][a-z0-9-]*$")
-
-MetadataArg = Mapping[str, str] | Callable[[], Mapping[str, str]]
-
-
-def validate_key(key: str) -> tuple[str, ...]:
-    """The key's path segments; ValueError for anything that could leave the store's root.
-
-    Keys are relative, slash-separated, without empty, `.`/`..` or dot-leading segments
-    (dot-leading names are reserved for temporary files and metadata), backslashes or NUL.
-    """
-    if not key or key.startswith("/") or "\\" in key or "\x00" in key:
-        raise ValueError(f"invalid object key {key!r}")
-    segments = tuple(key.split("/"))
-    if any(not segment or segment.startswith(".") for segment in segments):
-        raise ValueError(f"invalid object key {key!r}")
-    return segments
-
-
-def resolve_metadata(metadata: MetadataArg) -> dict[str, str]:
-    """Call a metadata callable (once) and check names/values are portable to S3 headers."""
-    values = dict(metadata() if callable(metadata) else metadata)
-    for name, value in values.items():
-        if not _METADATA_KEY.match(name):
-            raise ValueError(f"metadata name {name!r} must be lowercase letters, digits and '-'")
-        if not value.isascii() or not value.isprintable():
-            raise ValueError(f"metadata value of {name!r} must be printable ASCII")
-    return values
-
 
 class LocalDirectoryObjectStore:
     """Objects are files under `root`; their metadata lives under `root/.metadata/<key>.json`.
@@ -90,7 +61,7 @@ class LocalDirectoryObjectStore:
 
     def signed_url(self, key: str, ttl: timedelta) -> str | None:
         """Always None: a local directory cannot sign URLs, the API streams the file."""
-        validate_key(key)
+        key_segments(key)
         return None
 
     def delete(self, key: str) -> None:
@@ -124,10 +95,10 @@ class LocalDirectoryObjectStore:
             raise StoreUnavailable(f"object store directory {self._root} is not writable")
 
     def _path(self, key: str) -> Path:
-        return self._root.joinpath(*validate_key(key))
+        return self._root.joinpath(*key_segments(key))
 
     def _metadata_path(self, key: str) -> Path:
-        segments = validate_key(key)
+        segments = key_segments(key)
         return self._root.joinpath(_METADATA_DIR, *segments[:-1], f"{segments[-1]}.json")
 
 

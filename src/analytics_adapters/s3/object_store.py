@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import re
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +14,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from analytics_core.errors import AnalyticsError, NotFound, StoreUnavailable
+from analytics_core.objects import MetadataArg, key_segments, resolve_metadata
 
 if TYPE_CHECKING:
     from botocore.response import StreamingBody
@@ -29,34 +29,11 @@ READ_CHUNK_BYTES = MIB
 MAX_SIGNED_URL_SECONDS = 7 * 24 * 3600
 SSE_S3 = "AES256"
 SSE_KMS = "aws:kms"
-_METADATA_KEY = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 _NOT_FOUND_CODES = frozenset({"NoSuchKey", "NotFound", "404"})
 
-MetadataArg = Mapping[str, str] | Callable[[], Mapping[str, str]]
-
-
-def validate_key(key: str) -> str:
-    """Return `key`, or raise ValueError for keys the local store would reject too.
-
-    Keys are relative, slash-separated, without empty, `.`/`..` or dot-leading segments,
-    backslashes or NUL, so every ObjectStore accepts the same keys.
-    """
-    if not key or key.startswith("/") or "\\" in key or "\x00" in key:
-        raise ValueError(f"invalid object key {key!r}")
-    if any(not segment or segment.startswith(".") for segment in key.split("/")):
-        raise ValueError(f"invalid object key {key!r}")
+def _checked(key: str) -> str:
+    key_segments(key)
     return key
-
-
-def resolve_metadata(metadata: MetadataArg) -> dict[str, str]:
-    """Call a metadata callable (once) and check names/values are valid S3 user metadata."""
-    values = dict(metadata() if callable(metadata) else metadata)
-    for name, value in values.items():
-        if not _METADATA_KEY.match(name):
-            raise ValueError(f"metadata name {name!r} must be lowercase letters, digits and '-'")
-        if not value.isascii() or not value.isprintable():
-            raise ValueError(f"metadata value of {name!r} must be printable ASCII")
-    return values
 
 
 class S3ObjectStore:
@@ -123,7 +100,7 @@ class S3ObjectStore:
         self, key: str, chunks: Iterable[bytes], *, metadata: MetadataArg, content_type: str,
     ) -> int:
         """Store the concatenated chunks under `key`; no partial object is ever visible."""
-        validate_key(key)
+        _checked(key)
         fixed = None if callable(metadata) else resolve_metadata(metadata)
         blocks = _blocks(chunks, self._part_size)
         first = next(blocks, b"")
@@ -150,7 +127,7 @@ class S3ObjectStore:
 
     def open(self, key: str) -> Iterator[bytes]:
         """Stream the object's bytes; NotFound when absent."""
-        with _s3_errors(f"open {validate_key(key)!r}"):
+        with _s3_errors(f"open {_checked(key)!r}"):
             response = self._client.get_object(Bucket=self._bucket, Key=key)
         return _stream(response["Body"], key)
 
@@ -159,14 +136,14 @@ class S3ObjectStore:
         seconds = int(ttl.total_seconds())
         if not 1 <= seconds <= MAX_SIGNED_URL_SECONDS:
             raise ValueError(f"signed URL ttl must be 1 s to 7 days, not {ttl}")
-        with _s3_errors(f"sign {validate_key(key)!r}"):
+        with _s3_errors(f"sign {_checked(key)!r}"):
             return self._client.generate_presigned_url(
                 "get_object", Params={"Bucket": self._bucket, "Key": key}, ExpiresIn=seconds,
             )
 
     def delete(self, key: str) -> None:
         """Remove an object; absent keys are ignored (S3 DeleteObject is idempotent)."""
-        self._delete(validate_key(key))
+        self._delete(_checked(key))
 
     def _delete(self, key: str) -> None:
         with _s3_errors(f"delete {key!r}"):
@@ -182,7 +159,7 @@ class S3ObjectStore:
 
     def metadata(self, key: str) -> dict[str, str]:
         """The user metadata stored with an object; NotFound when absent."""
-        with _s3_errors(f"head {validate_key(key)!r}"):
+        with _s3_errors(f"head {_checked(key)!r}"):
             response = self._client.head_object(Bucket=self._bucket, Key=key)
         return dict(response.get("Metadata", {}))
 
