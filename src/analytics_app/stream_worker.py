@@ -12,11 +12,13 @@ from typing import Protocol
 
 import attrs
 
+from analytics_app import tracing
 from analytics_app.stream_metrics import ConsumerStatus, PartitionState, StreamMetrics
 from analytics_core.errors import StoreUnavailable
 from analytics_core.ports import Clock, FreshnessCache, IdGenerator, UnitOfWorkFactory
 from analytics_core.usecases.ingest import (
     DEFAULT_RAW_RETENTION,
+    BatchResult,
     RawMessage,
     StreamCheckpoint,
     ingest_batch,
@@ -239,12 +241,7 @@ class PartitionWorker:
         while True:
             started = time.monotonic()
             try:
-                result = await asyncio.to_thread(
-                    ingest_batch, batch, source=f"stream:{self.stream}",
-                    uow_factory=self.ports.uow_factory, clock=self.ports.clock,
-                    ids=self.ports.ids, raw_retention=self.settings.raw_retention,
-                    checkpoint=checkpoint, cache=self.ports.cache,
-                )
+                result = await self._ingest(batch, checkpoint)
             except StoreUnavailable as e:
                 self._database_down(e)
                 self.metrics.store_retries.inc()
@@ -265,7 +262,26 @@ class PartitionWorker:
             self.status.set(self.stream, PartitionState.CONSUMING)
         log.debug("partition %s: batch %s committed through offset %d (%d accepted, "
                   "%d duplicate, %d rejected)", self.stream, result.batch_id, last,
-                  result.accepted, result.duplicates, result.rejected)
+                  result.accepted, result.duplicates, result.rejected,
+                  extra={"batch_id": str(result.batch_id), "stream": self.stream,
+                         "offset": last, "accepted": result.accepted,
+                         "duplicates": result.duplicates, "rejected": result.rejected,
+                         "conflicts": result.conflicts})
+
+    async def _ingest(self, batch: list[RawMessage], checkpoint: StreamCheckpoint) -> BatchResult:
+        """One commit attempt in a worker thread, inside an `ingest batch` span."""
+        with tracing.ingest_batch_span(
+            f"stream:{self.stream}", len(batch),
+            tracing.event_trace_contexts(m.payload for m in batch),
+        ) as span:
+            result = await asyncio.to_thread(
+                ingest_batch, batch, source=f"stream:{self.stream}",
+                uow_factory=self.ports.uow_factory, clock=self.ports.clock,
+                ids=self.ports.ids, raw_retention=self.settings.raw_retention,
+                checkpoint=checkpoint, cache=self.ports.cache,
+            )
+            span.set_attribute("analytics.ingest.batch_id", str(result.batch_id))
+        return result
 
     def _gave_up(self) -> bool:
         return (self._stopped_at is not None

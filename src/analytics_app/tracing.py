@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import json
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
@@ -81,6 +82,40 @@ def tracer() -> trace.Tracer:
 def extract_context(carrier: Mapping[str, str]) -> otel_context.Context:
     """The W3C trace context (traceparent/tracestate) carried by headers or event metadata."""
     return propagate.extract(dict(carrier))
+
+
+def tracing_enabled() -> bool:
+    """Whether an SDK tracer provider is installed (spans are recorded and exported)."""
+    return isinstance(trace.get_tracer_provider(), TracerProvider)
+
+
+_TRACE_KEYS = ("traceparent", "tracestate")
+
+
+def _metadata(payload: object) -> object:
+    if isinstance(payload, bytes | str):
+        text = payload.decode("utf-8", "replace") if isinstance(payload, bytes) else payload
+        if "traceparent" not in text:
+            return None  # the common case costs no JSON parse
+        try:
+            payload = json.loads(payload)
+        except ValueError:
+            return None
+    return payload.get("metadata") if isinstance(payload, Mapping) else None
+
+
+def event_trace_contexts(payloads: Iterable[object]) -> list[dict[str, str]]:
+    """The producer trace contexts (`metadata.traceparent`/`tracestate`) of event payloads
+    (mappings, or JSON text/bytes as read from the stream); empty when tracing is off."""
+    if not tracing_enabled():
+        return []
+    carriers = []
+    for payload in payloads:
+        metadata = _metadata(payload)
+        if isinstance(metadata, Mapping) and isinstance(metadata.get("traceparent"), str):
+            carriers.append({k: metadata[k] for k in _TRACE_KEYS
+                             if isinstance(metadata.get(k), str)})
+    return carriers
 
 
 def _links(carriers: Iterable[Mapping[str, str]]) -> list[trace.Link]:

@@ -2,43 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import falcon
 import falcon.testing
 import pytest
 import sqlalchemy as sa
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from analytics_app import tracing
 from analytics_app.http.context import RequestContextMiddleware
 from analytics_app.http.tracing_middleware import TracingMiddleware, install_tracing
+from tests.ops.tracing_spans import PARENT_ID, TRACE_ID, TRACEPARENT, finished, spans
 
-TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
-PARENT_ID = "00f067aa0ba902b7"
-TRACEPARENT = f"00-{TRACE_ID}-{PARENT_ID}-01"
+__all__ = ["spans"]  # the fixture, shared with other tracing tests
 
-_EXPORTER = InMemorySpanExporter()
-_PROVIDER: list[TracerProvider] = []
-
-
-@pytest.fixture
-def spans() -> Iterator[InMemorySpanExporter]:
-    """The process-wide provider (set once: OpenTelemetry refuses a second) with a clean
-    in-memory exporter."""
-    if not _PROVIDER:
-        provider = tracing.configure_tracing({}, exporter=_EXPORTER)
-        assert provider is not None
-        _PROVIDER.append(provider)
-    _EXPORTER.clear()
-    yield _EXPORTER
-    _EXPORTER.clear()
-
-
-def _finished(exporter: InMemorySpanExporter) -> tuple[ReadableSpan, ...]:
-    _PROVIDER[0].force_flush()
-    return exporter.get_finished_spans()
+_finished = finished
 
 
 class Thing:

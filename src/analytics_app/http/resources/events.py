@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import falcon
 
-from analytics_app import metrics
+from analytics_app import metrics, tracing
 from analytics_app.http.auth import Guard, actor_of
 from analytics_app.http.bodies import json_object, read_json
 from analytics_app.http.problems import problem
@@ -103,7 +103,10 @@ class EventsResource:
         payloads = [_decoded(p) for p in _events(read_json(req, self._max_body), self._max_events)]
         authorize_orgs(self._guard, req, payloads)
         started = time.perf_counter()
-        result = self._ingest([RawMessage(p) for p in payloads])
+        with tracing.ingest_batch_span("http", len(payloads),
+                                       tracing.event_trace_contexts(payloads)) as span:
+            result = self._ingest([RawMessage(p) for p in payloads])
+            span.set_attribute("analytics.ingest.batch_id", str(result.batch_id))
         seconds = time.perf_counter() - started
         metrics.observe_batch(result, seconds)
         _log.info(
