@@ -74,6 +74,7 @@ class Settings:
     export_lease_seconds: int = 300
     export_backoff_seconds: int = 10
     worker_poll_seconds: float = 2.0
+    worker_metrics_port: int = 0  # /metrics of `analytics worker`; 0 serves none
     embedded_worker: bool = True
     monthly_export_tz: str = "UTC"
     log_level: str = "INFO"
@@ -254,6 +255,7 @@ def _read(r: EnvReader) -> Settings:
         export_lease_seconds=r.integer("EXPORT_LEASE_SECONDS", 300, 5, 86400),
         export_backoff_seconds=r.integer("EXPORT_BACKOFF_SECONDS", 10, 1, 3600),
         worker_poll_seconds=r.number("WORKER_POLL_SECONDS", 2.0, 0.05, 3600),
+        worker_metrics_port=r.integer("WORKER_METRICS_PORT", 0, 0, 65535),
         embedded_worker=r.boolean("EMBEDDED_WORKER", default=True),
         monthly_export_tz=_time_zone(r, "MONTHLY_EXPORT_TZ"),
         log_level=r.choice("LOG_LEVEL", "INFO", LOG_LEVELS),

@@ -120,6 +120,8 @@ def _add_validate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 def _add_worker(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("worker", help="run the export worker until SIGTERM")
     p.add_argument("--once", action="store_true", help="run due jobs and housekeeping, then exit")
+    p.add_argument("--metrics-port", type=int, help="serve /metrics on this port "
+                   "(ANALYTICS_WORKER_METRICS_PORT; 0 serves none)")
     p.set_defaults(handler=_command("worker"))
 
 

@@ -29,6 +29,7 @@ from analytics_app.config_env import masked_url
 from analytics_app.container import Application
 from analytics_app.demo import DEFAULT_EVENTS, ORGS
 from analytics_app.logs import configure_logging
+from analytics_app.metrics_server import serve_metrics
 from analytics_core.errors import FieldError, ValidationFailed
 from analytics_core.events import parse_time
 from analytics_core.exports import (
@@ -211,6 +212,8 @@ def worker(args: argparse.Namespace, settings: Settings) -> int:
     configure_logging(settings.log_level)
     quiet_libraries()
     application = Application(settings)
+    port = settings.worker_metrics_port if args.metrics_port is None else args.metrics_port
+    server = serve_metrics(settings.host, port, "worker-metrics") if port else None
     try:
         application.prepare()
         loop = application.export_worker()
@@ -227,6 +230,8 @@ def worker(args: argparse.Namespace, settings: Settings) -> int:
         signal.signal(signal.SIGINT, stop)
         loop.run_forever()
     finally:
+        if server is not None:
+            server.shutdown()
         application.shutdown()
     return 0
 
