@@ -96,6 +96,7 @@ def _freshness_cache(settings: Settings, clock: Clock) -> Iterator[FreshnessCach
 def _sql_storage(settings: Settings) -> Iterator[SqlStorage]:
     """The SQL engine and pool of this process (nothing connects before first use)."""
     storage = SqlStorage.from_url(settings.database_url)
+    metrics.track_pool(storage.engine)
     if settings.otel_exporter != "none":
         tracing.instrument_engine(storage.engine)
     try:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterable, Sequence
+import weakref
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import timedelta
 
 from prometheus_client import (
@@ -22,6 +23,8 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from analytics_core.errors import StoreUnavailable
 from analytics_core.exports import ExportJob, ExportStatus
@@ -84,6 +87,46 @@ CACHE_LOOKUPS = Counter(
     "Freshness cache lookups by result (hit|miss|error); misses and errors read the store.",
     ["result"],
 )
+
+
+
+class DbPoolCollector(Collector):
+    """`analytics_db_pool_connections{state}`: connections of this process's SQL pools in use
+    (checked out) and idle (checked in), read from the pools when scraped."""
+
+    def __init__(self) -> None:
+        self._engines: weakref.WeakSet[object] = weakref.WeakSet()
+
+    def track(self, engine: object) -> None:
+        """Report `engine`'s pool from now on (forgotten when the engine is garbage)."""
+        self._engines.add(engine)
+
+    def collect(self) -> Iterator[Metric]:
+        """One gauge with state in_use and idle, summed over the tracked pools."""
+        in_use = idle = 0
+        for engine in list(self._engines):
+            pool = getattr(engine, "pool", None)
+            checked_out = getattr(pool, "checkedout", None)
+            checked_in = getattr(pool, "checkedin", None)
+            if callable(checked_out) and callable(checked_in):  # pools without counts: skipped
+                in_use += int(checked_out())
+                idle += int(checked_in())
+        gauge = GaugeMetricFamily("analytics_db_pool_connections",
+                                  "SQL pool connections of this process by state (in_use|idle).",
+                                  labels=["state"])
+        gauge.add_metric(["in_use"], in_use)
+        gauge.add_metric(["idle"], idle)
+        yield gauge
+
+
+DB_POOL = DbPoolCollector()
+REGISTRY.register(DB_POOL)
+
+
+def track_pool(engine: object) -> None:
+    """Expose the pool of a SQLAlchemy engine in `analytics_db_pool_connections`."""
+    DB_POOL.track(engine)
+
 
 EXPORT_STATUSES = ("pending", "succeeded", "failed", "retried", "expired")
 INGEST_RESULTS = ("accepted", "duplicate", "rejected")
@@ -185,6 +228,7 @@ def render() -> tuple[bytes, str]:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        registry.register(DB_POOL)  # the pools of the process answering the scrape
         return generate_latest(registry), CONTENT_TYPE_LATEST
     return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
 
