@@ -8,6 +8,10 @@ import socket
 import pytest
 from hypothesis import HealthCheck, settings
 
+# The contract backends are shared fixture modules imported as plugins and by test modules;
+# registering them here, before anything imports them, keeps pytest's assertion rewriting.
+pytest.register_assert_rewrite("tests.contract", "tests.integration", "tests.ops")
+
 settings.register_profile("dev", max_examples=60, deadline=None)
 settings.register_profile(
     "ci", max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow]
