@@ -131,7 +131,6 @@ class _Valid:
     index: int
     event: UsageEvent
     raw: bytes
-    fingerprint: str
 
 
 @attrs.define
@@ -164,7 +163,7 @@ def _plan(
                 raw_bytes(message.payload), str(e), org_id, message.offset,
             ))
             continue
-        valid = _Valid(index, event, raw_bytes(message.payload), event.fingerprint())
+        valid = _Valid(index, event, raw_bytes(message.payload))
         (plan.later if event.key in seen else plan.unique).append(valid)
         seen.add(event.key)
     return plan
@@ -197,18 +196,26 @@ def ingest_batch(
         inserted = uow.events.add_new([v.event for v in plan.unique])
         new_keys = {e.key for e in inserted}
         old_keys = {v.event.key for v in plan.unique} - new_keys
-        first = uow.events.fingerprints(old_keys)
-        first.update({v.event.key: v.fingerprint for v in plan.unique if v.event.key in new_keys})
         repeats = [v for v in plan.unique if v.event.key in old_keys] + plan.later
-        conflicts = [
-            DedupeConflict(v.event.org_id, v.event.event_id, now, source,
-                           first[v.event.key], v.fingerprint, v.raw)
-            for v in repeats if first.get(v.event.key, v.fingerprint) != v.fingerprint
-        ]
+        # Fingerprints only where a repeat must be compared: the store fingerprints new events
+        # itself, so the common batch (no duplicates) hashes each event once.
+        first = uow.events.fingerprints(old_keys)
+        repeated_new = {v.event.key for v in plan.later} & new_keys
+        first.update(
+            {v.event.key: v.event.fingerprint() for v in plan.unique if v.event.key in repeated_new}
+        )
+        conflicts: dict[int, DedupeConflict] = {}
+        for v in repeats:
+            fingerprint = v.event.fingerprint()
+            stored = first.get(v.event.key, fingerprint)
+            if stored != fingerprint:
+                conflicts[v.index] = DedupeConflict(
+                    v.event.org_id, v.event.event_id, now, source, stored, fingerprint, v.raw
+                )
         uow.rollups.add(build_rollups(inserted))
         uow.freshness.touch(_markers(inserted, now))
         uow.dead_letters.add(plan.dead)
-        uow.dead_letters.add_conflicts(conflicts)
+        uow.dead_letters.add_conflicts(list(conflicts.values()))
         if checkpoint is not None:
             uow.offsets.save(checkpoint.consumer, checkpoint.stream, checkpoint.offset)
         uow.commit()
@@ -220,7 +227,7 @@ def ingest_batch(
     for v in repeats:
         plan.results[v.index] = EventResult(
             v.index, str(v.event.event_id), EventOutcome.DUPLICATE,
-            conflict=first.get(v.event.key, v.fingerprint) != v.fingerprint,
+            conflict=v.index in conflicts,
         )
     if cache is not None and inserted:
         _invalidate(cache, {e.org_id for e in inserted})
