@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -22,7 +21,6 @@ from analytics_adapters.rabbitmq import (
 )
 from analytics_adapters.rabbitmq.admin import delete_streams
 from analytics_adapters.sql import SqlStorage
-from tests.contract.sql_backends import fresh_postgres_database
 from tests.integration.stream_support import (
     GROUP,
     ConsumerThread,
@@ -30,7 +28,6 @@ from tests.integration.stream_support import (
     caught_up,
     deleted_afterwards,
     make_scenario,
-    open_storage,
     publish,
     random_topology,
     require_broker,
@@ -39,32 +36,6 @@ from tests.integration.stream_support import (
 )
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.postgres]
-
-
-@pytest.fixture
-def database() -> Iterator[URL]:
-    """A migrated PostgreSQL database of this test's own."""
-    require_broker()
-    with fresh_postgres_database() as url:
-        yield url
-
-
-@pytest.fixture
-def storage(database: URL) -> Iterator[SqlStorage]:
-    """SQL storage on the test database."""
-    storage = open_storage(database)
-    yield storage
-    storage.close()
-
-
-@pytest.fixture
-def runtime(storage: SqlStorage, database: URL) -> Iterator[StreamRuntime]:
-    """Three partition streams of this test's own, deleted at the end."""
-    runtime = runtime_for(require_broker(), random_topology(3), storage.unit_of_work,
-                          database.render_as_string(hide_password=False))
-    with deleted_afterwards(runtime):
-        yield runtime
-        runtime.close()
 
 
 def test_consumed_totals_equal_the_ground_truth_and_dead_letters_the_invalid_ones(

@@ -19,7 +19,6 @@ from sqlalchemy.engine import URL
 from analytics_adapters.rabbitmq import BrokerAddress, StreamRuntime
 from analytics_adapters.sql import SqlStorage
 from tests.conftest import port_open
-from tests.contract.sql_backends import fresh_postgres_database
 from tests.integration.stream_support import (
     STREAM_PORT,
     ConsumerThread,
@@ -28,14 +27,10 @@ from tests.integration.stream_support import (
     caught_up,
     committed,
     consumer_env,
-    deleted_afterwards,
     free_port,
     kill9,
     make_scenario,
-    open_storage,
     publish,
-    random_topology,
-    require_broker,
     runtime_for,
     set_connections,
     start_consumer,
@@ -46,28 +41,9 @@ pytestmark = [pytest.mark.rabbitmq, pytest.mark.postgres]
 
 
 @pytest.fixture
-def database() -> Iterator[URL]:
-    """A migrated PostgreSQL database of this test's own."""
-    require_broker()
-    with fresh_postgres_database() as url:
-        yield url
-
-
-@pytest.fixture
-def storage(database: URL) -> Iterator[SqlStorage]:
-    """SQL storage on the test database."""
-    storage = open_storage(database)
-    yield storage
-    storage.close()
-
-
-@pytest.fixture
-def runtime(storage: SqlStorage, database: URL) -> Iterator[StreamRuntime]:
-    """Four partition streams of this test's own, deleted at the end."""
-    runtime = runtime_for(require_broker(), random_topology(4), storage.unit_of_work,
-                          database.render_as_string(hide_password=False))
-    with deleted_afterwards(runtime):
-        yield runtime
+def partitions() -> int:
+    """Four partition streams: two consumers own two each."""
+    return 4
 
 
 @pytest.fixture
