@@ -383,3 +383,51 @@ def test_event_key_is_org_then_event() -> None:
     """The dedupe key is (org_id, event_id)."""
     event = parse(valid_payload())
     assert event.key == (event.org_id, event.event_id)
+
+
+_PINNED_IDS = (
+    uuid.UUID("0f8fad5b-d9cb-469f-a165-70867728950e"),
+    uuid.UUID("7c9e6679-7425-40de-944b-e07fc1f90ae7"),
+    uuid.UUID("16fd2706-8baf-433b-82eb-8c7fada847da"),
+)
+PINNED_FINGERPRINTS: list[tuple[UsageEvent, str]] = [
+    (
+        UsageEvent(
+            *_PINNED_IDS, occurred_at=datetime(2025, 6, 1, 11, 58, 30, 250_000, tzinfo=UTC),
+            status=Status.SUCCESS, latency_ms=120, input_tokens=10, output_tokens=20,
+            cost=Cents(10_000),
+        ),
+        "2356521542e00aa64481bf498dd6787d41bf1cbe0ad814b647bc662fe20370f6",
+    ),
+    (
+        UsageEvent(
+            *_PINNED_IDS,
+            occurred_at=datetime(
+                2025, 6, 1, 17, 43, 30, 123_456, tzinfo=timezone(timedelta(hours=5, minutes=45))
+            ),
+            status=Status.ERROR, latency_ms=0, input_tokens=2**63 - 1, output_tokens=0,
+            cost=Cents(125), actor_id=uuid.UUID("a8098c1a-f86e-11da-bd1a-00112444be1e"),
+            client_id="clé-1", error_code="", metadata={"zone": "eu", "région": "ouest", "a": ""},
+        ),
+        "138e14f3c47308f66a215b67dff43313def04f0c22d346cfe541721ba8f95e19",
+    ),
+    (
+        UsageEvent(
+            uuid.UUID("00000000-0000-0000-0000-000000000001"),
+            uuid.UUID("ffffffff-ffff-ffff-ffff-ffffffffffff"),
+            _PINNED_IDS[2],
+            occurred_at=datetime(1969, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC),
+            status=Status.THROTTLED, latency_ms=7, input_tokens=1, output_tokens=2,
+            cost=Cents(0), error_code="rate_limited", metadata={"k\x1f": 'v"\\\n'},
+        ),
+        "32342974eee413d7ad51964bc15193d3716e2ecec531151fa63ec949ae45dc21",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("event", "expected"), PINNED_FINGERPRINTS, ids=["minimal", "rich", "1969"]
+)
+def test_fingerprint_of_a_fixed_event_never_changes(event: UsageEvent, expected: str) -> None:
+    """Fingerprints are stored in databases, so their value is pinned across versions."""
+    assert event.fingerprint() == expected
