@@ -98,6 +98,14 @@ class StreamMetrics:
         self.store_retries = Counter("analytics_stream_store_retries",
                                      "Batch commits retried because storage was unavailable",
                                      registry=r)
+        self.offset_gaps = Counter(
+            "analytics_stream_offset_gaps",
+            "Chunks (where=reader) or batches (where=database) refused because they did not "
+            "continue from the last offset; the partition was re-read from there", ["where"],
+            registry=r)
+        self.retention_skipped = Counter(
+            "analytics_stream_retention_skipped_messages",
+            "Messages deleted by stream retention before the consumer read them", registry=r)
         self.broker_retries = Counter("analytics_stream_broker_retries",
                                       "Reconnections to the broker", registry=r)
         self.waiting = Gauge("analytics_stream_partitions_waiting",
@@ -110,6 +118,8 @@ class StreamMetrics:
                               registry=r)
         for result in ("accepted", "duplicate", "rejected"):  # series exist before events
             self.events.labels(result)
+        for where in ("reader", "database"):
+            self.offset_gaps.labels(where)
         for state in (PartitionState.WAITING_FOR_DATABASE, PartitionState.WAITING_FOR_BROKER):
             self.waiting.labels(str(state))
 

@@ -14,7 +14,7 @@ import attrs
 
 from analytics_app import tracing
 from analytics_app.stream_metrics import ConsumerStatus, PartitionState, StreamMetrics
-from analytics_core.errors import StoreUnavailable
+from analytics_core.errors import OffsetGap, StoreUnavailable
 from analytics_core.ports import Clock, FreshnessCache, IdGenerator, UnitOfWorkFactory
 from analytics_core.usecases.ingest import (
     DEFAULT_RAW_RETENTION,
@@ -39,6 +39,11 @@ class Chunk(Protocol):
 
     @property
     def bodies(self) -> tuple[bytes, ...]: ...
+
+    @property
+    def retention_skipped(self) -> int:
+        """Messages right before this chunk that retention deleted before they were read."""
+        ...
 
 
 class ChunkReader(Protocol):
@@ -116,6 +121,7 @@ class PartitionWorker:
         self._batch: list[RawMessage] = []
         self._carry: list[RawMessage] = []  # the part of a chunk that did not fit the batch
         self._received: int | None = None  # last offset taken from the reader
+        self._after_retention = False  # the batch may start past a retention gap
         self._batch_started = 0.0
         self._stopped_at: float | None = None
 
@@ -178,16 +184,35 @@ class PartitionWorker:
                 await self._broker_down(e)
                 return
             self.metrics.buffered.labels(self.stream).set(reader.buffered)
-            if chunk is not None:
-                self._take(_messages(chunk))
+            if chunk is not None and not await self._take_chunk(chunk):
+                return
+
+    async def _take_chunk(self, chunk: Chunk) -> bool:
+        """Take a chunk that continues from the last offset taken; False (and resubscribe
+        there) when it does not, unless retention deleted the messages in between."""
+        messages = _messages(chunk)
+        expected = None if self._received is None else self._received + 1
+        if expected is not None and messages and chunk.first_offset != expected:
+            if chunk.first_offset < expected:  # delivered again: keep only the new ones
+                messages = messages[expected - chunk.first_offset:]
+            elif chunk.retention_skipped >= chunk.first_offset - expected:
+                log.error("partition %s: offsets %d..%d were deleted by retention before they "
+                          "were consumed", self.stream, expected, chunk.first_offset - 1)
+                self.metrics.retention_skipped.inc(chunk.first_offset - expected)
+                self._after_retention = self._after_retention or not self._batch
+            else:
+                log.error("partition %s: the broker delivered offset %d while %d was expected; "
+                          "dropping the chunk and resubscribing at %d", self.stream,
+                          chunk.first_offset, expected, expected)
+                self.metrics.offset_gaps.labels("reader").inc()
+                await self._close_reader()
+                return False
+        self._take(messages)
+        return True
 
     def _take(self, messages: Sequence[RawMessage]) -> None:
         if not messages:
             return
-        first = messages[0].offset
-        if self._received is not None and first is not None and first > self._received + 1:
-            log.error("partition %s: offsets %d..%d were never received (deleted by retention, "
-                      "or skipped by the broker)", self.stream, self._received + 1, first - 1)
         if not self._batch:
             self._batch_started = time.monotonic()
         room = self.settings.batch_size - len(self._batch)
@@ -234,14 +259,19 @@ class PartitionWorker:
     async def _commit(self) -> None:
         """Commit the batch with its last offset; retry while storage is down, never drop it."""
         batch = self._batch
-        last = batch[-1].offset
+        first, last = batch[0].offset, batch[-1].offset
+        assert first is not None
         assert last is not None
-        checkpoint = StreamCheckpoint(self.settings.group, self.stream, last)
+        checkpoint = StreamCheckpoint(self.settings.group, self.stream, last,
+                                      first_offset=None if self._after_retention else first)
         backoff = Backoff(self.settings.backoff_initial, self.settings.backoff_max)
         while True:
             started = time.monotonic()
             try:
                 result = await self._ingest(batch, checkpoint)
+            except OffsetGap as e:
+                await self._resume_after(e)
+                return
             except StoreUnavailable as e:
                 self._database_down(e)
                 self.metrics.store_retries.inc()
@@ -257,7 +287,7 @@ class PartitionWorker:
             break
         self.metrics.record_batch(result, time.monotonic() - started)
         self.metrics.committed.labels(self.stream).set(last)
-        self.committed, self._batch = last, []
+        self.committed, self._batch, self._after_retention = last, [], False
         if self._reader is not None:
             self.status.set(self.stream, PartitionState.CONSUMING)
         log.debug("partition %s: batch %s committed through offset %d (%d accepted, "
@@ -282,6 +312,16 @@ class PartitionWorker:
             )
             span.set_attribute("analytics.ingest.batch_id", str(result.batch_id))
         return result
+
+    async def _resume_after(self, gap: OffsetGap) -> None:
+        """The database refused a batch that would skip messages: drop what is in hand and
+        read again right after the stored offset (duplicates of it are deduplicated)."""
+        log.error("partition %s: %s; re-reading from offset %d", self.stream, gap,
+                  gap.stored + 1)
+        self.metrics.offset_gaps.labels("database").inc()
+        self._batch, self._carry, self._after_retention = [], [], False
+        self.committed = self._received = gap.stored
+        await self._close_reader()
 
     def _gave_up(self) -> bool:
         return (self._stopped_at is not None

@@ -60,6 +60,18 @@ class StoreUnavailable(AnalyticsError, ConnectionError):
     """A backing service (database, broker, cache, object store) cannot be reached; retryable."""
 
 
+class OffsetGap(AnalyticsError, RuntimeError):
+    """A stream batch does not continue from the offset stored for its consumer: committing it
+    would mark messages as consumed that were never stored. Nothing of the batch is committed;
+    the consumer re-reads from `stored + 1`."""
+
+    def __init__(self, stream: str, stored: int, first: int) -> None:
+        super().__init__(f"stream {stream!r}: batch starts at offset {first} but offset "
+                         f"{stored} is the last one stored; {first - stored - 1} message(s) "
+                         "would be skipped")
+        self.stream, self.stored, self.first = stream, stored, first
+
+
 class SchemaNotMigrated(AnalyticsError, RuntimeError):
     """The database schema is missing or behind; run `analytics migrate`."""
 

@@ -61,6 +61,7 @@ def test_http_ingest_log_line_carries_the_batch_id(
 class _Chunk:
     def __init__(self, bodies: tuple[bytes, ...]) -> None:
         self.first_offset, self.timestamp, self.bodies = 0, NOW, bodies
+        self.retention_skipped = 0
 
     timestamp: datetime
 

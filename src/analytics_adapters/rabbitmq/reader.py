@@ -84,25 +84,27 @@ class PartitionReader:
         if frame is None:
             return None
         await self._subscription.credit(1)
+        skipped = 0
         if self._strict and frame.chunk_first_offset > self._min_offset:
-            await self._accept_gap(frame.chunk_first_offset)
+            skipped = await self._accept_gap(frame.chunk_first_offset)
         self._strict = True
-        chunk = decode_chunk(self.stream, frame, self._min_offset)
+        chunk = decode_chunk(self.stream, frame, self._min_offset, skipped)
         if chunk is not None:
             self._min_offset = chunk.last_offset + 1
         return chunk
 
-    async def _accept_gap(self, delivered: int) -> None:
-        """A chunk beyond the next expected offset: accepted only when retention deleted the
-        missing messages; anything else is treated as a broken subscription (BrokerUnavailable,
-        so the caller resubscribes at the expected offset) rather than skipping messages."""
+    async def _accept_gap(self, delivered: int) -> int:
+        """A chunk beyond the next expected offset: accepted only when retention deleted every
+        missing message (returns how many); anything else is treated as a broken subscription
+        (BrokerUnavailable, so the caller resubscribes at the expected offset) rather than
+        skipping messages."""
         assert self._subscription is not None
         oldest = await _oldest_offset(self._subscription.client, self.stream)
         expected = self._min_offset
-        if oldest is not None and oldest > expected:
+        if oldest is not None and oldest >= delivered:
             log.error("stream %s: messages %d..%d were deleted by retention before they were "
-                      "consumed", self.stream, expected, oldest - 1)
-            return
+                      "consumed", self.stream, expected, delivered - 1)
+            return delivered - expected
         raise BrokerUnavailable(f"stream {self.stream!r} delivered offset {delivered} while "
                                 f"{expected} was expected; resubscribing")
 

@@ -63,6 +63,7 @@ class StreamChunk:
     first_offset: int
     timestamp: datetime
     bodies: tuple[bytes, ...]
+    retention_skipped: int = 0  # messages right before this chunk deleted before being read
 
     @property
     def last_offset(self) -> int:
@@ -94,7 +95,8 @@ def message_body(data: bytes) -> bytes:
     return str(body).encode("utf-8")
 
 
-def decode_chunk(stream: str, frame: schema.Deliver, min_offset: int) -> StreamChunk | None:
+def decode_chunk(stream: str, frame: schema.Deliver, min_offset: int,
+                 retention_skipped: int = 0) -> StreamChunk | None:
     """The chunk's messages at offsets >= min_offset, or None when every one is below."""
     first = frame.chunk_first_offset
     messages = frame.get_messages()
@@ -102,7 +104,7 @@ def decode_chunk(stream: str, frame: schema.Deliver, min_offset: int) -> StreamC
     if skip >= len(messages):
         return None
     bodies = tuple(message_body(bytes(m)) for m in messages[skip:])
-    return StreamChunk(stream, first + skip, chunk_time(frame), bodies)
+    return StreamChunk(stream, first + skip, chunk_time(frame), bodies, retention_skipped)
 
 
 class Subscription:

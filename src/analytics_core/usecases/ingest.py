@@ -12,10 +12,17 @@ from enum import StrEnum
 
 import attrs
 
-from analytics_core.errors import FieldError, StoreUnavailable, ValidationFailed
+from analytics_core.errors import FieldError, OffsetGap, StoreUnavailable, ValidationFailed
 from analytics_core.events import UsageEvent, parse_event
 from analytics_core.freshness import FreshnessMarker
-from analytics_core.ports import Clock, EventKey, FreshnessCache, IdGenerator, UnitOfWorkFactory
+from analytics_core.ports import (
+    Clock,
+    EventKey,
+    FreshnessCache,
+    IdGenerator,
+    OffsetStore,
+    UnitOfWorkFactory,
+)
 from analytics_core.records import DeadLetter, DedupeConflict
 from analytics_core.rollups import build_rollups
 
@@ -83,11 +90,18 @@ class BatchResult:
 
 @attrs.frozen
 class StreamCheckpoint:
-    """Offset to commit together with the batch."""
+    """Offset to commit together with the batch.
+
+    `first_offset` is the offset of the batch's first message: the commit is refused with
+    OffsetGap when the consumer's stored offset is below `first_offset - 1` (a gap would be
+    marked consumed). None skips the check: a fresh consumer, or messages before the batch that
+    the stream's retention deleted before they were read.
+    """
 
     consumer: str
     stream: str
     offset: int
+    first_offset: int | None = None
 
 
 def decode_payload(payload: object) -> object:
@@ -188,11 +202,14 @@ def ingest_batch(
     """Validate, dedupe and store a batch with its rollups, freshness markers, dead letters and
     (for the stream) offset in ONE unit of work. Redelivery of the same batch changes nothing.
 
-    Raises StoreUnavailable when storage is down; nothing of the batch is then committed.
+    Raises StoreUnavailable when storage is down, and OffsetGap when the checkpoint's batch
+    does not continue from the stored offset; nothing of the batch is then committed.
     """
     plan = _plan(messages, source=source, clock=clock, ids=ids, raw_retention=raw_retention)
     now = clock.now()
     with uow_factory() as uow:
+        if checkpoint is not None:
+            _check_continuity(uow.offsets, checkpoint)
         inserted = uow.events.add_new([v.event for v in plan.unique])
         new_keys = {e.key for e in inserted}
         old_keys = {v.event.key for v in plan.unique} - new_keys
@@ -232,6 +249,16 @@ def ingest_batch(
     if cache is not None and inserted:
         _invalidate(cache, {e.org_id for e in inserted})
     return BatchResult(ids.new_id(), tuple(plan.results[i] for i in range(len(messages))))
+
+
+def _check_continuity(offsets: OffsetStore, checkpoint: StreamCheckpoint) -> None:
+    """Refuse a batch that would leave unconsumed messages behind the stored offset."""
+    first = checkpoint.first_offset
+    if first is None:
+        return
+    stored = offsets.get(checkpoint.consumer, checkpoint.stream)
+    if stored is not None and first > stored + 1:
+        raise OffsetGap(checkpoint.stream, stored, first)
 
 
 def _markers(events: Sequence[UsageEvent], now: datetime) -> list[FreshnessMarker]:
