@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL
 
 from analytics_adapters.memory import RandomIds, SystemClock
-from analytics_adapters.rabbitmq import BrokerAddress, StreamRuntime, StreamTopology
+from analytics_adapters.rabbitmq import BrokerAddress, StreamChunk, StreamRuntime, StreamTopology
 from analytics_adapters.rabbitmq.runtime import StreamOptions
 from analytics_adapters.sql import SqlStorage
 from analytics_core.money import Cents
@@ -75,8 +75,13 @@ class Scenario:
 
     lines: list[bytes] = field(default_factory=list)
     truth: dict[uuid.UUID, OrgTruth] = field(default_factory=dict)
-    invalid: int = 0
+    invalid_lines: list[bytes] = field(default_factory=list)
     duplicates: int = 0
+
+    @property
+    def invalid(self) -> int:
+        """Lines the consumer must dead-letter."""
+        return len(self.invalid_lines)
 
 
 def make_scenario(n: int, *, orgs: int = 6, seed: int | None = None,
@@ -91,8 +96,8 @@ def make_scenario(n: int, *, orgs: int = 6, seed: int | None = None,
     for _ in range(n):
         roll = rng.random()
         if roll < 0.03:
-            scenario.lines.append(_invalid(rng, org_ids, models, now))
-            scenario.invalid += 1
+            scenario.lines.append(line := _invalid(rng, org_ids, models, now))
+            scenario.invalid_lines.append(line)
         elif roll < 0.08 and accepted:
             first = rng.choice(accepted)
             copy = dict(first) if roll < 0.07 else {**first, "latencyMs": 999_999}
@@ -186,6 +191,30 @@ def publish(runtime: StreamRuntime, lines: list[bytes]) -> None:
     asyncio.run(run())
 
 
+def read_chunks(runtime: StreamRuntime, timeout: float = 1.0) -> dict[str, list[StreamChunk]]:
+    """Every chunk of every partition, from the first message (a stream is done once nothing
+    more arrives within `timeout` seconds)."""
+
+    async def read() -> dict[str, list[StreamChunk]]:
+        chunks: dict[str, list[StreamChunk]] = {}
+        for stream in runtime.topology.streams:
+            reader = runtime.reader(stream, None)
+            await reader.open()
+            chunks[stream] = []
+            while (chunk := await reader.next_chunk(timeout)) is not None:
+                chunks[stream].append(chunk)
+            await reader.close()
+        return chunks
+
+    return asyncio.run(read())
+
+
+def stream_bodies(runtime: StreamRuntime, timeout: float = 1.0) -> dict[str, list[bytes]]:
+    """Every message body of every partition, in offset order."""
+    return {stream: [body for chunk in chunks for body in chunk.bodies]
+            for stream, chunks in read_chunks(runtime, timeout).items()}
+
+
 def tails(runtime: StreamRuntime) -> dict[str, int | None]:
     """Last offset of every partition."""
     return asyncio.run(runtime.tails(runtime.topology.streams))
@@ -222,6 +251,13 @@ def caught_up(runtime: StreamRuntime, uow_factory: UnitOfWorkFactory) -> Callabl
         return all(t is None or (done[s] is not None and done[s] >= t) for s, t in last.items())
 
     return check
+
+
+def consume_all(runtime: StreamRuntime, storage: SqlStorage) -> None:
+    """Run an in-process consumer until it committed every partition's tail, then stop it."""
+    with ConsumerThread(runtime, storage) as consumer:
+        wait_until(caught_up(runtime, storage.unit_of_work), 60, "the consumer to catch up")
+        assert consumer.stop() == 0
 
 
 def set_connections(url: URL, allowed: bool) -> None:
@@ -276,6 +312,16 @@ def start_consumer(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     with log.open("ab") as sink:
         return subprocess.Popen([ANALYTICS, "consume"], env=env, cwd=ROOT, stdout=sink,
                                 stderr=sink)
+
+
+def run_analytics(env: dict[str, str], *args: str,
+                  stdin: bytes | None = None) -> subprocess.CompletedProcess[str]:
+    """Run `analytics ARGS` to completion; its exit code, stdout and stderr."""
+    result = subprocess.run([ANALYTICS, *args], env=env, cwd=ROOT, input=stdin,
+                            capture_output=True, timeout=180, check=False)
+    return subprocess.CompletedProcess(result.args, result.returncode,
+                                       result.stdout.decode(errors="replace"),
+                                       result.stderr.decode(errors="replace"))
 
 
 def kill9(process: subprocess.Popen[bytes]) -> None:

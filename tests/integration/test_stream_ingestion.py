@@ -26,12 +26,14 @@ from tests.integration.stream_support import (
     ConsumerThread,
     assert_exact,
     caught_up,
+    consume_all,
     deleted_afterwards,
     make_scenario,
     publish,
     random_topology,
     require_broker,
     runtime_for,
+    stream_bodies,
     wait_until,
 )
 
@@ -55,18 +57,10 @@ def test_events_are_routed_to_partitions_by_org(runtime: StreamRuntime) -> None:
     scenario = make_scenario(300, orgs=5, seed=2)
     publish(runtime, scenario.lines)
     seen: dict[str, set[int]] = {}
-
-    async def read_all() -> None:
-        for index, stream in enumerate(runtime.topology.streams):
-            reader = PartitionReader(runtime.address, stream, StartAt.first())
-            await reader.open()
-            while (chunk := await reader.next_chunk(0.5)) is not None:
-                for body in chunk.bodies:
-                    org = body.split(b'"orgId":"', 1)[-1][:36].decode(errors="replace")
-                    seen.setdefault(org, set()).add(index)
-            await reader.close()
-
-    asyncio.run(read_all())
+    for index, bodies in enumerate(stream_bodies(runtime, timeout=0.5).values()):
+        for body in bodies:
+            org = body.split(b'"orgId":"', 1)[-1][:36].decode(errors="replace")
+            seen.setdefault(org, set()).add(index)
     for org in scenario.truth:
         if str(org) in seen:
             assert seen[str(org)] == {runtime.topology.partition_of(org)}
@@ -112,9 +106,7 @@ def test_replay_from_offset_zero_changes_no_total(
 
     scenario = make_scenario(800, seed=3)
     publish(runtime, scenario.lines)
-    with ConsumerThread(runtime, storage) as consumer:
-        wait_until(caught_up(runtime, storage.unit_of_work), 60, "the consumer to catch up")
-        consumer.stop()
+    consume_all(runtime, storage)
     for name, value in {
         "ANALYTICS_DATABASE_URL": database.render_as_string(hide_password=False),
         "ANALYTICS_RABBITMQ_HOST": runtime.address.host,
@@ -144,9 +136,7 @@ def test_progress_is_now_when_caught_up_and_the_oldest_pending_chunk_when_behind
                "progress to see the unconsumed messages")
     behind = progress.complete_through(datetime.now(UTC) + timedelta(minutes=1))
     assert behind <= published_by
-    with ConsumerThread(runtime, storage) as consumer:
-        wait_until(caught_up(runtime, storage.unit_of_work), 60, "the consumer to catch up")
-        consumer.stop()
+    consume_all(runtime, storage)
     later = datetime.now(UTC) + timedelta(minutes=1)
     wait_until(lambda: progress.complete_through(later) == later, 10, "progress to catch up")
     assert [p.committed for p in progress.partitions()] == [

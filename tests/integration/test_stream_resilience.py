@@ -34,6 +34,7 @@ from tests.integration.stream_support import (
     runtime_for,
     set_connections,
     start_consumer,
+    stream_bodies,
     wait_until,
 )
 
@@ -250,18 +251,5 @@ def test_the_publisher_resends_unconfirmed_messages_after_a_broker_outage(
 
     asyncio.run(publish_with_outage())
     proxy.cut()
-    assert set(_all_bodies(runtime)) == set(lines)
+    assert {b for bodies in stream_bodies(runtime).values() for b in bodies} == set(lines)
 
-
-def _all_bodies(runtime: StreamRuntime) -> list[bytes]:
-    async def read() -> list[bytes]:
-        bodies: list[bytes] = []
-        for stream in runtime.topology.streams:
-            reader = runtime.reader(stream, None)
-            await reader.open()
-            while (chunk := await reader.next_chunk(1.0)) is not None:
-                bodies.extend(chunk.bodies)
-            await reader.close()
-        return bodies
-
-    return asyncio.run(read())
