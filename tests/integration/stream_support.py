@@ -364,6 +364,8 @@ class CuttableProxy:
         """Close the listener and every proxied connection."""
         listener, self._listener = self._listener, None
         if listener is not None:
+            with contextlib.suppress(OSError):  # wakes the accept() blocked on it (Linux)
+                listener.shutdown(socket.SHUT_RDWR)
             listener.close()
         with self._lock:
             sockets, self._sockets = self._sockets, []
