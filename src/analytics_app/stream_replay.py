@@ -38,6 +38,15 @@ def parse_position(text: str, field: str) -> Position:
                                                   "date-time")]) from e
 
 
+def _partition_indexes(partitions: Sequence[int] | None, count: int) -> Sequence[int]:
+    """The selected partitions (default all); ValidationFailed for one outside 0..count-1."""
+    if not partitions:
+        return range(count)
+    if any(not 0 <= p < count for p in partitions):
+        raise ValidationFailed([FieldError("--partition", f"must be between 0 and {count - 1}")])
+    return partitions
+
+
 def replay(app: Application, start_text: str, end_text: str | None,
            partitions: Sequence[int] | None, *,
            progress: bool = False) -> dict[str, dict[str, int]]:
@@ -45,9 +54,9 @@ def replay(app: Application, start_text: str, end_text: str | None,
     runtime = app.stream
     assert runtime is not None
     start = parse_position(start_text, "--from")
-    end = parse_position(end_text, "--to") if end_text else None
-    indexes = partitions or range(runtime.topology.partitions)
-    streams = [runtime.topology.stream(i) for i in indexes]
+    end = parse_position(end_text, "--to") if end_text is not None else None
+    streams = [runtime.topology.stream(i)
+               for i in _partition_indexes(partitions, runtime.topology.partitions)]
     services = app.services
     retention = timedelta(days=app.settings.raw_retention_days)
 

@@ -258,7 +258,7 @@ def test_replay_from_an_instant_after_the_last_chunk_reads_nothing(
 
 
 @pytest.mark.parametrize("option", ["--from", "--to"])
-@pytest.mark.parametrize("value", ["yesterday", "2026-01-02T03:04:05", "-3", "12abc"])
+@pytest.mark.parametrize("value", ["yesterday", "2026-01-02T03:04:05", "-3", "12abc", ""])
 def test_replay_rejects_a_position_that_is_neither_an_offset_nor_an_instant(
     database: URL, option: str, value: str,
 ) -> None:
@@ -268,4 +268,15 @@ def test_replay_rejects_a_position_that_is_neither_an_offset_nor_an_instant(
     result = run_analytics(env, "replay", *args, "--no-progress")
     assert result.returncode == 2
     assert result.stderr == f"analytics: invalid input:\n  {option}: {BAD_POSITION}\n"
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize("partition", ["2", "-1"])
+def test_replay_rejects_a_partition_outside_the_topology(database: URL, partition: str) -> None:
+    """--partition beyond 0..N-1 is a usage error naming the range, not a traceback."""
+    env = consumer_env(database, random_topology(2))
+    result = run_analytics(env, "replay", "--from", "0", "--partition", "0",
+                           "--partition", partition, "--no-progress")
+    assert result.returncode == 2
+    assert result.stderr == "analytics: invalid input:\n  --partition: must be between 0 and 1\n"
     assert result.stdout == ""
