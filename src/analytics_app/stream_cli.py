@@ -128,14 +128,16 @@ def publish_command(args: argparse.Namespace) -> int:
     _, config, app = _stream_app()
     from tqdm import tqdm  # noqa: PLC0415
 
-    with _open(args.file) as source:
-        total = _size(source)
-        with tqdm(total=total, unit="B", unit_scale=True, disable=args.no_progress,
-                  desc="publishing", file=sys.stderr) as bar:
-            sent = asyncio.run(_publish(app, source, args.batch_size, bar.update))
+    try:
+        with _open(args.file) as source:
+            total = _size(source)
+            with tqdm(total=total, unit="B", unit_scale=True, disable=args.no_progress,
+                      desc="publishing", file=sys.stderr) as bar:
+                sent = asyncio.run(_publish(app, source, args.batch_size, bar.update))
+    finally:
+        app.shutdown()
     print(f"published {sent} events to {config.partitions} partitions of {config.stream}",
           file=sys.stderr)
-    app.shutdown()
     return 0
 
 
@@ -164,7 +166,14 @@ class _StdinBinary:
 
 
 def _open(path: str) -> _StdinBinary | BinaryIO:
-    return _StdinBinary() if path == "-" else Path(path).open("rb")
+    from analytics_core.errors import FieldError, ValidationFailed  # noqa: PLC0415
+
+    if path == "-":
+        return _StdinBinary()
+    try:
+        return Path(path).open("rb")
+    except OSError as e:
+        raise ValidationFailed([FieldError("file", f"cannot read {path!r}: {e}")]) from None
 
 
 def _size(source: BinaryIO) -> int | None:

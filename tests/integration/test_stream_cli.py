@@ -165,6 +165,17 @@ def test_publish_sends_lines_without_a_readable_org_to_partition_0_to_be_dead_le
     assert_exact(storage.unit_of_work, scenario)
 
 
+def test_publish_of_a_file_it_cannot_read_is_a_usage_error(database: URL, tmp_path: Path) -> None:
+    """A missing file (or a directory) exits 2 naming the file, not with a traceback."""
+    env = consumer_env(database, random_topology(2))
+    for path in (tmp_path / "missing.jsonl", tmp_path):
+        result = run_analytics(env, "publish", str(path))
+        assert result.returncode == 2
+        assert result.stderr.startswith(f"analytics: invalid input:\n  file: cannot read "
+                                        f"{str(path)!r}: ")
+        assert "Traceback" not in result.stderr
+
+
 # --- replay ---------------------------------------------------------------------------------
 
 def test_replay_from_an_offset_re_reads_every_partition_from_there_and_changes_no_total(
