@@ -107,17 +107,20 @@ def last_line(text: str) -> str:
 
 # --- publish --------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("source", "ending"), [("file", b"\n"), ("-", b"\r\n")],
-                         ids=["file-LF", "stdin-CRLF"])
+@pytest.mark.parametrize(("source", "padding", "ending"),
+                         [("file", b"", b"\n"), ("-", b" \t", b" \r\n")],
+                         ids=["file-LF", "stdin-padded-CRLF"])
 def test_publish_puts_every_line_on_its_orgs_partition_unchanged_and_in_order(
-    runtime: StreamRuntime, database: URL, tmp_path: Path, source: str, ending: bytes,
+    runtime: StreamRuntime, database: URL, tmp_path: Path, source: str, padding: bytes,
+    ending: bytes,
 ) -> None:
-    """Each line (file or stdin, LF or CRLF) is one message, byte for byte, on its org's stream."""
+    """Each line (file or stdin, LF or CRLF, whitespace around it or not) is one message, its
+    JSON byte for byte, on its org's stream in file order."""
     lines = make_scenario(1500, orgs=8, seed=21).lines
     event = json.loads(lines[0])
     lines.append(json.dumps({**event, "eventId": str(uuid.uuid4()),
                              "orgId": event["orgId"].upper()}).encode())  # same org, same stream
-    path = write_jsonl(tmp_path / "events.jsonl", lines, ending)
+    path = write_jsonl(tmp_path / "events.jsonl", [padding + line for line in lines], ending)
     args = [str(path)] if source == "file" else ["-"]
     result = run_analytics(consumer_env(database, runtime.topology), "publish", *args,
                            "--batch-size", "40",
@@ -181,13 +184,14 @@ def test_publish_of_a_file_it_cannot_read_is_a_usage_error(database: URL, tmp_pa
 def test_replay_from_an_offset_re_reads_every_partition_from_there_and_changes_no_total(
     runtime: StreamRuntime, storage: SqlStorage, database: URL, tmp_path: Path,
 ) -> None:
-    """--from N reads offsets N..tail of each partition, all duplicates or re-rejected; totals,
-    dead letters and the consumer's offsets stay as they were."""
-    scenario = make_scenario(900, seed=24)
+    """--from N reads offsets N..tail of each partition (nothing where the tail is below N), all
+    duplicates or re-rejected; totals, dead letters and the consumer's offsets stay as they were."""
+    scenario = make_scenario(400, seed=25)
     env = ingested(runtime, storage, database, tmp_path, scenario.lines)
     assert_exact(storage.unit_of_work, scenario)
     offsets = committed(storage.unit_of_work, runtime.topology.streams)
     bodies = stream_bodies(runtime)
+    assert min(map(len, bodies.values())) < 25 < max(map(len, bodies.values()))
 
     result = run_analytics(env, "replay", "--from", "25")
 
