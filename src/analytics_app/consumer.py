@@ -27,7 +27,7 @@ from analytics_app.stream_worker import (
     PartitionWorker,
     ReaderFactory,
 )
-from analytics_core.errors import StoreUnavailable
+from analytics_core.errors import AnalyticsError, StoreUnavailable
 from analytics_core.ports import PipelineProgress
 
 log = logging.getLogger(__name__)
@@ -188,7 +188,7 @@ class StreamConsumer:
             await self._sleep(self.settings.lag_interval)
             try:
                 await self._measure_lag()
-            except StoreUnavailable as e:
+            except AnalyticsError as e:  # broker or database down, or a stream deleted
                 log.debug("lag not measured: %s", e)
 
     async def _measure_lag(self) -> None:

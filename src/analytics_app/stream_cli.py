@@ -133,20 +133,22 @@ def publish_command(args: argparse.Namespace) -> int:
             total = _size(source)
             with tqdm(total=total, unit="B", unit_scale=True, disable=args.no_progress,
                       desc="publishing", file=sys.stderr) as bar:
-                sent = asyncio.run(_publish(app, source, args.batch_size, bar.update))
+                sent, blank = asyncio.run(_publish(app, source, args.batch_size, bar.update))
     finally:
         app.shutdown()
-    print(f"published {sent} events to {config.partitions} partitions of {config.stream}",
-          file=sys.stderr)
+    skipped = f"; skipped {blank} blank line{'s' * (blank != 1)}" if blank else ""
+    print(f"published {sent} events to {config.partitions} partitions of {config.stream}"
+          f"{skipped}", file=sys.stderr)
     return 0
 
 
 async def _publish(app: Application, source: BinaryIO, batch_size: int,
-                   advance: Callable[[int], object]) -> int:
+                   advance: Callable[[int], object]) -> tuple[int, int]:
+    """(messages sent, blank or whitespace-only lines skipped)."""
     runtime = app.stream
     assert runtime is not None
     await runtime.declare()
-    sent = 0
+    sent = blank = 0
     async with runtime.publisher(batch_size=batch_size) as publisher:
         for line in source:
             advance(len(line))
@@ -154,7 +156,9 @@ async def _publish(app: Application, source: BinaryIO, batch_size: int,
             if body:
                 await publisher.send(body)
                 sent += 1
-    return sent
+            else:
+                blank += 1
+    return sent, blank
 
 
 class _StdinBinary:

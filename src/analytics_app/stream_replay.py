@@ -39,12 +39,13 @@ def parse_position(text: str, field: str) -> Position:
 
 
 def _partition_indexes(partitions: Sequence[int] | None, count: int) -> Sequence[int]:
-    """The selected partitions (default all); ValidationFailed for one outside 0..count-1."""
+    """The selected partitions in order, each once (default all); ValidationFailed for one
+    outside 0..count-1."""
     if not partitions:
         return range(count)
     if any(not 0 <= p < count for p in partitions):
         raise ValidationFailed([FieldError("--partition", f"must be between 0 and {count - 1}")])
-    return partitions
+    return sorted(set(partitions))
 
 
 def replay(app: Application, start_text: str, end_text: str | None,

@@ -120,14 +120,16 @@ def test_publish_puts_every_line_on_its_orgs_partition_unchanged_and_in_order(
     event = json.loads(lines[0])
     lines.append(json.dumps({**event, "eventId": str(uuid.uuid4()),
                              "orgId": event["orgId"].upper()}).encode())  # same org, same stream
-    path = write_jsonl(tmp_path / "events.jsonl", [padding + line for line in lines], ending)
+    padded = [padding + line for line in lines]
+    padded[5:5] = [b"", b" \t "]  # blank lines are skipped and counted
+    path = write_jsonl(tmp_path / "events.jsonl", padded, ending)
     args = [str(path)] if source == "file" else ["-"]
     result = run_analytics(consumer_env(database, runtime.topology), "publish", *args,
                            "--batch-size", "40",
                            stdin=path.read_bytes() if source == "-" else None)
     assert result.returncode == 0, result.stderr
     assert last_line(result.stderr) == (f"published {len(lines)} events to 3 partitions of "
-                                        f"{runtime.topology.base}")
+                                        f"{runtime.topology.base}; skipped 2 blank lines")
     expected = by_partition(runtime, lines)
     assert all(expected.values()), "the data should reach every partition"
     assert stream_bodies(runtime) == expected
@@ -219,7 +221,7 @@ def test_replay_to_an_offset_of_one_partition_reads_exactly_that_range(
     assert len(wanted) == 7
 
     result = run_analytics(env, "replay", "--from", "3", "--to", "9", "--partition", str(index),
-                           "--no-progress")
+                           "--partition", str(index), "--no-progress")  # named twice: read once
 
     assert result.returncode == 0, result.stderr
     assert replay_counts(result.stdout) == {
@@ -294,4 +296,17 @@ def test_replay_rejects_a_partition_outside_the_topology(database: URL, partitio
                            "--partition", partition, "--no-progress")
     assert result.returncode == 2
     assert result.stderr == "analytics: invalid input:\n  --partition: must be between 0 and 1\n"
+    assert result.stdout == ""
+
+
+def test_replay_of_streams_that_do_not_exist_names_them(database: URL) -> None:
+    """A topology nobody published to: exit 2 naming the missing streams, no traceback."""
+    topology = random_topology(2)
+    result = run_analytics(consumer_env(database, topology), "replay", "--from", "0",
+                           "--no-progress")
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith("analytics: stream(s) ")
+    for stream in topology.streams:
+        assert stream in result.stderr
+    assert "Traceback" not in result.stderr
     assert result.stdout == ""

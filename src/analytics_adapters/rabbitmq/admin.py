@@ -14,6 +14,7 @@ from rstream.client import Client
 from analytics_adapters.rabbitmq.connection import BrokerAddress, request, session
 from analytics_adapters.rabbitmq.subscription import StartAt, Subscription, chunk_time
 from analytics_adapters.rabbitmq.topology import StreamTopology
+from analytics_core.errors import NotFound
 
 log = logging.getLogger(__name__)
 TAIL_WAIT_SECONDS = 1.0
@@ -83,9 +84,16 @@ async def read_tail(client: Client, stream: str, subscription_id: int,
 
 async def read_tails(address: BrokerAddress, streams: Sequence[str],
                      wait: float = TAIL_WAIT_SECONDS) -> dict[str, Tail | None]:
-    """`read_tail` of each stream over one connection."""
+    """`read_tail` of each stream over one connection; NotFound when one does not exist."""
     async with session(address, "analytics-tail") as client:
-        tails = await asyncio.gather(
-            *(read_tail(client, s, i + 1, wait) for i, s in enumerate(streams))
-        )
+        try:
+            tails = await asyncio.gather(
+                *(read_tail(client, s, i + 1, wait) for i, s in enumerate(streams))
+            )
+        except rs_errors.StreamDoesNotExist:
+            missing = [s for s in streams if not await client.stream_exists(s)]
+            raise NotFound(f"stream(s) {', '.join(missing) or '?'} do not exist on "
+                           f"{address.describe()} (nothing was published to them yet, or "
+                           "ANALYTICS_RABBITMQ_STREAM / _PARTITIONS do not match the "
+                           "producers)") from None
     return dict(zip(streams, tails, strict=True))

@@ -185,7 +185,7 @@ def _report(error: BaseException) -> int:
         lines = "\n".join(f"  {err.field}: {err.reason}" for err in error.errors)
         return _fail(f"invalid input:\n{lines}", EXIT_USAGE)
     if isinstance(error, StoreUnavailable):
-        return _fail(f"storage unavailable: {error}", EXIT_UNAVAILABLE)
+        return _fail(f"unavailable: {error}", EXIT_UNAVAILABLE)
     return _fail(str(error), EXIT_USAGE)
 
 
