@@ -20,6 +20,7 @@ from tests.integration.stream_support import (
     committed,
     consume_all,
     consumer_env,
+    free_port,
     make_scenario,
     random_topology,
     read_chunks,
@@ -310,3 +311,17 @@ def test_replay_of_streams_that_do_not_exist_names_them(database: URL) -> None:
         assert stream in result.stderr
     assert "Traceback" not in result.stderr
     assert result.stdout == ""
+
+
+def test_publish_without_a_reachable_broker_exits_3_naming_the_address(
+    database: URL, tmp_path: Path,
+) -> None:
+    """Nothing listens on the port: exit 3, `analytics: unavailable:` and the address."""
+    port = free_port()
+    env = consumer_env(database, random_topology(2), port=port)
+    path = write_jsonl(tmp_path / "events.jsonl", make_scenario(5, seed=29).lines)
+    result = run_analytics(env, "publish", str(path), "--no-progress")
+    assert result.returncode == 3, result.stderr
+    assert last_line(result.stderr).startswith("analytics: unavailable: ")
+    assert f":{port}" in result.stderr
+    assert "Traceback" not in result.stderr
