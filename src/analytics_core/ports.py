@@ -8,6 +8,7 @@ cannot be reached and never leak driver exceptions.
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
@@ -208,6 +209,17 @@ class ApiKeyStore(Protocol):
 
     def find(self, key_id: str) -> ApiKeyRecord | None:
         """The record for a key id, or None."""
+        ...
+
+    # `builtins.list`: inside this class body a bare `list` names the method below.
+    def list(self, org_id: uuid.UUID | None) -> builtins.list[ApiKeyRecord]:
+        """The keys of one org (None: every key, platform-wide admin keys included), ordered
+        by (created_at, key_id), key ids compared by code point. Revoked keys are listed."""
+        ...
+
+    def revoke(self, key_id: str) -> bool:
+        """Mark a key revoked, leaving every other field as it was; False when the key id is
+        unknown. Idempotent: revoking a revoked key returns True and changes nothing."""
         ...
 
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Protocol
+
+import attrs
 
 from analytics_adapters.memory.state import InMemoryStorage, Journal
 from analytics_core.errors import Conflict
@@ -224,3 +227,20 @@ class InMemoryApiKeyStore(Repository):
         """The record for a key id, or None."""
         self._unit.journal()
         return self._db.api_keys.get(key_id)
+
+    def list(self, org_id: uuid.UUID | None) -> builtins.list[ApiKeyRecord]:
+        """Keys of one org (None: every key), ordered by (created_at, key_id)."""
+        self._unit.journal()
+        found = [r for r in self._db.api_keys.values() if org_id is None or r.org_id == org_id]
+        found.sort(key=lambda r: (r.created_at, r.key_id))
+        return found
+
+    def revoke(self, key_id: str) -> bool:
+        """Mark a key revoked; False when unknown, True (and no change) when already revoked."""
+        journal = self._unit.journal()
+        stored = self._db.api_keys.get(key_id)
+        if stored is None:
+            return False
+        if not stored.revoked:
+            journal.put(self._db.api_keys, key_id, attrs.evolve(stored, revoked=True))
+        return True

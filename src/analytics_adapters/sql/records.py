@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -225,7 +226,29 @@ class SqlApiKeyStore(SqlRecordRepository):
         row = self._read().execute(
             sa.select(api_keys).where(api_keys.c.key_id == key_id)
         ).one_or_none()
-        if row is None:
-            return None
-        return ApiKeyRecord(row.key_id, row.org_id, frozenset(row.roles), row.secret_hash,
-                            row.created_at, row.name, row.revoked)
+        return None if row is None else _api_key(row)
+
+    @translated
+    def list(self, org_id: uuid.UUID | None) -> builtins.list[ApiKeyRecord]:
+        """Keys of one org (None: every key), ordered by (created_at, key_id)."""
+        t = api_keys.c
+        # Code-point order on PostgreSQL too, whatever the database's default collation.
+        key_order = t.key_id.collate("C") if self._postgres else t.key_id
+        stmt = sa.select(api_keys).order_by(t.created_at, key_order)
+        if org_id is not None:
+            stmt = stmt.where(t.org_id == org_id)
+        return [_api_key(row) for row in self._read().execute(stmt)]
+
+    @translated
+    def revoke(self, key_id: str) -> bool:
+        """Mark a key revoked; False when unknown, True (and no change) when already revoked."""
+        stmt = (
+            sa.update(api_keys).where(api_keys.c.key_id == key_id).values(revoked=True)
+            .execution_options(preserve_rowcount=True)
+        )
+        return self._write().execute(stmt).rowcount > 0
+
+
+def _api_key(row: sa.Row[Any]) -> ApiKeyRecord:
+    return ApiKeyRecord(row.key_id, row.org_id, frozenset(row.roles), row.secret_hash,
+                        row.created_at, row.name, row.revoked)
