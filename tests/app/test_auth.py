@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from analytics_app.http.app import create_app
 from analytics_app.services import AppServices, HttpSettings, JwtSettings
+from analytics_core.usecases.access import revoke_api_key
 
 PREFIX = "/analytics/v1"
 
@@ -150,6 +151,19 @@ def test_unknown_or_malformed_api_key_is_401(
 ) -> None:
     """Keys that are not stored, or not shaped like ours, are refused."""
     problem(_freshness(client, org_a, **{"X-API-Key": key}), 401)
+
+
+def test_api_key_is_401_right_after_it_is_revoked(
+    client: falcon.testing.TestClient, services: AppServices, org_a: uuid.UUID, api_key: Any,
+    problem: Any,
+) -> None:
+    """A working key is refused (401 problem+json) on the very next request after revoke."""
+    key = api_key(org_a, "analytics:usage:read")
+    assert _freshness(client, org_a, **{"X-API-Key": key}).status_code == 200
+    revoke_api_key(key.split("_")[1], actor="cli", uow_factory=services.uow_factory,
+                   clock=services.clock, ids=services.ids)
+    body = problem(_freshness(client, org_a, **{"X-API-Key": key}), 401)
+    assert body["detail"] == "invalid API key"
 
 
 def test_gateway_headers_are_ignored_unless_enabled(

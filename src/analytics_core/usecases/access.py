@@ -9,12 +9,19 @@ from collections.abc import Iterable
 
 import attrs
 
-from analytics_core.access import KNOWN_ROLES, Action, Actor, Decision, decide
-from analytics_core.errors import FieldError, Forbidden, Unauthenticated, ValidationFailed
+from analytics_core.access import KNOWN_ROLES, Action, Actor, Decision, Outcome, decide
+from analytics_core.errors import (
+    FieldError,
+    Forbidden,
+    NotFound,
+    Unauthenticated,
+    ValidationFailed,
+)
 from analytics_core.ports import Clock, IdGenerator, UnitOfWorkFactory
 from analytics_core.records import ApiKeyRecord, AuditEntry
 
 API_KEY_PREFIX = "ak"
+REVOKE_ACTION = "apikey.revoke"
 
 
 @attrs.frozen
@@ -86,3 +93,49 @@ def authenticate_api_key(presented: str, *, uow_factory: UnitOfWorkFactory) -> A
     ):
         raise Unauthenticated("invalid API key")
     return Actor(f"apikey:{key_id}", record.org_id, record.roles, "apikey")
+
+
+def list_api_keys(
+    org_id: uuid.UUID | None, *, uow_factory: UnitOfWorkFactory,
+) -> list[ApiKeyRecord]:
+    """The keys of one org (None: every key), oldest first, revoked ones included."""
+    with uow_factory() as uow:
+        return uow.api_keys.list(org_id)
+
+
+@attrs.frozen
+class Revocation:
+    """What `revoke_api_key` did: the key as now stored, and whether it was already revoked."""
+
+    record: ApiKeyRecord
+    already_revoked: bool
+
+
+def revoke_api_key(
+    key_id: str, *, actor: str, uow_factory: UnitOfWorkFactory, clock: Clock, ids: IdGenerator,
+) -> Revocation:
+    """Revoke a key so it stops authenticating at once; NotFound for an unknown key id.
+
+    Revoking an org's key is audited in that org (action `apikey.revoke`, by `actor`) in the
+    same transaction. A platform-wide admin key belongs to no org, so the audit log, which is
+    kept per org, has no place for it. Revoking a revoked key changes and audits nothing.
+    """
+    with uow_factory() as uow:
+        found = uow.api_keys.find(key_id)
+    if found is None:
+        raise NotFound(f"no API key with id {key_id!r}")
+    if found.revoked:
+        return Revocation(found, already_revoked=True)
+    # A new unit that writes first: SQLite then takes its write lock at once instead of
+    # upgrading a read transaction, which can fail while the API ingests.
+    with uow_factory() as uow:
+        if not uow.api_keys.revoke(key_id):
+            raise NotFound(f"no API key with id {key_id!r}")
+        if found.org_id is not None:
+            uow.audit.record(AuditEntry(
+                audit_id=ids.new_id(), at=clock.now(), actor=actor, actor_org=None,
+                org_id=found.org_id, action=REVOKE_ACTION, resource=f"apikey:{key_id}",
+                outcome=Outcome.ALLOWED, reason="API key revoked", request_id=None,
+            ))
+        uow.commit()
+    return Revocation(attrs.evolve(found, revoked=True), already_revoked=False)
