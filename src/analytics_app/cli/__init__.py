@@ -107,6 +107,19 @@ def _add_apikey(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
                         help="admin, org_admin or analytics:*:* (repeatable)")
     create.add_argument("--name", default="", help="a label for the key")
     create.set_defaults(handler=_command("apikey_create"))
+    listing = actions.add_parser(
+        "list", help="list API keys (never their secrets)",
+        description="One line per key, oldest first: key id, org, roles, name, created, "
+                    "revoked. Secrets and their hashes are never shown.")
+    listing.add_argument("--org", help="only this org's keys (UUID); default every key")
+    listing.add_argument("--json", action="store_true", help="print a JSON array instead")
+    listing.set_defaults(handler=_command("apikey_list"))
+    revoke = actions.add_parser(
+        "revoke", help="revoke an API key (it stops authenticating at once)",
+        description="Revoke a key by its key id (see `analytics apikey list`); revoking a "
+                    "revoked key changes nothing. An org's key revocation is audited.")
+    revoke.add_argument("key_id", metavar="KEY_ID", help="the key id, not the whole key")
+    revoke.set_defaults(handler=_command("apikey_revoke"))
 
 
 def _add_validate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

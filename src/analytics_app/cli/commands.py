@@ -30,7 +30,7 @@ from analytics_app.container import Application
 from analytics_app.demo import DEFAULT_EVENTS, ORGS
 from analytics_app.logs import configure_logging
 from analytics_app.metrics_server import serve_metrics
-from analytics_core.errors import FieldError, ValidationFailed
+from analytics_core.errors import FieldError, NotFound, ValidationFailed
 from analytics_core.events import parse_time
 from analytics_core.exports import (
     ExportGranularity,
@@ -39,7 +39,14 @@ from analytics_core.exports import (
     ExportRequest,
     ExportStatus,
 )
-from analytics_core.usecases.access import create_api_key
+from analytics_core.records import ApiKeyRecord
+from analytics_core.timegrid import isoformat
+from analytics_core.usecases.access import (
+    API_KEY_PREFIX,
+    create_api_key,
+    list_api_keys,
+    revoke_api_key,
+)
 from analytics_core.usecases.exports import create_export, get_export
 from analytics_core.usecases.ingest import validate_event
 
@@ -128,6 +135,80 @@ def apikey_create(args: argparse.Namespace, settings: Settings) -> int:
     print(f"Created API key {record.key_id} (org {record.org_id or 'all (admin)'}, roles "
           f"{', '.join(sorted(record.roles))}). It is shown once; store it now:", file=sys.stderr)
     print(key)
+    return 0
+
+
+def _key_line(record: ApiKeyRecord) -> str:
+    # json.dumps quotes the free-text name and escapes control characters: one line per key.
+    return (f"{record.key_id}  org={record.org_id or 'all'}  "
+            f"roles={','.join(sorted(record.roles))}  "
+            f"name={json.dumps(record.name, ensure_ascii=False)}  "
+            f"created={isoformat(record.created_at, UTC)}  "
+            f"revoked={'yes' if record.revoked else 'no'}")
+
+
+def _key_json(record: ApiKeyRecord) -> dict[str, object]:
+    return {"keyId": record.key_id, "orgId": None if record.org_id is None else str(record.org_id),
+            "roles": sorted(record.roles), "name": record.name,
+            "createdAt": isoformat(record.created_at, UTC), "revoked": record.revoked}
+
+
+def apikey_list(args: argparse.Namespace, settings: Settings) -> int:
+    """List keys oldest first (one line each, or a JSON array); never a secret or its hash."""
+    org_id = _uuid(args.org, "org") if args.org else None
+    if settings.storage == "memory":
+        print(MEMORY_NOTE, file=sys.stderr)
+    application = Application(settings)
+    try:
+        application.preflight()
+        records = list_api_keys(org_id, uow_factory=application.services.uow_factory)
+    finally:
+        application.shutdown()
+    if args.json:
+        print(json.dumps([_key_json(r) for r in records], indent=2, ensure_ascii=False))
+        return 0
+    for record in records:
+        print(_key_line(record))
+    revoked = sum(r.revoked for r in records)
+    print(f"{len(records)} API keys ({revoked} revoked)", file=sys.stderr)
+    return 0
+
+
+def _key_id(value: str) -> str:
+    parts = value.split("_")
+    if len(parts) == 3 and parts[0] == API_KEY_PREFIX:
+        # Never echo it: the argument holds a secret.
+        raise ValidationFailed([FieldError("KEY_ID", "this is a whole API key; pass only its "
+                                           "key id, the part between 'ak_' and the next '_'")])
+    return value
+
+
+def apikey_revoke(args: argparse.Namespace, settings: Settings) -> int:
+    """Revoke one key by id and say what changed; an unknown id is a usage error."""
+    key_id = _key_id(args.key_id)
+    if settings.storage == "memory":
+        print(MEMORY_NOTE, file=sys.stderr)
+    application = Application(settings)
+    try:
+        application.preflight()
+        services = application.services
+        try:
+            result = revoke_api_key(key_id, actor="cli", uow_factory=services.uow_factory,
+                                    clock=services.clock, ids=services.ids)
+        except NotFound as e:
+            raise NotFound(f"{e}; `analytics apikey list` shows the key ids") from None
+    finally:
+        application.shutdown()
+    record = result.record
+    if result.already_revoked:
+        print(f"API key {record.key_id} was already revoked; nothing changed")
+        return 0
+    print(f"Revoked API key {record.key_id} (org {record.org_id or 'all (admin)'}, roles "
+          f"{', '.join(sorted(record.roles))}, name {json.dumps(record.name, ensure_ascii=False)})"
+          ": it no longer authenticates")
+    if record.org_id is None:
+        print("note: not audited: the audit log is kept per org and an admin key has none",
+              file=sys.stderr)
     return 0
 
 
