@@ -3,6 +3,7 @@ PostgreSQL: listing never shows a secret, revoking stops a key at once and is au
 
 from __future__ import annotations
 
+import getpass
 import hashlib
 import json
 import os
@@ -171,7 +172,8 @@ def test_revoke_stops_the_key_and_audits_it(
     keys: dict[str, str], capsys: pytest.CaptureFixture[str],
 ) -> None:
     """revoke exits 0 saying what it did; the key no longer authenticates, others still do,
-    list shows it revoked, and the org's audit log has an `apikey.revoke` entry by `cli`."""
+    list shows it revoked, and the org's audit log has an `analytics:apikeys:revoke` entry by
+    `cli:<user>`."""
     key_id = _key_id(keys["a"])
     assert _authenticates(keys["a"])
     assert main(["apikey", "revoke", key_id]) == 0
@@ -182,9 +184,9 @@ def test_revoke_stops_the_key_and_audits_it(
     assert _authenticates(keys["b"])
     assert main(["apikey", "list", "--org", ORG_A]) == 0
     assert capsys.readouterr().out.rstrip().endswith("revoked=yes")
-    [entry] = [e for e in _audit(ORG_A) if e.action == "apikey.revoke"]
+    [entry] = [e for e in _audit(ORG_A) if e.action == "analytics:apikeys:revoke"]
     assert (entry.actor, entry.actor_org, entry.resource, entry.outcome, entry.request_id) == (
-        "cli", None, f"apikey:{key_id}", "allowed", None)
+        f"cli:{getpass.getuser()}", None, f"apikey:{key_id}", "allowed", None)
 
 
 def test_revoking_a_revoked_key_changes_nothing(
@@ -196,7 +198,7 @@ def test_revoking_a_revoked_key_changes_nothing(
     assert main(["apikey", "revoke", key_id]) == 0
     assert capsys.readouterr().out.splitlines()[-1] == (
         f"API key {key_id} was already revoked; nothing changed")
-    assert len([e for e in _audit(ORG_B) if e.action == "apikey.revoke"]) == 1
+    assert len([e for e in _audit(ORG_B) if e.action == "analytics:apikeys:revoke"]) == 1
     assert not _authenticates(keys["b"])
 
 

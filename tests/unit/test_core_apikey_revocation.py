@@ -54,7 +54,8 @@ def _revoke(uow_factory: UnitOfWorkFactory, clock: ManualClock, key: str) -> Rev
 def test_revoking_an_org_key_refuses_it_and_audits_in_that_org(
     uow_factory: UnitOfWorkFactory, clock: ManualClock,
 ) -> None:
-    """The key stops authenticating and one `apikey.revoke` entry by the actor is recorded."""
+    """The key stops authenticating and one `analytics:apikeys:revoke` entry by the actor is
+    recorded."""
     org = uuid.uuid4()
     key = _create(uow_factory, clock, org, "org_admin")
     clock.advance(timedelta(minutes=5))
@@ -66,7 +67,7 @@ def test_revoking_an_org_key_refuses_it_and_audits_in_that_org(
     with uow_factory() as uow:
         [entry] = uow.audit.recent(org)
     assert (entry.actor, entry.org_id, entry.action, entry.resource, entry.outcome, entry.at) == (
-        "cli", org, "apikey.revoke", f"apikey:{key.split('_')[1]}", Outcome.ALLOWED,
+        "cli", org, "analytics:apikeys:revoke", f"apikey:{key.split('_')[1]}", Outcome.ALLOWED,
         NOW + timedelta(minutes=5))
 
 

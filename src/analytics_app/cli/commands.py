@@ -193,8 +193,9 @@ def apikey_revoke(args: argparse.Namespace, settings: Settings) -> int:
         application.preflight()
         services = application.services
         try:
-            result = revoke_api_key(key_id, actor="cli", uow_factory=services.uow_factory,
-                                    clock=services.clock, ids=services.ids)
+            result = revoke_api_key(key_id, actor=f"cli:{getpass.getuser()}",
+                                    uow_factory=services.uow_factory, clock=services.clock,
+                                    ids=services.ids)
         except NotFound as e:
             raise NotFound(f"{e}; `analytics apikey list` shows the key ids") from None
     finally:

@@ -21,7 +21,7 @@ from analytics_core.ports import Clock, IdGenerator, UnitOfWorkFactory
 from analytics_core.records import ApiKeyRecord, AuditEntry
 
 API_KEY_PREFIX = "ak"
-REVOKE_ACTION = "apikey.revoke"
+REVOKE_ACTION = "analytics:apikeys:revoke"
 
 
 @attrs.frozen
@@ -116,9 +116,10 @@ def revoke_api_key(
 ) -> Revocation:
     """Revoke a key so it stops authenticating at once; NotFound for an unknown key id.
 
-    Revoking an org's key is audited in that org (action `apikey.revoke`, by `actor`) in the
-    same transaction. A platform-wide admin key belongs to no org, so the audit log, which is
-    kept per org, has no place for it. Revoking a revoked key changes and audits nothing.
+    Revoking an org's key is audited in that org (action `analytics:apikeys:revoke`, by
+    `actor`) in the same transaction. A platform-wide admin key belongs to no org, so the audit
+    log, which is kept per org, has no place for it. Revoking a revoked key changes and audits
+    nothing.
     """
     with uow_factory() as uow:
         found = uow.api_keys.find(key_id)
