@@ -8,6 +8,22 @@ import attrs
 
 UNITS_PER_CENT = 10_000
 _QUANTUM = Decimal("0.0001")
+_UNITS_PER_CENT = Decimal(UNITS_PER_CENT)
+
+
+def decimal_units(amount: Decimal) -> int:
+    """Units of 0.0001 cent in a Decimal amount of cents, rounded half-even.
+
+    Raises ValueError for NaN and infinities, and for amounts with more digits than the
+    current decimal context holds.
+    """
+    if not amount.is_finite():
+        raise ValueError("must be finite")
+    try:
+        quantized = amount.quantize(_QUANTUM, rounding=ROUND_HALF_EVEN)
+    except InvalidOperation as e:  # more digits than the decimal context holds
+        raise ValueError("is out of range") from e
+    return int(quantized * _UNITS_PER_CENT)
 
 
 @attrs.frozen(order=True)
@@ -40,13 +56,7 @@ class Cents:
                 dec = Decimal(value)
             except InvalidOperation as e:
                 raise ValueError("must be a decimal number") from e
-            if not dec.is_finite():
-                raise ValueError("must be finite")
-            try:
-                quantized = dec.quantize(_QUANTUM, rounding=ROUND_HALF_EVEN)
-            except InvalidOperation as e:  # more digits than the decimal context holds
-                raise ValueError("is out of range") from e
-            return cls(int(quantized * UNITS_PER_CENT))
+            return cls(decimal_units(dec))
         raise ValueError("must be a number")
 
     def __add__(self, other: Cents) -> Cents:

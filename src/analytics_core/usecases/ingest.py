@@ -104,6 +104,11 @@ class StreamCheckpoint:
     first_offset: int | None = None
 
 
+# json.loads(text, parse_float=Decimal) builds a decoder per call; one shared decoder is what
+# json.loads itself does for its default settings.
+_JSON = json.JSONDecoder(parse_float=Decimal)
+
+
 def decode_payload(payload: object) -> object:
     """Decode bytes/str JSON with Decimal numbers; other payloads pass through."""
     if isinstance(payload, bytes | bytearray | memoryview):
@@ -113,7 +118,11 @@ def decode_payload(payload: object) -> object:
             raise ValidationFailed([FieldError("$", "message is not UTF-8")]) from e
     if isinstance(payload, str):
         try:
-            return json.loads(payload, parse_float=Decimal)
+            if payload.startswith("\ufeff"):  # json.loads refuses a BOM before decoding
+                raise json.JSONDecodeError(
+                    "Unexpected UTF-8 BOM (decode using utf-8-sig)", payload, 0
+                )
+            return _JSON.decode(payload)
         except ValueError as e:
             raise ValidationFailed([FieldError("$", f"message is not valid JSON: {e}")]) from e
     return payload
@@ -163,7 +172,7 @@ def _plan(
 ) -> _Plan:
     now = clock.now()
     plan = _Plan()
-    seen: set[EventKey] = set()
+    seen: set[tuple[int, int]] = set()
     for index, message in enumerate(messages):
         decoded: object = None
         try:
@@ -178,8 +187,9 @@ def _plan(
             ))
             continue
         valid = _Valid(index, event, raw_bytes(message.payload))
-        (plan.later if event.key in seen else plan.unique).append(valid)
-        seen.add(event.key)
+        key = (event.org_id.int, event.event_id.int)  # event.key, hashed in C
+        (plan.later if key in seen else plan.unique).append(valid)
+        seen.add(key)
     return plan
 
 
