@@ -215,7 +215,25 @@ class _Reader:
         if len(value) > limit:
             self.fail(key, f"must be at most {limit} characters")
             return None
+        if not is_valid_unicode(value):
+            self.fail(key, _NOT_UNICODE)
+            return None
         return value
+
+
+_NOT_UNICODE = "must be valid Unicode text (no unpaired surrogates)"
+
+
+def is_valid_unicode(text: str) -> bool:
+    """Whether `text` can be encoded (JSON's "\\ud800" escapes decode to lone surrogates, which
+    UTF-8, PostgreSQL and the fingerprint all refuse)."""
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def parse_time(value: object) -> datetime:
@@ -346,7 +364,8 @@ def _plain_text(raw: dict[str, Any], key: str, snake: str, limit: int) -> Any:
     value = raw.get(key, _ABSENT)
     if value is _ABSENT:
         return _ABSENT if snake in raw else None
-    if value is None or (type(value) is str and len(value) <= limit):
+    if value is None or (type(value) is str and len(value) <= limit
+                         and is_valid_unicode(value)):
         return value
     return _ABSENT
 
@@ -479,7 +498,11 @@ def _read_metadata(r: _Reader) -> dict[str, str]:
     if len(value) > MAX_METADATA_KEYS:
         r.fail("metadata", f"must have at most {MAX_METADATA_KEYS} keys")
         return {}
-    size = len(_METADATA_JSON.encode(dict(value)).encode())
+    try:
+        size = len(_METADATA_JSON.encode(dict(value)).encode())
+    except UnicodeEncodeError:
+        r.fail("metadata", _NOT_UNICODE)
+        return {}
     if size > MAX_METADATA_BYTES:
         r.fail("metadata", f"must serialize to at most {MAX_METADATA_BYTES} bytes")
         return {}

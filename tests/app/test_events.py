@@ -158,3 +158,22 @@ def test_validate_needs_events_write(
     assert _post(client, "events/validate", make_event(org_a), headers).status_code == 204
     problem(_post(client, "events/validate", make_event(org_a),
                   auth(org_a, "analytics:usage:read")), 403)
+
+
+def test_events_with_lone_surrogates_are_rejected_naming_the_field_not_a_500(
+    client: falcon.testing.TestClient, org_a: uuid.UUID, admin_of_a: dict[str, str],
+    make_event: Any,
+) -> None:
+    """`\\ud800` escapes in the JSON body: those events are rejected by field, the rest stored."""
+    good = make_event(org_a)
+    bad_client = make_event(org_a, clientId="web-\ud800")
+    bad_metadata = make_event(org_a, metadata={"trace": "\udfff"})
+    text = json.dumps({"events": [bad_client, good, bad_metadata]})  # ASCII, \ud800 escapes
+    assert "\\ud800" in text
+    result = client.simulate_post(f"{PREFIX}/events", body=text.encode(),
+                                  headers={**admin_of_a, "Content-Type": "application/json"})
+    assert result.status_code == 202, result.text
+    body = result.json
+    assert (body["accepted"], body["rejected"]) == (1, 2)
+    assert [r["errors"][0]["field"] for r in body["results"] if r["status"] == "rejected"] == [
+        "clientId", "metadata"]

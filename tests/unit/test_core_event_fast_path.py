@@ -71,10 +71,7 @@ def outcome(parse: Callable[[object], UsageEvent], raw: object) -> tuple[Any, ..
         return ("rejected", e.errors, str(e))
     except Exception as e:  # whatever escapes must escape from both paths, the same way
         return ("raised", type(e), str(e))
-    try:
-        fingerprint = event.fingerprint()
-    except UnicodeEncodeError as e:  # lone surrogates in clientId/errorCode: a known gap
-        fingerprint = str(e)
+    fingerprint = event.fingerprint()  # text with lone surrogates is rejected before this
     fields = attrs.astuple(event, recurse=False)
     shared = isinstance(raw, dict) and any(event.metadata is v for v in raw.values())
     return (

@@ -431,3 +431,28 @@ PINNED_FINGERPRINTS: list[tuple[UsageEvent, str]] = [
 def test_fingerprint_of_a_fixed_event_never_changes(event: UsageEvent, expected: str) -> None:
     """Fingerprints are stored in databases, so their value is pinned across versions."""
     assert event.fingerprint() == expected
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("clientId", "web-\ud800"),
+    ("errorCode", "\udfffE42"),
+    ("metadata", {"trace": "x\ud83d"}),
+    ("metadata", {"\udc00key": "v"}),
+])
+def test_text_with_a_lone_surrogate_is_rejected_naming_its_field(field: str,
+                                                                  value: object) -> None:
+    """JSON's \\ud800 escapes decode to lone surrogates, which no UTF-8 store can keep: the
+    field is rejected (so the message is dead-lettered) instead of failing its whole batch."""
+    raw = {**valid_payload(), field: value}
+    with pytest.raises(ValidationFailed) as info:
+        parse(raw)
+    assert [(e.field, e.reason) for e in info.value.errors] == [
+        (field, "must be valid Unicode text (no unpaired surrogates)")]
+
+
+def test_text_with_paired_surrogates_from_json_is_kept() -> None:
+    """An escaped surrogate pair is one valid character (here an emoji), accepted as such."""
+    raw = json.loads('{"clientId": "web-\\ud83d\\ude00", "metadata": {"k": "\\ud83d\\ude00"}}')
+    event = parse({**valid_payload(), **raw})
+    assert event.client_id == "web-\U0001f600"
+    assert event.metadata == {"k": "\U0001f600"}

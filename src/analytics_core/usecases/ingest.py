@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -13,7 +14,7 @@ from enum import StrEnum
 import attrs
 
 from analytics_core.errors import FieldError, OffsetGap, StoreUnavailable, ValidationFailed
-from analytics_core.events import UsageEvent, parse_event
+from analytics_core.events import UsageEvent, is_valid_unicode, parse_event
 from analytics_core.freshness import FreshnessMarker
 from analytics_core.ports import (
     Clock,
@@ -146,7 +147,8 @@ def _guess_ids(decoded: object) -> tuple[str | None, uuid.UUID | None]:
         org_id = uuid.UUID(org) if isinstance(org, str) else None
     except ValueError:
         org_id = None
-    return (event_id if isinstance(event_id, str) else None), org_id
+    valid = isinstance(event_id, str) and is_valid_unicode(event_id)
+    return (event_id if valid else None), org_id
 
 
 @attrs.frozen
@@ -178,7 +180,12 @@ def _plan(
         try:
             decoded = decode_payload(message.payload)
             event = parse_event(decoded, now=now, raw_retention=raw_retention)
-        except ValidationFailed as e:
+        except Exception as e:  # one bad message must never fail its batch
+            if not isinstance(e, ValidationFailed):
+                log.exception("message %s of a %s batch could not be validated; dead-lettered",
+                              index, source)
+                e = ValidationFailed([FieldError("$", f"message could not be processed: "
+                                                      f"{type(e).__name__}")])
             event_id, org_id = _guess_ids(decoded)
             plan.results[index] = EventResult(index, event_id, EventOutcome.REJECTED, e.errors)
             plan.dead.append(DeadLetter(
@@ -193,6 +200,7 @@ def _plan(
     return plan
 
 
+log = logging.getLogger(__name__)
 _DEAD_LETTER_NAMESPACE = uuid.UUID("5d1e0b8e-6c1f-4c6e-9a55-0f7f3c2b9d41")
 
 
