@@ -77,7 +77,7 @@ def main() -> None:
     parser.add_argument("--burst-seconds", type=float, default=20)
     parser.add_argument("--partitions", type=int, default=4)
     parser.add_argument("--consumers", type=int, default=2)
-    parser.add_argument("--batch-size", type=int, default=2000)
+    parser.add_argument("--batch-size", type=int, default=10_000)
     parser.add_argument("--batch-wait-ms", type=int, default=200)
     args = parser.parse_args()
     steady = payloads(int(args.steady_rate * args.steady_seconds))

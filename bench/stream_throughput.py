@@ -1,7 +1,7 @@
 """Sustained stream -> PostgreSQL throughput of `analytics consume`, beside a bare rstream read.
 
 Usage: .venv/bin/python bench/stream_throughput.py [--seconds 60] [--backlog 900000]
-       [--partitions 4] [--consumers 2] [--batch-size 2000]
+       [--partitions 4] [--consumers 2] [--batch-size 10000]
 
 In one run, on fresh random partition streams and a fresh database (both deleted at the end):
 1. publishes a backlog of realistic events with the library publisher (confirmed);
@@ -84,7 +84,7 @@ def main() -> None:
     parser.add_argument("--backlog", type=int, default=900_000)
     parser.add_argument("--partitions", type=int, default=4)
     parser.add_argument("--consumers", type=int, default=2)
-    parser.add_argument("--batch-size", type=int, default=2000)
+    parser.add_argument("--batch-size", type=int, default=10_000)
     args = parser.parse_args()
     with scratch_database("analytics_bench_stream") as url:
         runtime = bench_runtime(args.partitions, url.render_as_string(hide_password=False))

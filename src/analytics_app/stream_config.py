@@ -41,7 +41,7 @@ class StreamConfig:
     max_length_bytes: int = 20 * 1024**3
     segment_bytes: int = 500 * 1024**2
     group: str = "analytics"
-    batch_size: int = 2000
+    batch_size: int = 10_000
     batch_max_wait_ms: int = 500
     credit: int = 4
     ownership_poll_seconds: float = 2.0
@@ -66,7 +66,7 @@ def read_stream_config(r: EnvReader) -> StreamConfig | None:
         max_length_bytes=r.integer("RABBITMQ_MAX_LENGTH_BYTES", 20 * 1024**3, 1024**2, 2**62),
         segment_bytes=r.integer("RABBITMQ_SEGMENT_BYTES", 500 * 1024**2, 1024**2, 3 * 1024**3),
         group=r.text("RABBITMQ_CONSUMER_GROUP", "analytics"),
-        batch_size=r.integer("RABBITMQ_BATCH_SIZE", 2000, 1, 100_000),
+        batch_size=r.integer("RABBITMQ_BATCH_SIZE", 10_000, 1, 100_000),
         batch_max_wait_ms=r.integer("RABBITMQ_BATCH_MAX_WAIT_MS", 500, 1, 600_000),
         credit=r.integer("RABBITMQ_CREDIT", 4, 1, 1000),
         ownership_poll_seconds=r.number("RABBITMQ_OWNERSHIP_POLL_SECONDS", 2.0, 0.05, 3600),

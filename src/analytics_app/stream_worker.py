@@ -68,7 +68,7 @@ class ConsumerSettings:
     """Batching, retry and shutdown behaviour of the consumer."""
 
     group: str = "analytics"
-    batch_size: int = 2000
+    batch_size: int = 10_000
     batch_max_wait: float = 0.5
     ownership_poll: float = 2.0
     backoff_initial: float = 0.2

@@ -21,7 +21,7 @@ def test_stream_settings_are_read_with_their_defaults() -> None:
                             "ANALYTICS_RABBITMQ_PASSWORD": "s3cret-pw"}).rabbitmq
     assert config is not None
     assert (config.host, config.port, config.stream, config.partitions, config.batch_size) == (
-        "rabbit", 5552, "analytics.usage.v1", 8, 2000)
+        "rabbit", 5552, "analytics.usage.v1", 8, 10_000)
     assert "s3cret-pw" not in repr(config)
 
 
