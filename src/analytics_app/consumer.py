@@ -196,6 +196,8 @@ class StreamConsumer:
         if self.tails is not None and owned:
             tails = await self.tails(sorted(owned))
             for stream, tail in tails.items():
+                if stream in self._workers:
+                    self._workers[stream][0].tail = tail  # for its stall watchdog
                 done = owned.get(stream)
                 lag = 0 if tail is None else tail - (-1 if done is None else done)
                 self.metrics.lag_messages.labels(stream).set(max(lag, 0))

@@ -106,6 +106,10 @@ class StreamMetrics:
         self.retention_skipped = Counter(
             "analytics_stream_retention_skipped_messages",
             "Messages deleted by stream retention before the consumer read them", registry=r)
+        self.stalls = Counter(
+            "analytics_stream_stalled_subscriptions",
+            "Partitions resubscribed because nothing was delivered while the stream held more",
+            registry=r)
         self.broker_retries = Counter("analytics_stream_broker_retries",
                                       "Reconnections to the broker", registry=r)
         self.waiting = Gauge("analytics_stream_partitions_waiting",

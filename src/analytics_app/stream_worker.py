@@ -75,6 +75,7 @@ class ConsumerSettings:
     backoff_max: float = 30.0
     shutdown_grace: float = 30.0
     lag_interval: float = 5.0
+    stall_timeout: float = 15.0
     raw_retention: timedelta = DEFAULT_RAW_RETENTION
 
 
@@ -122,6 +123,8 @@ class PartitionWorker:
         self._carry: list[RawMessage] = []  # the part of a chunk that did not fit the batch
         self._received: int | None = None  # last offset taken from the reader
         self._after_retention = False  # the batch may start past a retention gap
+        self.tail: int | None = None  # the stream's last offset, as last measured
+        self._starved = 0.0  # seconds spent waiting for a chunk since the last one
         self._batch_started = 0.0
         self._stopped_at: float | None = None
 
@@ -178,14 +181,38 @@ class PartitionWorker:
             reader = await self._ensure_reader()
             if reader is None:
                 return
+            waiting = time.monotonic()
             try:
                 chunk = await reader.next_chunk(min(due_in, _IDLE_POLL))
             except StoreUnavailable as e:
                 await self._broker_down(e)
                 return
             self.metrics.buffered.labels(self.stream).set(reader.buffered)
-            if chunk is not None and not await self._take_chunk(chunk):
-                return
+            if chunk is None:
+                self._starved += time.monotonic() - waiting
+                if await self._stalled():
+                    return
+            else:
+                self._starved = 0.0
+                if not await self._take_chunk(chunk):
+                    return
+
+    async def _stalled(self) -> bool:
+        """Resubscribe (True) when nothing was delivered for `stall_timeout` seconds of waiting
+        although the stream holds messages past the last one received: a subscription the
+        broker silently stopped serving would otherwise only be noticed by the connection's
+        next heartbeat (60 s)."""
+        tail, received = self.tail, self._received
+        behind = tail is not None and (received is None or tail > received)
+        if not behind or self._starved < self.settings.stall_timeout:
+            return False
+        log.warning("partition %s: nothing delivered for %.0f s while the stream holds offsets "
+                    "up to %s (received %s); resubscribing", self.stream, self._starved, tail,
+                    received)
+        self.metrics.stalls.inc()
+        self._starved = 0.0
+        await self._close_reader()
+        return True
 
     async def _take_chunk(self, chunk: Chunk) -> bool:
         """Take a chunk that continues from the last offset taken; False (and resubscribe
@@ -241,7 +268,7 @@ class PartitionWorker:
                 log.warning("partition %s: broker unavailable, retrying: %s", self.stream, e)
                 await self._pause(backoff.next())
                 continue
-            self._reader = reader
+            self._reader, self._starved = reader, 0.0
             self.status.set(self.stream, PartitionState.CONSUMING)
         return self._reader
 

@@ -130,11 +130,12 @@ async def run_until(worker: PartitionWorker, done: Callable[[], bool]) -> None:
 
 
 def make_worker(uow_factory: UnitOfWorkFactory, broker: Broker,
-                metrics: StreamMetrics) -> PartitionWorker:
+                metrics: StreamMetrics, stall_timeout: float = 15.0) -> PartitionWorker:
     """A worker with small batches that commit quickly."""
     ports = IngestPorts(uow_factory, ManualClock(NOW), RandomIds())
     settings = ConsumerSettings(group=GROUP, batch_size=10, batch_max_wait=0.01,
-                                backoff_initial=0.001, backoff_max=0.01)
+                                backoff_initial=0.001, backoff_max=0.01,
+                                stall_timeout=stall_timeout)
     return PartitionWorker(STREAM, ports=ports, readers=broker, settings=settings,
                            status=ConsumerStatus(), metrics=metrics)
 
@@ -230,3 +231,38 @@ def test_a_database_behind_the_worker_makes_it_re_read_from_the_stored_offset() 
     assert stored_event_ids(current[0]) == set(range(30))
     assert gaps(metrics, "database") == 1
     assert broker.opened_at == [0, 10]
+
+
+def test_a_subscription_that_stops_delivering_while_the_stream_holds_more_is_renewed() -> None:
+    """The first subscription delivers 0..9 and then nothing, although the stream's tail is 29:
+    after the stall timeout the worker resubscribes at 10 and gets the rest."""
+    uow_factory = unit_of_work_factory(InMemoryStorage())
+    broker = Broker(lambda start: [chunk(0, 9)] if start == 0 else [chunk(start, 29)])
+    metrics = StreamMetrics()
+    worker = make_worker(uow_factory, broker, metrics, stall_timeout=0.05)
+    worker.tail = 29  # as the consumer's lag loop measures it
+    asyncio.run(run_until(worker, lambda: committed(uow_factory) == 29))
+
+    assert stored_event_ids(uow_factory) == set(range(30))
+    assert broker.opened_at == [0, 10]
+    assert metrics.stalls._value.get() == 1
+
+
+def test_an_idle_subscription_is_kept_while_nothing_more_exists() -> None:
+    """Caught up (tail 9 received): waiting longer than the stall timeout changes nothing."""
+    uow_factory = unit_of_work_factory(InMemoryStorage())
+    broker = Broker(lambda start: [chunk(0, 9)] if start == 0 else [])
+    metrics = StreamMetrics()
+    worker = make_worker(uow_factory, broker, metrics, stall_timeout=0.02)
+    worker.tail = 9
+
+    async def scenario() -> None:
+        task = asyncio.create_task(worker.run())
+        await until(lambda: committed(uow_factory) == 9)
+        await asyncio.sleep(0.2)  # ten stall timeouts of waiting
+        worker.stop()
+        await asyncio.wait_for(task, 5)
+
+    asyncio.run(scenario())
+    assert broker.opened_at == [0]
+    assert metrics.stalls._value.get() == 0
