@@ -52,7 +52,7 @@ def open_files(pid: int, marker: str) -> int:
 
 def test_probe_connections_are_replaced_so_broker_files_stay_bounded() -> None:
     """120 commits on each of 2 partitions, probed every 20 ms with at most 8 subscriptions per
-    connection: the broker never holds more than ~2 × 8 files of these streams (one dying and
+    connection: the broker never holds more than ~2 x 8 files of these streams (one dying and
     one new connection), where one connection would have kept one per subscription made."""
     address = require_broker()
     pid = broker_pid()
