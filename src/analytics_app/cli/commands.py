@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import getpass
 import json
 import signal
@@ -98,16 +99,24 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
 
 def demo(args: argparse.Namespace, settings: Settings) -> int:
     """Load demo data (unless some exists) and print an API key with curl commands."""
+    with _storage_app(settings) as application:
+        print(_seed_and_key(application, seed=args.seed, events=args.events, days=args.days,
+                            force=args.force, progress=not args.no_progress))
+    return 0
+
+
+@contextlib.contextmanager
+def _storage_app(settings: Settings) -> Iterator[Application]:
+    """The application after its preflight, shut down afterwards; warns that a memory store
+    keeps nothing once this command exits."""
     if settings.storage == "memory":
         print(MEMORY_NOTE, file=sys.stderr)
     application = Application(settings)
     try:
         application.preflight()
-        print(_seed_and_key(application, seed=args.seed, events=args.events, days=args.days,
-                            force=args.force, progress=not args.no_progress))
+        yield application
     finally:
         application.shutdown()
-    return 0
 
 
 def _uuid(value: str, field: str) -> uuid.UUID:
@@ -120,18 +129,12 @@ def _uuid(value: str, field: str) -> uuid.UUID:
 def apikey_create(args: argparse.Namespace, settings: Settings) -> int:
     """Create an API key; the key goes to stdout alone (scriptable), details to stderr."""
     org_id = _uuid(args.org, "org") if args.org else None
-    if settings.storage == "memory":
-        print(MEMORY_NOTE, file=sys.stderr)
-    application = Application(settings)
-    try:
-        application.preflight()
+    with _storage_app(settings) as application:
         services = application.services
         key, record = create_api_key(
             org_id=org_id, roles=args.roles, name=args.name, uow_factory=services.uow_factory,
             clock=services.clock, ids=services.ids,
         )
-    finally:
-        application.shutdown()
     print(f"Created API key {record.key_id} (org {record.org_id or 'all (admin)'}, roles "
           f"{', '.join(sorted(record.roles))}). It is shown once; store it now:", file=sys.stderr)
     print(key)
@@ -156,14 +159,8 @@ def _key_json(record: ApiKeyRecord) -> dict[str, object]:
 def apikey_list(args: argparse.Namespace, settings: Settings) -> int:
     """List keys oldest first (one line each, or a JSON array); never a secret or its hash."""
     org_id = _uuid(args.org, "org") if args.org else None
-    if settings.storage == "memory":
-        print(MEMORY_NOTE, file=sys.stderr)
-    application = Application(settings)
-    try:
-        application.preflight()
+    with _storage_app(settings) as application:
         records = list_api_keys(org_id, uow_factory=application.services.uow_factory)
-    finally:
-        application.shutdown()
     if args.json:
         print(json.dumps([_key_json(r) for r in records], indent=2, ensure_ascii=False))
         return 0
@@ -186,11 +183,7 @@ def _key_id(value: str) -> str:
 def apikey_revoke(args: argparse.Namespace, settings: Settings) -> int:
     """Revoke one key by id and say what changed; an unknown id is a usage error."""
     key_id = _key_id(args.key_id)
-    if settings.storage == "memory":
-        print(MEMORY_NOTE, file=sys.stderr)
-    application = Application(settings)
-    try:
-        application.preflight()
+    with _storage_app(settings) as application:
         services = application.services
         try:
             result = revoke_api_key(key_id, actor=f"cli:{getpass.getuser()}",
@@ -198,8 +191,6 @@ def apikey_revoke(args: argparse.Namespace, settings: Settings) -> int:
                                     ids=services.ids)
         except NotFound as e:
             raise NotFound(f"{e}; `analytics apikey list` shows the key ids") from None
-    finally:
-        application.shutdown()
     record = result.record
     if result.already_revoked:
         print(f"API key {record.key_id} was already revoked; nothing changed")
