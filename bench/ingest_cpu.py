@@ -33,7 +33,8 @@ from benchdb import EventFactory, machine, postgres_version, scratch_database, s
 from analytics_adapters.memory.clock import ManualClock
 from analytics_adapters.memory.ids import RandomIds
 from analytics_adapters.sql import SqlStorage
-from analytics_core.events import UsageEvent, parse_event
+from analytics_core.event_parsing import parse_event
+from analytics_core.events import UsageEvent
 from analytics_core.rollups import Rollup, build_rollups
 from analytics_core.usecases.ingest import (
     RawMessage,

@@ -30,7 +30,8 @@ from analytics_adapters.memory.clock import ManualClock
 from analytics_adapters.memory.ids import RandomIds
 from analytics_adapters.sql import SqlStorage
 from analytics_adapters.sql.convert import STATUS_CODES
-from analytics_core.events import UsageEvent, parse_event
+from analytics_core.event_parsing import parse_event
+from analytics_core.events import UsageEvent
 from analytics_core.freshness import FreshnessMarker
 from analytics_core.rollups import build_rollups
 from analytics_core.usecases.ingest import RawMessage, decode_payload, ingest_batch

@@ -36,7 +36,8 @@ from analytics_adapters.sql.convert import STATUS_CODES
 from analytics_adapters.sql.sqlite_rollups import floor_day, floor_hour
 from analytics_adapters.sql.types import to_micros
 from analytics_app.http.render import reliability_body, usage_body
-from analytics_core.events import Status, UsageEvent, parse_event
+from analytics_core.event_parsing import parse_event
+from analytics_core.events import Status, UsageEvent
 from analytics_core.money import Cents
 from analytics_core.rollups import RollupStats, merge_stats, stats_of
 from analytics_core.timegrid import Grain

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from analytics_app.stream_worker import Chunk, ChunkReader
 from analytics_core.errors import FieldError, ValidationFailed
-from analytics_core.events import parse_time
+from analytics_core.event_parsing import parse_time
 from analytics_core.usecases.ingest import RawMessage, ingest_batch
 
 if TYPE_CHECKING:

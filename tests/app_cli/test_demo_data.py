@@ -10,7 +10,7 @@ import pytest
 from analytics_app.config import Settings
 from analytics_app.container import Application
 from analytics_app.demo import CONFLICTS, DemoData, generate_demo, ingest_demo
-from analytics_core.events import parse_event, parse_time
+from analytics_core.event_parsing import parse_event, parse_time
 from analytics_core.timegrid import zone
 
 NOW = datetime(2025, 3, 12, 10, 7, tzinfo=UTC)

@@ -20,15 +20,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from analytics_core.errors import ValidationFailed
-from analytics_core.events import (
-    MAX_INT,
-    UsageEvent,
-    _parse_carefully,
-    _parse_plain,
-    as_utc,
-    parse_event,
-    to_canonical,
-)
+from analytics_core.event_fastpath import parse_plain as _parse_plain
+from analytics_core.event_parsing import _parse_carefully, parse_event
+from analytics_core.events import MAX_INT, UsageEvent, as_utc, to_canonical
 from analytics_core.money import Cents
 from analytics_core.rollups import NO_CLIENT, Rollup, RollupKey, build_rollups, stats_of
 from analytics_core.timegrid import floor_bucket

@@ -15,14 +15,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from analytics_core.errors import ValidationFailed
-from analytics_core.events import (
-    Status,
-    UsageEvent,
-    as_utc,
-    parse_event,
-    parse_time,
-    to_canonical,
-)
+from analytics_core.event_parsing import parse_event, parse_time
+from analytics_core.events import Status, UsageEvent, as_utc, to_canonical
 from analytics_core.money import Cents
 
 SNAKE = {

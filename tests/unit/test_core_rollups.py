@@ -19,7 +19,8 @@ from core_strategies import (
 from hypothesis import given
 from hypothesis import strategies as st
 
-from analytics_core.events import Status, UsageEvent, parse_event
+from analytics_core.event_parsing import parse_event
+from analytics_core.events import Status, UsageEvent
 from analytics_core.money import Cents
 from analytics_core.rollups import (
     MAX_ERROR_CODES_PER_ROLLUP,

@@ -32,7 +32,7 @@ from analytics_app.demo import DEFAULT_EVENTS, ORGS
 from analytics_app.logs import configure_logging
 from analytics_app.metrics_server import serve_metrics
 from analytics_core.errors import FieldError, NotFound, ValidationFailed
-from analytics_core.events import parse_time
+from analytics_core.event_parsing import parse_time
 from analytics_core.exports import (
     ExportGranularity,
     ExportJob,

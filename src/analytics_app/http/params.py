@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import TypeVar
 
 from analytics_core.errors import FieldError, ValidationFailed
-from analytics_core.events import parse_time
+from analytics_core.event_parsing import parse_time
 from analytics_core.timegrid import zone
 
 T = TypeVar("T")

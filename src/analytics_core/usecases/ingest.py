@@ -14,7 +14,8 @@ from enum import StrEnum
 import attrs
 
 from analytics_core.errors import FieldError, OffsetGap, StoreUnavailable, ValidationFailed
-from analytics_core.events import UsageEvent, is_valid_unicode, parse_event
+from analytics_core.event_parsing import parse_event
+from analytics_core.events import UsageEvent, is_valid_unicode
 from analytics_core.freshness import FreshnessMarker
 from analytics_core.ports import (
     Clock,

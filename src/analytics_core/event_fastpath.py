@@ -1,0 +1,148 @@
+"""The fast path of event validation: a well-formed producer payload read with direct checks.
+
+`parse_plain` returns None at the first unusual thing, and `event_parsing.parse_event` then
+reads the payload with the careful reader, so every error message comes from one place.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from analytics_core.events import (
+    MAX_CACHED_IDS,
+    MAX_CLIENT_ID,
+    MAX_ERROR_CODE,
+    MAX_FUTURE,
+    MAX_INT,
+    MAX_METADATA_BYTES,
+    MAX_METADATA_KEYS,
+    Status,
+    UsageEvent,
+    is_valid_unicode,
+)
+from analytics_core.money import UNITS_PER_CENT, Cents, decimal_units
+
+PLAIN_DECIMAL = re.compile(r"[0-9]+(\.[0-9]+)?")
+
+# The fast path: a well-formed camelCase payload of plain JSON types (what producers send) is
+# read with direct checks. It returns None at the first unusual thing (a snake_case key, a
+# subclass, an offset other than UTC, a string to reject...) and `_parse_carefully` then reads the
+# payload again, so every accepted value and every error message comes from the careful reader.
+_PLAIN_TIME = re.compile(  # UTC as Z or +00:00 (isoformat's spelling): both parse to UTC itself
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?(Z|\+00:00)"
+)
+_STATUS_OF_TEXT = {s.value: s for s in Status}
+_ABSENT: Any = object()
+_UUIDS: dict[str, uuid.UUID] = {}  # org, model and actor ids repeat across events
+_SMALL_METADATA_CHARS = MAX_METADATA_BYTES // 6  # any char takes at most 6 bytes (\u001f)
+
+
+def parse_plain(raw: dict[str, Any], now: datetime, retention: timedelta) -> UsageEvent | None:
+    try:
+        earliest, latest = now - retention, now + MAX_FUTURE
+    except OverflowError:  # the careful reader meets this only when it has a time to compare
+        return None
+    get = raw.get
+    status = get("status")
+    status = _STATUS_OF_TEXT.get(status) if type(status) is str else None
+    latency, tokens_in, tokens_out = get("latencyMs"), get("inputTokens"), get("outputTokens")
+    if (  # cheap checks first: a payload bound for the careful reader wastes little here
+        status is None
+        or type(latency) is not int or not 0 <= latency <= MAX_INT
+        or type(tokens_in) is not int or not 0 <= tokens_in <= MAX_INT
+        or type(tokens_out) is not int or not 0 <= tokens_out <= MAX_INT
+        or (when := _plain_time(get("occurredAt"), earliest, latest)) is None
+        or (cost := _plain_cost(get("costEstimateCents"))) is None
+        or (org_id := _plain_uuid(get("orgId"), cache=True)) is None
+        or (model_id := _plain_uuid(get("modelId"), cache=True)) is None
+        or (event_id := _plain_uuid(get("eventId"), cache=False)) is None  # unique: no cache
+    ):
+        return None
+    actor = get("actorId", _ABSENT)
+    if actor is _ABSENT:
+        if "actor_id" in raw:
+            return None
+        actor = None
+    elif actor is not None and (actor := _plain_uuid(actor, cache=True)) is None:
+        return None
+    client = _plain_text(raw, "clientId", "client_id", MAX_CLIENT_ID)
+    error = _plain_text(raw, "errorCode", "error_code", MAX_ERROR_CODE)
+    metadata = _plain_metadata(get("metadata"))
+    if client is _ABSENT or error is _ABSENT or metadata is None:
+        return None
+    return UsageEvent(  # positionally, in field order: keywords cost a third more here
+        event_id, org_id, model_id, when, status, latency, tokens_in, tokens_out, cost,
+        actor, client, error, metadata,
+    )
+
+
+def _plain_uuid(value: object, *, cache: bool) -> uuid.UUID | None:
+    if type(value) is not str:
+        return None
+    found = _UUIDS.get(value) if cache else None
+    if found is None:
+        try:
+            found = uuid.UUID(value)
+        except ValueError:
+            return None
+        if cache and len(value) == 36:
+            if len(_UUIDS) >= MAX_CACHED_IDS:
+                _UUIDS.clear()
+            _UUIDS[value] = found
+    return found
+
+
+def _plain_time(value: object, earliest: datetime, latest: datetime) -> datetime | None:
+    if type(value) is not str or not _PLAIN_TIME.fullmatch(value):
+        return None
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return when if earliest <= when <= latest else None
+
+
+def _plain_cost(value: object) -> Cents | None:
+    if type(value) is int:
+        units = value * UNITS_PER_CENT
+    else:
+        if type(value) is Decimal:
+            amount = value
+        elif type(value) is str and PLAIN_DECIMAL.fullmatch(value):
+            amount = Decimal(value)
+        else:
+            return None
+        try:
+            units = decimal_units(amount)
+        except ValueError:
+            return None
+    return Cents(units) if 0 <= units <= MAX_INT else None
+
+
+def _plain_text(raw: dict[str, Any], key: str, snake: str, limit: int) -> Any:
+    """The text, None, or _ABSENT when the careful reader must decide."""
+    value = raw.get(key, _ABSENT)
+    if value is _ABSENT:
+        return _ABSENT if snake in raw else None
+    if value is None or (type(value) is str and len(value) <= limit
+                         and is_valid_unicode(value)):
+        return value
+    return _ABSENT
+
+
+def _plain_metadata(value: object) -> dict[str, str] | None:
+    if value is None:
+        return {}
+    if type(value) is not dict or len(value) > MAX_METADATA_KEYS:
+        return None
+    chars = 0
+    for k, v in value.items():
+        # Non-ASCII text goes the careful way: its UTF-8 size (and lone surrogates) need encoding.
+        if type(k) is not str or type(v) is not str or not k.isascii() or not v.isascii():
+            return None
+        chars += len(k) + len(v) + 4  # quotes, colon, comma
+    return dict(value) if chars <= _SMALL_METADATA_CHARS else None

@@ -1,0 +1,258 @@
+"""Validation of raw usage-event payloads (SPEC §2): field-named errors, camelCase or snake_case."""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Mapping
+from datetime import UTC as _UTC
+from datetime import datetime, timedelta
+from typing import Any
+
+from analytics_core.errors import FieldError, ValidationFailed
+from analytics_core.event_fastpath import PLAIN_DECIMAL, parse_plain
+from analytics_core.events import (
+    MAX_CLIENT_ID,
+    MAX_ERROR_CODE,
+    MAX_FUTURE,
+    MAX_INT,
+    MAX_METADATA_BYTES,
+    MAX_METADATA_KEYS,
+    NOT_UNICODE,
+    Status,
+    UsageEvent,
+    is_valid_unicode,
+)
+from analytics_core.money import Cents
+
+_RFC3339 = re.compile(
+    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$"
+)
+_METADATA_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+_SNAKE = {
+    "eventId": "event_id",
+    "orgId": "org_id",
+    "modelId": "model_id",
+    "occurredAt": "occurred_at",
+    "latencyMs": "latency_ms",
+    "inputTokens": "input_tokens",
+    "outputTokens": "output_tokens",
+    "costEstimateCents": "cost_estimate_cents",
+    "actorId": "actor_id",
+    "clientId": "client_id",
+    "errorCode": "error_code",
+}
+
+
+class _Reader:
+    """Collects field errors while reading a raw payload."""
+
+    def __init__(self, raw: Mapping[str, Any]) -> None:
+        self.raw = raw
+        self.errors: list[FieldError] = []
+
+    def get(self, key: str) -> tuple[bool, Any]:
+        if key in self.raw:
+            return True, self.raw[key]
+        snake = _SNAKE.get(key)
+        if snake is not None and snake in self.raw:
+            return True, self.raw[snake]
+        return False, None
+
+    def fail(self, field: str, reason: str) -> None:
+        self.errors.append(FieldError(field, reason))
+
+    def uuid(self, key: str, *, required: bool) -> uuid.UUID | None:
+        present, value = self.get(key)
+        if not present or value is None:
+            if required:
+                self.fail(key, "is required")
+            return None
+        if not isinstance(value, str):
+            self.fail(key, "must be a UUID string")
+            return None
+        try:
+            return uuid.UUID(value)
+        except ValueError:
+            self.fail(key, "must be a UUID string")
+            return None
+
+    def count(self, key: str) -> int | None:
+        present, value = self.get(key)
+        if not present or value is None:
+            self.fail(key, "is required")
+            return None
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_INT:
+            self.fail(key, "must be an integer >= 0")
+            return None
+        return value
+
+    def short_text(self, key: str, limit: int) -> str | None:
+        present, value = self.get(key)
+        if not present or value is None:
+            return None
+        if not isinstance(value, str):
+            self.fail(key, "must be a string")
+            return None
+        if len(value) > limit:
+            self.fail(key, f"must be at most {limit} characters")
+            return None
+        if not is_valid_unicode(value):
+            self.fail(key, NOT_UNICODE)
+            return None
+        return value
+
+
+def parse_time(value: object) -> datetime:
+    """Parse an RFC 3339 date-time with an explicit offset into an aware UTC datetime."""
+    if not isinstance(value, str) or not _RFC3339.match(value):
+        raise ValueError("must be an RFC 3339 date-time with offset")
+    text = value.replace("z", "Z").replace("Z", "+00:00").replace("t", "T")
+    fraction = re.search(r"\.(\d+)", text)
+    if fraction and len(fraction.group(1)) > 6:
+        text = text.replace(fraction.group(0), "." + fraction.group(1)[:6])
+    try:
+        return datetime.fromisoformat(text).astimezone(_UTC)
+    except (ValueError, OverflowError) as e:  # offsets can push year 1/9999 out of range
+        raise ValueError("must be an RFC 3339 date-time with offset") from e
+
+
+def parse_event(
+    raw: object, *, now: datetime, raw_retention: timedelta
+) -> UsageEvent:
+    """Validate a decoded JSON payload into a UsageEvent; ValidationFailed names each bad field.
+
+    Canonical keys are camelCase; snake_case spellings are accepted; unknown keys are ignored.
+    JSON numbers for money should be decoded as Decimal (floats are accepted via their repr).
+    """
+    event = parse_plain(raw, now, raw_retention) if type(raw) is dict else None
+    return event if event is not None else _parse_carefully(
+        raw, now=now, raw_retention=raw_retention
+    )
+
+
+def _parse_carefully(
+    raw: object, *, now: datetime, raw_retention: timedelta
+) -> UsageEvent:
+    """`parse_event` for any payload: reads each field in contract order, collecting errors."""
+    if not isinstance(raw, Mapping):
+        raise ValidationFailed([FieldError("$", "event must be a JSON object")])
+    r = _Reader(raw)
+    event_id = r.uuid("eventId", required=True)
+    org_id = r.uuid("orgId", required=True)
+    model_id = r.uuid("modelId", required=True)
+    actor_id = r.uuid("actorId", required=False)
+    occurred_at = _read_occurred_at(r, now, raw_retention)
+    status = _read_status(r)
+    latency = r.count("latencyMs")
+    tokens_in = r.count("inputTokens")
+    tokens_out = r.count("outputTokens")
+    cost = _read_cost(r)
+    client_id = r.short_text("clientId", MAX_CLIENT_ID)
+    error_code = r.short_text("errorCode", MAX_ERROR_CODE)
+    metadata = _read_metadata(r)
+    if r.errors:
+        raise ValidationFailed(r.errors, "invalid usage event")
+    assert event_id
+    assert org_id
+    assert model_id
+    assert occurred_at
+    assert status
+    assert cost is not None
+    assert latency is not None
+    assert tokens_in is not None
+    assert tokens_out is not None
+    return UsageEvent(
+        event_id=event_id,
+        org_id=org_id,
+        model_id=model_id,
+        occurred_at=occurred_at,
+        status=status,
+        latency_ms=latency,
+        input_tokens=tokens_in,
+        output_tokens=tokens_out,
+        cost=cost,
+        actor_id=actor_id,
+        client_id=client_id,
+        error_code=error_code,
+        metadata=metadata,
+    )
+
+
+def _read_occurred_at(r: _Reader, now: datetime, retention: timedelta) -> datetime | None:
+    present, value = r.get("occurredAt")
+    if not present or value is None:
+        r.fail("occurredAt", "is required")
+        return None
+    try:
+        when = parse_time(value)
+    except ValueError as e:
+        r.fail("occurredAt", str(e))
+        return None
+    if when > now + MAX_FUTURE:
+        r.fail("occurredAt", "must not be more than 5 minutes in the future")
+        return None
+    if when < now - retention:
+        r.fail("occurredAt", f"is older than the raw retention of {retention.days} days")
+        return None
+    return when
+
+
+def _read_status(r: _Reader) -> Status | None:
+    present, value = r.get("status")
+    if not present or value is None:
+        r.fail("status", "is required")
+        return None
+    try:
+        return Status(value)
+    except ValueError:
+        r.fail("status", "must be one of success, error, timeout, throttled")
+        return None
+
+
+def _read_cost(r: _Reader) -> Cents | None:
+    present, value = r.get("costEstimateCents")
+    if not present or value is None:
+        r.fail("costEstimateCents", "is required")
+        return None
+    # A plain decimal string is the canonical form (`to_canonical`), so it must parse back.
+    if isinstance(value, bool) or (isinstance(value, str) and not PLAIN_DECIMAL.fullmatch(value)):
+        r.fail("costEstimateCents", "must be a number >= 0")
+        return None
+    try:
+        cost = Cents.parse(value)
+    except (ValueError, TypeError):
+        r.fail("costEstimateCents", "must be a number >= 0")
+        return None
+    if cost.units < 0:
+        r.fail("costEstimateCents", "must be a number >= 0")
+        return None
+    if cost.units > MAX_INT:
+        r.fail("costEstimateCents", "is too large")
+        return None
+    return cost
+
+
+def _read_metadata(r: _Reader) -> dict[str, str]:
+    present, value = r.get("metadata")
+    if not present or value is None:
+        return {}
+    if not isinstance(value, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
+        r.fail("metadata", "must be an object of string to string")
+        return {}
+    if len(value) > MAX_METADATA_KEYS:
+        r.fail("metadata", f"must have at most {MAX_METADATA_KEYS} keys")
+        return {}
+    try:
+        size = len(_METADATA_JSON.encode(dict(value)).encode())
+    except UnicodeEncodeError:
+        r.fail("metadata", NOT_UNICODE)
+        return {}
+    if size > MAX_METADATA_BYTES:
+        r.fail("metadata", f"must serialize to at most {MAX_METADATA_BYTES} bytes")
+        return {}
+    return dict(value)
