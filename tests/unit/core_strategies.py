@@ -15,6 +15,20 @@ from analytics_core.money import Cents
 
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 RETENTION = timedelta(days=400)
+# The snake_case spelling of each camelCase key, written out independently of the parser.
+SNAKE = {
+    "eventId": "event_id",
+    "orgId": "org_id",
+    "modelId": "model_id",
+    "occurredAt": "occurred_at",
+    "latencyMs": "latency_ms",
+    "inputTokens": "input_tokens",
+    "outputTokens": "output_tokens",
+    "costEstimateCents": "cost_estimate_cents",
+    "actorId": "actor_id",
+    "clientId": "client_id",
+    "errorCode": "error_code",
+}
 QUANTILES: tuple[tuple[float, Fraction], ...] = (
     (0.5, Fraction(1, 2)),
     (0.95, Fraction(95, 100)),

@@ -15,12 +15,12 @@ from typing import Any
 
 import attrs
 import pytest
-from core_strategies import NOW, RETENTION, metadata_maps, usage_events, valid_payload
+from core_strategies import NOW, RETENTION, SNAKE, metadata_maps, usage_events, valid_payload
 from hypothesis import given
 from hypothesis import strategies as st
 
 from analytics_core.errors import ValidationFailed
-from analytics_core.event_fastpath import parse_plain as _parse_plain
+from analytics_core.event_fastpath import parse_plain
 from analytics_core.event_parsing import _parse_carefully, parse_event
 from analytics_core.events import MAX_INT, UsageEvent, as_utc, to_canonical
 from analytics_core.money import Cents
@@ -28,19 +28,6 @@ from analytics_core.rollups import NO_CLIENT, Rollup, RollupKey, build_rollups, 
 from analytics_core.timegrid import floor_bucket
 from analytics_core.usecases.ingest import decode_payload
 
-SNAKE = {
-    "eventId": "event_id",
-    "orgId": "org_id",
-    "modelId": "model_id",
-    "occurredAt": "occurred_at",
-    "latencyMs": "latency_ms",
-    "inputTokens": "input_tokens",
-    "outputTokens": "output_tokens",
-    "costEstimateCents": "cost_estimate_cents",
-    "actorId": "actor_id",
-    "clientId": "client_id",
-    "errorCode": "error_code",
-}
 KEYS = [*SNAKE, "status", "metadata"]
 ID = "0f8fad5b-d9cb-469f-a165-70867728950e"
 
@@ -301,7 +288,7 @@ def test_well_formed_producer_payloads_take_the_plain_path(
     payload["costEstimateCents"] = data.draw(cost_spellings(event.cost).filter(
         lambda c: not isinstance(c, float)
     ))
-    plain = _parse_plain(payload, NOW, RETENTION)
+    plain = parse_plain(payload, NOW, RETENTION)
     assert plain is not None
     assert outcome(lambda _: plain, payload) == both_paths(payload)[1]
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import attrs
 import pytest
-from core_strategies import NOW, RETENTION, cents, usage_events, valid_payload
+from core_strategies import NOW, RETENTION, SNAKE, cents, usage_events, valid_payload
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -18,20 +18,6 @@ from analytics_core.errors import ValidationFailed
 from analytics_core.event_parsing import parse_event, parse_time
 from analytics_core.events import Status, UsageEvent, as_utc, to_canonical
 from analytics_core.money import Cents
-
-SNAKE = {
-    "eventId": "event_id",
-    "orgId": "org_id",
-    "modelId": "model_id",
-    "occurredAt": "occurred_at",
-    "latencyMs": "latency_ms",
-    "inputTokens": "input_tokens",
-    "outputTokens": "output_tokens",
-    "costEstimateCents": "cost_estimate_cents",
-    "actorId": "actor_id",
-    "clientId": "client_id",
-    "errorCode": "error_code",
-}
 
 
 def parse(raw: object) -> UsageEvent:
