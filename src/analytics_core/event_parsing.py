@@ -19,7 +19,6 @@ from analytics_core.events import (
     MAX_INT,
     MAX_METADATA_BYTES,
     MAX_METADATA_KEYS,
-    NOT_UNICODE,
     Status,
     UsageEvent,
     is_valid_unicode,
@@ -29,6 +28,7 @@ from analytics_core.money import Cents
 _RFC3339 = re.compile(
     r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$"
 )
+_NOT_UNICODE = "must be valid Unicode text (no unpaired surrogates)"
 _METADATA_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
 _SNAKE = {
@@ -100,7 +100,7 @@ class _Reader:
             self.fail(key, f"must be at most {limit} characters")
             return None
         if not is_valid_unicode(value):
-            self.fail(key, NOT_UNICODE)
+            self.fail(key, _NOT_UNICODE)
             return None
         return value
 
@@ -250,7 +250,7 @@ def _read_metadata(r: _Reader) -> dict[str, str]:
     try:
         size = len(_METADATA_JSON.encode(dict(value)).encode())
     except UnicodeEncodeError:
-        r.fail("metadata", NOT_UNICODE)
+        r.fail("metadata", _NOT_UNICODE)
         return {}
     if size > MAX_METADATA_BYTES:
         r.fail("metadata", f"must serialize to at most {MAX_METADATA_BYTES} bytes")

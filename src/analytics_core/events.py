@@ -142,9 +142,6 @@ def to_canonical(event: UsageEvent) -> dict[str, Any]:
     }
 
 
-NOT_UNICODE = "must be valid Unicode text (no unpaired surrogates)"
-
-
 def is_valid_unicode(text: str) -> bool:
     """Whether `text` can be encoded (JSON's "\\ud800" escapes decode to lone surrogates, which
     UTF-8, PostgreSQL and the fingerprint all refuse)."""

@@ -140,7 +140,8 @@ class StreamPipelineProgress:
     async def _cycle(self, client: Client | None) -> Client | None:
         try:
             committed = await asyncio.to_thread(self._read_committed)
-            moves = sum(not self._in_place(p, committed.get(s)) for s, p in self._probes.items())
+            moves = sum(not _in_place(p, _target(committed.get(s)))
+                        for s, p in self._probes.items())
             if client is not None and self._subscribed + moves > self._max_subscriptions:
                 await self._drop(client)  # frees the files the broker keeps per subscription
                 client = None
@@ -165,10 +166,9 @@ class StreamPipelineProgress:
 
     async def _move_probes(self, client: Client, committed: dict[str, int | None]) -> None:
         for index, (stream, probe) in enumerate(self._probes.items()):
-            offset = committed.get(stream)
-            if self._in_place(probe, offset):
+            target = _target(committed.get(stream))
+            if _in_place(probe, target):
                 continue
-            target = 0 if offset is None else offset + 1
             await self._stop_probe(probe)  # unsubscribes, so its id is free again
             subscription = Subscription(client, index, stream)
             self._subscribed += 1
@@ -177,12 +177,6 @@ class StreamPipelineProgress:
             with self._lock:
                 probe.target, probe.subscription, probe.behind_at = target, subscription, None
             probe.task = asyncio.create_task(self._watch(probe, subscription, target))
-
-    @staticmethod
-    def _in_place(probe: _Probe, offset: int | None) -> bool:
-        """Whether the probe already waits at the first offset after `offset`."""
-        target = 0 if offset is None else offset + 1
-        return probe.target == target and probe.task is not None and not probe.task.done()
 
     async def _watch(self, probe: _Probe, subscription: Subscription, target: int) -> None:
         while True:
@@ -230,3 +224,13 @@ class StreamPipelineProgress:
             probe.target = -1
         if client is not None:
             await close_quietly(client)
+
+
+def _target(committed: int | None) -> int:
+    """Where a partition's probe waits: the first offset not committed."""
+    return 0 if committed is None else committed + 1
+
+
+def _in_place(probe: _Probe, target: int) -> bool:
+    """Whether the probe already waits at `target`."""
+    return probe.target == target and probe.task is not None and not probe.task.done()

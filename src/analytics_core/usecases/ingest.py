@@ -31,6 +31,8 @@ from analytics_core.rollups import build_rollups
 DEFAULT_RAW_RETENTION = timedelta(days=400)
 MAX_HTTP_BATCH = 5000
 
+log = logging.getLogger(__name__)
+
 
 class EventOutcome(StrEnum):
     """Per-event result of an ingest."""
@@ -201,7 +203,6 @@ def _plan(
     return plan
 
 
-log = logging.getLogger(__name__)
 _DEAD_LETTER_NAMESPACE = uuid.UUID("5d1e0b8e-6c1f-4c6e-9a55-0f7f3c2b9d41")
 
 
