@@ -134,7 +134,7 @@ class StreamMetrics:
         self.events.labels("rejected").inc(result.rejected)
         self.conflicts.inc(result.conflicts)
         self.batch_duration.observe(seconds)
-        self.batch_size.observe(len(result.results))
+        self.batch_size.observe(result.size)
 
     def render(self) -> bytes:
         """The text exposition format."""

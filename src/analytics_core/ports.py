@@ -44,7 +44,8 @@ class EventStore(Protocol):
     """Raw accepted events, unique by (org_id, event_id) for the whole raw retention."""
 
     def add_new(self, events: Sequence[UsageEvent]) -> list[UsageEvent]:
-        """Insert the events whose key is not stored yet; return exactly those, in input order.
+        """Insert the events whose key is not stored yet; return exactly those (the same
+        objects, not copies), in input order.
 
         Within one call the first occurrence of a key wins. Concurrent callers never both
         insert the same key: the loser sees it as already stored.

@@ -63,6 +63,17 @@ def test_add_new_first_occurrence_wins_within_one_call(uow_factory: UnitOfWorkFa
     assert scan_all(uow_factory, first.org_id) == [first, other]
 
 
+def test_add_new_returns_the_given_objects_not_copies(uow_factory: UnitOfWorkFactory) -> None:
+    """The use case tells new from old events by identity, so the returned events are the
+    very objects passed in (the first occurrence of each new key)."""
+    first = make_event()
+    dup = evolve(first, latency_ms=7)
+    stored_before, other = make_events(2, org_id=first.org_id)
+    add(uow_factory, [stored_before])
+    inserted = add(uow_factory, [first, stored_before, dup, other])
+    assert [id(e) for e in inserted] == [id(first), id(other)]
+
+
 def test_same_event_id_in_two_orgs_is_two_keys(uow_factory: UnitOfWorkFactory) -> None:
     """The key is (org_id, event_id): one event id may exist in several orgs."""
     a = make_event()

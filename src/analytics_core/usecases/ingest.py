@@ -6,10 +6,11 @@ import contextlib
 import json
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
+from functools import cached_property
 
 import attrs
 
@@ -20,6 +21,7 @@ from analytics_core.freshness import FreshnessMarker
 from analytics_core.ports import (
     Clock,
     EventKey,
+    EventStore,
     FreshnessCache,
     IdGenerator,
     OffsetStore,
@@ -63,33 +65,26 @@ class EventResult:
 
 @attrs.frozen
 class BatchResult:
-    """Outcome of a whole batch."""
+    """Outcome of a whole batch: its counts, and one EventResult per input, in input order.
+
+    The per-input results are built on first use of `results`: a stream batch is only counted,
+    and building 10,000 result objects would cost more than validating the events.
+    """
 
     batch_id: uuid.UUID
-    results: tuple[EventResult, ...]
+    size: int
+    accepted: int  # events stored for the first time
+    duplicates: int  # events already stored (same org and event id)
+    rejected: int  # invalid events, dead-lettered
+    conflicts: int  # duplicates whose content differs from the stored first version
+    _build: Callable[[], tuple[EventResult, ...]] = attrs.field(
+        alias="build", eq=False, repr=False
+    )
 
-    def _count(self, status: EventOutcome) -> int:
-        return sum(1 for r in self.results if r.status is status)
-
-    @property
-    def accepted(self) -> int:
-        """Events stored for the first time."""
-        return self._count(EventOutcome.ACCEPTED)
-
-    @property
-    def duplicates(self) -> int:
-        """Events already stored (same org and event id)."""
-        return self._count(EventOutcome.DUPLICATE)
-
-    @property
-    def rejected(self) -> int:
-        """Invalid events, dead-lettered."""
-        return self._count(EventOutcome.REJECTED)
-
-    @property
-    def conflicts(self) -> int:
-        """Duplicates whose content differs from the stored first version."""
-        return sum(1 for r in self.results if r.conflict)
+    @cached_property
+    def results(self) -> tuple[EventResult, ...]:
+        """One result per input, in input order."""
+        return self._build()
 
 
 @attrs.frozen
@@ -231,24 +226,12 @@ def ingest_batch(
         if checkpoint is not None:
             _check_continuity(uow.offsets, checkpoint)
         inserted = uow.events.add_new([v.event for v in plan.unique])
-        new_keys = {e.key for e in inserted}
-        old_keys = {v.event.key for v in plan.unique} - new_keys
-        repeats = [v for v in plan.unique if v.event.key in old_keys] + plan.later
-        # Fingerprints only where a repeat must be compared: the store fingerprints new events
-        # itself, so the common batch (no duplicates) hashes each event once.
-        first = uow.events.fingerprints(old_keys)
-        repeated_new = {v.event.key for v in plan.later} & new_keys
-        first.update(
-            {v.event.key: v.event.fingerprint() for v in plan.unique if v.event.key in repeated_new}
-        )
-        conflicts: dict[int, DedupeConflict] = {}
-        for v in repeats:
-            fingerprint = v.event.fingerprint()
-            stored = first.get(v.event.key, fingerprint)
-            if stored != fingerprint:
-                conflicts[v.index] = DedupeConflict(
-                    v.event.org_id, v.event.event_id, now, source, stored, fingerprint, v.raw
-                )
+        # add_new returns the very objects it stored, so telling new from old takes no hashing
+        # of keys: in the common batch every unique event is new and nothing else is computed.
+        stored = set(map(id, inserted))
+        old = [v for v in plan.unique if id(v.event) not in stored]  # stored before
+        repeats = old + plan.later
+        conflicts = _conflicts(uow.events, plan, old, now, source) if repeats else {}
         uow.rollups.add(build_rollups(inserted))
         uow.freshness.touch(_markers(inserted, now))
         uow.dead_letters.add(plan.dead)
@@ -256,19 +239,47 @@ def ingest_batch(
         if checkpoint is not None:
             uow.offsets.save(checkpoint.consumer, checkpoint.stream, checkpoint.offset)
         uow.commit()
-    for v in plan.unique:
-        if v.event.key in new_keys:
-            plan.results[v.index] = EventResult(
-                v.index, str(v.event.event_id), EventOutcome.ACCEPTED
-            )
-    for v in repeats:
-        plan.results[v.index] = EventResult(
-            v.index, str(v.event.event_id), EventOutcome.DUPLICATE,
-            conflict=v.index in conflicts,
-        )
     if cache is not None and inserted:
         _invalidate(cache, {e.org_id for e in inserted})
-    return BatchResult(ids.new_id(), tuple(plan.results[i] for i in range(len(messages))))
+
+    def build() -> tuple[EventResult, ...]:
+        results = dict(plan.results)
+        for v in plan.unique:
+            if id(v.event) in stored:
+                results[v.index] = EventResult(v.index, str(v.event.event_id),
+                                               EventOutcome.ACCEPTED)
+        for v in repeats:
+            results[v.index] = EventResult(v.index, str(v.event.event_id),
+                                           EventOutcome.DUPLICATE, conflict=v.index in conflicts)
+        return tuple(results[i] for i in range(len(messages)))
+
+    return BatchResult(ids.new_id(), len(messages), accepted=len(inserted),
+                       duplicates=len(repeats), rejected=len(plan.dead),
+                       conflicts=len(conflicts), build=build)
+
+
+def _conflicts(
+    events: EventStore, plan: _Plan, old: list[_Valid], now: datetime, source: str
+) -> dict[int, DedupeConflict]:
+    """Repeats (`old`: already stored; `plan.later`: again in this batch) whose content differs
+    from the first stored version, by input index."""
+    # Fingerprints only where a repeat must be compared: the store fingerprints new events
+    # itself, so the common batch (no duplicates) hashes each event once.
+    first = events.fingerprints({v.event.key for v in old})
+    if plan.later:
+        unique = {v.event.key: v.event for v in plan.unique}
+        for v in plan.later:
+            if v.event.key not in first:  # its first version is stored by this batch
+                first[v.event.key] = unique[v.event.key].fingerprint()
+    conflicts: dict[int, DedupeConflict] = {}
+    for v in old + plan.later:
+        fingerprint = v.event.fingerprint()
+        stored = first.get(v.event.key, fingerprint)
+        if stored != fingerprint:
+            conflicts[v.index] = DedupeConflict(
+                v.event.org_id, v.event.event_id, now, source, stored, fingerprint, v.raw
+            )
+    return conflicts
 
 
 def _check_continuity(offsets: OffsetStore, checkpoint: StreamCheckpoint) -> None:
