@@ -9,7 +9,8 @@ always in the same order) keeps concurrent ingests deadlock-free.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -18,6 +19,7 @@ from psycopg.types.json import Jsonb
 from analytics_adapters.sql.base import ActiveUnit
 from analytics_adapters.sql.convert import sketch_lists
 from analytics_adapters.sql.pg_stage import Stage, copy_rows
+from analytics_adapters.sql.sqlite_rollups import floor_day, floor_hour
 from analytics_core.freshness import FreshnessMarker
 from analytics_core.rollups import Rollup
 
@@ -66,9 +68,21 @@ SELECT * FROM analytics_stage_rollups
 ORDER BY org_id, bucket_start, model_id, client_id
 @merge""".replace("@columns", _COLUMNS).replace("@merge", _MERGE)
 
-# Tier deltas are derived from the staged 15-minute deltas inside PostgreSQL. A tier key with a
-# single staged delta (the usual case for a live stream) takes that delta as it is; only keys
-# with several go through the sketch and error-code aggregates.
+# Tier deltas are derived from the staged 15-minute deltas inside PostgreSQL. When no two staged
+# deltas share a tier key (the usual case for a live stream: a batch spans seconds, so it
+# rarely holds two 15-minute buckets of one hour), each delta is upserted as it is with its
+# bucket start truncated, without the window and the grouping (~8 ms per 10,000 events).
+# Otherwise a tier key with a single delta takes it as it is and only keys with several go
+# through the sketch and error-code aggregates.
+_UPSERT_TIER_DISTINCT = """
+INSERT INTO @table AS r (@columns)
+SELECT org_id, date_trunc('@unit', bucket_start, 'UTC') AS tier_start, model_id, client_id,
+       invocations, success, errors, timeouts, throttled, input_tokens, output_tokens, cost_units,
+       latency_sum, latency_min, latency_max, lat_zeros, lat_bins, lat_counts, error_codes
+FROM analytics_stage_rollups
+ORDER BY org_id, tier_start, model_id, client_id
+@merge""".replace("@columns", _COLUMNS).replace("@merge", _MERGE)
+
 _UPSERT_TIER = """
 INSERT INTO @table AS r (@columns)
 SELECT org_id, tier_start, model_id, client_id, invocations, success, errors, timeouts,
@@ -100,11 +114,15 @@ FROM (
 ORDER BY org_id, tier_start, model_id, client_id
 @merge""".replace("@columns", _COLUMNS).replace("@merge", _MERGE)
 
-_UPSERTS = (
-    _UPSERT_BASE,
-    _UPSERT_TIER.replace("@table", "rollups_1h").replace("@unit", "hour"),
-    _UPSERT_TIER.replace("@table", "rollups_1d").replace("@unit", "day"),
-)
+
+def _tier(table: str, unit: str) -> tuple[str, str]:
+    """(upsert when the tier keys are distinct, upsert otherwise) of one tier table."""
+    def fill(sql: str) -> str:
+        return sql.replace("@table", table).replace("@unit", unit)
+    return fill(_UPSERT_TIER_DISTINCT), fill(_UPSERT_TIER)
+
+
+_TIERS = ((floor_hour, *_tier("rollups_1h", "hour")), (floor_day, *_tier("rollups_1d", "day")))
 
 _MARKERS = Stage("analytics_stage_markers", """
 CREATE TEMP TABLE IF NOT EXISTS analytics_stage_markers (
@@ -130,11 +148,24 @@ def _rollup_row(r: Rollup) -> tuple[Any, ...]:
     )
 
 
+def distinct_tier_keys(
+    rollups: Sequence[Rollup], floor: Callable[[datetime], datetime]
+) -> bool:
+    """Whether no two deltas (whose own keys are distinct) share a key once floored to a tier."""
+    tiers = {start: floor(start) for start in {r.key.bucket_start for r in rollups}}
+    if len(set(tiers.values())) == len(tiers):
+        return True  # no two bucket starts share a tier start, so keys stay distinct
+    keys = {(k.org_id, tiers[k.bucket_start], k.model_id, k.client_id)
+            for k in (r.key for r in rollups)}
+    return len(keys) == len(rollups)
+
+
 def upsert_rollups(unit: ActiveUnit, conn: sa.Connection, rollups: Sequence[Rollup]) -> None:
-    """Add rollup deltas (keys must be distinct) in one set-based upsert."""
+    """Add rollup deltas (keys must be distinct) in one set-based upsert per table."""
     copy_rows(unit, conn, _ROLLUPS, map(_rollup_row, rollups))
-    for statement in _UPSERTS:
-        conn.exec_driver_sql(statement)
+    conn.exec_driver_sql(_UPSERT_BASE)
+    for floor, distinct, aggregated in _TIERS:
+        conn.exec_driver_sql(distinct if distinct_tier_keys(rollups, floor) else aggregated)
 
 
 def touch_markers(
