@@ -1,4 +1,4 @@
-"""PostgreSQL rollup upserts: both tier statements equal the core's merges."""
+"""PostgreSQL rollup upserts: both tier statements and the sketch merge equal the core's merges."""
 
 from __future__ import annotations
 
@@ -10,8 +10,10 @@ from typing import Any
 import attrs
 import pytest
 import sqlalchemy as sa
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from analytics_adapters.sql import SqlStorage, pg_rollups
+from analytics_adapters.sql import SqlStorage, downgrade, migrate_to_head, pg_rollups
 from analytics_adapters.sql.convert import ROLLUP_COLUMNS, rollup_from_values
 from analytics_adapters.sql.schema import rollups_1d, rollups_1h, rollups_15m
 from analytics_adapters.sql.sqlite_rollups import coarsen, floor_day, floor_hour
@@ -116,3 +118,70 @@ def test_tier_rows_equal_core_merges_whichever_statement_runs(
             assert stored(storage, table, org) == {r.key: r.stats
                                                    for r in coarsen(base, floor)}
     assert set(seen) == {True, False}
+
+
+def merge_both(conn: sa.Connection, a: tuple[Any, Any], b: tuple[Any, Any]) -> tuple[Any, Any]:
+    """(analytics_merge_sketch, analytics_sketch_add) of the same arguments."""
+    args = "%s::int4[], %s::int8[], %s::int4[], %s::int8[]"
+    row = conn.exec_driver_sql(
+        f"SELECT m.bins, m.counts, (n.s).bins, (n.s).counts "
+        f"FROM analytics_merge_sketch({args}) AS m, "
+        f"(SELECT analytics_sketch_add({args}) AS s OFFSET 0) AS n",
+        (*a, *b, *a, *b),
+    ).one()
+    return (row[0], row[1]), (row[2], row[3])
+
+
+BINS = st.integers(-20, 300)
+COUNTS = st.integers(1, 2**40)
+
+
+@st.composite
+def sketch_pairs(draw: st.DrawFn) -> tuple[tuple[Any, Any], tuple[Any, Any]]:
+    """A stored sketch (or NULLs) and a delta of 0-2 or up to 40 bins, often on stored bins."""
+    stored = draw(st.dictionaries(BINS, COUNTS, max_size=60))
+    bins = st.one_of(st.sampled_from(sorted(stored)), BINS) if stored else BINS
+    delta = draw(st.dictionaries(bins, COUNTS, max_size=draw(st.sampled_from([1, 2, 40]))))
+    a = (None, None) if draw(st.integers(0, 9)) == 0 else (list(stored), list(stored.values()))
+    return a, (list(delta), list(delta.values()))
+
+
+@settings(max_examples=min(60, settings().max_examples))
+@given(pair=sketch_pairs())
+def test_sketch_add_equals_the_merge_of_0001_exactly(
+    storage: SqlStorage, pair: tuple[tuple[Any, Any], tuple[Any, Any]],
+) -> None:
+    """Same bins and counts in the same order as analytics_merge_sketch, and the exact sum."""
+    with storage.engine.connect() as conn:
+        old, new = merge_both(conn, *pair)
+    assert new == old
+    expected: dict[int, int] = {}
+    for bins, counts in pair:
+        for i, c in zip(bins or [], counts or [], strict=True):
+            expected[i] = expected.get(i, 0) + c
+    assert len(new[0]) == len(set(new[0]))
+    assert dict(zip(*new, strict=True)) == expected
+
+
+def sketch_functions(storage: SqlStorage) -> set[str]:
+    """Names of the analytics_sketch_* functions in the database."""
+    with storage.engine.connect() as conn:
+        return set(conn.exec_driver_sql(
+            "SELECT proname FROM pg_proc WHERE starts_with(proname, 'analytics_sketch_')"
+        ).scalars())
+
+
+def test_migration_0002_downgrades_and_upgrades_again() -> None:
+    """Down to 0001 drops the new merge functions and leaves the rest; up adds them back."""
+    with fresh_storage("postgres") as storage:
+        assert {"analytics_sketch_add", "analytics_sketch_sum"} <= sketch_functions(storage)
+        downgrade(storage.engine, "0001")
+        assert sketch_functions(storage) == {"analytics_sketch_acc", "analytics_sketch_agg"}
+        migrate_to_head(storage.engine)
+        assert {"analytics_sketch_add", "analytics_sketch_sum"} <= sketch_functions(storage)
+        org = uuid.uuid4()
+        with storage.unit_of_work() as uow:
+            uow.rollups.add(deltas([at(org, T0)]))
+            uow.rollups.add(deltas([at(org, T0)]))
+            uow.commit()
+        assert [s.invocations for s in stored(storage, rollups_1d, org).values()] == [2]

@@ -56,8 +56,10 @@ ON CONFLICT (org_id, bucket_start, model_id, client_id) DO UPDATE SET
   latency_max = GREATEST(r.latency_max, excluded.latency_max),
   lat_zeros = r.lat_zeros + excluded.lat_zeros,
   (lat_bins, lat_counts) = (
-    SELECT m.bins, m.counts FROM analytics_merge_sketch(
-      r.lat_bins, r.lat_counts, excluded.lat_bins, excluded.lat_counts) AS m
+    SELECT (m.s).bins, (m.s).counts FROM (
+      SELECT analytics_sketch_add(r.lat_bins, r.lat_counts, excluded.lat_bins,
+                                  excluded.lat_counts) AS s
+      OFFSET 0) AS m
   ),
   error_codes = CASE WHEN excluded.error_codes = '{}'::jsonb THEN r.error_codes
                      ELSE analytics_merge_error_codes(r.error_codes, excluded.error_codes) END"""
