@@ -2,9 +2,9 @@
 
 Rollups: the deltas go into `analytics_stage_rollups`, then one INSERT ... SELECT ... ORDER BY
 key ON CONFLICT DO UPDATE per table (15-minute base, hour and day tiers) adds every counter and
-merges the latency sketch with `analytics_merge_sketch` in the same statement. The row lock
-taken by ON CONFLICT makes the read-merge-write atomic, and locking rows in key order (tables
-always in the same order) keeps concurrent ingests deadlock-free.
+merges the latency sketch with `analytics_sketch_add` (migration 0002) in the same statement.
+The row lock taken by ON CONFLICT makes the read-merge-write atomic, and locking rows in key
+order (tables always in the same order) keeps concurrent ingests deadlock-free.
 """
 
 from __future__ import annotations
