@@ -27,6 +27,7 @@ from analytics_adapters.memory import (
     SystemClock,
     unit_of_work_factory,
 )
+from analytics_adapters.msgspec_codec import MsgspecEventDecoder
 from analytics_adapters.rabbitmq import (
     BrokerAddress,
     Retention,
@@ -145,6 +146,7 @@ class Adapters(containers.DeclarativeContainer):
     objects = providers.Resource(_object_store, settings)
     cache = providers.Resource(_freshness_cache, settings, clock)
     degraded_checks = providers.Callable(_cache_probe, cache)
+    decoder = providers.Singleton(MsgspecEventDecoder)
 
 
 class MemoryAdapters(Adapters):
@@ -210,7 +212,7 @@ class UseCases(containers.DeclarativeContainer):
         cache=providers.Callable(metrics.CountingFreshnessCache, adapters.cache),
         authorizer=authorizer, http=providers.Singleton(_http_settings, settings),
         exports=export_settings, health_checks=adapters.health_checks,
-        degraded_checks=adapters.degraded_checks,
+        degraded_checks=adapters.degraded_checks, decoder=adapters.decoder,
     )
     export_runner = providers.Factory(
         ExportRunner, worker=providers.Callable(_worker_name),

@@ -9,6 +9,7 @@ import attrs
 
 from analytics_core.ports import (
     Clock,
+    EventDecoder,
     FreshnessCache,
     HealthCheck,
     IdGenerator,
@@ -59,3 +60,4 @@ class AppServices:
     exports: ExportSettings = attrs.field(factory=ExportSettings)
     health_checks: Sequence[HealthCheck] = ()
     degraded_checks: Sequence[HealthCheck] = ()
+    decoder: EventDecoder | None = None  # the stream edge's typed decoder

@@ -83,7 +83,7 @@ def _ingest(services: AppServices, stream: str, batch: list[RawMessage], *,
             retention: timedelta) -> dict[str, int]:
     result = ingest_batch(batch, source=f"stream:{stream}", uow_factory=services.uow_factory,
                           clock=services.clock, ids=services.ids, raw_retention=retention,
-                          cache=services.cache)
+                          cache=services.cache, decoder=services.decoder)
     return {"accepted": result.accepted, "duplicate": result.duplicates,
             "rejected": result.rejected}
 

@@ -15,7 +15,13 @@ import attrs
 from analytics_app import tracing
 from analytics_app.stream_metrics import ConsumerStatus, PartitionState, StreamMetrics
 from analytics_core.errors import OffsetGap, StoreUnavailable
-from analytics_core.ports import Clock, FreshnessCache, IdGenerator, UnitOfWorkFactory
+from analytics_core.ports import (
+    Clock,
+    EventDecoder,
+    FreshnessCache,
+    IdGenerator,
+    UnitOfWorkFactory,
+)
 from analytics_core.usecases.ingest import (
     DEFAULT_RAW_RETENTION,
     BatchResult,
@@ -87,6 +93,7 @@ class IngestPorts:
     clock: Clock
     ids: IdGenerator
     cache: FreshnessCache | None = None
+    decoder: EventDecoder | None = None
 
 
 class Backoff:
@@ -334,7 +341,7 @@ class PartitionWorker:
                 ingest_batch, batch, source=f"stream:{self.stream}",
                 uow_factory=self.ports.uow_factory, clock=self.ports.clock,
                 ids=self.ports.ids, raw_retention=self.settings.raw_retention,
-                checkpoint=checkpoint, cache=self.ports.cache,
+                checkpoint=checkpoint, cache=self.ports.cache, decoder=self.ports.decoder,
             )
             span.set_attribute("analytics.ingest.batch_id", str(result.batch_id))
         return result

@@ -42,22 +42,14 @@ _SMALL_METADATA_CHARS = MAX_METADATA_BYTES // 6  # any char takes at most 6 byte
 
 
 def parse_plain(raw: dict[str, Any], now: datetime, retention: timedelta) -> UsageEvent | None:
-    try:
-        earliest, latest = now - retention, now + MAX_FUTURE
-    except OverflowError:  # the careful reader meets this only when it has a time to compare
+    """The event of a plain camelCase payload (a decoded JSON object), or None."""
+    window = plain_window(now, retention)
+    if window is None:
         return None
+    earliest, latest = window
     get = raw.get
-    status = get("status")
-    status = _STATUS_OF_TEXT.get(status) if type(status) is str else None
-    latency, tokens_in, tokens_out = get("latencyMs"), get("inputTokens"), get("outputTokens")
-    if (  # cheap checks first: a payload bound for the careful reader wastes little here
-        status is None
-        or type(latency) is not int or not 0 <= latency <= MAX_INT
-        or type(tokens_in) is not int or not 0 <= tokens_in <= MAX_INT
-        or type(tokens_out) is not int or not 0 <= tokens_out <= MAX_INT
-        or (when := _plain_time(get("occurredAt"), earliest, latest)) is None
-        or (cost := _plain_cost(get("costEstimateCents"))) is None
-        or (org_id := _plain_uuid(get("orgId"), cache=True)) is None
+    if (
+        (org_id := _plain_uuid(get("orgId"), cache=True)) is None
         or (model_id := _plain_uuid(get("modelId"), cache=True)) is None
         or (event_id := _plain_uuid(get("eventId"), cache=False)) is None  # unique: no cache
     ):
@@ -69,14 +61,55 @@ def parse_plain(raw: dict[str, Any], now: datetime, retention: timedelta) -> Usa
         actor = None
     elif actor is not None and (actor := _plain_uuid(actor, cache=True)) is None:
         return None
-    client = _plain_text(raw, "clientId", "client_id", MAX_CLIENT_ID)
-    error = _plain_text(raw, "errorCode", "error_code", MAX_ERROR_CODE)
-    metadata = _plain_metadata(get("metadata"))
-    if client is _ABSENT or error is _ABSENT or metadata is None:
+    client = _camel_only(raw, "clientId", "client_id")
+    error = _camel_only(raw, "errorCode", "error_code")
+    if client is _ABSENT or error is _ABSENT:
+        return None
+    return plain_event(
+        event_id, org_id, model_id, get("occurredAt"), get("status"), get("latencyMs"),
+        get("inputTokens"), get("outputTokens"), get("costEstimateCents"), actor, client, error,
+        get("metadata"), earliest, latest,
+    )
+
+
+def plain_window(now: datetime, retention: timedelta) -> tuple[datetime, datetime] | None:
+    """(earliest, latest) accepted occurrence times, or None when they overflow datetime (the
+    careful reader meets that only when it has a time to compare, so it decides)."""
+    try:
+        return now - retention, now + MAX_FUTURE
+    except OverflowError:
+        return None
+
+
+def plain_event(  # noqa: PLR0917 - one positional call per event, on the hot path
+    event_id: uuid.UUID, org_id: uuid.UUID, model_id: uuid.UUID, occurred_at: object,
+    status: object, latency: object, tokens_in: object, tokens_out: object, cost: object,
+    actor_id: uuid.UUID | None, client: object, error: object, metadata: object,
+    earliest: datetime, latest: datetime,
+) -> UsageEvent | None:
+    """The event of a payload's values when each is plain and valid, else None.
+
+    Shared by `parse_plain` and the stream edge's typed decoder (ports.EventDecoder), which
+    pass the values of a camelCase payload: ids already read as UUIDs, every other value as
+    JSON decoded it (numbers as int, or Decimal when they have a fraction or exponent; an
+    absent optional key as None).
+    """
+    status = _STATUS_OF_TEXT.get(status) if type(status) is str else None
+    if (  # cheap checks first: a payload bound for the careful reader wastes little here
+        status is None
+        or type(latency) is not int or not 0 <= latency <= MAX_INT
+        or type(tokens_in) is not int or not 0 <= tokens_in <= MAX_INT
+        or type(tokens_out) is not int or not 0 <= tokens_out <= MAX_INT
+        or (when := _plain_time(occurred_at, earliest, latest)) is None
+        or (units := _plain_cost(cost)) is None
+        or (client is not None and not _plain_text(client, MAX_CLIENT_ID))
+        or (error is not None and not _plain_text(error, MAX_ERROR_CODE))
+        or (labels := _plain_metadata(metadata)) is None
+    ):
         return None
     return UsageEvent(  # positionally, in field order: keywords cost a third more here
-        event_id, org_id, model_id, when, status, latency, tokens_in, tokens_out, cost,
-        actor, client, error, metadata,
+        event_id, org_id, model_id, when, status, latency, tokens_in, tokens_out, units,
+        actor_id, client, error, labels,  # type: ignore[arg-type]
     )
 
 
@@ -123,15 +156,18 @@ def _plain_cost(value: object) -> Cents | None:
     return Cents(units) if 0 <= units <= MAX_INT else None
 
 
-def _plain_text(raw: dict[str, Any], key: str, snake: str, limit: int) -> Any:
-    """The text, None, or _ABSENT when the careful reader must decide."""
+def _camel_only(raw: dict[str, Any], key: str, snake: str) -> Any:
+    """The value under `key` (None when absent), or _ABSENT when only the careful reader can
+    tell what a snake_case spelling of the key means."""
     value = raw.get(key, _ABSENT)
     if value is _ABSENT:
         return _ABSENT if snake in raw else None
-    if value is None or (type(value) is str and len(value) <= limit
-                         and is_valid_unicode(value)):
-        return value
-    return _ABSENT
+    return value
+
+
+def _plain_text(value: object, limit: int) -> bool:
+    """A plain str within `limit` characters and valid Unicode."""
+    return type(value) is str and len(value) <= limit and is_valid_unicode(value)
 
 
 def _plain_metadata(value: object) -> dict[str, str] | None:

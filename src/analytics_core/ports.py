@@ -40,6 +40,17 @@ class IdGenerator(Protocol):
         ...
 
 
+class EventDecoder(Protocol):
+    """Reads a message's bytes straight into an event when it is a plain producer payload: a
+    faster edge for the stream's common case (analytics_adapters.msgspec_codec)."""
+
+    def decode(self, data: bytes, earliest: datetime, latest: datetime) -> UsageEvent | None:
+        """Exactly the event that `parse_event(decode_payload(data))` returns when its
+        occurrence window is [earliest, latest], or None for any payload it does not read that
+        way (the use case then reads it carefully). Never raises."""
+        ...
+
+
 class EventStore(Protocol):
     """Raw accepted events, unique by (org_id, event_id) for the whole raw retention."""
 
