@@ -11,7 +11,9 @@ cores / (Python + PostgreSQL µs per event).
 Each measurement runs in a fresh database (dropped at the end) with the same events
 (benchdb's factory: 250 orgs, ~5 models and 3 clients per org, over 15 minutes):
 
-1. `ingest_batch` end to end, with a stream checkpoint (what `analytics consume` runs per batch);
+1. `ingest_batch` end to end, with a stream checkpoint and the msgspec decoder (what
+   `analytics consume` runs per batch, with its garbage-collector settings unless
+   `--default-gc`);
 2. the storage part with parsing and rollup building done before: raw events only, rollups
    only (15-minute base and both tiers), then both.
 """
@@ -32,7 +34,9 @@ from benchdb import EventFactory, machine, postgres_version, scratch_database, s
 
 from analytics_adapters.memory.clock import ManualClock
 from analytics_adapters.memory.ids import RandomIds
+from analytics_adapters.msgspec_codec import MsgspecEventDecoder
 from analytics_adapters.sql import SqlStorage
+from analytics_app.gc_tuning import tune_for_batches
 from analytics_core.event_parsing import parse_event
 from analytics_core.events import UsageEvent
 from analytics_core.rollups import Rollup, build_rollups
@@ -78,6 +82,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=60_000)
     parser.add_argument("--batch", type=int, default=2000)
+    parser.add_argument("--default-gc", action="store_true",
+                        help="keep CPython's collector settings (the consumer tunes them)")
     args = parser.parse_args()
 
     now = datetime.now(UTC).replace(microsecond=0)
@@ -92,14 +98,16 @@ def main() -> None:
         for i in range(0, len(events), args.batch)
     ]
     n = len(payloads)
+    if not args.default_gc:
+        tune_for_batches()  # as `analytics consume` does after start-up
 
     def use_case(storage: SqlStorage) -> None:
-        ids = RandomIds()
+        ids, decoder = RandomIds(), MsgspecEventDecoder()
         for batch in batches:
             last = batch[-1].offset
             assert last is not None
             ingest_batch(batch, source="stream:bench", uow_factory=storage.unit_of_work,
-                         clock=clock, ids=ids,
+                         clock=clock, ids=ids, decoder=decoder,
                          checkpoint=StreamCheckpoint("bench", "bench-0", last,
                                                      first_offset=batch[0].offset))
 

@@ -9,12 +9,17 @@ a shared machine does not count), each stage of what `ingest_batch` does in Pyth
 before and around the store:
 
 - decode+parse: `_plan` over batches of `--batch` messages (JSON decoding with Decimal numbers,
-  `parse_event` validation into `UsageEvent`, raw bytes kept, in-batch dedupe);
+  `parse_event` validation into `UsageEvent`, raw bytes kept, in-batch dedupe): the HTTP and
+  library path, without a typed decoder;
+- msgspec decode: the same `_plan` with the stream edge's `MsgspecEventDecoder` (what
+  `analytics consume` and `analytics replay` run);
 - rollups: `build_rollups` over each batch's events;
 - fingerprint: `UsageEvent.fingerprint()` once per event (the SQL store does this per insert).
 
-Each stage runs `--repeat` times after one warm-up pass; the best and the median run are printed
-in microseconds per event. Nothing is asserted: compare figures across commits on one machine.
+The collector is set as `analytics consume` sets it (analytics_app.gc_tuning) unless
+`--default-gc`. Each stage runs `--repeat` times after one warm-up pass; the best and the
+median run are printed in microseconds per event. Nothing is asserted: compare figures across
+commits on one machine.
 """
 
 from __future__ import annotations
@@ -34,6 +39,8 @@ from benchdb import EventFactory, machine
 
 from analytics_adapters.memory.clock import ManualClock
 from analytics_adapters.memory.ids import RandomIds
+from analytics_adapters.msgspec_codec import MsgspecEventDecoder
+from analytics_app.gc_tuning import tune_for_batches
 from analytics_core.events import UsageEvent
 from analytics_core.rollups import build_rollups
 from analytics_core.usecases.ingest import DEFAULT_RAW_RETENTION, RawMessage, _plan
@@ -58,6 +65,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--batch", type=int, default=2_000)
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--default-gc", action="store_true",
+                        help="keep CPython's collector settings (the consumer tunes them)")
     args = parser.parse_args(argv)
 
     now = datetime.now(UTC).replace(microsecond=0)
@@ -68,17 +77,25 @@ def main(argv: Sequence[str] | None = None) -> None:
         for i in range(0, len(payloads), args.batch)
     ]
 
-    def plan_all() -> list[list[UsageEvent]]:
-        return [
-            [v.event for v in _plan(b, source="bench", clock=clock, ids=ids,
-                                    raw_retention=DEFAULT_RAW_RETENTION).unique]
-            for b in batches
-        ]
+    def planner(decoder: MsgspecEventDecoder | None) -> Callable[[], list[list[UsageEvent]]]:
+        def plan_all() -> list[list[UsageEvent]]:
+            return [
+                [v.event for v in _plan(b, source="bench", clock=clock, ids=ids,
+                                        raw_retention=DEFAULT_RAW_RETENTION,
+                                        decoder=decoder).unique]
+                for b in batches
+            ]
+        return plan_all
 
+    plan_all, decode_all = planner(None), planner(MsgspecEventDecoder())
     events = plan_all()
+    if not args.default_gc:
+        tune_for_batches()  # as `analytics consume` does after start-up
     flat = [e for batch in events for e in batch]
     if len(flat) != args.events:
         raise SystemExit(f"expected {args.events} valid unique events, got {len(flat)}")
+    if decode_all() != events:
+        raise SystemExit("the msgspec decoder read the events differently")
 
     def rollups() -> None:
         for batch in events:
@@ -88,17 +105,21 @@ def main(argv: Sequence[str] | None = None) -> None:
         for e in flat:
             e.fingerprint()
 
+    collector = "CPython's default collector" if args.default_gc else "the consumer's collector"
     print(f"{machine()}; {args.events} events in batches of {args.batch}, "
-          f"{args.repeat} runs, process CPU time")
-    stages = {"decode+parse": plan_all, "rollups": rollups, "fingerprint": fingerprints}
-    best_total = median_total = 0.0
+          f"{args.repeat} runs, process CPU time, {collector}")
+    stages = {"decode+parse": plan_all, "msgspec decode": decode_all, "rollups": rollups,
+              "fingerprint": fingerprints}
+    totals = dict.fromkeys(["total (http)", "total (stream)"], (0.0, 0.0))
     for name, run in stages.items():
         figures = cpu_per_event(run, args.events, args.repeat)
         best, median = min(figures), statistics.median(figures)
-        best_total += best
-        median_total += median
-        print(f"{name:>14}: {best:6.2f} µs/event best, {median:6.2f} median")
-    print(f"{'total':>14}: {best_total:6.2f} µs/event best, {median_total:6.2f} median")
+        for total, (b, m) in totals.items():
+            if name != ("msgspec decode" if "http" in total else "decode+parse"):
+                totals[total] = (b + best, m + median)
+        print(f"{name:>15}: {best:6.2f} µs/event best, {median:6.2f} median")
+    for total, (best, median) in totals.items():
+        print(f"{total:>15}: {best:6.2f} µs/event best, {median:6.2f} median")
 
 
 if __name__ == "__main__":

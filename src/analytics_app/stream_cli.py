@@ -79,6 +79,7 @@ def _configure_logging(settings: Settings) -> None:
 def consume_command(args: argparse.Namespace) -> int:
     """Run the consumer service until SIGTERM/SIGINT."""
     from analytics_app.consumer import StreamConsumer  # noqa: PLC0415
+    from analytics_app.gc_tuning import tune_for_batches  # noqa: PLC0415
     from analytics_app.stream_metrics import (  # noqa: PLC0415
         ConsumerStatus,
         StreamMetrics,
@@ -102,7 +103,8 @@ def consume_command(args: argparse.Namespace) -> int:
         server = serve_status(settings.host, port, metrics, status) if port else None
         consumer = StreamConsumer(
             streams=runtime.topology.streams,
-            ports=IngestPorts(services.uow_factory, services.clock, services.ids, services.cache),
+            ports=IngestPorts(services.uow_factory, services.clock, services.ids, services.cache,
+                              services.decoder),
             readers=runtime.reader, ownership=runtime.ownership(),
             settings=ConsumerSettings(
                 group=config.group, batch_size=config.batch_size,
@@ -115,6 +117,7 @@ def consume_command(args: argparse.Namespace) -> int:
             declare=runtime.declare, tails=runtime.tails, progress=runtime.progress,
             status=status, metrics=metrics,
         )
+        tune_for_batches()
         code = asyncio.run(consumer.run())
         if server is not None:
             server.shutdown()
@@ -189,10 +192,12 @@ def _size(source: BinaryIO) -> int | None:
 
 def replay_command(args: argparse.Namespace) -> int:
     """Re-ingest a range of the partition streams."""
+    from analytics_app.gc_tuning import tune_for_batches  # noqa: PLC0415
     from analytics_app.stream_replay import replay  # noqa: PLC0415
 
     settings, _, app = _stream_app()
     _configure_logging(settings)
+    tune_for_batches()
     try:
         totals = replay(app, args.start, args.end, args.partitions, progress=not args.no_progress)
     finally:
