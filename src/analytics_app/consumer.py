@@ -3,9 +3,10 @@
 Each owned partition gets a PartitionWorker that resumes after the offset stored in the
 database and commits every batch (events, rollups, dead letters, freshness markers and the
 offset) in one transaction through `ingest_batch`. Ownership comes from an `Ownership`
-adapter (PostgreSQL advisory locks on brokers without single active consumer): every
-`ownership_poll` seconds the service takes free partitions up to its fair share and gives
-back extras, so peers share the load and take over the partitions of a peer that died.
+adapter (the broker's single active consumer on RabbitMQ 3.13+, PostgreSQL advisory locks
+otherwise): every `ownership_poll` seconds the service takes free partitions up to its fair
+share, gives back extras and stops the workers of partitions it no longer holds, so peers
+share the load and take over the partitions of a peer that died.
 SIGTERM/SIGINT: stop fetching, commit the batches in hand, release, return 0.
 """
 
@@ -129,6 +130,10 @@ class StreamConsumer:
                 await self.ownership.connect()
             self.status.ownership_ok = True
             share = await self.ownership.fair_share(len(self.streams))
+            for stream in sorted(set(self._workers) - self.ownership.held):
+                # Single active consumer: the broker handed the partition to a peer.
+                log.info("partition %s is now a peer's; stopping its worker", stream)
+                await self._stop_workers([stream])
             for stream in sorted(self._workers)[share:]:
                 log.info("giving partition %s back to a peer (fair share %d)", stream, share)
                 await self._stop_workers([stream])

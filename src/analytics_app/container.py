@@ -30,6 +30,7 @@ from analytics_adapters.memory import (
 from analytics_adapters.msgspec_codec import MsgspecEventDecoder
 from analytics_adapters.rabbitmq import (
     BrokerAddress,
+    OwnershipMode,
     Retention,
     StreamOptions,
     StreamRuntime,
@@ -248,6 +249,7 @@ def _stream_runtime(settings: Settings, adapters: Adapters) -> StreamRuntime | N
         BrokerAddress(config.host, config.port, config.vhost, config.username, config.password),
         StreamTopology(config.stream, config.partitions, retention), group=config.group,
         credit=config.credit, progress_refresh=config.progress_refresh_seconds,
+        ownership=OwnershipMode(config.ownership),
     )
 
     def unit_of_work() -> UnitOfWork:  # resolved on use: the storage resource starts lazily

@@ -45,6 +45,7 @@ class StreamConfig:
     batch_max_wait_ms: int = 500
     credit: int = 4
     ownership_poll_seconds: float = 2.0
+    ownership: str = "auto"
     backoff_max_seconds: float = 30.0
     shutdown_grace_seconds: float = 30.0
     progress_refresh_seconds: float = 1.0
@@ -70,6 +71,7 @@ def read_stream_config(r: EnvReader) -> StreamConfig | None:
         batch_max_wait_ms=r.integer("RABBITMQ_BATCH_MAX_WAIT_MS", 500, 1, 600_000),
         credit=r.integer("RABBITMQ_CREDIT", 4, 1, 1000),
         ownership_poll_seconds=r.number("RABBITMQ_OWNERSHIP_POLL_SECONDS", 2.0, 0.05, 3600),
+        ownership=_ownership(r),
         backoff_max_seconds=r.number("RABBITMQ_BACKOFF_MAX_SECONDS", 30.0, 0.1, 3600),
         shutdown_grace_seconds=r.number("RABBITMQ_SHUTDOWN_GRACE_SECONDS", 30.0, 0, 3600),
         progress_refresh_seconds=r.number("RABBITMQ_PROGRESS_REFRESH_SECONDS", 1.0, 0.05, 600),
@@ -89,6 +91,17 @@ _OTHER_NAMES = (
     "RABBITMQ_PORT", "RABBITMQ_VHOST", "RABBITMQ_USERNAME", "RABBITMQ_PASSWORD",
     "RABBITMQ_STREAM", "RABBITMQ_PARTITIONS", "RABBITMQ_CONSUMER_GROUP",
 )
+
+
+OWNERSHIP_MODES = ("auto", "advisory-locks", "single-active-consumer")
+
+
+def _ownership(r: EnvReader) -> str:
+    mode = r.text("RABBITMQ_OWNERSHIP", "auto")
+    if mode not in OWNERSHIP_MODES:
+        r.fail("RABBITMQ_OWNERSHIP", f"must be one of {', '.join(OWNERSHIP_MODES)}, got {mode!r}")
+        return "auto"
+    return mode
 
 
 def _stream_name(r: EnvReader) -> str:

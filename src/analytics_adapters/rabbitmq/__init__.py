@@ -7,7 +7,8 @@ from analytics_adapters.rabbitmq.ownership import AdvisoryLockOwnership, SingleP
 from analytics_adapters.rabbitmq.progress import StreamPipelineProgress
 from analytics_adapters.rabbitmq.publisher import PublishFailed, StreamPublisher
 from analytics_adapters.rabbitmq.reader import PartitionReader
-from analytics_adapters.rabbitmq.runtime import StreamOptions, StreamRuntime
+from analytics_adapters.rabbitmq.runtime import OwnershipMode, StreamOptions, StreamRuntime
+from analytics_adapters.rabbitmq.sac import SingleActiveConsumerOwnership
 from analytics_adapters.rabbitmq.subscription import StartAt, StreamChunk
 from analytics_adapters.rabbitmq.topology import Retention, StreamTopology
 
@@ -15,9 +16,11 @@ __all__ = [
     "AdvisoryLockOwnership",
     "BrokerAddress",
     "BrokerUnavailable",
+    "OwnershipMode",
     "PartitionReader",
     "PublishFailed",
     "Retention",
+    "SingleActiveConsumerOwnership",
     "SingleProcessOwnership",
     "StartAt",
     "StreamChunk",

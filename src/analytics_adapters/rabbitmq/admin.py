@@ -97,3 +97,46 @@ async def read_tails(address: BrokerAddress, streams: Sequence[str],
                            "ANALYTICS_RABBITMQ_STREAM / _PARTITIONS do not match the "
                            "producers)") from None
     return dict(zip(streams, tails, strict=True))
+
+
+async def super_stream_state(address: BrokerAddress, topology: StreamTopology) -> str:
+    """What the broker has for the topology as a super stream: "ready" (a super stream named
+    after the topology's base with exactly its partition streams), "absent" (neither the super
+    stream nor any partition stream: it can be created), or "conflict" (partition streams
+    without the super stream, or a super stream with other partitions)."""
+    async with session(address, "analytics-admin") as client:
+        partitions = await request(address, client.partitions(topology.base))
+        if partitions:
+            same = len(partitions) == topology.partitions and set(partitions) == set(
+                topology.streams)
+            return "ready" if same else "conflict"
+        for stream in topology.streams:
+            if await request(address, client.stream_exists(stream)):
+                return "conflict"
+    return "absent"
+
+
+async def declare_super_stream(address: BrokerAddress, topology: StreamTopology) -> bool:
+    """Create the topology as a super stream (RabbitMQ 3.13+): an exchange named after its base
+    bound to the partition streams `{base}-{i}` with binding keys "0".."n-1", each created with
+    the topology's retention. False when it already existed."""
+    async with session(address, "analytics-admin") as client:
+        try:
+            await request(address, client.create_super_stream(
+                topology.base, list(topology.streams),
+                [str(i) for i in range(topology.partitions)], topology.retention.arguments(),
+            ))
+        except (rs_errors.StreamAlreadyExists, rs_errors.PreconditionFailed):
+            return False
+    log.info("declared super stream %s with partitions %s", topology.base,
+             list(topology.streams))
+    return True
+
+
+async def delete_super_stream(address: BrokerAddress, topology: StreamTopology) -> None:
+    """Delete the super stream and its partition streams (tests and teardown only)."""
+    async with session(address, "analytics-admin") as client:
+        try:
+            await request(address, client.delete_super_stream(topology.base))
+        except (rs_errors.StreamDoesNotExist, rs_errors.ServerError):
+            log.debug("no super stream %s to delete", topology.base)

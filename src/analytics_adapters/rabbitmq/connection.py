@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable
 from typing import TypeVar
 
@@ -76,6 +77,14 @@ async def connect(address: BrokerAddress, name: str, host: str | None = None,
             ) from e
         raise
     return client
+
+
+def silent(client: Client) -> bool:
+    """No frame for three heartbeat intervals: the broker is gone even if the socket looks
+    open (a peer that vanished without closing it)."""
+    last = getattr(client, "_last_heartbeat", 0.0)
+    heartbeat = getattr(client, "_heartbeat", 0)
+    return bool(heartbeat and last and time.monotonic() - last > 3 * heartbeat)
 
 
 async def _closed(_info: OnClosedErrorInfo) -> None:

@@ -12,7 +12,7 @@ from rstream import amqp_decoder, schema
 from rstream.client import Client
 from rstream.constants import OffsetType
 
-from analytics_adapters.rabbitmq.connection import BROKER_ERRORS, BrokerUnavailable
+from analytics_adapters.rabbitmq.connection import BROKER_ERRORS, BrokerUnavailable, silent
 
 _AMQP_SECTION = b"\x00S"  # an AMQP 1.0 described section starts every AMQP-encoded message
 _POLL = 0.25  # how often a waiting reader checks that its connection is still alive
@@ -142,11 +142,8 @@ class Subscription:
 
     def alive(self) -> bool:
         """Whether the connection still looks usable (open, heartbeats arriving)."""
-        if self._gone or not self.client.is_connection_alive():
-            return False
-        last = getattr(self.client, "_last_heartbeat", 0.0)
-        heartbeat = getattr(self.client, "_heartbeat", 0)
-        return not (heartbeat and last and time.monotonic() - last > 3 * heartbeat)
+        return not (self._gone or not self.client.is_connection_alive()
+                    or silent(self.client))
 
     async def next_frame(self, timeout: float) -> schema.Deliver | None:
         """The next chunk frame, None after `timeout` seconds; BrokerUnavailable if it broke."""

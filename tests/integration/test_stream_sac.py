@@ -1,0 +1,209 @@
+"""Partition ownership by the broker's single active consumer, on a real RabbitMQ 4 broker.
+
+The host broker (RabbitMQ 3.10.8) has neither super streams nor single active consumer;
+`.ci/rabbitmq4` runs Debian trixie's RabbitMQ 4.0.5 in a chroot with its stream port on 5553
+(ANALYTICS_TEST_RABBITMQ4_STREAM_PORT), and these tests use it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import URL
+
+from analytics_adapters.rabbitmq import (
+    BrokerAddress,
+    OwnershipMode,
+    SingleActiveConsumerOwnership,
+    StreamOptions,
+    StreamRuntime,
+    StreamTopology,
+)
+from analytics_adapters.rabbitmq.admin import declare_streams, super_stream_state
+from analytics_adapters.sql import SqlStorage
+from analytics_core.errors import ValidationFailed
+from tests.conftest import port_open, require_service
+from tests.integration.stream_support import (
+    GROUP,
+    RABBITMQ_HOST,
+    assert_exact,
+    caught_up,
+    consumer_env,
+    deleted_afterwards,
+    free_port,
+    kill9,
+    make_scenario,
+    publish,
+    random_topology,
+    require_broker,
+    runtime_for,
+    start_consumer,
+    wait_until,
+)
+from tests.integration.test_stream_resilience import owned
+
+SAC_PORT = int(os.environ.get("ANALYTICS_TEST_RABBITMQ4_STREAM_PORT", "5553"))
+
+pytestmark = [pytest.mark.rabbitmq, pytest.mark.postgres]
+
+
+def require_broker4() -> BrokerAddress:
+    """Skip (fail under CI=true) unless the RabbitMQ 4 stream port answers."""
+    require_service("RabbitMQ 4 stream port (.ci/rabbitmq4 start)",
+                    port_open(RABBITMQ_HOST, SAC_PORT))
+    return BrokerAddress(RABBITMQ_HOST, SAC_PORT)
+
+
+@pytest.fixture
+def partitions() -> int:
+    """Four partitions: two consumers get two each."""
+    return 4
+
+
+@pytest.fixture
+def runtime(storage: SqlStorage, database: URL, partitions: int) -> Iterator[StreamRuntime]:
+    """A topology of this test's own on the RabbitMQ 4 broker (ownership `auto`)."""
+    runtime = runtime_for(require_broker4(), random_topology(partitions), storage.unit_of_work,
+                          database.render_as_string(hide_password=False))
+    with deleted_afterwards(runtime):
+        try:
+            yield runtime
+        finally:
+            runtime.close()
+
+
+@pytest.fixture
+def processes() -> Iterator[list[subprocess.Popen[bytes]]]:
+    """Consumer processes started by a test; any still running are killed at the end."""
+    started: list[subprocess.Popen[bytes]] = []
+    yield started
+    for process in started:
+        if process.poll() is None:
+            kill9(process)
+
+
+def test_auto_picks_single_active_consumer_on_rabbitmq_4_and_locks_on_3_10(
+    runtime: StreamRuntime, storage: SqlStorage, database: URL,
+) -> None:
+    """`auto` asks the broker: 4.0 gets single active consumer, 3.10 advisory locks; without
+    PostgreSQL (one consumer process) it stays on the single-process scheme."""
+    assert asyncio.run(runtime.resolve_ownership()) is OwnershipMode.SINGLE_ACTIVE_CONSUMER
+    old = runtime_for(require_broker(), random_topology(2), storage.unit_of_work,
+                      database.render_as_string(hide_password=False))
+    assert asyncio.run(old.resolve_ownership()) is OwnershipMode.ADVISORY_LOCKS
+    alone = runtime_for(require_broker4(), random_topology(2), storage.unit_of_work, None)
+    assert asyncio.run(alone.resolve_ownership()) is OwnershipMode.ADVISORY_LOCKS
+
+
+def test_declare_makes_the_topology_one_super_stream(runtime: StreamRuntime) -> None:
+    """Nothing exists, then declare creates the super stream with exactly the partitions."""
+    assert asyncio.run(super_stream_state(runtime.address, runtime.topology)) == "absent"
+    assert asyncio.run(runtime.declare()) == list(runtime.topology.streams)
+    assert asyncio.run(super_stream_state(runtime.address, runtime.topology)) == "ready"
+    assert asyncio.run(runtime.declare()) == []  # idempotent
+
+
+def test_partition_streams_without_their_super_stream_keep_advisory_locks(
+    storage: SqlStorage, database: URL,
+) -> None:
+    """Streams declared one by one (an older deployment): `auto` keeps advisory locks, and an
+    explicit single-active-consumer setting is refused by name at declare."""
+    address, topology = require_broker4(), random_topology(2)
+    url = database.render_as_string(hide_password=False)
+    asyncio.run(declare_streams(address, topology))
+    try:
+        auto = runtime_for(address, topology, storage.unit_of_work, url)
+        assert asyncio.run(auto.resolve_ownership()) is OwnershipMode.ADVISORY_LOCKS
+        forced = StreamRuntime(StreamOptions(
+            address, topology, group=GROUP, ownership=OwnershipMode.SINGLE_ACTIVE_CONSUMER,
+        ), storage.unit_of_work, url)
+        with pytest.raises(ValidationFailed) as refused:
+            asyncio.run(forced.declare())
+        assert refused.value.errors[0].field == "ANALYTICS_RABBITMQ_OWNERSHIP"
+    finally:
+        asyncio.run(runtime_for(address, topology, storage.unit_of_work, None).delete())
+
+
+def test_members_split_the_partitions_and_a_leaving_member_hands_them_over(
+    runtime: StreamRuntime,
+) -> None:
+    """Two members of a group: every partition active on exactly one, both get some; when one
+    closes, the other holds them all."""
+    asyncio.run(runtime.declare())
+
+    async def scenario() -> tuple[set[str], set[str], set[str]]:
+        first = SingleActiveConsumerOwnership(runtime.address, runtime.topology, GROUP)
+        second = SingleActiveConsumerOwnership(runtime.address, runtime.topology, GROUP)
+        await first.connect()
+        await second.connect()
+        try:
+            for _ in range(100):
+                a, b = set(first.held), set(second.held)
+                if a and b and a | b == set(runtime.topology.streams) and not a & b:
+                    break
+                await asyncio.sleep(0.05)
+            await first.close()
+            for _ in range(100):
+                if second.held == set(runtime.topology.streams):
+                    break
+                await asyncio.sleep(0.05)
+            return a, b, set(second.held)
+        finally:
+            await first.close()
+            await second.close()
+
+    a, b, after = asyncio.run(scenario())
+    assert a
+    assert b
+    assert a.isdisjoint(b)
+    assert a | b == set(runtime.topology.streams)
+    assert after == set(runtime.topology.streams)
+
+
+def test_two_processes_share_the_partitions_and_a_survivor_takes_over(
+    runtime: StreamRuntime, storage: SqlStorage, database: URL, tmp_path: Path,
+    processes: list[subprocess.Popen[bytes]],
+) -> None:
+    """Two `analytics consume` processes on RabbitMQ 4 (ownership `auto`, so single active
+    consumer): the broker gives each two partitions; one is killed with -9 mid-stream, the
+    other is handed its partitions; every event is counted exactly once."""
+    asyncio.run(runtime.declare())
+    ports = [free_port(), free_port()]
+    for i, port in enumerate(ports):
+        env = consumer_env(database, runtime.topology, port=SAC_PORT,
+                           ANALYTICS_RABBITMQ_STATUS_PORT=str(port))
+        processes.append(start_consumer(env, tmp_path / f"consumer-{i}.log"))
+    wait_until(lambda: [len(owned(p)) for p in ports] == [2, 2], 30,
+               "the broker to give each consumer two partitions")
+    assert owned(ports[0]).isdisjoint(owned(ports[1]))
+    assert "partition ownership: single-active-consumer" in (
+        tmp_path / "consumer-0.log").read_text()
+    scenario = make_scenario(6000, seed=23)
+    half = len(scenario.lines) // 2
+    publish(runtime, scenario.lines[:half])
+    wait_until(caught_up(runtime, storage.unit_of_work), 60, "both consumers to catch up")
+    kill9(processes[0])
+    publish(runtime, scenario.lines[half:])
+    wait_until(lambda: len(owned(ports[1])) == 4, 30, "the survivor to own every partition")
+    wait_until(caught_up(runtime, storage.unit_of_work), 60, "the survivor to catch up")
+    processes[1].send_signal(signal.SIGTERM)
+    assert processes[1].wait(timeout=30) == 0
+    assert_exact(storage.unit_of_work, scenario)
+
+
+def test_topology_of_the_wrong_partition_count_is_a_conflict() -> None:
+    """A super stream whose partitions differ from the configured ones is not used."""
+    address, topology = require_broker4(), random_topology(3)
+    runtime = StreamRuntime(StreamOptions(address, topology, group=GROUP,
+                                          ownership=OwnershipMode.SINGLE_ACTIVE_CONSUMER),
+                            lambda: None, None)  # type: ignore[arg-type,return-value]
+    with deleted_afterwards(runtime):
+        asyncio.run(runtime.declare())
+        bigger = StreamTopology(topology.base, 4)
+        assert asyncio.run(super_stream_state(address, bigger)) == "conflict"
