@@ -90,11 +90,6 @@ class StreamRuntime:
         `resolve_ownership`)."""
         return DeferredOwnership(self)
 
-    @property
-    def resolved_mode(self) -> OwnershipMode | None:
-        """The scheme `resolve_ownership` picked (None before it ran)."""
-        return self._mode
-
     async def resolve_ownership(self) -> OwnershipMode:
         """The scheme this process uses: the configured one, or for `auto` single active
         consumer when the broker is 3.13+ and the topology is (or can become) a super stream,
@@ -194,11 +189,6 @@ class DeferredOwnership:
         self._runtime = runtime
         self._inner: (SingleActiveConsumerOwnership | AdvisoryLockOwnership
                       | SingleProcessOwnership | None) = None
-
-    @property
-    def mode(self) -> OwnershipMode | None:
-        """The scheme in use (None before the first successful connect)."""
-        return self._runtime._mode if self._inner is not None else None
 
     @property
     def held(self) -> frozenset[str]:
