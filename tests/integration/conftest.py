@@ -7,16 +7,18 @@ overrides the one here for them. A stream module that wants another partition co
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Iterator
 
 import pytest
 from sqlalchemy.engine import URL
 
-from analytics_adapters.rabbitmq import StreamRuntime
+from analytics_adapters.rabbitmq import BrokerAddress, StreamRuntime
 from analytics_adapters.sql import SqlStorage
 from tests.contract.sql_backends import fresh_postgres_database
 from tests.integration.stream_support import (
     deleted_afterwards,
+    kill9,
     open_storage,
     random_topology,
     require_broker,
@@ -47,12 +49,29 @@ def partitions() -> int:
 
 
 @pytest.fixture
-def runtime(storage: SqlStorage, database: URL, partitions: int) -> Iterator[StreamRuntime]:
+def broker() -> BrokerAddress:
+    """The broker `runtime` uses (the host's RabbitMQ; a module may override it)."""
+    return require_broker()
+
+
+@pytest.fixture
+def runtime(storage: SqlStorage, database: URL, partitions: int,
+            broker: BrokerAddress) -> Iterator[StreamRuntime]:
     """Partition streams of this test's own, deleted at the end (its probe stopped first)."""
-    runtime = runtime_for(require_broker(), random_topology(partitions), storage.unit_of_work,
+    runtime = runtime_for(broker, random_topology(partitions), storage.unit_of_work,
                           database.render_as_string(hide_password=False))
     with deleted_afterwards(runtime):
         try:
             yield runtime
         finally:
             runtime.close()
+
+
+@pytest.fixture
+def processes() -> Iterator[list[subprocess.Popen[bytes]]]:
+    """Consumer processes started by a test; any still running are killed at the end."""
+    started: list[subprocess.Popen[bytes]] = []
+    yield started
+    for process in started:
+        if process.poll() is None:
+            kill9(process)

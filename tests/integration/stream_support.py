@@ -13,6 +13,8 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -456,3 +458,52 @@ class ConsumerThread:
             self._loop.call_soon_threadsafe(self.consumer.stop)
             self._thread.join(timeout=30)
         return self.result
+
+
+# --- consumer processes: what they report, and a peer taking over ------------------------------
+
+def readiness(port: int) -> dict[str, object]:
+    """The consumer's /status/readyz body (503 bodies included)."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/status/readyz", timeout=2) as r:
+            body: dict[str, object] = json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        body = json.loads(e.read())
+    return body
+
+
+def owned(port: int) -> set[str]:
+    """Partitions a consumer process reports as its own."""
+    partitions = readiness(port)["partitions"]
+    assert isinstance(partitions, dict)
+    return set(partitions)
+
+
+def survivor_takes_over(runtime: StreamRuntime, storage: SqlStorage, database: URL,
+                        log_dir: Path, processes: list[subprocess.Popen[bytes]], *,
+                        seed: int, **env: str) -> list[Path]:
+    """Two consumer processes over four partitions own two each; half the events are
+    published and consumed; one process is killed with -9 and the rest published; the
+    survivor must own all four, catch up, stop cleanly on SIGTERM, and the totals be exact.
+    The processes use the runtime's broker; `env` adds to their environment. Returns their
+    log files."""
+    ports, logs = [free_port(), free_port()], [log_dir / f"consumer-{i}.log" for i in range(2)]
+    for port, log in zip(ports, logs, strict=True):
+        processes.append(start_consumer(consumer_env(
+            database, runtime.topology, runtime.address.host, runtime.address.port,
+            **{"ANALYTICS_RABBITMQ_STATUS_PORT": str(port), **env}), log))
+    wait_until(lambda: [len(owned(p)) for p in ports] == [2, 2], 30,
+               "both consumers to own two partitions each")
+    assert owned(ports[0]).isdisjoint(owned(ports[1]))
+    scenario = make_scenario(6000, seed=seed)
+    half = len(scenario.lines) // 2
+    publish(runtime, scenario.lines[:half])
+    wait_until(caught_up(runtime, storage.unit_of_work), 60, "both consumers to catch up")
+    kill9(processes[0])
+    publish(runtime, scenario.lines[half:])
+    wait_until(lambda: len(owned(ports[1])) == 4, 30, "the survivor to own every partition")
+    wait_until(caught_up(runtime, storage.unit_of_work), 60, "the survivor to catch up")
+    processes[1].send_signal(signal.SIGTERM)
+    assert processes[1].wait(timeout=30) == 0
+    assert_exact(storage.unit_of_work, scenario)
+    return logs

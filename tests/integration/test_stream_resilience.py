@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 import shutil
 import signal
 import subprocess
 import time
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -30,11 +27,14 @@ from tests.integration.stream_support import (
     free_port,
     kill9,
     make_scenario,
+    owned,
     publish,
+    readiness,
     runtime_for,
     set_connections,
     start_consumer,
     stream_bodies,
+    survivor_takes_over,
     wait_until,
 )
 
@@ -45,33 +45,6 @@ pytestmark = [pytest.mark.rabbitmq, pytest.mark.postgres]
 def partitions() -> int:
     """Four partition streams: two consumers own two each."""
     return 4
-
-
-@pytest.fixture
-def processes() -> Iterator[list[subprocess.Popen[bytes]]]:
-    """Consumer processes started by a test; any still running are killed at the end."""
-    started: list[subprocess.Popen[bytes]] = []
-    yield started
-    for process in started:
-        if process.poll() is None:
-            kill9(process)
-
-
-def readiness(port: int) -> dict[str, object]:
-    """The consumer's /status/readyz body (503 bodies included)."""
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/status/readyz", timeout=2) as r:
-            body: dict[str, object] = json.loads(r.read())
-    except urllib.error.HTTPError as e:
-        body = json.loads(e.read())
-    return body
-
-
-def owned(port: int) -> set[str]:
-    """Partitions a consumer process reports as its own."""
-    partitions = readiness(port)["partitions"]
-    assert isinstance(partitions, dict)
-    return set(partitions)
 
 
 def total_committed(storage: SqlStorage, runtime: StreamRuntime) -> int:
@@ -132,26 +105,10 @@ def test_a_peer_takes_over_the_partitions_of_a_consumer_that_died(
     runtime: StreamRuntime, storage: SqlStorage, database: URL, tmp_path: Path,
     processes: list[subprocess.Popen[bytes]],
 ) -> None:
-    """Two processes share the partitions; after one is killed the other owns all of them."""
-    ports = [free_port(), free_port()]
-    for i, port in enumerate(ports):
-        env = consumer_env(database, runtime.topology,
-                           ANALYTICS_RABBITMQ_STATUS_PORT=str(port))
-        processes.append(start_consumer(env, tmp_path / f"consumer-{i}.log"))
-    wait_until(lambda: [len(owned(p)) for p in ports] == [2, 2], 30,
-               "both consumers to own two partitions each")
-    assert owned(ports[0]).isdisjoint(owned(ports[1]))
-    scenario = make_scenario(6000, seed=13)
-    half = len(scenario.lines) // 2
-    publish(runtime, scenario.lines[:half])
-    wait_until(caught_up(runtime, storage.unit_of_work), 60, "both consumers to catch up")
-    kill9(processes[0])
-    publish(runtime, scenario.lines[half:])
-    wait_until(lambda: len(owned(ports[1])) == 4, 30, "the survivor to own every partition")
-    wait_until(caught_up(runtime, storage.unit_of_work), 60, "the survivor to catch up")
-    processes[1].send_signal(signal.SIGTERM)
-    assert processes[1].wait(timeout=30) == 0
-    assert_exact(storage.unit_of_work, scenario)
+    """Two processes share the partitions (advisory locks on this RabbitMQ 3.10); after one is
+    killed the other owns all of them; totals exact."""
+    logs = survivor_takes_over(runtime, storage, database, tmp_path, processes, seed=13)
+    assert "partition ownership: advisory-locks" in logs[0].read_text()
 
 
 def test_a_database_outage_pauses_consumption_which_resumes_by_itself(

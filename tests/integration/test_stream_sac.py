@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -32,21 +30,12 @@ from tests.conftest import port_open, require_service
 from tests.integration.stream_support import (
     GROUP,
     RABBITMQ_HOST,
-    assert_exact,
-    caught_up,
-    consumer_env,
     deleted_afterwards,
-    free_port,
-    kill9,
-    make_scenario,
-    publish,
     random_topology,
     require_broker,
     runtime_for,
-    start_consumer,
-    wait_until,
+    survivor_takes_over,
 )
-from tests.integration.test_stream_resilience import owned
 
 SAC_PORT = int(os.environ.get("ANALYTICS_TEST_RABBITMQ4_STREAM_PORT", "5553"))
 
@@ -67,25 +56,9 @@ def partitions() -> int:
 
 
 @pytest.fixture
-def runtime(storage: SqlStorage, database: URL, partitions: int) -> Iterator[StreamRuntime]:
-    """A topology of this test's own on the RabbitMQ 4 broker (ownership `auto`)."""
-    runtime = runtime_for(require_broker4(), random_topology(partitions), storage.unit_of_work,
-                          database.render_as_string(hide_password=False))
-    with deleted_afterwards(runtime):
-        try:
-            yield runtime
-        finally:
-            runtime.close()
-
-
-@pytest.fixture
-def processes() -> Iterator[list[subprocess.Popen[bytes]]]:
-    """Consumer processes started by a test; any still running are killed at the end."""
-    started: list[subprocess.Popen[bytes]] = []
-    yield started
-    for process in started:
-        if process.poll() is None:
-            kill9(process)
+def broker() -> BrokerAddress:
+    """`runtime` uses the RabbitMQ 4 broker (ownership `auto`)."""
+    return require_broker4()
 
 
 def test_auto_picks_single_active_consumer_on_rabbitmq_4_and_locks_on_3_10(
@@ -174,27 +147,8 @@ def test_two_processes_share_the_partitions_and_a_survivor_takes_over(
     consumer): the broker gives each two partitions; one is killed with -9 mid-stream, the
     other is handed its partitions; every event is counted exactly once."""
     asyncio.run(runtime.declare())
-    ports = [free_port(), free_port()]
-    for i, port in enumerate(ports):
-        env = consumer_env(database, runtime.topology, port=SAC_PORT,
-                           ANALYTICS_RABBITMQ_STATUS_PORT=str(port))
-        processes.append(start_consumer(env, tmp_path / f"consumer-{i}.log"))
-    wait_until(lambda: [len(owned(p)) for p in ports] == [2, 2], 30,
-               "the broker to give each consumer two partitions")
-    assert owned(ports[0]).isdisjoint(owned(ports[1]))
-    assert "partition ownership: single-active-consumer" in (
-        tmp_path / "consumer-0.log").read_text()
-    scenario = make_scenario(6000, seed=23)
-    half = len(scenario.lines) // 2
-    publish(runtime, scenario.lines[:half])
-    wait_until(caught_up(runtime, storage.unit_of_work), 60, "both consumers to catch up")
-    kill9(processes[0])
-    publish(runtime, scenario.lines[half:])
-    wait_until(lambda: len(owned(ports[1])) == 4, 30, "the survivor to own every partition")
-    wait_until(caught_up(runtime, storage.unit_of_work), 60, "the survivor to catch up")
-    processes[1].send_signal(signal.SIGTERM)
-    assert processes[1].wait(timeout=30) == 0
-    assert_exact(storage.unit_of_work, scenario)
+    logs = survivor_takes_over(runtime, storage, database, tmp_path, processes, seed=23)
+    assert "partition ownership: single-active-consumer" in logs[0].read_text()
 
 
 def test_topology_of_the_wrong_partition_count_is_a_conflict() -> None:
