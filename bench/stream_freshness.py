@@ -27,15 +27,16 @@ import sqlalchemy as sa
 from benchdb import machine, postgres_version, scratch_database
 from stream_support import (
     bench_runtime,
+    broker_description,
     committed_messages,
     consumer_env,
     consumers,
-    owners,
     payloads,
     percentile,
     publish_at,
     rss_mib,
     stored_events,
+    wait_for_owners,
 )
 
 from analytics_adapters.rabbitmq import StreamRuntime
@@ -90,8 +91,7 @@ def main() -> None:
             asyncio.run(runtime.declare())
             env = consumer_env(url, runtime.topology, args.batch_size, args.batch_wait_ms)
             with consumers(env, args.consumers) as procs:
-                while owners(engine) < args.partitions + args.consumers:
-                    time.sleep(0.2)
+                wait_for_owners(engine, runtime, args.consumers)
                 with Sampler(runtime, [p.pid for p in procs]) as sampler:
                     for phase, events, rate in (("steady", steady, args.steady_rate),
                                                 ("burst", burst, args.burst_rate)):
@@ -107,10 +107,11 @@ def main() -> None:
                     drain = time.perf_counter() - drain_started
             stored = stored_events(engine)
             version = postgres_version(url)
+            broker = asyncio.run(broker_description(runtime))
         finally:
             runtime.close()
             asyncio.run(runtime.delete())
-    print(f"machine: {machine()}; PostgreSQL {version}; RabbitMQ 3.10.8; "
+    print(f"machine: {machine()}; PostgreSQL {version}; {broker}; "
           f"{args.consumers} consumers over {args.partitions} partitions, batch "
           f"{args.batch_size} / {args.batch_wait_ms} ms")
     for phase in ("steady", "burst", "drain"):

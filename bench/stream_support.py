@@ -20,7 +20,8 @@ from sqlalchemy.engine import URL
 
 from analytics_adapters.memory import InMemoryStorage, unit_of_work_factory
 from analytics_adapters.rabbitmq import BrokerAddress, StreamRuntime, StreamTopology
-from analytics_adapters.rabbitmq.runtime import StreamOptions
+from analytics_adapters.rabbitmq.runtime import OwnershipMode, StreamOptions
+from analytics_adapters.rabbitmq.sac import broker_version
 
 ROOT = Path(__file__).resolve().parents[1]
 ANALYTICS = str(Path(sys.executable).with_name("analytics"))
@@ -101,6 +102,24 @@ def stored_events(engine: sa.Engine) -> int:
     """Raw events stored."""
     with engine.connect() as conn:
         return int(conn.execute(sa.text("SELECT count(*) FROM usage_events")).scalar_one())
+
+
+async def broker_description(runtime: StreamRuntime) -> str:
+    """"RabbitMQ <version>, <ownership scheme>" of the runtime's broker."""
+    version = await broker_version(runtime.address)
+    mode = await runtime.resolve_ownership()
+    return f"RabbitMQ {'.'.join(map(str, version))}, ownership {mode.value}"
+
+
+def wait_for_owners(engine: sa.Engine, runtime: StreamRuntime, consumers: int) -> None:
+    """Until every partition has an owner: with advisory locks, one lock per partition and per
+    consumer process; with single active consumer (the broker assigns partitions within a
+    poll), a fixed 3 s."""
+    if asyncio.run(runtime.resolve_ownership()) is OwnershipMode.SINGLE_ACTIVE_CONSUMER:
+        time.sleep(3)
+        return
+    while owners(engine) < runtime.topology.partitions + consumers:
+        time.sleep(0.2)
 
 
 def owners(engine: sa.Engine) -> int:

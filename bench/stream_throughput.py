@@ -30,6 +30,7 @@ from rstream.constants import ConsumerOffsetSpecification
 from stream_support import (
     BROKER,
     bench_runtime,
+    broker_description,
     committed_messages,
     consumer_env,
     consumers,
@@ -101,10 +102,11 @@ def main() -> None:
                                                [p.pid for p in procs])
             lost = committed_messages(engine, streams) - stored_events(engine)
             version = postgres_version(url)
+            broker = asyncio.run(broker_description(runtime))
         finally:
             asyncio.run(runtime.delete())
     bare_rate, e2e_rate = len(events) / bare_seconds, done / window
-    print(f"machine: {machine()}; PostgreSQL {version}; RabbitMQ 3.10.8")
+    print(f"machine: {machine()}; PostgreSQL {version}; {broker}")
     print(f"backlog: {len(events)} events over {args.partitions} partitions "
           f"(published at {len(events) / publish_seconds:,.0f}/s with confirms)")
     print(f"bare rstream Consumer read: {bare_rate:,.0f} msg/s")
