@@ -168,6 +168,8 @@ def payloads(draw: st.DrawFn) -> bytes:
 @example(b'{"eventId": "x"')
 @example(b"[]")
 @example(b"null")
+@example(('{"eventId": "0f8fad5b-d9cb-469f-a165-70867728950e", "costEstimateCents": '
+          + "[" * 5000 + "]" * 5000 + "}").encode())
 def test_the_decoder_returns_the_careful_readers_event_or_none(data: bytes) -> None:
     """Never a different event, never an event for a rejected payload, never an exception."""
     assert_agrees(data)

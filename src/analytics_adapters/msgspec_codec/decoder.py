@@ -62,8 +62,8 @@ class MsgspecEventDecoder:
         """The event the careful reader would return for `data`, or None (never raises)."""
         try:
             fields = _DECODER.decode(data)
-        except (msgspec.DecodeError, UnicodeDecodeError):
-            return None
+        except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
+            return None  # RecursionError: a cost nested ~1,000 arrays deep (msgspec.Raw)
         cost = _number(bytes(fields.cost_estimate_cents))
         if cost is None:
             return None
