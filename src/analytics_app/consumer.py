@@ -130,10 +130,7 @@ class StreamConsumer:
                 await self.ownership.connect()
             self.status.ownership_ok = True
             share = await self.ownership.fair_share(len(self.streams))
-            for stream in sorted(set(self._workers) - self.ownership.held):
-                # Single active consumer: the broker handed the partition to a peer.
-                log.info("partition %s is now a peer's; stopping its worker", stream)
-                await self._stop_workers([stream])
+            await self._hand_over()
             for stream in sorted(self._workers)[share:]:
                 log.info("giving partition %s back to a peer (fair share %d)", stream, share)
                 await self._stop_workers([stream])
@@ -147,6 +144,18 @@ class StreamConsumer:
             self.status.ownership_ok = False
             log.warning("partition ownership unavailable: %s", e)
         self._report()
+
+    async def _hand_over(self) -> None:
+        """Stop the workers of partitions no longer held (single active consumer: the broker
+        is moving them to a peer), then `release` every partition not held and not running,
+        which tells the broker it may activate the peer now."""
+        held = self.ownership.held
+        for stream in sorted(set(self._workers) - held):
+            log.info("partition %s goes to a peer; stopping its worker", stream)
+            await self._stop_workers([stream])
+        for stream in self.streams:
+            if stream not in held and stream not in self._workers:
+                await self.ownership.release(stream)
 
     async def _ownership_lost(self) -> None:
         if not self._workers:

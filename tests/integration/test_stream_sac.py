@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,11 @@ from analytics_adapters.rabbitmq import (
     StreamRuntime,
     StreamTopology,
 )
-from analytics_adapters.rabbitmq.admin import declare_streams, super_stream_state
+from analytics_adapters.rabbitmq.admin import (
+    declare_streams,
+    delete_streams,
+    super_stream_state,
+)
 from analytics_adapters.sql import SqlStorage
 from analytics_core.errors import ValidationFailed
 from tests.conftest import port_open, require_service
@@ -103,40 +108,80 @@ def test_partition_streams_without_their_super_stream_keep_advisory_locks(
         asyncio.run(runtime_for(address, topology, storage.unit_of_work, None).delete())
 
 
-def test_members_split_the_partitions_and_a_leaving_member_hands_them_over(
+async def _until(condition: Callable[[], bool], what: str, timeout: float = 5.0) -> None:
+    """Poll `condition` until it holds (AssertionError naming `what` after `timeout`)."""
+    for _ in range(int(timeout / 0.05)):
+        if condition():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_members_split_the_partitions_only_after_the_previous_owner_released_them(
     runtime: StreamRuntime,
 ) -> None:
-    """Two members of a group: every partition active on exactly one, both get some; when one
-    closes, the other holds them all."""
+    """A first member holds every partition. When a second joins, the broker takes some
+    partitions from the first but activates the second on them only once the first has
+    released them (its workers stopped): never two owners at once. When the first leaves, the
+    second holds them all."""
     asyncio.run(runtime.declare())
+    streams = set(runtime.topology.streams)
 
-    async def scenario() -> tuple[set[str], set[str], set[str]]:
+    async def scenario() -> None:
         first = SingleActiveConsumerOwnership(runtime.address, runtime.topology, GROUP)
         second = SingleActiveConsumerOwnership(runtime.address, runtime.topology, GROUP)
-        await first.connect()
-        await second.connect()
         try:
-            for _ in range(100):
-                a, b = set(first.held), set(second.held)
-                if a and b and a | b == set(runtime.topology.streams) and not a & b:
-                    break
-                await asyncio.sleep(0.05)
+            await first.connect()
+            await _until(lambda: first.held == streams, "the first member to hold all")
+            await second.connect()
+            await _until(lambda: 0 < len(first.held) < len(streams), "a rebalance")
+            moving = streams - first.held
+            await asyncio.sleep(0.5)
+            assert second.held == frozenset()  # the broker waits for the first's answer
+            for stream in moving:
+                await first.release(stream)
+            await _until(lambda: second.held == moving, "the second member to get them")
+            assert first.held.isdisjoint(second.held)
             await first.close()
-            for _ in range(100):
-                if second.held == set(runtime.topology.streams):
-                    break
-                await asyncio.sleep(0.05)
-            return a, b, set(second.held)
+            await _until(lambda: second.held == streams, "the second member to hold all")
         finally:
             await first.close()
             await second.close()
 
-    a, b, after = asyncio.run(scenario())
-    assert a
-    assert b
-    assert a.isdisjoint(b)
-    assert a | b == set(runtime.topology.streams)
-    assert after == set(runtime.topology.streams)
+    asyncio.run(scenario())
+
+
+def test_a_member_whose_stream_is_deleted_reports_the_membership_lost(
+    runtime: StreamRuntime,
+) -> None:
+    """The broker drops the member subscription of a deleted partition stream: `alive()`
+    turns False and nothing is held, so the consumer stops and joins again."""
+    asyncio.run(runtime.declare())
+
+    async def scenario() -> None:
+        member = SingleActiveConsumerOwnership(runtime.address, runtime.topology, GROUP)
+        try:
+            await member.connect()
+            await _until(lambda: len(member.held) == runtime.topology.partitions, "ownership")
+            assert await member.alive()
+            await delete_streams(runtime.address, [runtime.topology.stream(0)])
+            await _until(lambda: not member.held, "the membership to be dropped")
+            assert not await member.alive()
+        finally:
+            await member.close()
+
+    asyncio.run(scenario())
+
+
+def test_auto_falls_back_to_locks_when_plain_streams_appear_before_declare(
+    runtime: StreamRuntime,
+) -> None:
+    """`auto` chose single active consumer while nothing existed; an older publisher then
+    declared plain partition streams: declare keeps them and switches to advisory locks."""
+    assert asyncio.run(runtime.resolve_ownership()) is OwnershipMode.SINGLE_ACTIVE_CONSUMER
+    asyncio.run(declare_streams(runtime.address, runtime.topology))
+    assert asyncio.run(runtime.declare()) == []
+    assert asyncio.run(runtime.resolve_ownership()) is OwnershipMode.ADVISORY_LOCKS
 
 
 def test_two_processes_share_the_partitions_and_a_survivor_takes_over(

@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Literal
 
 import attrs
 from rstream import exceptions as rs_errors
@@ -99,7 +100,11 @@ async def read_tails(address: BrokerAddress, streams: Sequence[str],
     return dict(zip(streams, tails, strict=True))
 
 
-async def super_stream_state(address: BrokerAddress, topology: StreamTopology) -> str:
+SuperStreamState = Literal["ready", "absent", "conflict"]
+
+
+async def super_stream_state(address: BrokerAddress,
+                             topology: StreamTopology) -> SuperStreamState:
     """What the broker has for the topology as a super stream: "ready" (a super stream named
     after the topology's base with exactly its partition streams), "absent" (neither the super
     stream nor any partition stream: it can be created), or "conflict" (partition streams

@@ -151,6 +151,13 @@ class StreamRuntime:
         partitions but not as that super stream)."""
         if await self.resolve_ownership() is OwnershipMode.SINGLE_ACTIVE_CONSUMER:
             state = await super_stream_state(self.address, self.topology)
+            if state == "conflict" and self.options.ownership is OwnershipMode.AUTO:
+                # Plain partition streams appeared since the scheme was chosen (an older
+                # publisher declared them): stay on advisory locks, as `auto` would have.
+                log.warning("the partition streams of %s exist without their super stream; "
+                            "using advisory locks", self.topology.base)
+                self._mode = OwnershipMode.ADVISORY_LOCKS
+                return await declare_streams(self.address, self.topology)
             if state == "conflict":
                 raise ValidationFailed([FieldError(
                     "ANALYTICS_RABBITMQ_OWNERSHIP",
@@ -163,9 +170,10 @@ class StreamRuntime:
         return await declare_streams(self.address, self.topology)
 
     async def delete(self) -> None:
-        """Delete every partition stream, and the super stream when this process made or used
-        one (tests and teardown only)."""
-        if self._mode is OwnershipMode.SINGLE_ACTIVE_CONSUMER:
+        """Delete every partition stream, and on RabbitMQ 3.13+ the super stream of the same
+        name if there is one (tests and teardown only)."""
+        if (self._mode is OwnershipMode.SINGLE_ACTIVE_CONSUMER
+                or await broker_version(self.address) >= SUPER_STREAM_VERSION):
             await delete_super_stream(self.address, self.topology)
         await delete_streams(self.address, self.topology.streams)
 
