@@ -85,6 +85,10 @@ def main() -> None:
     parser.add_argument("--default-gc", action="store_true",
                         help="keep CPython's collector settings (the consumer tunes them)")
     args = parser.parse_args()
+    if not args.default_gc:
+        # As `analytics consume` does after start-up, before any message exists (the inputs
+        # built below stay subject to collection, as a consumer's batch in hand is).
+        tune_for_batches()
 
     now = datetime.now(UTC).replace(microsecond=0)
     clock, span = ManualClock(now), timedelta(minutes=15)
@@ -98,8 +102,6 @@ def main() -> None:
         for i in range(0, len(events), args.batch)
     ]
     n = len(payloads)
-    if not args.default_gc:
-        tune_for_batches()  # as `analytics consume` does after start-up
 
     def use_case(storage: SqlStorage) -> None:
         ids, decoder = RandomIds(), MsgspecEventDecoder()

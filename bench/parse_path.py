@@ -68,6 +68,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--default-gc", action="store_true",
                         help="keep CPython's collector settings (the consumer tunes them)")
     args = parser.parse_args(argv)
+    if not args.default_gc:
+        tune_for_batches()  # as `analytics consume` does after start-up, before any message
 
     now = datetime.now(UTC).replace(microsecond=0)
     clock, ids, span = ManualClock(now), RandomIds(), timedelta(minutes=15)
@@ -89,8 +91,6 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     plan_all, decode_all = planner(None), planner(MsgspecEventDecoder())
     events = plan_all()
-    if not args.default_gc:
-        tune_for_batches()  # as `analytics consume` does after start-up
     flat = [e for batch in events for e in batch]
     if len(flat) != args.events:
         raise SystemExit(f"expected {args.events} valid unique events, got {len(flat)}")
