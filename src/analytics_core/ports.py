@@ -122,7 +122,8 @@ class DeadLetterStore(Protocol):
         ...
 
     def add_conflicts(self, conflicts: Sequence[DedupeConflict]) -> None:
-        """Store dedupe conflict records."""
+        """Store dedupe conflict records; re-adding a conflict id is a no-op (records without
+        an id are always added)."""
         ...
 
     def recent(self, org_id: uuid.UUID | None = None, limit: int = 100) -> list[DeadLetter]:

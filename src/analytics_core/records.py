@@ -34,6 +34,9 @@ class DedupeConflict:
     first_fingerprint: str
     new_fingerprint: str
     raw: bytes
+    # Stable id of a conflict read from a stream (stream + offset): storing it again is a no-op.
+    # None (HTTP): every detection is a record of its own.
+    conflict_id: uuid.UUID | None = None
 
 
 @attrs.frozen

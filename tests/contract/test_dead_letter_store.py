@@ -135,3 +135,18 @@ def test_conflicts_are_not_dead_letters(uow_factory: UnitOfWorkFactory) -> None:
         uow.dead_letters.add_conflicts([conflict])
         assert uow.dead_letters.count() == before
         assert uow.dead_letters.recent(conflict.org_id) == []
+
+
+def test_re_adding_a_conflict_id_is_a_no_op(uow_factory: UnitOfWorkFactory) -> None:
+    """A conflict with a stable id (a streamed message read again) is stored once, the first
+    version kept; conflicts without an id are each stored."""
+    org, conflict_id = new_id(), new_id()
+    first = make_conflict(org_id=org, conflict_id=conflict_id)
+    again = evolve(first, detected_at=BASE + timedelta(seconds=5))
+    plain = [make_conflict(org_id=org, detected_at=BASE + timedelta(seconds=s)) for s in (1, 1)]
+    add_conflicts(uow_factory, [first])
+    add_conflicts(uow_factory, [again, *plain])
+    with uow_factory() as uow:
+        stored = uow.dead_letters.conflicts(org)
+    assert len(stored) == 3
+    assert [c for c in stored if c.conflict_id == conflict_id] == [first]

@@ -103,3 +103,21 @@ def test_redelivery_of_a_batch_is_all_duplicates_without_conflicts() -> None:
     assert (again.accepted, again.duplicates, again.rejected, again.conflicts) == (0, 2, 1, 0)
     assert [r.status for r in again.results] == [
         EventOutcome.DUPLICATE, EventOutcome.REJECTED, EventOutcome.DUPLICATE]
+
+
+def test_a_streamed_conflict_read_twice_is_one_record() -> None:
+    """A conflicting duplicate at a stream offset, ingested again (redelivery, replay, or a
+    second reader of the partition), adds no second conflict record; the same payload over
+    HTTP (no offset) is a record per detection."""
+    uow_factory = unit_of_work_factory(InMemoryStorage())
+    org, event_id = uuid.uuid4(), uuid.uuid4()
+    _ingest(uow_factory, [_payload(event_id, org, 1)])
+    changed = [_payload(event_id, org, 2)]
+    for _ in range(2):
+        assert _ingest(uow_factory, changed, first_offset=7).conflicts == 1
+    for _ in range(2):
+        ingest_batch([RawMessage(changed[0])], source="http", uow_factory=uow_factory,
+                     clock=ManualClock(NOW), ids=RandomIds())
+    with uow_factory() as uow:
+        sources = sorted(c.source for c in uow.dead_letters.conflicts(org))
+    assert sources == ["http", "http", "stream:s"]

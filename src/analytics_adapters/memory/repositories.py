@@ -124,7 +124,7 @@ class InMemoryRollupStore(Repository):
 
 
 class InMemoryDeadLetterStore(Repository):
-    """Dead letters by id (first wins) and an append-only list of dedupe conflicts."""
+    """Dead letters by id (first wins) and dedupe conflicts (by id when they have one)."""
 
     def add(self, letters: Sequence[DeadLetter]) -> None:
         """Store dead letters; an id already stored is left as it is."""
@@ -134,9 +134,13 @@ class InMemoryDeadLetterStore(Repository):
                 journal.put(self._db.dead_letters, letter.dead_letter_id, letter)
 
     def add_conflicts(self, conflicts: Sequence[DedupeConflict]) -> None:
-        """Store dedupe conflict records."""
+        """Store dedupe conflict records; re-adding a conflict id is a no-op."""
         journal = self._unit.journal()
         for conflict in conflicts:
+            if conflict.conflict_id is not None and any(
+                c.conflict_id == conflict.conflict_id for c in self._db.conflicts
+            ):
+                continue
             journal.append(self._db.conflicts, conflict)
 
     def recent(self, org_id: uuid.UUID | None = None, limit: int = 100) -> list[DeadLetter]:

@@ -65,16 +65,19 @@ class SqlDeadLetterStore(SqlRecordRepository):
 
     @translated
     def add_conflicts(self, conflicts: Sequence[DedupeConflict]) -> None:
-        """Store dedupe conflict records."""
+        """Store dedupe conflict records; re-adding a conflict id is a no-op."""
         if not conflicts:
             return
         rows = [
             {"org_id": c.org_id, "event_id": c.event_id, "detected_at": c.detected_at,
              "source": c.source, "first_fingerprint": c.first_fingerprint,
-             "new_fingerprint": c.new_fingerprint, "raw": c.raw}
+             "new_fingerprint": c.new_fingerprint, "raw": c.raw, "conflict_id": c.conflict_id}
             for c in conflicts
         ]
-        self._write().execute(dedupe_conflicts.insert(), rows)
+        stmt = self._insert(dedupe_conflicts).on_conflict_do_nothing(
+            index_elements=["conflict_id"]
+        )
+        self._write().execute(stmt, rows)
 
     @translated
     def recent(self, org_id: uuid.UUID | None = None, limit: int = 100) -> list[DeadLetter]:
@@ -100,7 +103,7 @@ class SqlDeadLetterStore(SqlRecordRepository):
         )
         return [
             DedupeConflict(r.org_id, r.event_id, r.detected_at, r.source,
-                           r.first_fingerprint, r.new_fingerprint, bytes(r.raw))
+                           r.first_fingerprint, r.new_fingerprint, bytes(r.raw), r.conflict_id)
             for r in self._read().execute(stmt)
         ]
 

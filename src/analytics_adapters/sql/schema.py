@@ -123,7 +123,10 @@ dedupe_conflicts = sa.Table(
     sa.Column("first_fingerprint", sa.Text, nullable=False),
     sa.Column("new_fingerprint", sa.Text, nullable=False),
     sa.Column("raw", sa.LargeBinary, nullable=False),
+    # Stable id of a conflict read from a stream (migration 0003); NULL for HTTP ones.
+    sa.Column("conflict_id", sa.Uuid, nullable=True),
     sa.Index(None, "org_id", "detected_at", "seq"),
+    sa.Index("ux_dedupe_conflicts_conflict_id", "conflict_id", unique=True),
 )
 
 freshness_markers = sa.Table(

@@ -207,6 +207,7 @@ def _plan(
 
 
 _DEAD_LETTER_NAMESPACE = uuid.UUID("5d1e0b8e-6c1f-4c6e-9a55-0f7f3c2b9d41")
+_CONFLICT_NAMESPACE = uuid.UUID("9b7a3c1e-2f4d-4e8b-8a6f-1c5d7e9f0a2b")
 
 
 def _dead_letter_id(source: str, offset: int | None, ids: IdGenerator) -> uuid.UUID:
@@ -244,7 +245,8 @@ def ingest_batch(
         stored = set(map(id, inserted))
         old = [v for v in plan.unique if id(v.event) not in stored]  # stored before
         repeats = old + plan.later
-        conflicts = _conflicts(uow.events, plan, old, now, source) if repeats else {}
+        conflicts = (_conflicts(uow.events, plan, old, now=now, source=source, messages=messages)
+                     if repeats else {})
         uow.rollups.add(build_rollups(inserted))
         uow.freshness.touch(_markers(inserted, now))
         uow.dead_letters.add(plan.dead)
@@ -272,10 +274,12 @@ def ingest_batch(
 
 
 def _conflicts(
-    events: EventStore, plan: _Plan, old: list[_Valid], now: datetime, source: str
+    events: EventStore, plan: _Plan, old: list[_Valid], *, now: datetime, source: str,
+    messages: Sequence[RawMessage],
 ) -> dict[int, DedupeConflict]:
     """Repeats (`old`: already stored; `plan.later`: again in this batch) whose content differs
-    from the first stored version, by input index."""
+    from the first stored version, by input index. A streamed one gets a stable id (source and
+    offset), so reading the message again adds no second record."""
     # Fingerprints only where a repeat must be compared: the store fingerprints new events
     # itself, so the common batch (no duplicates) hashes each event once.
     first = events.fingerprints({v.event.key for v in old})
@@ -289,8 +293,10 @@ def _conflicts(
         fingerprint = v.event.fingerprint()
         stored = first.get(v.event.key, fingerprint)
         if stored != fingerprint:
+            offset = messages[v.index].offset
             conflicts[v.index] = DedupeConflict(
-                v.event.org_id, v.event.event_id, now, source, stored, fingerprint, v.raw
+                v.event.org_id, v.event.event_id, now, source, stored, fingerprint, v.raw,
+                None if offset is None else uuid.uuid5(_CONFLICT_NAMESPACE, f"{source}@{offset}"),
             )
     return conflicts
 
