@@ -53,22 +53,24 @@ class _Reader:
         self.raw = raw
         self.errors: list[FieldError] = []
 
-    def get(self, key: str) -> tuple[bool, Any]:
+    def value(self, key: str, *, required: bool) -> Any:
+        """The value under `key` or its snake_case spelling; None when absent or null, which
+        is an `is required` error when `required`."""
         if key in self.raw:
-            return True, self.raw[key]
-        snake = _SNAKE.get(key)
-        if snake is not None and snake in self.raw:
-            return True, self.raw[snake]
-        return False, None
+            value = self.raw[key]
+        else:
+            snake = _SNAKE.get(key)
+            value = self.raw[snake] if snake is not None and snake in self.raw else None
+        if value is None and required:
+            self.fail(key, "is required")
+        return value
 
     def fail(self, field: str, reason: str) -> None:
         self.errors.append(FieldError(field, reason))
 
     def uuid(self, key: str, *, required: bool) -> uuid.UUID | None:
-        present, value = self.get(key)
-        if not present or value is None:
-            if required:
-                self.fail(key, "is required")
+        value = self.value(key, required=required)
+        if value is None:
             return None
         if not isinstance(value, str):
             self.fail(key, "must be a UUID string")
@@ -80,9 +82,8 @@ class _Reader:
             return None
 
     def count(self, key: str) -> int | None:
-        present, value = self.get(key)
-        if not present or value is None:
-            self.fail(key, "is required")
+        value = self.value(key, required=True)
+        if value is None:
             return None
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_INT:
             self.fail(key, "must be an integer >= 0")
@@ -90,8 +91,8 @@ class _Reader:
         return value
 
     def short_text(self, key: str, limit: int) -> str | None:
-        present, value = self.get(key)
-        if not present or value is None:
+        value = self.value(key, required=False)
+        if value is None:
             return None
         if not isinstance(value, str):
             self.fail(key, "must be a string")
@@ -182,9 +183,8 @@ def _parse_carefully(
 
 
 def _read_occurred_at(r: _Reader, now: datetime, retention: timedelta) -> datetime | None:
-    present, value = r.get("occurredAt")
-    if not present or value is None:
-        r.fail("occurredAt", "is required")
+    value = r.value("occurredAt", required=True)
+    if value is None:
         return None
     try:
         when = parse_time(value)
@@ -201,9 +201,8 @@ def _read_occurred_at(r: _Reader, now: datetime, retention: timedelta) -> dateti
 
 
 def _read_status(r: _Reader) -> Status | None:
-    present, value = r.get("status")
-    if not present or value is None:
-        r.fail("status", "is required")
+    value = r.value("status", required=True)
+    if value is None:
         return None
     try:
         return Status(value)
@@ -213,9 +212,8 @@ def _read_status(r: _Reader) -> Status | None:
 
 
 def _read_cost(r: _Reader) -> Cents | None:
-    present, value = r.get("costEstimateCents")
-    if not present or value is None:
-        r.fail("costEstimateCents", "is required")
+    value = r.value("costEstimateCents", required=True)
+    if value is None:
         return None
     # A plain decimal string is the canonical form (`to_canonical`), so it must parse back.
     if isinstance(value, bool) or (isinstance(value, str) and not PLAIN_DECIMAL.fullmatch(value)):
@@ -236,8 +234,8 @@ def _read_cost(r: _Reader) -> Cents | None:
 
 
 def _read_metadata(r: _Reader) -> dict[str, str]:
-    present, value = r.get("metadata")
-    if not present or value is None:
+    value = r.value("metadata", required=False)
+    if value is None:
         return {}
     if not isinstance(value, Mapping) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in value.items()
