@@ -210,12 +210,15 @@ _DEAD_LETTER_NAMESPACE = uuid.UUID("5d1e0b8e-6c1f-4c6e-9a55-0f7f3c2b9d41")
 _CONFLICT_NAMESPACE = uuid.UUID("9b7a3c1e-2f4d-4e8b-8a6f-1c5d7e9f0a2b")
 
 
+def _stream_record_id(namespace: uuid.UUID, source: str, offset: int | None) -> uuid.UUID | None:
+    """The stable id of a record about a streamed message (source + offset), so redelivery
+    and replay re-add the same record instead of a second one; None for other messages."""
+    return None if offset is None else uuid.uuid5(namespace, f"{source}@{offset}")
+
+
 def _dead_letter_id(source: str, offset: int | None, ids: IdGenerator) -> uuid.UUID:
-    """A streamed message has a stable id (source + offset), so redelivery and replay re-add
-    the same dead letter instead of a second one; other messages get a fresh id."""
-    if offset is None:
-        return ids.new_id()
-    return uuid.uuid5(_DEAD_LETTER_NAMESPACE, f"{source}@{offset}")
+    """A streamed message's stable id; other messages get a fresh one."""
+    return _stream_record_id(_DEAD_LETTER_NAMESPACE, source, offset) or ids.new_id()
 
 
 def ingest_batch(
@@ -293,10 +296,9 @@ def _conflicts(
         fingerprint = v.event.fingerprint()
         stored = first.get(v.event.key, fingerprint)
         if stored != fingerprint:
-            offset = messages[v.index].offset
             conflicts[v.index] = DedupeConflict(
                 v.event.org_id, v.event.event_id, now, source, stored, fingerprint, v.raw,
-                None if offset is None else uuid.uuid5(_CONFLICT_NAMESPACE, f"{source}@{offset}"),
+                _stream_record_id(_CONFLICT_NAMESPACE, source, messages[v.index].offset),
             )
     return conflicts
 
