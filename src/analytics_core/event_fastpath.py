@@ -54,16 +54,12 @@ def parse_plain(raw: dict[str, Any], now: datetime, retention: timedelta) -> Usa
         or (event_id := _plain_uuid(get("eventId"), cache=False)) is None  # unique: no cache
     ):
         return None
-    actor = get("actorId", _ABSENT)
-    if actor is _ABSENT:
-        if "actor_id" in raw:
-            return None
-        actor = None
-    elif actor is not None and (actor := _plain_uuid(actor, cache=True)) is None:
-        return None
+    actor = _camel_only(raw, "actorId", "actor_id")
     client = _camel_only(raw, "clientId", "client_id")
     error = _camel_only(raw, "errorCode", "error_code")
-    if client is _ABSENT or error is _ABSENT:
+    if actor is _ABSENT or client is _ABSENT or error is _ABSENT or (
+        actor is not None and (actor := _plain_uuid(actor, cache=True)) is None
+    ):
         return None
     return plain_event(
         event_id, org_id, model_id, get("occurredAt"), get("status"), get("latencyMs"),
