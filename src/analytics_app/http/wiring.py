@@ -81,12 +81,14 @@ class BoundUseCases:
             ttl=s.http.signed_url_ttl,
         )
 
-    def ingest(self, messages: Sequence[ingest.RawMessage]) -> ingest.BatchResult:
-        """Ingest one HTTP batch exactly once."""
+    def ingest(
+        self, messages: Sequence[ingest.RawMessage], scope: ingest.IngestScope
+    ) -> ingest.BatchResult:
+        """Ingest one HTTP batch exactly once, storing only in orgs the scope authorizes."""
         s = self.services
         return ingest.ingest_batch(
             messages, source="http", uow_factory=s.uow_factory, clock=s.clock, ids=s.ids,
-            raw_retention=s.http.raw_retention, cache=s.cache,
+            raw_retention=s.http.raw_retention, cache=s.cache, scope=scope,
         )
 
     def validate(self, payload: object) -> UsageEvent:

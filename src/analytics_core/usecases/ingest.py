@@ -55,6 +55,27 @@ class RawMessage:
 
 
 @attrs.frozen
+class IngestScope:
+    """Who ingests a batch, for callers that are not trusted with every org (HTTP).
+
+    The orgs that are checked are the orgs of the parsed events that will be stored, so the
+    org that is authorized is, by construction, the org that is stored (SPEC §11).
+    `authorize` receives every org of the batch's valid events before anything is stored and
+    raises `Forbidden` (auditing each decision) when the caller may not write one of them.
+    A rejected message is kept in `home_org` unless the caller may write any org: the org it
+    names is only a guess from a payload that failed validation.
+    """
+
+    authorize: Callable[[frozenset[uuid.UUID]], None]
+    home_org: uuid.UUID | None
+    any_org: bool = False
+
+    def dead_letter_org(self, guessed: uuid.UUID | None) -> uuid.UUID | None:
+        """Where a rejected message is kept: the caller's own org unless it may write any."""
+        return guessed if self.any_org else self.home_org
+
+
+@attrs.frozen
 class EventResult:
     """Outcome of one input, in input order."""
 
@@ -170,7 +191,7 @@ class _Plan:
 
 def _plan(
     messages: Sequence[RawMessage], *, source: str, clock: Clock, ids: IdGenerator,
-    raw_retention: timedelta, decoder: EventDecoder | None,
+    raw_retention: timedelta, decoder: EventDecoder | None, scope: IngestScope | None = None,
 ) -> _Plan:
     now = clock.now()
     plan = _Plan()
@@ -193,6 +214,8 @@ def _plan(
                 e = ValidationFailed([FieldError("$", f"message could not be processed: "
                                                       f"{type(e).__name__}")])
             event_id, org_id = _guess_ids(decoded)
+            if scope is not None:
+                org_id = scope.dead_letter_org(org_id)
             plan.results[index] = EventResult(index, event_id, EventOutcome.REJECTED, e.errors)
             plan.dead.append(DeadLetter(
                 _dead_letter_id(source, message.offset, ids), now, source,
@@ -225,7 +248,7 @@ def ingest_batch(
     messages: Sequence[RawMessage], *, source: str, uow_factory: UnitOfWorkFactory,
     clock: Clock, ids: IdGenerator, raw_retention: timedelta = DEFAULT_RAW_RETENTION,
     checkpoint: StreamCheckpoint | None = None, cache: FreshnessCache | None = None,
-    decoder: EventDecoder | None = None,
+    decoder: EventDecoder | None = None, scope: IngestScope | None = None,
 ) -> BatchResult:
     """Validate, dedupe and store a batch with its rollups, freshness markers, dead letters and
     (for the stream) offset in ONE unit of work. Redelivery of the same batch changes nothing.
@@ -233,11 +256,18 @@ def ingest_batch(
     A `decoder` reads bytes payloads of the plain producer shape first (the stream's edge);
     whatever it does not read goes through the careful reader, so results are the same.
 
+    Each payload is decoded exactly once, here: a JSON string that decodes to anything but an
+    object (another string, a list) is rejected, never decoded again. With a `scope`, the orgs
+    of the parsed events are authorized before anything is stored.
+
     Raises StoreUnavailable when storage is down, and OffsetGap when the checkpoint's batch
-    does not continue from the stored offset; nothing of the batch is then committed.
+    does not continue from the stored offset; Forbidden when the scope refuses an org; nothing
+    of the batch is then committed.
     """
     plan = _plan(messages, source=source, clock=clock, ids=ids, raw_retention=raw_retention,
-                 decoder=decoder)
+                 decoder=decoder, scope=scope)
+    if scope is not None:
+        scope.authorize(frozenset(v.event.org_id for v in plan.unique))
     now = clock.now()
     with uow_factory() as uow:
         if checkpoint is not None:

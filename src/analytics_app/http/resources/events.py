@@ -1,9 +1,12 @@
 """POST /events (batch ingest over HTTP) and POST /events/validate.
 
-Tenancy: the caller needs `analytics:events:write` in its own org, and every distinct `orgId`
-in the body is authorized (and audited) too. A non-admin sending any event of another org gets
-403 for the whole request and nothing is stored; an `admin` may ingest for any org (audited as
-cross-org). Events without a readable `orgId` are ingested as rejected (dead-lettered).
+Tenancy: the caller needs `analytics:events:write` in its own org, and the org of every parsed
+event is authorized (and audited) too, before anything is stored. Each event is decoded once,
+by the ingest use case, so the org that is authorized is the org that is stored whatever the
+encoding (object or JSON string; a string that decodes to a string is rejected). A non-admin
+sending any event of another org gets 403 for the whole request and nothing is stored; an
+`admin` may ingest for any org (audited as cross-org). Rejected events are dead-lettered in
+the caller's own org (an `admin`'s in the org they name, if any).
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import falcon
 
@@ -26,32 +29,14 @@ from analytics_core.events import UsageEvent
 from analytics_core.usecases.ingest import (
     MAX_HTTP_BATCH,
     BatchResult,
+    IngestScope,
     RawMessage,
-    decode_payload,
 )
 
-IngestFn = Callable[[Sequence[RawMessage]], BatchResult]
+IngestFn = Callable[[Sequence[RawMessage], IngestScope], BatchResult]
 ValidateFn = Callable[[object], UsageEvent]
 
 _log = logging.getLogger(__name__)
-
-
-def _decoded(payload: object) -> object:
-    """Decode string-encoded events here, so their orgId is authorized like any other."""
-    try:
-        return decode_payload(payload)
-    except ValidationFailed:
-        return payload
-
-
-def _org_of(payload: object) -> uuid.UUID | None:
-    if not isinstance(payload, Mapping):
-        return None
-    value = payload.get("orgId", payload.get("org_id"))
-    try:
-        return uuid.UUID(value) if isinstance(value, str) else None
-    except ValueError:
-        return None
 
 
 def require_writer(guard: Guard, req: falcon.Request) -> None:
@@ -64,12 +49,18 @@ def require_writer(guard: Guard, req: falcon.Request) -> None:
     guard.require(req, Action.EVENTS_WRITE, actor.org_id, resource="events")
 
 
-def authorize_orgs(guard: Guard, req: falcon.Request, payloads: Iterable[object]) -> None:
-    """Require events:write in every other org named by the payloads (each one audited)."""
+def authorize_orgs(guard: Guard, req: falcon.Request, orgs: Iterable[uuid.UUID]) -> None:
+    """Require events:write in every other org of the parsed events (each one audited)."""
     own = actor_of(req).org_id
-    orgs = {org for org in map(_org_of, payloads) if org is not None and org != own}
-    for org in sorted(orgs):
+    for org in sorted(set(orgs) - {own}):
         guard.require(req, Action.EVENTS_WRITE, org, resource="events")
+
+
+def ingest_scope(guard: Guard, req: falcon.Request) -> IngestScope:
+    """The caller's scope: parsed orgs authorized through the guard, dead letters kept home."""
+    actor = actor_of(req)
+    return IngestScope(lambda orgs: authorize_orgs(guard, req, orgs), actor.org_id,
+                       any_org=actor.is_admin)
 
 
 def _events(body: object, limit: int) -> list[object]:
@@ -100,12 +91,12 @@ class EventsResource:
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         """Ingest exactly once; rejected events are dead-lettered and reported, never dropped."""
         require_writer(self._guard, req)
-        payloads = [_decoded(p) for p in _events(read_json(req, self._max_body), self._max_events)]
-        authorize_orgs(self._guard, req, payloads)
+        payloads = _events(read_json(req, self._max_body), self._max_events)
+        scope = ingest_scope(self._guard, req)
         started = time.perf_counter()
         with tracing.ingest_batch_span("http", len(payloads),
                                        tracing.event_trace_contexts(payloads)) as span:
-            result = self._ingest([RawMessage(p) for p in payloads])
+            result = self._ingest([RawMessage(p) for p in payloads], scope)
             span.set_attribute("analytics.ingest.batch_id", str(result.batch_id))
         seconds = time.perf_counter() - started
         metrics.observe_batch(result, seconds)
@@ -130,7 +121,6 @@ class ValidateResource:
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         """Validate without storing anything."""
         require_writer(self._guard, req)
-        payload = _decoded(read_json(req, self._max_body))
-        authorize_orgs(self._guard, req, [payload])
-        self._validate(payload)
+        event = self._validate(read_json(req, self._max_body))
+        authorize_orgs(self._guard, req, [event.org_id])
         resp.status = 204
