@@ -174,7 +174,8 @@ def _plain_metadata(value: object) -> dict[str, str] | None:
     chars = 0
     for k, v in value.items():
         # Non-ASCII text goes the careful way: its UTF-8 size (and lone surrogates) need encoding.
-        if type(k) is not str or type(v) is not str or not k.isascii() or not v.isascii():
+        if (type(k) is not str or type(v) is not str or not k.isascii() or not v.isascii()
+                or "\x00" in k or "\x00" in v):
             return None
         chars += len(k) + len(v) + 4  # quotes, colon, comma
     return dict(value) if chars <= _SMALL_METADATA_CHARS else None

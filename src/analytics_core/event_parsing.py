@@ -29,6 +29,14 @@ _RFC3339 = re.compile(
     r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$"
 )
 _NOT_UNICODE = "must be valid Unicode text (no unpaired surrogates)"
+_NUL = "must not contain U+0000 (NUL)"
+
+
+def _text_problem(text: str) -> str | None:
+    """Why a store could not hold `text` (SPEC §11), or None."""
+    if is_valid_unicode(text):
+        return None
+    return _NUL if "\x00" in text else _NOT_UNICODE
 _METADATA_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
 _SNAKE = {
@@ -100,8 +108,9 @@ class _Reader:
         if len(value) > limit:
             self.fail(key, f"must be at most {limit} characters")
             return None
-        if not is_valid_unicode(value):
-            self.fail(key, _NOT_UNICODE)
+        problem = _text_problem(value)
+        if problem is not None:
+            self.fail(key, problem)
             return None
         return value
 
@@ -245,11 +254,11 @@ def _read_metadata(r: _Reader) -> dict[str, str]:
     if len(value) > MAX_METADATA_KEYS:
         r.fail("metadata", f"must have at most {MAX_METADATA_KEYS} keys")
         return {}
-    try:
-        size = len(_METADATA_JSON.encode(dict(value)).encode())
-    except UnicodeEncodeError:
-        r.fail("metadata", _NOT_UNICODE)
+    problem = next(filter(None, (_text_problem(t) for kv in value.items() for t in kv)), None)
+    if problem is not None:
+        r.fail("metadata", problem)
         return {}
+    size = len(_METADATA_JSON.encode(dict(value)).encode())
     if size > MAX_METADATA_BYTES:
         r.fail("metadata", f"must serialize to at most {MAX_METADATA_BYTES} bytes")
         return {}

@@ -143,10 +143,18 @@ def to_canonical(event: UsageEvent) -> dict[str, Any]:
 
 
 def is_valid_unicode(text: str) -> bool:
-    """Whether `text` can be encoded (JSON's "\\ud800" escapes decode to lone surrogates, which
-    UTF-8, PostgreSQL and the fingerprint all refuse)."""
+    """Whether every store can hold `text` (SPEC §11): no U+0000, which PostgreSQL text and
+    jsonb refuse, and no lone surrogate (JSON's "\\ud800" escapes decode to them), which
+    UTF-8, PostgreSQL and the fingerprint all refuse."""
+    if "\x00" in text:
+        return False
     if text.isascii():
         return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:

@@ -58,3 +58,33 @@ def test_lone_surrogates_are_dead_lettered_and_the_rest_of_the_batch_is_stored(
 def uuid_of(text: str) -> uuid.UUID:
     """The UUID of a string id."""
     return uuid.UUID(text)
+
+
+def test_nul_in_text_is_dead_lettered_naming_the_field_and_the_rest_of_the_batch_is_stored(
+    uow_factory: UnitOfWorkFactory,
+) -> None:
+    """U+0000, which PostgreSQL text and jsonb refuse, is a field error for its event on every
+    backend: the valid events around it are stored and the stream offset is committed."""
+    org, stream = str(new_id()), f"s-{new_id().hex[:8]}"
+    good = [event(org) for _ in range(3)]
+    poison = [event(org, clientId="c\x00"), event(org, errorCode="E\x00", status="error"),
+              event(org, metadata={"k": "v\x00"}), event(org, metadata={"\x00": "v"})]
+    bodies = [json.dumps(p).encode() for p in (good[0], *poison[:2], good[1], *poison[2:],
+                                               good[2])]
+    assert all(b"\\u0000" in body for body in bodies[1:3] + bodies[4:6])
+    result = ingest_batch([RawMessage(b, i) for i, b in enumerate(bodies)],
+                          source=f"stream:{stream}", uow_factory=uow_factory,
+                          clock=ManualClock(NOW), ids=RandomIds(),
+                          checkpoint=StreamCheckpoint("analytics", stream, 6, first_offset=0))
+    assert (result.accepted, result.rejected) == (3, 4)
+    assert [(e.field, e.reason) for r in result.results for e in r.errors] == [
+        ("clientId", "must not contain U+0000 (NUL)"),
+        ("errorCode", "must not contain U+0000 (NUL)"),
+        ("metadata", "must not contain U+0000 (NUL)"),
+        ("metadata", "must not contain U+0000 (NUL)"),
+    ]
+    with uow_factory() as uow:
+        letters = [d for d in uow.dead_letters.recent(uuid_of(org)) if d.source.endswith(stream)]
+        assert uow.offsets.get("analytics", stream) == 6
+    assert sorted(d.raw for d in letters) == sorted(bodies[1:3] + bodies[4:6])
+    assert all("\x00" not in d.reason for d in letters)

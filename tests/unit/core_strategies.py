@@ -42,7 +42,9 @@ utc_instants = st.datetimes(
 )
 cents = st.builds(Cents, st.integers(min_value=0, max_value=10**15))
 statuses = st.sampled_from(list(Status))
-short_text = st.text(max_size=20)
+# Text any store can hold (SPEC §11): no U+0000 (surrogates are excluded by default).
+_STORABLE = st.characters(codec="utf-8", exclude_characters="\x00")
+short_text = st.text(_STORABLE, max_size=20)
 
 #: Latencies in milliseconds: zeros, ones, small, large, the int64 limit and heavy tails.
 latencies = st.one_of(
@@ -70,7 +72,7 @@ def within_one_percent(estimate: float | None, exact: int) -> bool:
 @st.composite
 def metadata_maps(draw: st.DrawFn) -> dict[str, str]:
     """Small string->string maps that always fit the 32-key / 4 KiB limits."""
-    return draw(st.dictionaries(short_text, st.text(max_size=40), max_size=8))
+    return draw(st.dictionaries(short_text, st.text(_STORABLE, max_size=40), max_size=8))
 
 
 @st.composite
@@ -93,7 +95,7 @@ def usage_events(
             timezones=st.just(UTC),
         )
     )
-    code_strategy = st.sampled_from(codes) if codes else st.none() | st.text(max_size=128)
+    code_strategy = st.sampled_from(codes) if codes else st.none() | st.text(_STORABLE, max_size=128)
     return UsageEvent(
         event_id=draw(uuids),
         org_id=draw(st.sampled_from(orgs)) if orgs else draw(uuids),
@@ -107,7 +109,7 @@ def usage_events(
         actor_id=draw(st.none() | uuids) if rich else None,
         client_id=draw(st.sampled_from(clients))
         if clients
-        else draw(st.none() | st.text(max_size=128)),
+        else draw(st.none() | st.text(_STORABLE, max_size=128)),
         error_code=draw(code_strategy),
         metadata=draw(metadata_maps()) if rich else {},
     )

@@ -436,3 +436,19 @@ def test_text_with_paired_surrogates_from_json_is_kept() -> None:
     event = parse({**valid_payload(), **raw})
     assert event.client_id == "web-\U0001f600"
     assert event.metadata == {"k": "\U0001f600"}
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("clientId", "web-\x00"),
+    ("errorCode", "\x00E42"),
+    ("metadata", {"trace": "x\x00"}),
+    ("metadata", {"k\x00ey": "v"}),
+])
+def test_text_with_nul_is_rejected_naming_its_field(field: str, value: object) -> None:
+    """U+0000 is refused by PostgreSQL text and jsonb: the field is rejected (the message is
+    dead-lettered) instead of failing its whole batch."""
+    raw = {**valid_payload(), field: value}
+    with pytest.raises(ValidationFailed) as info:
+        parse(raw)
+    assert [(e.field, e.reason) for e in info.value.errors] == [
+        (field, "must not contain U+0000 (NUL)")]
