@@ -16,8 +16,10 @@ from analytics_core.events import (
     MAX_CACHED_IDS,
     MAX_CLIENT_ID,
     MAX_ERROR_CODE,
+    MAX_EVENT_COST_UNITS,
+    MAX_EVENT_LATENCY_MS,
+    MAX_EVENT_TOKENS,
     MAX_FUTURE,
-    MAX_INT,
     MAX_METADATA_BYTES,
     MAX_METADATA_KEYS,
     Status,
@@ -93,9 +95,9 @@ def plain_event(  # noqa: PLR0917 - one positional call per event, on the hot pa
     status = _STATUS_OF_TEXT.get(status) if type(status) is str else None
     if (  # cheap checks first: a payload bound for the careful reader wastes little here
         status is None
-        or type(latency) is not int or not 0 <= latency <= MAX_INT
-        or type(tokens_in) is not int or not 0 <= tokens_in <= MAX_INT
-        or type(tokens_out) is not int or not 0 <= tokens_out <= MAX_INT
+        or type(latency) is not int or not 0 <= latency <= MAX_EVENT_LATENCY_MS
+        or type(tokens_in) is not int or not 0 <= tokens_in <= MAX_EVENT_TOKENS
+        or type(tokens_out) is not int or not 0 <= tokens_out <= MAX_EVENT_TOKENS
         or (when := _plain_time(occurred_at, earliest, latest)) is None
         or (units := _plain_cost(cost)) is None
         or (client is not None and not _plain_text(client, MAX_CLIENT_ID))
@@ -149,7 +151,7 @@ def _plain_cost(value: object) -> Cents | None:
             units = decimal_units(amount)
         except ValueError:
             return None
-    return Cents(units) if 0 <= units <= MAX_INT else None
+    return Cents(units) if 0 <= units <= MAX_EVENT_COST_UNITS else None
 
 
 def _camel_only(raw: dict[str, Any], key: str, snake: str) -> Any:

@@ -15,8 +15,11 @@ from analytics_core.event_fastpath import PLAIN_DECIMAL, parse_plain
 from analytics_core.events import (
     MAX_CLIENT_ID,
     MAX_ERROR_CODE,
+    MAX_EVENT_COST_CENTS,
+    MAX_EVENT_COST_UNITS,
+    MAX_EVENT_LATENCY_MS,
+    MAX_EVENT_TOKENS,
     MAX_FUTURE,
-    MAX_INT,
     MAX_METADATA_BYTES,
     MAX_METADATA_KEYS,
     Status,
@@ -89,12 +92,15 @@ class _Reader:
             self.fail(key, "must be a UUID string")
             return None
 
-    def count(self, key: str) -> int | None:
+    def count(self, key: str, limit: int) -> int | None:
         value = self.value(key, required=True)
         if value is None:
             return None
-        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_INT:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             self.fail(key, "must be an integer >= 0")
+            return None
+        if value > limit:
+            self.fail(key, f"must be at most {limit}")
             return None
         return value
 
@@ -156,9 +162,9 @@ def _parse_carefully(
     actor_id = r.uuid("actorId", required=False)
     occurred_at = _read_occurred_at(r, now, raw_retention)
     status = _read_status(r)
-    latency = r.count("latencyMs")
-    tokens_in = r.count("inputTokens")
-    tokens_out = r.count("outputTokens")
+    latency = r.count("latencyMs", MAX_EVENT_LATENCY_MS)
+    tokens_in = r.count("inputTokens", MAX_EVENT_TOKENS)
+    tokens_out = r.count("outputTokens", MAX_EVENT_TOKENS)
     cost = _read_cost(r)
     client_id = r.short_text("clientId", MAX_CLIENT_ID)
     error_code = r.short_text("errorCode", MAX_ERROR_CODE)
@@ -236,8 +242,8 @@ def _read_cost(r: _Reader) -> Cents | None:
     if cost.units < 0:
         r.fail("costEstimateCents", "must be a number >= 0")
         return None
-    if cost.units > MAX_INT:
-        r.fail("costEstimateCents", "is too large")
+    if cost.units > MAX_EVENT_COST_UNITS:
+        r.fail("costEstimateCents", f"must be at most {MAX_EVENT_COST_CENTS}")
         return None
     return cost
 

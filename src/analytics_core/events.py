@@ -16,7 +16,7 @@ from typing import Any
 
 import attrs
 
-from analytics_core.money import Cents
+from analytics_core.money import UNITS_PER_CENT, Cents
 
 MAX_FUTURE = timedelta(minutes=5)
 MAX_CLIENT_ID = 128
@@ -24,6 +24,13 @@ MAX_ERROR_CODE = 128
 MAX_METADATA_KEYS = 32
 MAX_METADATA_BYTES = 4096
 MAX_INT = 2**63 - 1
+# Per-event bounds at ingest (SPEC §11; docs/domain.md, "Counter bounds"): far above any real
+# inference call, and small enough that one (org, model, client) day-tier row can only reach
+# 2**63 after more than 9.2 billion events in one UTC day (106,000 events/s for 24 h).
+MAX_EVENT_TOKENS = 10**9
+MAX_EVENT_LATENCY_MS = 86_400_000  # 24 hours
+MAX_EVENT_COST_CENTS = 100_000  # USD 1,000
+MAX_EVENT_COST_UNITS = MAX_EVENT_COST_CENTS * UNITS_PER_CENT
 _NONE = "\x00"
 _EPOCH = datetime(1970, 1, 1, tzinfo=_UTC)
 _MICROSECOND = timedelta(microseconds=1)

@@ -5,6 +5,9 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 
+import attrs
+
+from analytics_core.money import Cents
 from analytics_core.ports import UnitOfWorkFactory
 from analytics_core.rollups import (
     NO_CLIENT,
@@ -230,3 +233,22 @@ def test_aggregate_of_an_empty_window_or_other_org_is_empty(
     before = [BUCKET - timedelta(days=9), BUCKET - timedelta(days=8)]
     assert aggregate(uow_factory, org, before) == []
     assert aggregate(uow_factory, org, [BUCKET]) == []
+
+
+def test_sums_past_the_64_bit_range_read_back_as_exact_integers(
+    uow_factory: UnitOfWorkFactory,
+) -> None:
+    """Rows already holding the int64 limit (as an older release could store) still read: a
+    merge of two such days is the exact integer, never an overflow error or a float."""
+    org, big = new_id(), 2**63 - 1
+    day = BUCKET.replace(hour=0, minute=0, second=0, microsecond=0)
+    model = new_id()
+    rows = [make_rollup(org, model, bucket_start=day + timedelta(days=d)) for d in (0, 1)]
+    rows = [Rollup(r.key, attrs.evolve(r.stats, input_tokens=big, cost=Cents(big),
+                                        latency_sum=big)) for r in rows]
+    add(uow_factory, rows)
+    [(_, _, stats)] = aggregate(uow_factory, org, [day, day + timedelta(days=2)],
+                                group_by="none", latency=False)
+    assert (stats.input_tokens, stats.cost.units, stats.latency_sum) == (2 * big,) * 3
+    assert all(type(v) is int for v in (stats.input_tokens, stats.cost.units,
+                                         stats.latency_sum, stats.invocations))

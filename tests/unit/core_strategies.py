@@ -10,7 +10,13 @@ from fractions import Fraction
 
 from hypothesis import strategies as st
 
-from analytics_core.events import Status, UsageEvent
+from analytics_core.events import (
+    MAX_EVENT_COST_UNITS,
+    MAX_EVENT_LATENCY_MS,
+    MAX_EVENT_TOKENS,
+    Status,
+    UsageEvent,
+)
 from analytics_core.money import Cents
 
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
@@ -56,6 +62,19 @@ latencies = st.one_of(
     st.integers(min_value=1, max_value=10**6).map(lambda u: 10**12 // u),  # Pareto-like tail
 )
 
+#: Latencies an event may carry at ingest (at most 24 hours), with the same shapes.
+event_latencies = st.one_of(
+    st.just(0),
+    st.just(1),
+    st.integers(min_value=0, max_value=1_000),
+    st.integers(min_value=0, max_value=10**7),
+    st.just(MAX_EVENT_LATENCY_MS),
+    st.integers(min_value=0, max_value=MAX_EVENT_LATENCY_MS),
+    st.integers(min_value=12, max_value=10**6).map(lambda u: 10**9 // u),
+)
+#: Costs an event may carry at ingest (at most USD 1,000).
+event_cents = st.builds(Cents, st.integers(min_value=0, max_value=MAX_EVENT_COST_UNITS))
+
 
 def exact_rank_value(values: Sequence[int], q: Fraction) -> int:
     """Exact nearest-rank percentile: the ceil(q*n)-th smallest value (rank >= 1)."""
@@ -87,7 +106,8 @@ def usage_events(
     codes: Sequence[str | None] | None = None,
     rich: bool = True,
 ) -> UsageEvent:
-    """A valid event; id pools force bucket collisions; rich=False skips actor and metadata."""
+    """A valid event (within the ingest bounds); id pools force bucket collisions; rich=False
+    skips actor and metadata."""
     when = draw(
         st.datetimes(
             min_value=start.replace(tzinfo=None),
@@ -95,21 +115,22 @@ def usage_events(
             timezones=st.just(UTC),
         )
     )
-    code_strategy = st.sampled_from(codes) if codes else st.none() | st.text(_STORABLE, max_size=128)
+    texts = st.none() | st.text(_STORABLE, max_size=128)
+    code_strategy = st.sampled_from(codes) if codes else texts
     return UsageEvent(
         event_id=draw(uuids),
         org_id=draw(st.sampled_from(orgs)) if orgs else draw(uuids),
         model_id=draw(st.sampled_from(models)) if models else draw(uuids),
         occurred_at=when,
         status=draw(statuses),
-        latency_ms=draw(latencies),
-        input_tokens=draw(st.integers(min_value=0, max_value=10**9)),
-        output_tokens=draw(st.integers(min_value=0, max_value=10**9)),
-        cost=draw(cents),
+        latency_ms=draw(event_latencies),
+        input_tokens=draw(st.integers(min_value=0, max_value=MAX_EVENT_TOKENS)),
+        output_tokens=draw(st.integers(min_value=0, max_value=MAX_EVENT_TOKENS)),
+        cost=draw(event_cents),
         actor_id=draw(st.none() | uuids) if rich else None,
         client_id=draw(st.sampled_from(clients))
         if clients
-        else draw(st.none() | st.text(_STORABLE, max_size=128)),
+        else draw(texts),
         error_code=draw(code_strategy),
         metadata=draw(metadata_maps()) if rich else {},
     )

@@ -452,3 +452,28 @@ def test_text_with_nul_is_rejected_naming_its_field(field: str, value: object) -
         parse(raw)
     assert [(e.field, e.reason) for e in info.value.errors] == [
         (field, "must not contain U+0000 (NUL)")]
+
+
+@pytest.mark.parametrize(("field", "value", "reason"), [
+    ("inputTokens", 2**63 - 1, "must be at most 1000000000"),
+    ("outputTokens", 10**9 + 1, "must be at most 1000000000"),
+    ("latencyMs", 86_400_001, "must be at most 86400000"),
+    ("costEstimateCents", "100000.0001", "must be at most 100000"),
+    ("costEstimateCents", 2**63, "must be at most 100000"),
+])
+def test_counters_above_the_per_event_bounds_are_rejected_naming_the_field(
+    field: str, value: object, reason: str,
+) -> None:
+    """The per-event bounds keep every stored sum inside int64 (docs/domain.md)."""
+    with pytest.raises(ValidationFailed) as info:
+        parse({**valid_payload(), field: value})
+    assert [(e.field, e.reason) for e in info.value.errors] == [(field, reason)]
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("inputTokens", 10**9), ("outputTokens", 10**9), ("latencyMs", 86_400_000),
+    ("costEstimateCents", 100_000),
+])
+def test_counters_at_the_per_event_bounds_are_accepted(field: str, value: object) -> None:
+    """The bounds themselves are valid values."""
+    parse({**valid_payload(), field: value})

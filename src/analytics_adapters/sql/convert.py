@@ -82,12 +82,17 @@ def rollup_row(r: Rollup) -> dict[str, Any]:
 
 
 def rollup_from_values(v: tuple[Any, ...] | Any) -> Rollup:
-    """Rebuild a rollup from values in `ROLLUP_COLUMNS` order."""
+    """Rebuild a rollup from values in `ROLLUP_COLUMNS` order.
+
+    Counters are read through int(): SQLite turns an integer sum past the int64 range into a
+    REAL, which an older release could store; it must read back as an integer, never a float.
+    """
+    n = [int(x) for x in v[4:13]]
     return Rollup(
         RollupKey(v[0], v[2], v[3], v[1]),
         RollupStats(
-            invocations=v[4], success=v[5], errors=v[6], timeouts=v[7], throttled=v[8],
-            input_tokens=v[9], output_tokens=v[10], cost=Cents(v[11]), latency_sum=v[12],
+            invocations=n[0], success=n[1], errors=n[2], timeouts=n[3], throttled=n[4],
+            input_tokens=n[5], output_tokens=n[6], cost=Cents(n[7]), latency_sum=n[8],
             latency_min=v[13], latency_max=v[14],
             sketch=LatencySketch(v[15], dict(zip(v[16], v[17], strict=True))),
             error_codes=v[18] or {},

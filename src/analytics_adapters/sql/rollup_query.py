@@ -60,11 +60,13 @@ def _pg_sql(table: str, group_by: str, model_ids: Sequence[uuid.UUID],
     period = "width_bucket(bucket_start, %(bounds)s::timestamptz[])"
     group = _GROUP_SQL[group_by]
     source = _where(table, model_ids, client_ids)
+    # sum(bigint) is numeric: exact past the int64 range (a window of many full days), read
+    # back as int below. A cast to int8 here would turn such a window into an error.
     counters = (
-        f"SELECT {period}, {group}, sum(invocations)::int8, sum(success)::int8, "
-        "sum(errors)::int8, sum(timeouts)::int8, sum(throttled)::int8, "
-        "sum(input_tokens)::int8, sum(output_tokens)::int8, sum(cost_units)::int8, "
-        "sum(latency_sum)::int8, min(latency_min), max(latency_max), sum(lat_zeros)::int8 "
+        f"SELECT {period}, {group}, sum(invocations), sum(success), "
+        "sum(errors), sum(timeouts), sum(throttled), "
+        "sum(input_tokens), sum(output_tokens), sum(cost_units), "
+        "sum(latency_sum), min(latency_min), max(latency_max), sum(lat_zeros) "
         f"{source} GROUP BY 1, 2"
     )
     # unnest in the select list (ProjectSet) streams; in FROM it would materialise per row.
@@ -104,8 +106,8 @@ def merge_in_postgres(
             for p, g, code, n in cur.execute(codes_sql, params):
                 codes.setdefault((p, g), {})[code] = n
     cells = []
-    for row in counters:
-        p, g = row[0], row[1]
+    for p, g, *sums in counters:
+        row = [p, g, *(None if v is None else int(v) for v in sums)]
         stats = RollupStats(
             invocations=row[2], success=row[3], errors=row[4], timeouts=row[5],
             throttled=row[6], input_tokens=row[7], output_tokens=row[8], cost=Cents(row[9]),
