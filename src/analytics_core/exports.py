@@ -9,6 +9,7 @@ from enum import StrEnum
 import attrs
 
 from analytics_core.errors import FieldError, InvalidTransition, ValidationFailed
+from analytics_core.timegrid import served_window_errors, zone_error
 
 MAX_USAGE_RANGE = timedelta(days=31)
 MAX_EVENTS_RANGE = timedelta(days=7)
@@ -53,7 +54,7 @@ class ExportRequest:
     kind: ExportKind = ExportKind.USAGE
 
     def __attrs_post_init__(self) -> None:
-        errors: list[FieldError] = []
+        errors = served_window_errors(self.start, self.end, "timeRange.start", "timeRange.end")
         if self.end <= self.start:
             errors.append(FieldError("timeRange.end", "must be after timeRange.start"))
         limit = MAX_EVENTS_RANGE if self.kind is ExportKind.EVENTS else MAX_USAGE_RANGE
@@ -171,3 +172,21 @@ class ExportJob:
 def object_key(org_id: uuid.UUID, name: str) -> str:
     """Object key `analytics/exports/{org_id}/{name}` (SPEC §7)."""
     return f"analytics/exports/{org_id}/{name}"
+
+
+def unknown_zone_error(job: ExportJob) -> str | None:
+    """A user-safe error when the running tz database no longer knows the job's zone (a job
+    stored under an older tzdata, or written by hand), else None."""
+    if zone_error(job.request.tz) is None:
+        return None
+    return (f"The export's time zone {job.request.tz!r} is not known to this server's time "
+            "zone database; create the export again with a current IANA zone name.")
+
+
+def as_read(job: ExportJob) -> ExportJob:
+    """A stored job as readers see it: one that can never run because its zone is unknown
+    reads as failed with a clear error (SPEC §11); the stored job is not changed."""
+    error = unknown_zone_error(job)
+    if error is None or job.status in (ExportStatus.SUCCEEDED, ExportStatus.EXPIRED):
+        return job
+    return attrs.evolve(job, status=ExportStatus.FAILED, error=error)

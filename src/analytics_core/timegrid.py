@@ -8,7 +8,10 @@ from enum import StrEnum
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from analytics_core.errors import FieldError
+
 BUCKET = timedelta(minutes=15)
+MAX_ZONE_NAME = 64
 _BUCKET_SECONDS = 900
 
 
@@ -18,6 +21,33 @@ class Grain(StrEnum):
     HOUR = "hour"
     DAY = "day"
     MONTH = "month"
+
+
+# The instants the API serves (SPEC §11): a year's margin inside datetime's range, so that
+# flooring to a local month or day, or stepping to the next period, in any zone (offsets,
+# including the local mean times that zones use before 1900, reach ±16 h) never leaves it.
+# Windows outside are refused with a field error, never a 5xx.
+SERVED_FROM = datetime(2, 1, 1, tzinfo=UTC)
+SERVED_UNTIL = datetime(9999, 1, 1, tzinfo=UTC)
+_SERVED = f"must be between {SERVED_FROM:%Y-%m-%dT%H:%M:%SZ} and {SERVED_UNTIL:%Y-%m-%dT%H:%M:%SZ}"
+
+
+def served_window_errors(start: datetime, end: datetime, start_field: str,
+                         end_field: str) -> list[FieldError]:
+    """Field errors for a window that reaches outside the served instants."""
+    return [FieldError(field, _SERVED) for field, when in ((start_field, start), (end_field, end))
+            if not SERVED_FROM <= when <= SERVED_UNTIL]
+
+
+def zone_error(name: object) -> str | None:
+    """Why `name` is not an IANA zone this server knows, or None when it is one."""
+    if not isinstance(name, str) or not name or len(name) > MAX_ZONE_NAME:
+        return "must be an IANA time zone name"
+    try:
+        _zone(name)
+    except ValueError:
+        return f"unknown IANA time zone {name!r}"
+    return None
 
 
 def zone(name: str) -> tzinfo:

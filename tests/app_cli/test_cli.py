@@ -220,3 +220,12 @@ def test_purge_in_memory_mode_is_a_usage_error(data_dir: Path, monkeypatch, caps
     monkeypatch.setenv("ANALYTICS_DATABASE_URL", "memory")
     assert main(["purge"]) == 2
     assert "nothing to purge" in capsys.readouterr().err
+
+
+def test_export_refuses_an_unknown_zone_naming_tz(migrated: Path, capsys):
+    """--tz is validated like the API's tz: exit 2 naming --tz, and no job is stored."""
+    assert main(["export", "--org", ORG, "--start", "2026-11-01T00:00:00Z",
+                 "--end", "2026-11-02T00:00:00Z", "--tz", "Mars/Base"]) == 2
+    err = capsys.readouterr().err
+    assert "--tz: unknown IANA time zone 'Mars/Base'" in err
+    assert "zoneinfo" in err

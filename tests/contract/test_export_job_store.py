@@ -15,6 +15,7 @@ import pytest
 from analytics_core.errors import Conflict
 from analytics_core.exports import ExportGranularity, ExportJob, ExportKind, ExportStatus
 from analytics_core.ports import UnitOfWorkFactory
+from analytics_core.usecases.exports import get_export, list_exports
 from tests.contract.factories import (
     BASE,
     BUCKET,
@@ -354,3 +355,22 @@ def retire(uow_factory: UnitOfWorkFactory, jobs: list[ExportJob]) -> None:
     """Expire finished jobs so a store shared by the session does not list them again."""
     for job in jobs:
         assert save(uow_factory, job.expire())
+
+
+def test_a_job_whose_zone_tzdata_no_longer_knows_reads_as_failed(
+    uow_factory: UnitOfWorkFactory,
+) -> None:
+    """A job stored under a zone the running tzdata does not know (here one that never
+    existed) still reads, listed and alone, as failed with a clear error; the row is intact."""
+    job = make_job(request=make_request(tz="Mars/Base"))
+    add(uow_factory, job)
+    stored = get(uow_factory, job)
+    assert stored is not None
+    assert stored.request.tz == "Mars/Base"
+    read = get_export(job.org_id, job.job_id, uow_factory=uow_factory)
+    [listed] = list_exports(job.org_id, uow_factory=uow_factory).jobs
+    for seen in (read, listed):
+        assert seen.status is ExportStatus.FAILED
+        assert seen.error is not None
+        assert "'Mars/Base' is not known" in seen.error
+    assert get(uow_factory, job) == stored  # reading changed nothing

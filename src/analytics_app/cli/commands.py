@@ -41,7 +41,7 @@ from analytics_core.exports import (
     ExportStatus,
 )
 from analytics_core.records import ApiKeyRecord
-from analytics_core.timegrid import isoformat
+from analytics_core.timegrid import isoformat, zone_error
 from analytics_core.usecases.access import (
     API_KEY_PREFIX,
     create_api_key,
@@ -319,6 +319,11 @@ def _export_request(args: argparse.Namespace) -> ExportRequest:
             errors.append(FieldError(name, str(e)))
     org = _uuid(args.org, "org")
     models = tuple(_uuid(m, "model") for m in args.models)
+    zone_problem = zone_error(args.tz)
+    if zone_problem is not None:
+        errors.append(FieldError("--tz", f"{zone_problem}; valid names are listed by "
+                                          "`python3 -c 'import zoneinfo; "
+                                          "print(*sorted(zoneinfo.available_timezones()))'`"))
     if errors:
         raise ValidationFailed(errors, "invalid export request")
     return ExportRequest(org, times["start"], times["end"], ExportGranularity(args.granularity),

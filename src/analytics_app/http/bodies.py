@@ -10,10 +10,11 @@ from typing import Any
 
 import falcon
 
-from analytics_app.http.params import check_zone, parse_instant
+from analytics_app.http.params import parse_instant
 from analytics_app.http.problems import problem
 from analytics_core.errors import FieldError, ValidationFailed
 from analytics_core.exports import MAX_MODELS, ExportGranularity, ExportKind, ExportRequest
+from analytics_core.timegrid import zone_error
 
 GRANULARITIES: Mapping[str, ExportGranularity] = {
     "hourly": ExportGranularity.HOURLY, "daily": ExportGranularity.DAILY,
@@ -133,7 +134,7 @@ def export_request(body: object, org_id: uuid.UUID) -> ExportRequest:
     kind = f.enum("kind", "kind", kinds, ExportKind.USAGE)
     tz = f.get("tz", "timezone")
     tz = "UTC" if tz is None else tz
-    reason = check_zone(tz)
+    reason = zone_error(tz)
     if reason is not None:
         f.errors.append(FieldError("tz", reason))
     models = f.models()

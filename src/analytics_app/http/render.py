@@ -8,7 +8,7 @@ from typing import Any
 from analytics_core.exports import ExportJob, ExportStatus
 from analytics_core.freshness import Freshness, FreshnessReport
 from analytics_core.rollups import NO_CLIENT, RollupStats
-from analytics_core.timegrid import isoformat, zone
+from analytics_core.timegrid import isoformat, zone, zone_error
 from analytics_core.usecases.ingest import BatchResult
 from analytics_core.usecases.queries import AnalyticsReport, GroupBy, SeriesPoint
 
@@ -137,7 +137,8 @@ def job_path(prefix: str, job: ExportJob) -> str:
 def job_body(job: ExportJob, prefix: str) -> dict[str, Any]:
     """An export job; `timeRange` in the job's zone, timestamps in UTC."""
     r = job.request
-    tz = zone(r.tz)
+    # A zone the running tzdata no longer knows (a job stored earlier) shows its window in UTC.
+    tz = UTC_ZONE if zone_error(r.tz) else zone(r.tz)
     succeeded = job.status is ExportStatus.SUCCEEDED
     return {
         "jobId": str(job.job_id), "orgId": str(job.org_id), "status": job.status.value,

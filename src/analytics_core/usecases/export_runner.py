@@ -7,6 +7,7 @@ import csv
 import hashlib
 import io
 import json
+import logging
 import uuid
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
@@ -23,6 +24,7 @@ from analytics_core.exports import (
     ExportRequest,
     ExportStatus,
     object_key,
+    unknown_zone_error,
 )
 from analytics_core.ports import (
     Clock,
@@ -44,6 +46,8 @@ from analytics_core.timegrid import (
 from analytics_core.usecases.export_points import usage_points
 
 CHUNK_BYTES = 64 * 1024
+log = logging.getLogger(__name__)
+
 USER_SAFE_ERROR = "The export could not be generated; please retry or contact support."
 
 
@@ -213,13 +217,19 @@ class ExportRunner:
             return None
         lease = _Lease(job, self)
         try:
-            done = self._generate(lease)
+            unknown_zone = unknown_zone_error(job)
+            if unknown_zone is not None:  # no retry can help: fail it with a clear error
+                now = self.clock.now()
+                done = job.fail(now, unknown_zone, now + self.settings.retention)
+            else:
+                done = self._generate(lease)
         except LeaseLost:  # another runner owns the job now: leave its state and files alone
             return lease.job
         except StoreUnavailable as e:
             job = lease.job
             done = self._after_failure(job, f"temporary storage failure: {type(e).__name__}")
         except Exception:
+            log.exception("export job %s failed with an unexpected error", lease.job.job_id)
             job = lease.job
             now = self.clock.now()
             done = job.fail(now, USER_SAFE_ERROR, now + self.settings.retention)

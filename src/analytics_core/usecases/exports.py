@@ -8,9 +8,10 @@ from datetime import datetime, timedelta
 
 import attrs
 
-from analytics_core.errors import Conflict, Gone, NotFound
-from analytics_core.exports import ExportJob, ExportRequest, ExportStatus
+from analytics_core.errors import Conflict, FieldError, Gone, NotFound, ValidationFailed
+from analytics_core.exports import ExportJob, ExportRequest, ExportStatus, as_read
 from analytics_core.ports import Clock, IdGenerator, ObjectStore, UnitOfWorkFactory
+from analytics_core.timegrid import zone_error
 
 DEFAULT_SIGNED_URL_TTL = timedelta(minutes=15)
 MAX_PAGE = 200
@@ -22,6 +23,9 @@ def create_export(
 ) -> tuple[ExportJob, bool]:
     """Create a pending job; returns (job, created). Replaying an Idempotency-Key with the same
     request returns the first job (created False); with a different request raises Conflict."""
+    reason = zone_error(request.tz)
+    if reason is not None:
+        raise ValidationFailed([FieldError("tz", reason)], "invalid export request")
     with uow_factory() as uow:
         if idempotency_key is not None:
             existing = uow.exports.find_by_idempotency_key(request.org_id, idempotency_key)
@@ -69,7 +73,7 @@ def list_exports(
     limit = max(1, min(limit, MAX_PAGE))
     with uow_factory() as uow:
         jobs = uow.exports.page(org_id, status=status, limit=limit + 1, before=before)
-    page = tuple(jobs[:limit])
+    page = tuple(as_read(job) for job in jobs[:limit])
     cursor = (page[-1].created_at, page[-1].job_id) if len(jobs) > limit else None
     return JobPage(page, cursor)
 
@@ -82,7 +86,7 @@ def get_export(
         job = uow.exports.get(org_id, job_id)
     if job is None:
         raise NotFound(f"export job {job_id} not found")
-    return job
+    return as_read(job)
 
 
 @attrs.frozen

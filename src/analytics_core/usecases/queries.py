@@ -21,6 +21,7 @@ from analytics_core.timegrid import (
     floor_bucket,
     period_end,
     period_start,
+    served_window_errors,
     zone,
 )
 
@@ -55,7 +56,7 @@ class AnalyticsQuery:
     group_by: GroupBy = GroupBy.MODEL
 
     def __attrs_post_init__(self) -> None:
-        errors: list[FieldError] = []
+        errors = served_window_errors(self.start, self.end, "start", "end")
         if self.end <= self.start:
             errors.append(FieldError("end", "must be after start"))
         elif self.end - self.start > MAX_QUERY_RANGE:
