@@ -9,6 +9,9 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 import attrs
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from analytics_app.config_env import EnvReader, Secret, masked_url
 from analytics_app.stream_config import StreamConfig, read_stream_config
@@ -176,9 +179,33 @@ def _jwt_key(r: EnvReader, algorithms: tuple[str, ...]) -> Secret | None:
     name = "JWT_KEY_FILE" if key_file else "JWT_KEY"
     if set(algorithms) <= HMAC_ALGORITHMS and len(key.encode()) < MIN_HMAC_KEY_BYTES:
         r.fail(name, f"an HMAC secret must be at least {MIN_HMAC_KEY_BYTES} bytes long")
-    if set(algorithms) <= PUBLIC_KEY_ALGORITHMS and "-----BEGIN" not in key:
-        r.fail(name, "must be a PEM public key for RS*/ES* algorithms")
+    if set(algorithms) <= PUBLIC_KEY_ALGORITHMS:
+        problem = _public_key_problem(key, algorithms)
+        if problem is not None:
+            r.fail(name, problem)
     return Secret(key)
+
+
+def _public_key_problem(pem: str, algorithms: tuple[str, ...]) -> str | None:
+    """Why `pem` cannot verify tokens of `algorithms` (RS* and/or ES*), or None.
+
+    Checked at start-up so that a wrong key is a configuration error, not a 500 on every bearer
+    request: a private key (which must never be deployed to a verifier), a certificate, garbage,
+    or a key of a family none of the algorithms uses.
+    """
+    if "PRIVATE KEY-----" in pem:
+        return ("is a private key; configure the matching PEM public key "
+                "(a verifier never needs the private key)")
+    try:
+        public = serialization.load_pem_public_key(pem.encode())
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        return "must be a PEM public key ('-----BEGIN PUBLIC KEY-----') for RS*/ES* algorithms"
+    families = {a[:2] for a in algorithms}
+    usable = (("RS" in families and isinstance(public, rsa.RSAPublicKey))
+              or ("ES" in families and isinstance(public, ec.EllipticCurvePublicKey)))
+    if not usable:
+        return "must be an RSA public key for RS* algorithms or an EC public key for ES*"
+    return None
 
 
 def _time_zone(r: EnvReader, name: str) -> str:

@@ -57,6 +57,10 @@ def test_valid_hs256_token_is_accepted(
         ({"aud": "someone-else"}, "audience"),
         ({"iss": "https://evil.test/"}, "issuer"),
         ({"sub": None}, "'sub'"),
+        ({"exp": str(int(time.time()) + 3600)}, "'exp' must be a numeric date"),
+        ({"exp": 10**30}, "too far in the future"),
+        ({"nbf": "0"}, "'nbf' must be a numeric date"),
+        ({"iat": "1"}, "'iat' must be a numeric date"),
     ],
 )
 def test_token_with_bad_claims_is_401(

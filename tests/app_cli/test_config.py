@@ -5,13 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from analytics_app.config import Settings, load_settings
 from analytics_app.config_env import Secret, masked_url
 from analytics_core.errors import ConfigError
 
 HMAC_KEY = "k" * 40
-PEM = "-----BEGIN PUBLIC KEY-----\nMFkw...\n-----END PUBLIC KEY-----\n"
+_EC_PRIVATE = ec.generate_private_key(ec.SECP256R1())
+PEM = _EC_PRIVATE.public_key().public_bytes(
+    serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
 
 
 def _errors(env: dict[str, str]) -> list[str]:
@@ -187,3 +191,26 @@ def test_masked_url_keeps_urls_without_password():
 def test_plain_settings_object_is_the_memory_mode():
     """Settings() (library use) is the in-memory mode."""
     assert Settings().storage == "memory"
+
+
+def _private_pem(key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey) -> str:
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption()).decode()
+
+
+@pytest.mark.parametrize(("algorithms", "key", "reason"), [
+    ("RS256", _private_pem(rsa.generate_private_key(public_exponent=65537, key_size=2048)),
+     "is a private key; configure the matching PEM public key"),
+    ("ES256", _private_pem(_EC_PRIVATE), "is a private key"),
+    ("RS256", PEM, "must be an RSA public key for RS* algorithms"),
+    ("RS256", "-----BEGIN PUBLIC KEY-----\nMFkw...\n-----END PUBLIC KEY-----\n",
+     "must be a PEM public key"),
+    ("RS256", "x" * 40, "must be a PEM public key"),
+])
+def test_unusable_public_key_is_refused_at_start(algorithms: str, key: str, reason: str):
+    """A private key, garbage or a key of the wrong family is a config error naming the
+    variable, never a 500 on every bearer request."""
+    [error] = _errors({"ANALYTICS_JWT_ALGORITHMS": algorithms, "ANALYTICS_JWT_KEY": key})
+    assert error.startswith(f"  ANALYTICS_JWT_KEY: {reason}")
+    assert "PRIVATE" not in error
+    assert "MIG" not in error

@@ -6,6 +6,8 @@ an API key is also sent); then `X-API-Key`; then, only when enabled, the gateway
 
 from __future__ import annotations
 
+import math
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -87,7 +89,24 @@ def decode_bearer(token: str, settings: JwtSettings) -> Mapping[str, Any]:
         raise Unauthenticated(_jwt_reason(e)) from e
     except (ValueError, TypeError) as e:  # malformed key material or header values
         raise Unauthenticated("bearer token is invalid") from e
+    _check_dates(claims)
     return claims
+
+
+# The furthest `exp` accepted: a token valid for longer than this is a mistake or an attack.
+MAX_TOKEN_LIFETIME_SECONDS = 10 * 366 * 86400
+
+
+def _check_dates(claims: Mapping[str, Any]) -> None:
+    """`exp`, `nbf` and `iat` are JSON numbers (RFC 7519 NumericDate), never strings or
+    booleans, and `exp` lies at most ten years ahead."""
+    for claim in ("exp", "nbf", "iat"):
+        value = claims.get(claim)
+        if claim in claims and (isinstance(value, bool) or not isinstance(value, int | float)
+                                or not math.isfinite(value)):
+            raise Unauthenticated(f"bearer token claim {claim!r} must be a numeric date")
+    if claims["exp"] > time.time() + MAX_TOKEN_LIFETIME_SECONDS:
+        raise Unauthenticated("bearer token expires too far in the future (at most 10 years)")
 
 
 @attrs.frozen
