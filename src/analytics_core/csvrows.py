@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Sequence
 
 USAGE_COLUMNS: tuple[str, ...] = (
@@ -15,11 +16,26 @@ EVENT_COLUMNS: tuple[str, ...] = (
 )
 
 _DANGEROUS_FIRST = ("=", "+", "-", "@", "\t", "\r")
+_FORMULA = frozenset("=+-@")
+# Characters a spreadsheet may skip or show as nothing before reading a formula: white space of
+# any kind (space, newline, NBSP, ideographic space), control characters, and format
+# characters (bidi overrides such as U+202E, zero-width spaces and joiners, the BOM).
+_SKIPPED_CATEGORIES = frozenset({"Cc", "Cf", "Zs", "Zl", "Zp"})
+
+
+def _skipped(ch: str) -> bool:
+    return ch.isspace() or unicodedata.category(ch) in _SKIPPED_CATEGORIES
 
 
 def neutralise(cell: str) -> str:
-    """Prefix a cell that a spreadsheet would read as a formula with a single quote."""
+    """Prefix a cell that a spreadsheet could read as a formula with a single quote: one that
+    starts with = + - @ (or a tab or CR), also behind any run of white space, control or
+    format characters, and in any compatibility form of those signs (full-width ＝ ＋ － ＠,
+    small or superscript forms)."""
     if cell.startswith(_DANGEROUS_FIRST):
+        return "'" + cell
+    first = next((ch for ch in cell if not _skipped(ch)), "")
+    if first and (first in _FORMULA or unicodedata.normalize("NFKC", first)[:1] in _FORMULA):
         return "'" + cell
     return cell
 

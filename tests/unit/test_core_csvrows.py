@@ -19,7 +19,8 @@ def test_dangerous_first_characters_are_prefixed_with_a_quote(first: str) -> Non
 
 
 @pytest.mark.parametrize(
-    "cell", ["", "abc", "12.3400", "'=already", " =spaced", "a=b", "2025-06-01T00:00:00Z", "\n="]
+    "cell", ["", "abc", "12.3400", "'=already", "a=b", "2025-06-01T00:00:00Z", " a=b", "\u202eabc",
+             "０", "Ａ＝"]
 )
 def test_other_cells_are_left_alone(cell: str) -> None:
     """Cells not starting with a dangerous character are unchanged."""
@@ -37,7 +38,41 @@ def test_neutralising_only_ever_adds_one_leading_quote(cell: str) -> None:
     """The original text is kept intact after at most one added quote."""
     out = neutralise(cell)
     assert out in (cell, "'" + cell)
-    assert (out != cell) is cell.startswith(DANGEROUS)
+    if cell.startswith(DANGEROUS):
+        assert out != cell
+
+
+# What a spreadsheet may skip or not show before a formula, and the look-alike signs.
+HIDDEN_PREFIXES = [" ", "\n", "\u00a0", "\u3000", "\u2028", "\u202e", "\u202d", "\u200b",
+                   "\u200d", "\u2060", "\ufeff", "\x00", "\x1b", "\v", "\f"]
+FORMULA_SIGNS = ["=", "+", "-", "@", "\uff1d", "\uff0b", "\uff0d", "\uff20", "\ufe66",
+                 "\ufe62", "\ufe63", "\ufe6b", "\u207c", "\u207a"]
+
+
+@pytest.mark.parametrize("cell", [" =1+1", "\n=1+1", "\uff1dSUM(A1)", "\u202e=1", "\u200b@x"],
+                         ids=repr)
+def test_the_issues_examples_are_neutralised(cell: str) -> None:
+    """Space, newline, full-width = and U+202E before a formula sign no longer slip through."""
+    assert neutralise(cell) == "'" + cell
+
+
+@given(prefix=st.lists(st.sampled_from(HIDDEN_PREFIXES), max_size=6).map("".join),
+       sign=st.sampled_from(FORMULA_SIGNS), rest=st.text(max_size=20))
+def test_a_formula_sign_behind_any_hidden_prefix_is_neutralised(
+    prefix: str, sign: str, rest: str,
+) -> None:
+    """Any run of white space, control or format characters, then = + - @ in any width."""
+    cell = prefix + sign + rest
+    assert neutralise(cell) == "'" + cell
+
+
+@given(prefix=st.lists(st.sampled_from(HIDDEN_PREFIXES), max_size=6).map("".join),
+       rest=st.text(st.characters(categories=["L", "N"]), min_size=1, max_size=20))
+def test_ordinary_text_behind_hidden_prefixes_is_left_alone(prefix: str, rest: str) -> None:
+    """Letters and digits first (after the hidden run) never get a quote."""
+    cell = prefix + rest
+    if not cell.startswith(DANGEROUS):
+        assert neutralise(cell) == cell
 
 
 def test_text_row_renders_none_as_empty_and_neutralises() -> None:
