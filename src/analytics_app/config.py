@@ -85,6 +85,20 @@ class Settings:
     migrations_dir: Path | None = None
     otel_exporter: str = "none"
 
+    def secret_values(self) -> tuple[str, ...]:
+        """Every credential of the deployment, for the log redactor (never printed)."""
+        values = [urlsplit(url).password for url in (self.database_url, self.redis_url) if url]
+        if self.jwt_key is not None:
+            values.append(self.jwt_key.reveal())
+        if self.s3 is not None:
+            values.append(self.s3.access_key_id)
+            if self.s3.secret_access_key is not None:
+                values.append(self.s3.secret_access_key.reveal())
+        # RabbitMQ's public default is no secret, and redacting "guest" would mangle the user name.
+        if self.rabbitmq is not None and self.rabbitmq.password != "guest":  # noqa: S105
+            values.append(self.rabbitmq.password)
+        return tuple(v for v in values if v)
+
     @property
     def storage(self) -> Storage:
         """Which storage the database URL selects."""

@@ -71,7 +71,7 @@ def _stream_app() -> tuple[Settings, StreamConfig, Application]:
 def _configure_logging(settings: Settings) -> None:
     from analytics_app.logs import configure_logging  # noqa: PLC0415
 
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, secrets=settings.secret_values())
     logging.getLogger("rstream").setLevel(logging.CRITICAL)  # its reconnect noise; we log ours
     logging.getLogger("alembic").setLevel(logging.WARNING)
 

@@ -30,8 +30,8 @@ def _skipped(ch: str) -> bool:
 def neutralise(cell: str) -> str:
     """Prefix a cell that a spreadsheet could read as a formula with a single quote: one that
     starts with = + - @ (or a tab or CR), also behind any run of white space, control or
-    format characters, and in any compatibility form of those signs (full-width ＝ ＋ － ＠,
-    small or superscript forms)."""
+    format characters, and in any compatibility form of those signs (full-width U+FF1D,
+    U+FF0B, U+FF0D, U+FF20, small or superscript forms)."""
     if cell.startswith(_DANGEROUS_FIRST):
         return "'" + cell
     first = next((ch for ch in cell if not _skipped(ch)), "")

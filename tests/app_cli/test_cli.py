@@ -229,3 +229,32 @@ def test_export_refuses_an_unknown_zone_naming_tz(migrated: Path, capsys):
     err = capsys.readouterr().err
     assert "--tz: unknown IANA time zone 'Mars/Base'" in err
     assert "zoneinfo" in err
+
+
+def test_files_the_product_writes_are_private(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                              capsys):
+    """The data directory, the SQLite database and its journals, and local exports are
+    0700/0600 whatever umask the shell had (SPEC §11)."""
+    for name in list(os.environ):
+        if name.startswith("ANALYTICS_") and not name.startswith("ANALYTICS_TEST_"):
+            monkeypatch.delenv(name)
+    data = tmp_path / "data"
+    monkeypatch.setenv("ANALYTICS_DATA_DIR", str(data))
+    previous = os.umask(0o022)
+    try:
+        assert main(["migrate"]) == 0
+        assert main(["demo", "--events", "300", "--days", "1", "--no-progress"]) == 0
+        from datetime import UTC, datetime, timedelta  # noqa: PLC0415
+
+        now = datetime.now(UTC)
+        assert main(["export", "--org", ORG, "--start", (now - timedelta(days=1)).isoformat(),
+                     "--end", now.isoformat(), "--wait"]) == 0
+    finally:
+        os.umask(previous)
+    capsys.readouterr()
+    paths = [data, *data.rglob("*")]
+    assert any(p.suffix == ".csv" for p in paths)
+    assert any(p.name == "analytics.db" for p in paths)
+    for path in paths:
+        mode = path.stat().st_mode & 0o777
+        assert mode == (0o700 if path.is_dir() else 0o600), (path, oct(mode))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -62,11 +63,18 @@ def sqlite_path(url: URL) -> Path | None:
     return Path(database)
 
 
+def _private_file(path: Path) -> None:
+    """Create the database file (and its directory) private to this user before SQLite opens
+    it: SQLite gives its -wal, -shm and -journal files the database file's permissions."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+
+
 def _sqlite_engine(url: URL, busy_timeout_ms: int, echo: bool) -> Engine:
     path = sqlite_path(url)
     if path is None:
         raise ValueError("SQLite storage needs a file path (sqlite:////data/analytics.db)")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    _private_file(path)
     engine = sa.create_engine(
         url, connect_args={"check_same_thread": False, "timeout": busy_timeout_ms / 1000},
         pool_pre_ping=False, echo=echo,

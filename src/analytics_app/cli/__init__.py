@@ -20,6 +20,7 @@ from analytics_core.errors import (
 )
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_UNAVAILABLE = 0, 1, 2, 3
+PRIVATE_UMASK = 0o077  # files 0600, directories 0700
 Handler = Callable[[argparse.Namespace], int]
 
 
@@ -203,7 +204,12 @@ def _report(error: BaseException) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run one command; returns the exit code (user errors print a message, never a traceback)."""
+    """Run one command; returns the exit code (user errors print a message, never a traceback).
+
+    Every file and directory the product creates is private to its user (SPEC §11): the
+    SQLite database and its journals, local exports, metrics files of worker processes.
+    """
+    os.umask(PRIVATE_UMASK)
     args = build_parser().parse_args(argv)
     handler: Handler = args.handler
     try:

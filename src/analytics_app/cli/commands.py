@@ -282,7 +282,7 @@ def validate(args: argparse.Namespace, settings: Settings) -> int:
 
 def worker(args: argparse.Namespace, settings: Settings) -> int:
     """Run the export worker; SIGTERM/SIGINT finish the job in hand, then exit 0."""
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, secrets=settings.secret_values())
     quiet_libraries()
     application = Application(settings)
     port = settings.worker_metrics_port if args.metrics_port is None else args.metrics_port

@@ -96,7 +96,7 @@ class GunicornServer(BaseApplication):  # type: ignore[misc]  # gunicorn ships n
         from analytics_app.logs import configure_logging  # noqa: PLC0415  in the worker
         from analytics_app.wsgi import start_runtime  # noqa: PLC0415  after the metrics env is set
 
-        configure_logging(self.settings.log_level)
+        configure_logging(self.settings.log_level, secrets=self.settings.secret_values())
         quiet_libraries()
         runtime = start_runtime(self.settings, self.inherited)
         return runtime.app
