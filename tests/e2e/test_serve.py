@@ -49,6 +49,7 @@ class Service:
         })
         self.server: subprocess.Popen[str] | None = None
         self.lines: queue.Queue[str] = queue.Queue()
+        self.log = data_dir.parent / f"{data_dir.name}-serve.log"  # the server's stderr
 
     def run(self, *args: str) -> subprocess.CompletedProcess[str]:
         """Run one CLI command to completion."""
@@ -58,10 +59,11 @@ class Service:
     def start(self, *args: str) -> None:
         """Start `analytics serve` and wait until /status/healthz answers."""
         self.lines = queue.Queue()
-        self.server = subprocess.Popen(
-            [sys.executable, "-m", "analytics_app.cli", "serve", *args], env=self.env,
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-        )
+        with self.log.open("a") as log:
+            self.server = subprocess.Popen(
+                [sys.executable, "-m", "analytics_app.cli", "serve", *args], env=self.env,
+                stdout=subprocess.PIPE, stderr=log, text=True,
+            )
         stdout = self.server.stdout
         assert stdout is not None
         threading.Thread(target=lambda: [self.lines.put(line) for line in stdout],
@@ -223,3 +225,44 @@ def test_worker_stops_cleanly_on_sigterm(service: Service):
         if worker.poll() is None:
             worker.kill()
             worker.wait()
+
+
+def test_embedded_sqlite_serves_concurrent_idempotent_creates(service: Service):
+    """Two workers on one SQLite file: 24 concurrent export creates with Idempotency-Key all
+    succeed, one job per key, and neither boot nor the burst logs 'database is locked'."""
+    assert service.run("migrate").returncode == 0
+    assert service.run("demo", "--events", "600", "--days", "40", "--no-progress").returncode == 0
+    key = KEY.search(service.run("apikey", "create", "--org", ORG, "--role", "org_admin").stdout)
+    assert key is not None
+    service.env.update({"ANALYTICS_WORKERS": "2"})
+    service.start()
+    now = datetime.now(UTC).replace(microsecond=0)
+    body = {"timeRange": {"start": (now - timedelta(days=2)).isoformat(),
+                          "end": now.isoformat()}, "granularity": "daily"}
+    results: list[tuple[int, str, str]] = []
+
+    def create(idempotency_key: str) -> None:
+        request = urllib.request.Request(
+            f"{service.base}{API}/orgs/{ORG}/exports", data=json.dumps(body).encode(),
+            method="POST", headers={"X-API-Key": key.group(0), "Idempotency-Key": idempotency_key,
+                                    "Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                results.append((response.status, idempotency_key,
+                                json.loads(response.read())["jobId"]))
+        except urllib.error.HTTPError as e:
+            results.append((e.code, idempotency_key, e.read().decode()))
+
+    threads = [threading.Thread(target=create, args=(f"burst-{i % 12}",)) for i in range(24)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert service.stop() == 0
+    assert sorted(status for status, _, _ in results) == [200] * 12 + [202] * 12, results
+    jobs: dict[str, set[str]] = {}
+    for _, idempotency_key, job_id in results:
+        jobs.setdefault(idempotency_key, set()).add(job_id)
+    assert all(len(ids) == 1 for ids in jobs.values()), jobs
+    assert len(jobs) == 12
+    assert "database is locked" not in service.log.read_text()

@@ -58,7 +58,10 @@ class SqlExportJobStore(SqlRepository):
     def find_by_idempotency_key(self, org_id: uuid.UUID, key: str) -> ExportJob | None:
         """The job created with this key for this org, or None."""
         stmt = sa.select(export_jobs).where(_T.org_id == org_id, _T.idempotency_key == key)
-        row = self._read().execute(stmt).mappings().one_or_none()
+        # The lookup opens a create: on SQLite it takes the write lock first, so the insert that
+        # follows never has to upgrade a read snapshot that another writer has moved past
+        # (SQLITE_BUSY_SNAPSHOT, which no busy timeout waits out: "database is locked").
+        row = self._write().execute(stmt).mappings().one_or_none()
         return None if row is None else job_from_row(row)
 
     @translated
