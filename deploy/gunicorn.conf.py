@@ -38,7 +38,8 @@ _LOG_LEVEL = os.environ.get("ANALYTICS_LOG_LEVEL", "INFO").upper()
 _HOST = os.environ.get("ANALYTICS_HOST", "127.0.0.1")
 bind = [f"{_HOST}:{os.environ.get('ANALYTICS_PORT', '8084')}"]
 workers = int(os.environ.get("ANALYTICS_WORKERS", "2"))
-worker_class = "gthread"
+# gthread whose own 414/431/400 answers are problem+json
+worker_class = "analytics_app.http.server_errors.ProblemThreadWorker"
 threads = 4
 timeout = 120
 graceful_timeout = 30

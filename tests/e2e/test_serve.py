@@ -266,3 +266,63 @@ def test_embedded_sqlite_serves_concurrent_idempotent_creates(service: Service):
     assert all(len(ids) == 1 for ids in jobs.values()), jobs
     assert len(jobs) == 12
     assert "database is locked" not in service.log.read_text()
+
+
+def _raw(service: Service, request: bytes) -> tuple[int, dict[str, str], bytes]:
+    """Send bytes as they are on a fresh connection; (status, headers, body) of the answer."""
+    with socket.create_connection(("127.0.0.1", service.port), timeout=30) as sock:
+        sock.sendall(request)
+        data = b""
+        while chunk := sock.recv(65536):  # every answer here closes the connection
+            data += chunk
+    head, sep, body = data.partition(b"\r\n\r\n")
+    assert sep, f"no complete response: {data!r}"
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
+    return int(lines[0].split()[1]), headers, body
+
+
+def test_server_level_errors_are_problem_json_and_chunked_bodies_are_read(service: Service):
+    """414, 431 and bad framing come back as problem+json; a chunked body is read, within the
+    body size limit (413 above it)."""
+    assert service.run("migrate").returncode == 0
+    key = KEY.search(service.run("apikey", "create", "--org", ORG, "--role", "org_admin").stdout)
+    assert key is not None
+    service.env["ANALYTICS_MAX_BODY_BYTES"] = "2048"
+    service.start()
+    host = b"Host: 127.0.0.1\r\n"
+    cases = {
+        414: b"GET /analytics/v1/status/healthz?" + b"x" * 9000 + b" HTTP/1.1\r\n" + host + b"\r\n",
+        431: b"GET /analytics/v1/status/healthz HTTP/1.1\r\n" + host
+        + b"X-Big: " + b"y" * 9000 + b"\r\n\r\n",
+        400: b"GET /analytics/v1/status/healthz HTTP/1.1\r\n" + host
+        + b"Content-Length: nope\r\n\r\n",
+    }
+    for status, request in cases.items():
+        got, headers, body = _raw(service, request)
+        assert got == status, body
+        assert headers["content-type"] == "application/problem+json"
+        document = json.loads(body)
+        assert document["status"] == status
+        assert {"type", "title", "detail", "instance"} <= set(document)
+
+    def chunked(payload: bytes) -> bytes:
+        pieces = [payload[i:i + 100] for i in range(0, len(payload), 100)]
+        framed = b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in pieces) + b"0\r\n\r\n"
+        return (b"POST /analytics/v1/events/validate HTTP/1.1\r\n" + host
+                + b"X-API-Key: " + key.group(0).encode() + b"\r\n"
+                + b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n"
+                + b"Connection: close\r\n\r\n" + framed)
+
+    event = {"eventId": "0f8fad5b-d9cb-469f-a165-70867728950e", "orgId": ORG,
+             "modelId": "16fd2706-8baf-433b-82eb-8c7fada847da",
+             "occurredAt": datetime.now(UTC).isoformat(), "status": "success",
+             "latencyMs": 5, "inputTokens": 1, "outputTokens": 1, "costEstimateCents": 1}
+    got, _, body = _raw(service, chunked(json.dumps(event).encode()))
+    assert got == 204, body
+    got, headers, body = _raw(service, chunked(json.dumps({**event, "latencyMs": -1}).encode()))
+    assert got == 400
+    assert json.loads(body)["errors"][0]["field"] == "latencyMs"
+    got, headers, body = _raw(service, chunked(b" " * 3000 + json.dumps(event).encode()))
+    assert got == 413, body
+    assert headers["content-type"] == "application/problem+json"

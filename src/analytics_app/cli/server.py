@@ -65,7 +65,8 @@ class GunicornServer(BaseApplication):  # type: ignore[misc]  # gunicorn ships n
         options: dict[str, Any] = {
             "bind": [f"{self.settings.host}:{self.settings.port}"],
             "workers": self.settings.workers,
-            "worker_class": "gthread",
+            # gthread whose own 414/431/400 answers are problem+json (http/server_errors.py)
+            "worker_class": "analytics_app.http.server_errors.ProblemThreadWorker",
             "threads": THREADS_PER_WORKER,
             "timeout": 120,
             "graceful_timeout": 30,

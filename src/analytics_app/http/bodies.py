@@ -48,13 +48,23 @@ def _too_large(max_bytes: int) -> Exception:
     )
 
 
+def _read_body(req: falcon.Request, limit: int) -> bytes:
+    """At most `limit` bytes of the body. A chunked body has no Content-Length, so Falcon's
+    bounded stream reads it as empty: the server decodes the chunks and ends its input stream
+    at the body's end (`wsgi.input_terminated`), so that stream is read instead."""
+    if req.content_length is None and req.env.get("wsgi.input_terminated"):
+        data: bytes = req.stream.read(limit)
+        return data
+    return req.bounded_stream.read(limit)
+
+
 def read_json(req: falcon.Request, max_bytes: int) -> object:
     """The decoded JSON body; numbers with a fraction become Decimal, never float."""
     length = req.content_length
     if length is not None and length > max_bytes:
         raise _too_large(max_bytes)
     _require_json(req)
-    data = req.bounded_stream.read(max_bytes + 1)
+    data = _read_body(req, max_bytes + 1)
     if len(data) > max_bytes:
         raise _too_large(max_bytes)
     if not data.strip():
