@@ -4,6 +4,7 @@ bounded buffering, replay and pipeline freshness."""
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -16,6 +17,7 @@ from analytics_adapters.rabbitmq import (
     PartitionReader,
     Retention,
     StartAt,
+    StreamPipelineProgress,
     StreamRuntime,
     StreamTopology,
 )
@@ -142,6 +144,37 @@ def test_progress_is_now_when_caught_up_and_the_oldest_pending_chunk_when_behind
     assert [p.committed for p in progress.partitions()] == [
         storage_offset(storage, s) for s in runtime.topology.streams
     ]
+
+
+def test_data_the_broker_showed_keeps_a_partition_behind_whatever_the_grace(
+    runtime: StreamRuntime, storage: SqlStorage,
+) -> None:
+    """A probe that moves forward to offsets the broker already delivered is behind until the
+    committed offset passes them, even when the broker does not push the chunk again within
+    the grace (here none at all): being caught up is never concluded from a short silence."""
+    progress = StreamPipelineProgress(runtime.address, runtime.topology, GROUP,
+                                      storage.unit_of_work, refresh=0.1, grace=0.0)
+    try:
+        publish(runtime, make_scenario(200, seed=5).lines)
+        published_by = datetime.now(UTC)
+        streams = set(runtime.topology.streams)
+        wait_until(lambda: {p.stream for p in progress.partitions() if p.behind_since} == streams,
+                   10, "progress to see the unconsumed messages of every partition")
+        busy = sorted(streams)
+        with storage.unit_of_work() as uow:  # a consumer that committed only the first message
+            for stream in busy:
+                uow.offsets.save(GROUP, stream, 0)
+            uow.commit()
+        wait_until(lambda: all(p.committed == 0 for p in progress.partitions()
+                               if p.stream in busy), 10, "progress to read the committed offsets")
+        for _ in range(10):  # ten refresh cycles, each moving no probe and waiting no grace
+            time.sleep(0.1)
+            assert progress.complete_through(datetime.now(UTC)) < published_by
+        consume_all(runtime, storage)
+        later = datetime.now(UTC) + timedelta(minutes=1)
+        wait_until(lambda: progress.complete_through(later) == later, 10, "progress to catch up")
+    finally:
+        progress.close()
 
 
 def storage_offset(storage: SqlStorage, stream: str) -> int | None:

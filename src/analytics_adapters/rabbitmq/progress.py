@@ -13,7 +13,11 @@ at full speed with 4 partitions; without this a busy consumer exhausted the brok
 descriptors within minutes and stream connections started crashing with `emfile`).
 
 completeThrough is `now` when every partition is caught up, otherwise the earliest broker
-write time of a chunk holding an unaggregated message. While the broker or the database
+write time of a chunk holding an unaggregated message. "Behind" rests on what the broker
+delivered: once a chunk showed data at or beyond a partition's first uncommitted offset, that
+partition is behind until the committed offset passes the data, whether or not the broker
+pushes the chunk again within `grace` after the probe moves (before, a re-subscribed probe that
+saw nothing within 0.3 s was taken as caught up). While the broker or the database
 cannot be read, it stays at the last instant verified complete, so the lag grows honestly.
 """
 
@@ -54,6 +58,11 @@ class _Probe:
     subscription: Subscription | None = None
     task: asyncio.Task[None] | None = None
     behind_at: datetime | None = None
+    # The highest offset the broker has shown to exist in the stream, and the write time of
+    # the chunk that first showed data at or beyond the probe's target. Known data is a fact:
+    # a probe that moves to a target at or below it stays behind until a committed offset
+    # passes it, however long the broker takes to push the chunk again.
+    seen_through: int = -1
 
 
 @attrs.frozen
@@ -152,7 +161,7 @@ class StreamPipelineProgress:
                 self.connections += 1
             await self._move_probes(client, committed)
             await asyncio.sleep(self._grace)  # let the broker push what it already holds
-            self._mark_verified(client, committed)
+            self._mark_verified(client)
         except _UNVERIFIABLE as e:
             log.warning("pipeline progress cannot be verified: %r", e)
             self._mark_unverified()
@@ -165,6 +174,8 @@ class StreamPipelineProgress:
             return {s: uow.offsets.get(self.group, s) for s in self.topology.streams}
 
     async def _move_probes(self, client: Client, committed: dict[str, int | None]) -> None:
+        with self._lock:  # the offsets the probes now stand on, as `partitions()` reports them
+            self._committed = committed
         for index, (stream, probe) in enumerate(self._probes.items()):
             target = _target(committed.get(stream))
             if _in_place(probe, target):
@@ -175,7 +186,10 @@ class StreamPipelineProgress:
             self.subscriptions += 1
             await subscription.start(StartAt.offset(target), credit=1)
             with self._lock:
-                probe.target, probe.subscription, probe.behind_at = target, subscription, None
+                # Data already seen at or beyond the new target keeps the partition behind
+                # (with the older, conservative chunk time) until the broker pushes it again.
+                behind = probe.behind_at if probe.seen_through >= target else None
+                probe.target, probe.subscription, probe.behind_at = target, subscription, behind
             probe.task = asyncio.create_task(self._watch(probe, subscription, target))
 
     async def _watch(self, probe: _Probe, subscription: Subscription, target: int) -> None:
@@ -183,20 +197,22 @@ class StreamPipelineProgress:
             frame: schema.Deliver | None = await subscription.next_frame(3600)
             if frame is None:
                 continue
-            if frame.chunk_first_offset + frame.num_records - 1 >= target:
+            last = frame.chunk_first_offset + frame.num_records - 1
+            with self._lock:
+                probe.seen_through = max(probe.seen_through, last)
+            if last >= target:
                 with self._lock:
                     probe.behind_at = chunk_time(frame)
                 return  # one chunk beyond the committed offset is all it needs to know
             await subscription.credit(1)  # a chunk below the target: wait for the next one
 
-    def _mark_verified(self, client: Client, committed: dict[str, int | None]) -> None:
+    def _mark_verified(self, client: Client) -> None:
         alive = client.is_connection_alive() and all(
             p.task is not None and (not p.task.done() or p.behind_at is not None)
             for p in self._probes.values()
         )
         now = datetime.now(UTC)
         with self._lock:
-            self._committed = committed
             if not alive:
                 self._verified = False
                 return
