@@ -40,7 +40,9 @@ PARAMETERS: dict[str, dict[str, Any]] = {
     "tz": _param("tz", "query", {"type": "string", "default": "UTC"}, "IANA time zone."),
     "modelId": _param("modelId", "query", {"type": "array", "items": UUID},
                       "Only these models (repeat or comma-separate)."),
-    "clientId": _param("clientId", "query", {"type": "array", "items": {"type": "string"}},
+    "clientId": _param("clientId", "query",
+                       {"type": "array",
+                        "items": {"type": "string", "minLength": 1, "maxLength": 128}},
                        "Only these clients (repeat)."),
     "groupBy": _param("groupBy", "query", {"enum": ["model", "client", "none"],
                                            "default": "model"}, "One series per ..."),
@@ -52,15 +54,17 @@ PARAMETERS: dict[str, dict[str, Any]] = {
                      "Only jobs in this status."),
     "limit": _param("limit", "query", {"type": "integer", "minimum": 1, "maximum": 200,
                                        "default": 50}, "Page size."),
-    "cursor": _param("cursor", "query", {"type": "string"},
+    "cursor": _param("cursor", "query", {"type": "string", "minLength": 1},
                      "Opaque `nextCursor` of the previous page."),
     "verbose": _param("verbose", "query", {"type": "string"},
                       "Present: JSON report of every check (degraded ones included)."),
     "Idempotency-Key": _param("Idempotency-Key", "header", {"type": "string", "maxLength": 255},
                               "Replays return the first job (200); another body is 409."),
-    "X-Request-Id": _param("X-Request-Id", "header",
-                           {"type": "string", "maxLength": 128, "pattern": "^[A-Za-z0-9._-]+$"},
-                           "Echoed on the response (generated when absent)."),
+    "X-Request-Id": _param("X-Request-Id", "header", {"type": "string"},
+                           "Any value is accepted and never refused: characters other than "
+                           "A-Z a-z 0-9 . _ - are dropped and the rest is cut to 128; what is "
+                           "left is echoed on the response and logged (a new id is generated "
+                           "when nothing is left or the header is absent)."),
 }
 
 

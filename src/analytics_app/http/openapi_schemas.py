@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from analytics_core.events import MAX_EVENT_COST_CENTS, MAX_EVENT_LATENCY_MS, MAX_EVENT_TOKENS
+
 Schema = dict[str, Any]
 
 
@@ -117,8 +119,11 @@ SCHEMAS: dict[str, Schema] = {
     "UsageEvent": obj(
         {"eventId": UUID, "orgId": UUID, "modelId": UUID, "occurredAt": TIME,
          "status": {"enum": ["success", "error", "timeout", "throttled"]},
-         "latencyMs": INT, "inputTokens": INT, "outputTokens": INT,
-         "costEstimateCents": {"type": ["number", "string"], "minimum": 0},
+         "latencyMs": {**INT, "maximum": MAX_EVENT_LATENCY_MS},
+         "inputTokens": {**INT, "maximum": MAX_EVENT_TOKENS},
+         "outputTokens": {**INT, "maximum": MAX_EVENT_TOKENS},
+         "costEstimateCents": {"type": ["number", "string"], "minimum": 0,
+                               "maximum": MAX_EVENT_COST_CENTS},
          "actorId": {"type": ["string", "null"], "format": "uuid"},
          "clientId": {"type": ["string", "null"], "maxLength": 128},
          "errorCode": {"type": ["string", "null"], "maxLength": 128},
@@ -128,8 +133,11 @@ SCHEMAS: dict[str, Schema] = {
          "outputTokens", "costEstimateCents"],
         description="snake_case spellings of every key are accepted; unknown keys ignored.",
     ),
-    "EventBatch": obj({"events": {"type": "array", "items": ref("UsageEvent"),
-                                  "maxItems": 5000}}),
+    "EventBatch": obj({"events": {
+        "type": "array", "maxItems": 5000,
+        "items": {"description": "Each item is judged on its own: a UsageEvent (or one JSON "
+                                 "string of one) is accepted; anything else is `rejected` in "
+                                 "its result and dead-lettered, never failing the batch."}}}),
     "EventResult": obj(
         {"index": INT, "eventId": {"type": ["string", "null"]},
          "status": {"enum": ["accepted", "duplicate", "rejected"]},
