@@ -38,8 +38,9 @@ _LOG_LEVEL = os.environ.get("ANALYTICS_LOG_LEVEL", "INFO").upper()
 _HOST = os.environ.get("ANALYTICS_HOST", "127.0.0.1")
 bind = [f"{_HOST}:{os.environ.get('ANALYTICS_PORT', '8084')}"]
 workers = int(os.environ.get("ANALYTICS_WORKERS", "2"))
-# gthread whose own 414/431/400 answers are problem+json
-worker_class = "analytics_app.http.server_errors.ProblemThreadWorker"
+# gthread that reads whole requests before a thread takes them (slow clients hold no thread),
+# with 414/431/400 as problem+json; deadlines: ReadAheadWorker.header_timeout / body_timeout
+worker_class = "analytics_app.http.read_ahead.ReadAheadWorker"
 threads = 4
 timeout = 120
 graceful_timeout = 30

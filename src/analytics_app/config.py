@@ -69,6 +69,8 @@ class Settings:
     port: int = 8084
     workers: int = 1
     max_body_bytes: int = 10 * 1024 * 1024
+    request_header_timeout_seconds: float = 10.0
+    request_body_timeout_seconds: float = 30.0
     signed_url_ttl_seconds: int = 900
     export_retention_days: int = 90
     raw_retention_days: int = 400
@@ -287,6 +289,8 @@ def _read(r: EnvReader) -> Settings:
         port=r.integer("PORT", 8084, 1, 65535),
         workers=workers,
         max_body_bytes=r.integer("MAX_BODY_BYTES", 10 * 1024 * 1024, 1024, 1024**3),
+        request_header_timeout_seconds=r.number("REQUEST_HEADER_TIMEOUT_SECONDS", 10.0, 0.5, 300),
+        request_body_timeout_seconds=r.number("REQUEST_BODY_TIMEOUT_SECONDS", 30.0, 0.5, 3600),
         signed_url_ttl_seconds=r.integer("SIGNED_URL_TTL_SECONDS", 900, 1,
                                          MAX_SIGNED_URL_SECONDS),
         export_retention_days=r.integer("EXPORT_RETENTION_DAYS", 90, 1, 3650),

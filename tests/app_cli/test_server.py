@@ -18,7 +18,7 @@ def test_gunicorn_options_come_from_settings():
     server = GunicornServer(Settings(host="0.0.0.0", port=9001, workers=3, log_level="DEBUG"))
     assert server.cfg.bind == ["0.0.0.0:9001"]
     assert server.cfg.workers == 3
-    assert server.cfg.worker_class_str == "gthread"
+    assert server.cfg.worker_class_str == "analytics_app.http.read_ahead.ReadAheadWorker"
     assert server.cfg.preload_app is False
     assert server.cfg.loglevel == "debug"
 

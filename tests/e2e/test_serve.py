@@ -326,3 +326,91 @@ def test_server_level_errors_are_problem_json_and_chunked_bodies_are_read(servic
     got, headers, body = _raw(service, chunked(b" " * 3000 + json.dumps(event).encode()))
     assert got == 413, body
     assert headers["content-type"] == "application/problem+json"
+
+
+class SlowClients:
+    """`slow` connections that drip a request head one byte at a time, and `idle` ones that
+    never send anything, all held open against the service until `close()`."""
+
+    def __init__(self, port: int, slow: int, idle: int) -> None:
+        self.idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(idle)]
+        self.slow = [socket.create_connection(("127.0.0.1", port)) for _ in range(slow)]
+        self._stop = threading.Event()
+        self._head = (b"GET /analytics/v1/status/healthz HTTP/1.1\r\nHost: x\r\n"
+                      + b"X-Pad: a\r\n" * 500)
+        self.sent = 0
+        self._thread = threading.Thread(target=self._drip, daemon=True)
+        self._thread.start()
+
+    def _drip(self) -> None:
+        while not self._stop.wait(0.5) and self.sent < len(self._head):
+            for sock in self.slow:
+                sock.sendall(self._head[self.sent:self.sent + 1])
+            self.sent += 1
+
+    def all_open(self) -> bool:
+        """Whether the server has closed none of the connections (a read would see EOF)."""
+        for sock in self.idle + self.slow:
+            sock.setblocking(False)
+            try:
+                if sock.recv(1) == b"":
+                    return False
+            except BlockingIOError:
+                pass
+            finally:
+                sock.setblocking(True)
+        return True
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        for sock in self.idle + self.slow:
+            sock.close()
+
+
+def test_slow_and_idle_clients_do_not_starve_other_requests(service: Service):
+    """64 connections dripping their headers and 500 idle ones are held open while ordinary
+    requests (health and an authenticated usage read) keep being answered on two workers."""
+    import resource  # noqa: PLC0415
+
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 2000:
+        pytest.skip(f"needs 2,000 open files, the limit is {soft}")
+    assert service.run("migrate").returncode == 0
+    key = KEY.search(service.run("apikey", "create", "--org", ORG, "--role", "org_admin").stdout)
+    assert key is not None
+    service.env.update({"ANALYTICS_WORKERS": "2",
+                        "ANALYTICS_REQUEST_HEADER_TIMEOUT_SECONDS": "120"})
+    service.start()
+    now = datetime.now(UTC).replace(microsecond=0)
+    usage = (f"/orgs/{ORG}/usage?start={(now - timedelta(days=1)).isoformat()}"
+             f"&end={now.isoformat()}").replace("+", "%2B")
+    attack = SlowClients(service.port, slow=64, idle=500)
+    try:
+        time.sleep(2)  # let every attack connection be accepted and start dripping
+        answers = [service.get("/status/healthz")[0] for _ in range(20)]
+        answers += [service.get(usage, key.group(0))[0] for _ in range(10)]
+        assert answers == [200] * 30
+        assert attack.sent > 0
+        assert attack.all_open()  # the attack was in force for every ordinary request
+    finally:
+        attack.close()
+    assert service.stop() == 0
+
+
+def test_a_request_that_does_not_arrive_in_time_gets_408(service: Service):
+    """A head still incomplete at the header deadline, or a body short of its Content-Length
+    at the body deadline, is answered 408 problem+json and the connection closed."""
+    assert service.run("migrate").returncode == 0
+    service.env.update({"ANALYTICS_REQUEST_HEADER_TIMEOUT_SECONDS": "1",
+                        "ANALYTICS_REQUEST_BODY_TIMEOUT_SECONDS": "1"})
+    service.start()
+    partial_head = b"GET /analytics/v1/status/healthz HTTP/1.1\r\nHost: x\r\nX-A"
+    partial_body = (b"POST /analytics/v1/events HTTP/1.1\r\nHost: x\r\n"
+                    b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"ev")
+    for request in (partial_head, partial_body):
+        status, headers, body = _raw(service, request)
+        assert status == 408
+        assert headers["content-type"] == "application/problem+json"
+        assert json.loads(body)["status"] == 408
+    assert service.get("/status/healthz")[0] == 200

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from gunicorn.app.base import BaseApplication
 
 from analytics_app.config import Settings
+from analytics_app.http.read_ahead import ReadAheadWorker
 
 if TYPE_CHECKING:  # importing the container loads prometheus_client: only after the env is set
     from analytics_app.container import Application
@@ -65,8 +66,9 @@ class GunicornServer(BaseApplication):  # type: ignore[misc]  # gunicorn ships n
         options: dict[str, Any] = {
             "bind": [f"{self.settings.host}:{self.settings.port}"],
             "workers": self.settings.workers,
-            # gthread whose own 414/431/400 answers are problem+json (http/server_errors.py)
-            "worker_class": "analytics_app.http.server_errors.ProblemThreadWorker",
+            # gthread that reads whole requests in its event loop before a thread takes them,
+            # and answers 414/431/400 itself as problem+json (http/read_ahead.py)
+            "worker_class": "analytics_app.http.read_ahead.ReadAheadWorker",
             "threads": THREADS_PER_WORKER,
             "timeout": 120,
             "graceful_timeout": 30,
@@ -83,6 +85,10 @@ class GunicornServer(BaseApplication):  # type: ignore[misc]  # gunicorn ships n
             options["control_socket_disable"] = True
         for key, value in options.items():
             self.cfg.set(key, value)
+        # The worker processes fork from this one and keep these class attributes.
+        ReadAheadWorker.header_timeout = self.settings.request_header_timeout_seconds
+        ReadAheadWorker.body_timeout = self.settings.request_body_timeout_seconds
+        ReadAheadWorker.max_body = self.settings.max_body_bytes
 
     def _when_ready(self, _arbiter: object) -> None:
         url = f"http://{self.settings.host}:{self.settings.port}"

@@ -18,7 +18,7 @@ from gunicorn.workers.gthread import ThreadWorker
 
 from analytics_app.http.problems import PROBLEM_JSON
 
-_SLUGS = {400: "bad-request", 403: "forbidden", 414: "uri-too-long",
+_SLUGS = {400: "bad-request", 403: "forbidden", 408: "request-timeout", 414: "uri-too-long",
           417: "expectation-failed", 431: "header-fields-too-large", 500: "internal",
           501: "not-implemented"}
 _DETAILS = {
