@@ -41,3 +41,15 @@ def test_an_unexpected_error_while_validating_one_message_dead_letters_only_that
         [letter] = uow.dead_letters.recent()
     assert letter.raw == bodies[1]
     assert "validator bug" in caplog.text
+
+
+@pytest.mark.parametrize("payload", [b"[" * 100_000 + b"]" * 100_000, "{\"a\":" * 50_000 + "1"
+                                     + "}" * 50_000])
+def test_json_nested_too_deeply_is_a_field_error_not_a_crash(payload: bytes | str) -> None:
+    """Nesting past the decoder's recursion limit is invalid JSON for that message only."""
+    result = ingest_batch([RawMessage(payload), RawMessage(json.dumps(valid_payload()))],
+                          source="test", uow_factory=unit_of_work_factory(InMemoryStorage()),
+                          clock=ManualClock(NOW), ids=RandomIds())
+    assert (result.accepted, result.rejected) == (1, 1)
+    assert [(e.field, e.reason) for e in result.results[0].errors] == [
+        ("$", "message is not valid JSON: nested too deeply")]

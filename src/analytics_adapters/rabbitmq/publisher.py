@@ -44,7 +44,7 @@ def org_of(payload: bytes) -> str | None:
     """The orgId (or org_id) of a JSON event, None when absent or unreadable."""
     try:
         decoded = json.loads(payload)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: arrays nested thousands deep
         return None
     if not isinstance(decoded, dict):
         return None
@@ -116,8 +116,13 @@ class StreamPublisher:
 
     async def send(self, payload: bytes | Mapping[str, object], *,
                    org_id: str | None = None) -> None:
-        """Queue one event (JSON bytes or a mapping) for its org's partition."""
+        """Queue one event (JSON bytes or a mapping) for its org's partition; ValueError for a
+        message larger than one broker frame (`BrokerAddress.frame_max`)."""
         body = payload if isinstance(payload, bytes) else _encode(payload)
+        largest = self.address.frame_max - _FRAME_OVERHEAD - _MESSAGE_OVERHEAD
+        if len(body) > largest:  # the broker would close the connection on such a frame
+            raise ValueError(f"message of {len(body)} bytes exceeds the largest the broker "
+                             f"accepts in one frame ({largest} bytes)")
         org = org_id if org_id is not None else _org_of(payload, body)
         while len(self._pending) >= self.max_in_flight:
             await self._wait_change()

@@ -147,6 +147,9 @@ def decode_payload(payload: object) -> object:
             return _JSON.decode(payload)
         except ValueError as e:
             raise ValidationFailed([FieldError("$", f"message is not valid JSON: {e}")]) from e
+        except RecursionError as e:  # arrays or objects nested thousands deep
+            raise ValidationFailed([FieldError("$", "message is not valid JSON: nested too "
+                                                    "deeply")]) from e
     return payload
 
 
