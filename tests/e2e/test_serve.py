@@ -414,3 +414,30 @@ def test_a_request_that_does_not_arrive_in_time_gets_408(service: Service):
         assert headers["content-type"] == "application/problem+json"
         assert json.loads(body)["status"] == 408
     assert service.get("/status/healthz")[0] == 200
+
+
+def test_a_client_that_expects_100_continue_is_answered_before_it_sends_its_body(
+    service: Service,
+):
+    """The worker says 100 Continue once the head is in; the body then gets its real answer."""
+    assert service.run("migrate").returncode == 0
+    key = KEY.search(service.run("apikey", "create", "--org", ORG, "--role", "org_admin").stdout)
+    assert key is not None
+    service.start()
+    body = json.dumps({"eventId": "0f8fad5b-d9cb-469f-a165-70867728950e", "orgId": ORG,
+                       "modelId": "16fd2706-8baf-433b-82eb-8c7fada847da",
+                       "occurredAt": datetime.now(UTC).isoformat(), "status": "success",
+                       "latencyMs": 5, "inputTokens": 1, "outputTokens": 1,
+                       "costEstimateCents": 1}).encode()
+    head = (b"POST /analytics/v1/events/validate HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+            b"X-API-Key: " + key.group(0).encode() + b"\r\nContent-Type: application/json\r\n"
+            b"Expect: 100-continue\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n")
+    with socket.create_connection(("127.0.0.1", service.port), timeout=30) as sock:
+        sock.sendall(head)
+        interim = sock.recv(65536)
+        assert interim.startswith(b"HTTP/1.1 100 Continue\r\n\r\n")
+        sock.sendall(body)
+        answer = interim[len(b"HTTP/1.1 100 Continue\r\n\r\n"):]
+        while chunk := sock.recv(65536):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 204"), answer

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from analytics_app.http.read_ahead import request_complete
+from analytics_app.http.read_ahead import request_complete, take_expect_continue
 
 HEAD = b"POST /x HTTP/1.1\r\nHost: h\r\n"
 
@@ -25,3 +25,12 @@ HEAD = b"POST /x HTTP/1.1\r\nHost: h\r\n"
 def test_requests_are_handed_over_once_complete(data: bytes, complete: bool) -> None:
     """Whole head and body (by length or last chunk), or something the parser refuses."""
     assert request_complete(data, max_body=1000) is complete
+
+
+def test_expect_continue_is_taken_from_an_http_1_1_head() -> None:
+    """The worker answers 100 Continue itself, so the field leaves the request it forwards."""
+    data = HEAD + b"Expect: 100-continue\r\nContent-Length: 2\r\n\r\n"
+    assert take_expect_continue(data) == HEAD + b"Content-Length: 2\r\n\r\n"
+    assert take_expect_continue(HEAD + b"Content-Length: 2\r\n\r\n") is None
+    old = b"POST /x HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n"
+    assert take_expect_continue(old) is None  # HTTP/1.0 expectations are ignored (RFC 9110)
