@@ -33,13 +33,24 @@ def _metrics_dir() -> tuple[str, bool]:
 
 
 _METRICS_DIR, _CREATED_METRICS_DIR = _metrics_dir()
+
+# After the metrics directory is set: the http package loads prometheus_client.
+from analytics_app.config import load_settings  # noqa: E402  the ANALYTICS_* environment
+from analytics_app.http.read_ahead import ReadAheadWorker  # noqa: E402
+from analytics_app.logs import Redactor  # noqa: E402
+
+_SETTINGS = load_settings()
+# The workers fork from the master and keep these class attributes.
+ReadAheadWorker.header_timeout = _SETTINGS.request_header_timeout_seconds
+ReadAheadWorker.body_timeout = _SETTINGS.request_body_timeout_seconds
+ReadAheadWorker.max_body = _SETTINGS.max_body_bytes
 _LOG_LEVEL = os.environ.get("ANALYTICS_LOG_LEVEL", "INFO").upper()
 
 _HOST = os.environ.get("ANALYTICS_HOST", "127.0.0.1")
 bind = [f"{_HOST}:{os.environ.get('ANALYTICS_PORT', '8084')}"]
 workers = int(os.environ.get("ANALYTICS_WORKERS", "2"))
 # gthread that reads whole requests before a thread takes them (slow clients hold no thread),
-# with 414/431/400 as problem+json; deadlines: ReadAheadWorker.header_timeout / body_timeout
+# with 414/431/400 as problem+json; deadlines from ANALYTICS_REQUEST_*_TIMEOUT_SECONDS (above)
 worker_class = "analytics_app.http.read_ahead.ReadAheadWorker"
 threads = 4
 timeout = 120
@@ -58,7 +69,9 @@ logconfig_dict: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {"request_id": {"()": "analytics_app.logs.RequestIdFilter"}},
-    "formatters": {"json": {"()": "analytics_app.logs.JsonFormatter"}},
+    # Every line scrubbed of the configured credentials and credential-shaped text.
+    "formatters": {"json": {"()": "analytics_app.logs.JsonFormatter",
+                            "redactor": Redactor(_SETTINGS.secret_values())}},
     "handlers": {
         "stderr": {
             "class": "logging.StreamHandler", "stream": "ext://sys.stderr",

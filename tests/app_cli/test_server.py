@@ -50,3 +50,16 @@ def test_importing_the_cli_loads_no_metrics_library():
     code = ("import sys, analytics_app.cli; m = sys.modules; "
             "sys.exit('prometheus_client' in m or 'analytics_app.container' in m)")
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+def test_the_cli_loads_prometheus_client_only_inside_the_metrics_directory():
+    """prometheus_client picks its multi-process mode when first imported: importing the CLI
+    and the server module must not import it (or `serve` would count per worker, unsummed)."""
+    import subprocess  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+
+    code = ("import sys, analytics_app.cli, analytics_app.cli.server; "
+            "print('prometheus_client' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "False"
