@@ -36,7 +36,7 @@ from analytics_adapters.memory.clock import ManualClock
 from analytics_adapters.memory.ids import RandomIds
 from analytics_adapters.msgspec_codec import MsgspecEventDecoder
 from analytics_adapters.sql import SqlStorage
-from analytics_app.gc_tuning import tune_for_batches
+from analytics_app.stream.gc_tuning import tune_for_batches
 from analytics_core.event_parsing import parse_event
 from analytics_core.events import UsageEvent
 from analytics_core.rollups import Rollup, build_rollups

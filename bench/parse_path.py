@@ -16,7 +16,7 @@ before and around the store:
 - rollups: `build_rollups` over each batch's events;
 - fingerprint: `UsageEvent.fingerprint()` once per event (the SQL store does this per insert).
 
-The collector is set as `analytics consume` sets it (analytics_app.gc_tuning) unless
+The collector is set as `analytics consume` sets it (analytics_app.stream.gc_tuning) unless
 `--default-gc`. Each stage runs `--repeat` times after one warm-up pass; the best and the
 median run are printed in microseconds per event. Nothing is asserted: compare figures across
 commits on one machine.
@@ -40,7 +40,7 @@ from benchdb import EventFactory, machine
 from analytics_adapters.memory.clock import ManualClock
 from analytics_adapters.memory.ids import RandomIds
 from analytics_adapters.msgspec_codec import MsgspecEventDecoder
-from analytics_app.gc_tuning import tune_for_batches
+from analytics_app.stream.gc_tuning import tune_for_batches
 from analytics_core.events import UsageEvent
 from analytics_core.rollups import build_rollups
 from analytics_core.usecases.ingest import DEFAULT_RAW_RETENTION, RawMessage, _plan

@@ -37,7 +37,7 @@ _METRICS_DIR, _CREATED_METRICS_DIR = _metrics_dir()
 # After the metrics directory is set: the http package loads prometheus_client.
 from analytics_app.config import load_settings  # noqa: E402  the ANALYTICS_* environment
 from analytics_app.http.read_ahead import ReadAheadWorker  # noqa: E402
-from analytics_app.logs import Redactor  # noqa: E402
+from analytics_app.observability.logs import Redactor  # noqa: E402
 
 _SETTINGS = load_settings()
 # The workers fork from the master and keep these class attributes.
@@ -68,9 +68,9 @@ control_socket_disable = True
 logconfig_dict: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "analytics_app.logs.RequestIdFilter"}},
+    "filters": {"request_id": {"()": "analytics_app.observability.logs.RequestIdFilter"}},
     # Every line scrubbed of the configured credentials and credential-shaped text.
-    "formatters": {"json": {"()": "analytics_app.logs.JsonFormatter",
+    "formatters": {"json": {"()": "analytics_app.observability.logs.JsonFormatter",
                             "redactor": Redactor(_SETTINGS.secret_values())}},
     "handlers": {
         "stderr": {
@@ -95,7 +95,7 @@ def post_worker_init(worker: Any) -> None:
 
 def child_exit(_server: Any, worker: Any) -> None:
     """Drop the exited worker's live gauges from the aggregated /metrics."""
-    from analytics_app.metrics import mark_process_dead  # noqa: PLC0415  after the env is set
+    from analytics_app.observability.metrics import mark_process_dead  # noqa: PLC0415  after the env is set
 
     mark_process_dead(worker.pid)
 

@@ -19,11 +19,11 @@ from typing import Any
 import attrs
 import falcon
 
+from analytics_app.bootstrap.container import Application
 from analytics_app.config import Settings, load_settings
-from analytics_app.container import Application
 from analytics_app.http.app import create_app
 from analytics_app.http.tracing_middleware import install_tracing
-from analytics_app.worker import EmbeddedWorker
+from analytics_app.workers.export import EmbeddedWorker
 
 log = logging.getLogger("analytics.wsgi")
 

@@ -22,8 +22,8 @@ from analytics_adapters.memory import (
     SynchronousPipeline,
     unit_of_work_factory,
 )
+from analytics_app.bootstrap.services import AppServices, HttpSettings, JwtSettings
 from analytics_app.http.app import create_app
-from analytics_app.services import AppServices, HttpSettings, JwtSettings
 from analytics_core.ports import UnitOfWorkFactory
 from analytics_core.records import AuditEntry
 from analytics_core.usecases.access import Authorizer, create_api_key

@@ -15,8 +15,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from analytics_app.bootstrap.services import AppServices, HttpSettings, JwtSettings
 from analytics_app.http.app import create_app
-from analytics_app.services import AppServices, HttpSettings, JwtSettings
 from analytics_core.usecases.access import revoke_api_key
 
 PREFIX = "/analytics/v1"

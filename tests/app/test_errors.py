@@ -14,9 +14,9 @@ import falcon
 import falcon.testing
 import pytest
 
+from analytics_app.bootstrap.services import AppServices
 from analytics_app.http.app import create_app
-from analytics_app.logs import configure_logging
-from analytics_app.services import AppServices
+from analytics_app.observability.logs import configure_logging
 from analytics_core.errors import StoreUnavailable
 
 PREFIX = "/analytics/v1"

@@ -14,7 +14,7 @@ import falcon.testing
 import pytest
 
 from analytics_adapters.memory import ManualClock
-from analytics_app.services import AppServices
+from analytics_app.bootstrap.services import AppServices
 from analytics_core.usecases.export_runner import ExportRunner
 
 PREFIX = "/analytics/v1"

@@ -9,7 +9,7 @@ from typing import Any
 import falcon.testing
 import pytest
 
-from analytics_app.services import AppServices
+from analytics_app.bootstrap.services import AppServices
 from analytics_core.records import AuditEntry
 from analytics_core.usecases.export_runner import ExportRunner
 

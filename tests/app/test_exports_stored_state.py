@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import falcon.testing
 
-from analytics_app.services import AppServices
+from analytics_app.bootstrap.services import AppServices
 from analytics_core.exports import ExportJob, ExportRequest
 from analytics_core.usecases.export_runner import ExportRunner
 

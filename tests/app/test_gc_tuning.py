@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from analytics_app.gc_tuning import BATCH_GC_THRESHOLD, tune_for_batches
+from analytics_app.stream.gc_tuning import BATCH_GC_THRESHOLD, tune_for_batches
 
 
 @pytest.fixture

@@ -16,8 +16,8 @@ import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from analytics_adapters.memory import ManualClock, RandomIds
-from analytics_app.stream_metrics import ConsumerStatus, StreamMetrics
-from analytics_app.stream_worker import ConsumerSettings, IngestPorts, PartitionWorker
+from analytics_app.stream.partition import ConsumerSettings, IngestPorts, PartitionWorker
+from analytics_app.stream.status import ConsumerStatus, StreamMetrics
 from analytics_core.ports import UnitOfWorkFactory
 from tests.app.conftest import NOW, PREFIX
 from tests.ops.tracing_spans import TRACE_ID, TRACEPARENT, finished, spans
@@ -112,7 +112,7 @@ def test_stream_batch_span_links_traceparents_and_log_line_has_batch_id(
     """A committed stream batch is one span linked to its events' contexts; its line has the id."""
     bodies = (json.dumps(make_event(org_a, metadata={"traceparent": TRACEPARENT})).encode(),
               json.dumps(make_event(org_a)).encode())
-    with caplog.at_level(logging.DEBUG, logger="analytics_app.stream_worker"):
+    with caplog.at_level(logging.DEBUG, logger="analytics_app.stream.partition"):
         _consume_one_chunk(uow_factory, bodies)
     span = _ingest_span(spans)
     assert [format(link.context.trace_id, "032x") for link in span.links] == [TRACE_ID]
@@ -122,7 +122,7 @@ def test_stream_batch_span_links_traceparents_and_log_line_has_batch_id(
 
 
 NO_PROVIDER_SCRIPT = f"""
-from analytics_app import tracing
+from analytics_app.observability import tracing
 payloads = [{{"metadata": {{"traceparent": "{TRACEPARENT}"}}}}]
 assert not tracing.tracing_enabled()
 assert tracing.event_trace_contexts(payloads) == []

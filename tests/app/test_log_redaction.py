@@ -13,10 +13,10 @@ import falcon.testing
 import pytest
 
 from analytics_adapters.s3.object_store import S3ObjectStore
+from analytics_app.bootstrap.services import AppServices
 from analytics_app.config import load_settings
 from analytics_app.http.app import create_app
-from analytics_app.logs import configure_logging
-from analytics_app.services import AppServices
+from analytics_app.observability.logs import configure_logging
 from analytics_core.usecases.export_runner import ExportRunner
 from tests.contract.store_backends import (  # noqa: F401  fixtures, requested by name below
     S3_REGION,

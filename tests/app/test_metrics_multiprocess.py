@@ -8,11 +8,11 @@ import sys
 from pathlib import Path
 
 WORKER = """
-from analytics_app import metrics
+from analytics_app.observability import metrics
 metrics.observe_request("GET", "/analytics/v1/orgs/{orgId}/usage", 200, 0.01)
 """
 READER = """
-from analytics_app import metrics
+from analytics_app.observability import metrics
 body, _ = metrics.render()
 print(body.decode())
 """

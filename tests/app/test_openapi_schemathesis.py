@@ -30,8 +30,8 @@ from analytics_adapters.memory import (
     SynchronousPipeline,
     unit_of_work_factory,
 )
+from analytics_app.bootstrap.services import AppServices, HttpSettings, JwtSettings
 from analytics_app.http.app import create_app
-from analytics_app.services import AppServices, HttpSettings, JwtSettings
 from analytics_core.usecases.access import Authorizer, create_api_key
 from analytics_core.usecases.ingest import RawMessage, ingest_batch
 from tests.app.conftest import JWT_SECRET, NOW

@@ -8,10 +8,10 @@ import attrs
 import falcon
 import falcon.testing
 
+from analytics_app.bootstrap.services import AppServices
 from analytics_app.http.app import create_app
 from analytics_app.http.openapi import build_document
 from analytics_app.http.routes import ROUTES
-from analytics_app.services import AppServices
 from analytics_core.errors import StoreUnavailable
 
 PREFIX = "/analytics/v1"

@@ -22,8 +22,8 @@ from analytics_adapters.memory import (
     RandomIds,
     unit_of_work_factory,
 )
-from analytics_app.stream_metrics import ConsumerStatus, StreamMetrics
-from analytics_app.stream_worker import ConsumerSettings, IngestPorts, PartitionWorker
+from analytics_app.stream.partition import ConsumerSettings, IngestPorts, PartitionWorker
+from analytics_app.stream.status import ConsumerStatus, StreamMetrics
 from analytics_core.ports import UnitOfWorkFactory
 from analytics_core.usecases.ingest import RawMessage, StreamCheckpoint, ingest_batch
 

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from analytics_app.bootstrap.container import Application
 from analytics_app.cli import main
 from analytics_app.config import load_settings
-from analytics_app.container import Application
 from analytics_core.errors import Unauthenticated
 from analytics_core.records import AuditEntry
 from analytics_core.usecases.access import authenticate_api_key

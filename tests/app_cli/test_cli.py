@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from analytics_app.bootstrap.container import Application
 from analytics_app.cli import build_parser, main
 from analytics_app.config import load_settings
-from analytics_app.container import Application
 from analytics_core.usecases.access import authenticate_api_key
 
 KEY = re.compile(r"ak_[0-9a-f]{16}_[0-9a-f]{64}")

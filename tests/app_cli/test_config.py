@@ -9,7 +9,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from analytics_app.config import Settings, load_settings
-from analytics_app.config_env import Secret, masked_url
+from analytics_app.config.env import Secret, masked_url
 from analytics_core.errors import ConfigError
 
 HMAC_KEY = "k" * 40

@@ -11,10 +11,10 @@ from analytics_adapters.localfs.object_store import LocalDirectoryObjectStore
 from analytics_adapters.memory import InMemoryFreshnessCache
 from analytics_adapters.redis.freshness_cache import RedisFreshnessCache
 from analytics_adapters.s3.object_store import S3ObjectStore
+from analytics_app.bootstrap.container import Application, build_services
 from analytics_app.config import S3Config, Settings
-from analytics_app.config_env import Secret
-from analytics_app.container import Application, build_services
-from analytics_app.metrics import CountingFreshnessCache
+from analytics_app.config.env import Secret
+from analytics_app.observability.metrics import CountingFreshnessCache
 from analytics_core.errors import ConfigError, SchemaNotMigrated
 from analytics_core.usecases.access import authenticate_api_key, create_api_key
 from tests.contract.sql_backends import fresh_postgres_database

@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from analytics_app.bootstrap.container import Application
+from analytics_app.cli.demo_data import CONFLICTS, DemoData, generate_demo, ingest_demo
 from analytics_app.config import Settings
-from analytics_app.container import Application
-from analytics_app.demo import CONFLICTS, DemoData, generate_demo, ingest_demo
 from analytics_core.event_parsing import parse_event, parse_time
 from analytics_core.timegrid import zone
 

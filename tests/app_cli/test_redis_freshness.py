@@ -16,8 +16,8 @@ import redis
 from prometheus_client import REGISTRY
 
 from analytics_adapters.redis.freshness_cache import DEFAULT_PREFIX, RedisFreshnessCache
+from analytics_app.bootstrap.container import Application
 from analytics_app.config import Settings
-from analytics_app.container import Application
 from analytics_app.http.app import create_app
 from analytics_core.freshness import FreshnessMarker
 from analytics_core.usecases.access import create_api_key

@@ -26,8 +26,8 @@ from analytics_adapters.memory import (
 )
 from analytics_adapters.s3.object_store import S3ObjectStore
 from analytics_adapters.sql import migrate_to_head
+from analytics_app.bootstrap.services import AppServices, HttpSettings
 from analytics_app.http.app import create_app
-from analytics_app.services import AppServices, HttpSettings
 from analytics_core.ports import ObjectStore, UnitOfWorkFactory
 from analytics_core.usecases.access import Authorizer
 from analytics_core.usecases.export_runner import ExportRunner, ExportSettings

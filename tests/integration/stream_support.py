@@ -422,8 +422,8 @@ class ConsumerThread:
 
     def __init__(self, runtime: StreamRuntime, storage: SqlStorage, *, batch_size: int = 500,
                  batch_max_wait: float = 0.1, backoff_max: float = 0.5) -> None:
-        from analytics_app.consumer import StreamConsumer  # noqa: PLC0415
-        from analytics_app.stream_worker import ConsumerSettings, IngestPorts  # noqa: PLC0415
+        from analytics_app.stream.consumer import StreamConsumer  # noqa: PLC0415
+        from analytics_app.stream.partition import ConsumerSettings, IngestPorts  # noqa: PLC0415
 
         uow_factory, clock, ids = ingest_ports(storage)
         self.consumer = StreamConsumer(

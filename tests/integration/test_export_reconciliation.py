@@ -26,7 +26,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from analytics_adapters.memory import ManualClock, RandomIds
-from analytics_app.services import AppServices
+from analytics_app.bootstrap.services import AppServices
 from analytics_core.csvrows import EVENT_COLUMNS, USAGE_COLUMNS, neutralise
 from analytics_core.ports import ObjectStore, UnitOfWorkFactory
 from analytics_core.usecases.export_runner import ExportRunner

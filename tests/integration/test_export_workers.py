@@ -22,7 +22,7 @@ from prometheus_client import REGISTRY
 
 from analytics_adapters.localfs.object_store import LocalDirectoryObjectStore
 from analytics_adapters.memory import ManualClock, RandomIds, SynchronousPipeline
-from analytics_app.worker import ExportWorker, WorkerTiming
+from analytics_app.workers.export import ExportWorker, WorkerTiming
 from analytics_core.events import Status, UsageEvent
 from analytics_core.exports import ExportGranularity, ExportJob, ExportRequest, ExportStatus
 from analytics_core.money import Cents

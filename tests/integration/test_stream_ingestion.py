@@ -102,9 +102,9 @@ def test_replay_from_offset_zero_changes_no_total(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Re-reading the whole stream counts every event as a duplicate: totals stay exact."""
+    from analytics_app.bootstrap.container import Application  # noqa: PLC0415
     from analytics_app.config import load_settings  # noqa: PLC0415
-    from analytics_app.container import Application  # noqa: PLC0415
-    from analytics_app.stream_replay import replay  # noqa: PLC0415
+    from analytics_app.stream.replay import replay  # noqa: PLC0415
 
     scenario = make_scenario(800, seed=3)
     publish(runtime, scenario.lines)
@@ -204,10 +204,10 @@ def test_the_api_readiness_reports_the_broker_as_a_degraded_only_check() -> None
     """A missing partition stream degrades /status/readyz (still 200); once declared, ok."""
     from falcon.testing import TestClient  # noqa: PLC0415
 
+    from analytics_app.bootstrap.container import Application  # noqa: PLC0415
     from analytics_app.config import Settings  # noqa: PLC0415
-    from analytics_app.container import Application  # noqa: PLC0415
+    from analytics_app.config.stream import StreamConfig  # noqa: PLC0415
     from analytics_app.http.app import create_app  # noqa: PLC0415
-    from analytics_app.stream_config import StreamConfig  # noqa: PLC0415
 
     address = require_broker()
     topology = random_topology(2)

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from analytics_app.stream_metrics import ConsumerStatus, StreamMetrics, serve_status
+from analytics_app.stream.status import ConsumerStatus, StreamMetrics, serve_status
 from tests.ops.conftest import ROOT, Gunicorn
 
 ALERTS = ROOT / "deploy" / "prometheus" / "alerts.yml"

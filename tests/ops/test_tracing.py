@@ -8,9 +8,9 @@ import pytest
 import sqlalchemy as sa
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from analytics_app import tracing
 from analytics_app.http.context import RequestContextMiddleware
 from analytics_app.http.tracing_middleware import TracingMiddleware, install_tracing
+from analytics_app.observability import tracing
 from tests.ops.tracing_spans import PARENT_ID, TRACE_ID, TRACEPARENT, finished, spans
 
 __all__ = ["spans"]  # the fixture, shared with other tracing tests

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from analytics_app import metrics
+from analytics_app.bootstrap.container import Application
 from analytics_app.config import load_settings
-from analytics_app.container import Application
+from analytics_app.observability import metrics
 from tests.ops.conftest import free_port
 
 START_TIMEOUT_SECONDS = 60.0

@@ -9,8 +9,8 @@ from collections.abc import Callable, Sequence
 
 import attrs
 
+from analytics_app.cli.stream import register_stream_commands
 from analytics_app.config import Settings, load_settings
-from analytics_app.stream_cli import register_stream_commands
 from analytics_core.errors import (
     AnalyticsError,
     ConfigError,
@@ -37,7 +37,7 @@ def _command(name: str) -> Handler:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from analytics_app.cli.server import metrics_dir  # noqa: PLC0415  see _command
+    from analytics_app.http.server import metrics_dir  # noqa: PLC0415  see _command
 
     settings = _settings(args)
     with metrics_dir():

@@ -16,6 +16,8 @@ from decimal import Decimal
 from pathlib import Path
 from types import FrameType
 
+from analytics_app.bootstrap.container import Application
+from analytics_app.cli.demo_data import DEFAULT_EVENTS, ORGS
 from analytics_app.cli.seeding import (
     SeedResult,
     describe,
@@ -24,13 +26,11 @@ from analytics_app.cli.seeding import (
     mint_demo_key,
     seed_demo,
 )
-from analytics_app.cli.server import quiet_libraries, run_server
 from analytics_app.config import Settings
-from analytics_app.config_env import masked_url
-from analytics_app.container import Application
-from analytics_app.demo import DEFAULT_EVENTS, ORGS
-from analytics_app.logs import configure_logging
-from analytics_app.metrics_server import serve_metrics
+from analytics_app.config.env import masked_url
+from analytics_app.http.server import quiet_libraries, run_server
+from analytics_app.observability.logs import configure_logging
+from analytics_app.observability.status_server import serve_metrics
 from analytics_core.errors import FieldError, NotFound, ValidationFailed
 from analytics_core.event_parsing import parse_time
 from analytics_core.exports import (

@@ -11,8 +11,8 @@ from typing import TextIO
 import attrs
 from tqdm import tqdm
 
-from analytics_app.demo import DemoData, DemoSummary, generate_demo, ingest_demo
-from analytics_app.services import AppServices
+from analytics_app.bootstrap.services import AppServices
+from analytics_app.cli.demo_data import DemoData, DemoSummary, generate_demo, ingest_demo
 from analytics_core.access import ORG_ADMIN
 from analytics_core.usecases.access import create_api_key
 

@@ -1,7 +1,5 @@
-"""The Falcon WSGI driver of the analytics API (SPEC §5, §6)."""
+"""The Falcon WSGI driver of the analytics API (SPEC §5, §6), its gunicorn server and runtime.
 
-from __future__ import annotations
-
-from analytics_app.http.app import create_app
-
-__all__ = ["create_app"]
+Importing this package loads nothing: `http.app.create_app` builds the application, and
+`http.server` must be importable before prometheus_client is (it sets the metrics directory).
+"""

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 import falcon
 
-from analytics_app import metrics
+from analytics_app.bootstrap.services import AppServices
 from analytics_app.http import problems
 from analytics_app.http.auth import Authenticator, AuthMiddleware, Guard
 from analytics_app.http.context import RequestContextMiddleware
@@ -30,7 +30,7 @@ from analytics_app.http.resources.status import (
 )
 from analytics_app.http.routes import PREFIX, ROUTES
 from analytics_app.http.wiring import BoundUseCases
-from analytics_app.services import AppServices
+from analytics_app.observability import metrics
 
 App = falcon.App[falcon.Request, falcon.Response]
 

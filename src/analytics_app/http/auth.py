@@ -16,8 +16,8 @@ import attrs
 import falcon
 import jwt
 
+from analytics_app.bootstrap.services import HttpSettings, JwtSettings
 from analytics_app.http.context import request_id_of
-from analytics_app.services import HttpSettings, JwtSettings
 from analytics_core.access import Action, Actor, Decision
 from analytics_core.errors import Unauthenticated
 from analytics_core.usecases.access import Authorizer

@@ -11,8 +11,8 @@ from typing import Any
 
 import falcon
 
-from analytics_app import metrics
-from analytics_app.logs import request_id_var
+from analytics_app.observability import metrics
+from analytics_app.observability.logs import request_id_var
 
 MAX_REQUEST_ID = 128
 _DISALLOWED = re.compile(r"[^A-Za-z0-9._-]")

@@ -8,8 +8,8 @@ import falcon
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 
-from analytics_app import tracing
 from analytics_app.http.context import UNMATCHED_ROUTE, request_id_of
+from analytics_app.observability import tracing
 
 SERVER_ERROR = 500
 

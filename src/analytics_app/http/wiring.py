@@ -8,7 +8,7 @@ from datetime import datetime
 
 import attrs
 
-from analytics_app.services import AppServices
+from analytics_app.bootstrap.services import AppServices
 from analytics_core.access import Actor
 from analytics_core.events import UsageEvent
 from analytics_core.exports import ExportJob, ExportRequest, ExportStatus

@@ -7,7 +7,6 @@ from collections.abc import Callable, Mapping, Sequence
 
 import falcon
 
-from analytics_app import metrics
 from analytics_app.http.auth import Guard, actor_of
 from analytics_app.http.params import QueryReader, path_uuid
 from analytics_app.http.render import (
@@ -16,6 +15,7 @@ from analytics_app.http.render import (
     reliability_body,
     usage_body,
 )
+from analytics_app.observability import metrics
 from analytics_core.access import Action, decide
 from analytics_core.events import MAX_CLIENT_ID
 from analytics_core.freshness import FreshnessReport

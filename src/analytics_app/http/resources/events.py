@@ -18,11 +18,11 @@ from collections.abc import Callable, Iterable, Sequence
 
 import falcon
 
-from analytics_app import metrics, tracing
 from analytics_app.http.auth import Guard, actor_of
 from analytics_app.http.bodies import json_object, read_json
 from analytics_app.http.problems import problem
 from analytics_app.http.render import batch_body
+from analytics_app.observability import metrics, tracing
 from analytics_core.access import Action
 from analytics_core.errors import FieldError, Forbidden, ValidationFailed
 from analytics_core.events import UsageEvent

@@ -12,11 +12,11 @@ from datetime import datetime
 
 import falcon
 
-from analytics_app import metrics
 from analytics_app.http.auth import Guard, actor_of
 from analytics_app.http.bodies import export_request, read_json
 from analytics_app.http.params import QueryReader, path_uuid
 from analytics_app.http.render import job_body, job_path
+from analytics_app.observability import metrics
 from analytics_core.access import Action
 from analytics_core.errors import FieldError, ValidationFailed
 from analytics_core.exports import ExportJob, ExportRequest, ExportStatus

@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import attrs
 
-from analytics_app import metrics
+from analytics_app.observability import metrics
 from analytics_core.exports import ExportJob, ExportStatus
 from analytics_core.usecases.export_runner import ExportRunner
 

@@ -13,8 +13,8 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from analytics_app.config_env import EnvReader, Secret, masked_url
-from analytics_app.stream_config import StreamConfig, read_stream_config
+from analytics_app.config.env import EnvReader, Secret, masked_url
+from analytics_app.config.stream import StreamConfig, read_stream_config
 from analytics_core.errors import ConfigError
 from analytics_core.timegrid import zone
 
@@ -306,6 +306,6 @@ def _read(r: EnvReader) -> Settings:
         log_level=r.choice("LOG_LEVEL", "INFO", LOG_LEVELS),
         rabbitmq=read_stream_config(r),
         migrations_dir=_migrations_dir(r),
-        # Read again by analytics_app.tracing when it configures the tracer provider.
+        # Read again by analytics_app.observability.tracing when it configures the tracer provider.
         otel_exporter=r.choice("OTEL_EXPORTER", "none", ("none", "console", "otlp")),
     )

@@ -40,10 +40,10 @@ from analytics_adapters.redis.freshness_cache import RedisFreshnessCache
 from analytics_adapters.s3.object_store import S3ObjectStore
 from analytics_adapters.sql import SqlStorage, migrate_to_head
 from analytics_adapters.sql.purge import PurgeReport, purge
-from analytics_app import metrics, tracing
+from analytics_app.bootstrap.services import AppServices, HttpSettings, JwtSettings
 from analytics_app.config import Settings
-from analytics_app.services import AppServices, HttpSettings, JwtSettings
-from analytics_app.worker import ExportWorker, WorkerTiming
+from analytics_app.observability import metrics, tracing
+from analytics_app.workers.export import ExportWorker, WorkerTiming
 from analytics_core.errors import ConfigError
 from analytics_core.ports import (
     Clock,

@@ -20,14 +20,14 @@ import signal
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Protocol
 
-from analytics_app.stream_metrics import ConsumerStatus, PartitionState, StreamMetrics
-from analytics_app.stream_worker import (
+from analytics_app.stream.partition import (
     Backoff,
     ConsumerSettings,
     IngestPorts,
     PartitionWorker,
     ReaderFactory,
 )
+from analytics_app.stream.status import ConsumerStatus, PartitionState, StreamMetrics
 from analytics_core.errors import AnalyticsError, StoreUnavailable
 from analytics_core.ports import PipelineProgress
 

@@ -11,7 +11,7 @@ from decimal import Decimal
 
 import attrs
 
-from analytics_app.services import AppServices
+from analytics_app.bootstrap.services import AppServices
 from analytics_core.timegrid import BUCKET, floor_bucket, zone
 from analytics_core.usecases.ingest import BatchResult, RawMessage, ingest_batch
 

@@ -17,7 +17,7 @@ from gunicorn.app.base import BaseApplication
 from analytics_app.config import Settings
 
 if TYPE_CHECKING:  # importing the container loads prometheus_client: only after the env is set
-    from analytics_app.container import Application
+    from analytics_app.bootstrap.container import Application
 
 THREADS_PER_WORKER = 4
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -103,7 +103,7 @@ class GunicornServer(BaseApplication):  # type: ignore[misc]  # gunicorn ships n
 
     def load(self) -> Callable[..., Any]:
         """Build this worker's runtime (container, Falcon app, embedded export worker)."""
-        from analytics_app.logs import configure_logging  # noqa: PLC0415  in the worker
+        from analytics_app.observability.logs import configure_logging  # noqa: PLC0415  in the worker
         from analytics_app.wsgi import start_runtime  # noqa: PLC0415  after the metrics env is set
 
         configure_logging(self.settings.log_level, secrets=self.settings.secret_values())
@@ -118,7 +118,7 @@ def quiet_libraries() -> None:
 
 
 def _child_exit(_server: object, worker: Any) -> None:
-    from analytics_app.metrics import mark_process_dead  # noqa: PLC0415  worker-exit hook
+    from analytics_app.observability.metrics import mark_process_dead  # noqa: PLC0415  worker-exit hook
 
     mark_process_dead(worker.pid)
 

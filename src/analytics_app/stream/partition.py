@@ -12,8 +12,8 @@ from typing import Protocol
 
 import attrs
 
-from analytics_app import tracing
-from analytics_app.stream_metrics import ConsumerStatus, PartitionState, StreamMetrics
+from analytics_app.observability import tracing
+from analytics_app.stream.status import ConsumerStatus, PartitionState, StreamMetrics
 from analytics_core.errors import OffsetGap, StoreUnavailable
 from analytics_core.ports import (
     Clock,

@@ -13,14 +13,14 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from analytics_app.stream_worker import Chunk, ChunkReader
+from analytics_app.stream.partition import Chunk, ChunkReader
 from analytics_core.errors import FieldError, ValidationFailed
 from analytics_core.event_parsing import parse_time
 from analytics_core.usecases.ingest import RawMessage, ingest_batch
 
 if TYPE_CHECKING:
-    from analytics_app.container import Application
-    from analytics_app.services import AppServices
+    from analytics_app.bootstrap.container import Application
+    from analytics_app.bootstrap.services import AppServices
 
 Position = int | datetime
 REPLAY_BATCH = 2000

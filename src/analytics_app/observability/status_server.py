@@ -6,7 +6,7 @@ import logging
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from analytics_app import metrics
+from analytics_app.observability import metrics
 
 log = logging.getLogger(__name__)
 

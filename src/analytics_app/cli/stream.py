@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 if TYPE_CHECKING:
+    from analytics_app.bootstrap.container import Application
     from analytics_app.config import Settings
-    from analytics_app.container import Application
-    from analytics_app.stream_config import StreamConfig
+    from analytics_app.config.stream import StreamConfig
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +57,8 @@ def _lazy(name: str) -> Callable[[argparse.Namespace], int]:
 
 
 def _stream_app() -> tuple[Settings, StreamConfig, Application]:
+    from analytics_app.bootstrap.container import Application  # noqa: PLC0415
     from analytics_app.config import load_settings  # noqa: PLC0415  imported on use
-    from analytics_app.container import Application  # noqa: PLC0415
     from analytics_core.errors import ConfigError  # noqa: PLC0415
 
     settings = load_settings()
@@ -69,7 +69,7 @@ def _stream_app() -> tuple[Settings, StreamConfig, Application]:
 
 
 def _configure_logging(settings: Settings) -> None:
-    from analytics_app.logs import configure_logging  # noqa: PLC0415
+    from analytics_app.observability.logs import configure_logging  # noqa: PLC0415
 
     configure_logging(settings.log_level, secrets=settings.secret_values())
     logging.getLogger("rstream").setLevel(logging.CRITICAL)  # its reconnect noise; we log ours
@@ -78,14 +78,14 @@ def _configure_logging(settings: Settings) -> None:
 
 def consume_command(args: argparse.Namespace) -> int:
     """Run the consumer service until SIGTERM/SIGINT."""
-    from analytics_app.consumer import StreamConsumer  # noqa: PLC0415
-    from analytics_app.gc_tuning import tune_for_batches  # noqa: PLC0415
-    from analytics_app.stream_metrics import (  # noqa: PLC0415
+    from analytics_app.stream.consumer import StreamConsumer  # noqa: PLC0415
+    from analytics_app.stream.gc_tuning import tune_for_batches  # noqa: PLC0415
+    from analytics_app.stream.partition import ConsumerSettings, IngestPorts  # noqa: PLC0415
+    from analytics_app.stream.status import (  # noqa: PLC0415
         ConsumerStatus,
         StreamMetrics,
         serve_status,
     )
-    from analytics_app.stream_worker import ConsumerSettings, IngestPorts  # noqa: PLC0415
     from analytics_core.errors import StoreUnavailable  # noqa: PLC0415
 
     settings, config, app = _stream_app()
@@ -192,8 +192,8 @@ def _size(source: BinaryIO) -> int | None:
 
 def replay_command(args: argparse.Namespace) -> int:
     """Re-ingest a range of the partition streams."""
-    from analytics_app.gc_tuning import tune_for_batches  # noqa: PLC0415
-    from analytics_app.stream_replay import replay  # noqa: PLC0415
+    from analytics_app.stream.gc_tuning import tune_for_batches  # noqa: PLC0415
+    from analytics_app.stream.replay import replay  # noqa: PLC0415
 
     settings, _, app = _stream_app()
     _configure_logging(settings)

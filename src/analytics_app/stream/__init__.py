@@ -1,0 +1,1 @@
+"""The stream consumer process: partition ownership, partition workers, replay, status."""

@@ -1,0 +1,1 @@
+"""Background loops that run beside or apart from the API: the export worker."""
