@@ -19,7 +19,7 @@ from typing import Any
 import attrs
 import falcon
 
-from analytics_app.bootstrap.container import Application
+from analytics_app.bootstrap.application import Application
 from analytics_app.config import Settings, load_settings
 from analytics_app.http.app import create_app
 from analytics_app.http.tracing_middleware import install_tracing
@@ -54,18 +54,15 @@ def preflight(settings: Settings) -> None:
 
     Raises SchemaNotMigrated or StoreUnavailable; opens nothing that outlives the call.
     """
-    application = Application(settings)
-    try:
+    with Application(settings) as application:
         application.preflight()
-    finally:
-        application.shutdown()
 
 
 def start_runtime(settings: Settings, application: Application | None = None) -> Runtime:
     """Build the app (and start the embedded worker when enabled) in the calling process."""
     application = application if application is not None else Application(settings)
     application.preflight()
-    runtime = Runtime(application, create_app(application.services))
+    runtime = Runtime(application, create_app(application.http_api()))
     install_tracing(runtime.app)
     if settings.embedded_worker:
         runtime.embedded = EmbeddedWorker(application.export_worker()).start()

@@ -22,11 +22,12 @@ from analytics_adapters.memory import (
     SynchronousPipeline,
     unit_of_work_factory,
 )
-from analytics_app.bootstrap.services import AppServices, HttpSettings, JwtSettings
-from analytics_app.http.app import create_app
+from analytics_app.bootstrap.ports import Ports
+from analytics_app.http.settings import HttpSettings, JwtSettings
 from analytics_core.ports import UnitOfWorkFactory
 from analytics_core.records import AuditEntry
-from analytics_core.usecases.access import Authorizer, create_api_key
+from analytics_core.usecases.access import create_api_key
+from tests.wiring import app_for
 
 NOW = datetime(2024, 3, 15, 12, 0, tzinfo=UTC)
 JWT_SECRET = "test-secret-that-is-long-enough-for-hs256-0123456789"
@@ -62,21 +63,21 @@ def http_settings() -> HttpSettings:
 @pytest.fixture
 def services(
     uow_factory: UnitOfWorkFactory, clock: ManualClock, tmp_path: Path, http_settings: HttpSettings
-) -> AppServices:
-    """AppServices built from the in-memory adapters and a local export directory."""
+) -> Ports:
+    """Ports built from the in-memory adapters and a local export directory."""
     ids = RandomIds()
-    return AppServices(
+    return Ports(
         uow_factory=uow_factory, clock=clock, ids=ids, progress=SynchronousPipeline(),
         objects=LocalDirectoryObjectStore(tmp_path / "exports"),
-        cache=InMemoryFreshnessCache(clock), authorizer=Authorizer(uow_factory, clock, ids),
+        cache=InMemoryFreshnessCache(clock),
         http=http_settings,
     )
 
 
 @pytest.fixture
-def client(services: AppServices) -> falcon.testing.TestClient:
-    """A test client over create_app(services)."""
-    return falcon.testing.TestClient(create_app(services))
+def client(services: Ports) -> falcon.testing.TestClient:
+    """A test client over app_for(services)."""
+    return falcon.testing.TestClient(app_for(services))
 
 
 @pytest.fixture

@@ -15,9 +15,10 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from analytics_app.bootstrap.services import AppServices, HttpSettings, JwtSettings
-from analytics_app.http.app import create_app
+from analytics_app.bootstrap.ports import Ports
+from analytics_app.http.settings import HttpSettings, JwtSettings
 from analytics_core.usecases.access import revoke_api_key
+from tests.wiring import app_for
 
 PREFIX = "/analytics/v1"
 
@@ -127,12 +128,12 @@ def _key_pair(kind: str) -> tuple[str, str]:
 
 @pytest.mark.parametrize("algorithm", ["RS256", "ES256"])
 def test_asymmetric_tokens_verify_with_the_configured_public_key(
-    services: AppServices, org_a: uuid.UUID, algorithm: str, problem: Any
+    services: Ports, org_a: uuid.UUID, algorithm: str, problem: Any
 ) -> None:
     """RS256/ES256 tokens verify against a PEM public key; an HS256 token is then refused."""
     private_pem, public_pem = _key_pair(algorithm)
     settings = HttpSettings(jwt=JwtSettings(algorithms=(algorithm,), key=public_pem))
-    client = falcon.testing.TestClient(create_app(attrs.evolve(services, http=settings)))
+    client = falcon.testing.TestClient(app_for(attrs.evolve(services, http=settings)))
     claims = {"sub": "svc", "org_id": str(org_a), "roles": "analytics:usage:read",
               "exp": int(time.time()) + 60}
     good = jwt.encode(claims, private_pem, algorithm=algorithm)
@@ -158,7 +159,7 @@ def test_unknown_or_malformed_api_key_is_401(
 
 
 def test_api_key_is_401_right_after_it_is_revoked(
-    client: falcon.testing.TestClient, services: AppServices, org_a: uuid.UUID, api_key: Any,
+    client: falcon.testing.TestClient, services: Ports, org_a: uuid.UUID, api_key: Any,
     problem: Any,
 ) -> None:
     """A working key is refused (401 problem+json) on the very next request after revoke."""
@@ -179,11 +180,11 @@ def test_gateway_headers_are_ignored_unless_enabled(
 
 
 def test_gateway_headers_identify_the_caller_when_enabled(
-    services: AppServices, org_a: uuid.UUID, org_b: uuid.UUID, problem: Any
+    services: Ports, org_a: uuid.UUID, org_b: uuid.UUID, problem: Any
 ) -> None:
     """With the opt-in, the gateway's subject, roles and org are trusted (and still scoped)."""
     enabled = attrs.evolve(services, http=attrs.evolve(services.http, gateway_headers=True))
-    client = falcon.testing.TestClient(create_app(enabled))
+    client = falcon.testing.TestClient(app_for(enabled))
     headers = {"X-Actor-Subject": "u", "X-Actor-Org": str(org_a),
                "X-Actor-Roles": "analytics:exports:read, analytics:usage:read"}
     assert _freshness(client, org_a, **headers).status_code == 200

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from analytics_app.bootstrap.services import AppServices
+from analytics_app.bootstrap.ports import Ports
 from analytics_core.usecases.export_runner import ExportRunner
 
 PREFIX = "/analytics/v1"
@@ -89,7 +89,7 @@ def test_any_zone_with_edge_instants_never_answers_5xx(
 @pytest.mark.parametrize("granularity", ["hourly", "daily", "monthly"])
 def test_export_at_the_calendar_edges_is_refused_or_succeeds(
     client: falcon.testing.TestClient, org_a: uuid.UUID, admin_of_a: dict[str, str],
-    services: AppServices, start: str, end: str, tz: str, granularity: str,
+    services: Ports, start: str, end: str, tz: str, granularity: str,
 ) -> None:
     """An export window at the calendar's edges is a 400 naming the field, or a job that
     succeeds; never an accepted job that can only fail."""
@@ -113,7 +113,7 @@ def test_export_at_the_calendar_edges_is_refused_or_succeeds(
        granularity=st.sampled_from(["hourly", "daily", "monthly"]))
 def test_any_zone_export_at_the_edges_is_refused_or_succeeds(
     client: falcon.testing.TestClient, org_a: uuid.UUID, admin_of_a: dict[str, str],
-    services: AppServices, start: str, days: int, tz: str, granularity: str,
+    services: Ports, start: str, days: int, tz: str, granularity: str,
 ) -> None:
     """Every IANA zone: an accepted export near year 2 or 9998 runs to success."""
     end = _plus_days(start, days)

@@ -14,10 +14,10 @@ import falcon
 import falcon.testing
 import pytest
 
-from analytics_app.bootstrap.services import AppServices
-from analytics_app.http.app import create_app
+from analytics_app.bootstrap.ports import Ports
 from analytics_app.observability.logs import configure_logging
 from analytics_core.errors import StoreUnavailable
+from tests.wiring import app_for
 
 PREFIX = "/analytics/v1"
 
@@ -36,9 +36,9 @@ class Exploding:
 
 
 @pytest.fixture
-def exploding_client(services: AppServices) -> falcon.testing.TestClient:
+def exploding_client(services: Ports) -> falcon.testing.TestClient:
     """The real app plus two routes that raise an internal error and an outage."""
-    app = create_app(services)
+    app = app_for(services)
     app.add_route("/boom", Exploding(RuntimeError("secret internal detail at 0xdeadbeef")))
     app.add_route("/down", Exploding(StoreUnavailable("postgres://user:pw@db refused")))
     return falcon.testing.TestClient(app)
@@ -101,11 +101,11 @@ def test_request_id_is_generated_and_carried_by_problems(
 
 
 def test_body_over_the_limit_is_413(
-    services: AppServices, org_a: uuid.UUID, admin_of_a: dict[str, str], problem: Any
+    services: Ports, org_a: uuid.UUID, admin_of_a: dict[str, str], problem: Any
 ) -> None:
     """max_body_bytes bounds every JSON body."""
     small = attrs.evolve(services, http=attrs.evolve(services.http, max_body_bytes=100))
-    client = falcon.testing.TestClient(create_app(small))
+    client = falcon.testing.TestClient(app_for(small))
     result = client.simulate_post(f"{PREFIX}/events", json={"events": [{"x": "y" * 200}]},
                                   headers=admin_of_a)
     problem(result, 413)

@@ -14,7 +14,7 @@ import falcon.testing
 import pytest
 
 from analytics_adapters.memory import ManualClock
-from analytics_app.bootstrap.services import AppServices
+from analytics_app.bootstrap.ports import Ports
 from analytics_core.usecases.export_runner import ExportRunner
 
 PREFIX = "/analytics/v1"
@@ -42,7 +42,7 @@ def create(
 
 
 @pytest.fixture
-def runner(services: AppServices) -> ExportRunner:
+def runner(services: Ports) -> ExportRunner:
     """An export runner over the same services."""
     return ExportRunner("test-worker", services.uow_factory, services.objects, services.clock,
                         services.progress, services.exports)
@@ -196,7 +196,7 @@ def test_download_streams_the_csv_after_the_job_ran(
 def test_download_before_success_is_404_and_after_expiry_410(
     create: Callable[..., Any], client: falcon.testing.TestClient, exports_url: str,
     admin_of_a: dict[str, str], runner: ExportRunner, clock: ManualClock,
-    services: AppServices, problem: Any,
+    services: Ports, problem: Any,
 ) -> None:
     """No file yet is 404; once retention expired the job it is 410 Gone."""
     job_id = create().json["jobId"]

@@ -9,7 +9,7 @@ from typing import Any
 import falcon.testing
 import pytest
 
-from analytics_app.bootstrap.services import AppServices
+from analytics_app.bootstrap.ports import Ports
 from analytics_core.records import AuditEntry
 from analytics_core.usecases.export_runner import ExportRunner
 
@@ -20,7 +20,7 @@ REQUEST = {"timeRange": {"start": "2024-03-15T00:00:00Z", "end": "2024-03-16T00:
 @pytest.fixture
 def job_of_a(
     client: falcon.testing.TestClient, org_a: uuid.UUID, admin_of_a: dict[str, str],
-    services: AppServices, make_event: Any,
+    services: Ports, make_event: Any,
 ) -> str:
     """A succeeded export job of org A (its file exists)."""
     client.simulate_post(f"{PREFIX}/events", json={"events": [make_event(org_a)]},

@@ -7,14 +7,14 @@ from datetime import timedelta
 
 import falcon.testing
 
-from analytics_app.bootstrap.services import AppServices
+from analytics_app.bootstrap.ports import Ports
 from analytics_core.exports import ExportJob, ExportRequest
 from analytics_core.usecases.export_runner import ExportRunner
 
 PREFIX = "/analytics/v1"
 
 
-def _store_job_with_zone(services: AppServices, org: uuid.UUID, tz: str) -> ExportJob:
+def _store_job_with_zone(services: Ports, org: uuid.UUID, tz: str) -> ExportJob:
     now = services.clock.now()
     job = ExportJob(job_id=uuid.uuid4(), created_at=now, initiated_by="user:old-release",
                     request=ExportRequest(org, now - timedelta(days=2), now - timedelta(days=1),
@@ -26,7 +26,7 @@ def _store_job_with_zone(services: AppServices, org: uuid.UUID, tz: str) -> Expo
 
 
 def test_job_with_a_zone_tzdata_does_not_know_reads_as_failed_over_the_api(
-    client: falcon.testing.TestClient, services: AppServices, org_a: uuid.UUID,
+    client: falcon.testing.TestClient, services: Ports, org_a: uuid.UUID,
     admin_of_a: dict[str, str], problem: object,
 ) -> None:
     """GET of the job and of the list answer 200 (the job failed, with a clear error), the

@@ -13,9 +13,8 @@ import falcon.testing
 import pytest
 
 from analytics_adapters.s3.object_store import S3ObjectStore
-from analytics_app.bootstrap.services import AppServices
+from analytics_app.bootstrap.ports import Ports
 from analytics_app.config import load_settings
-from analytics_app.http.app import create_app
 from analytics_app.observability.logs import configure_logging
 from analytics_core.usecases.export_runner import ExportRunner
 from tests.contract.store_backends import (  # noqa: F401  fixtures, requested by name below
@@ -23,6 +22,7 @@ from tests.contract.store_backends import (  # noqa: F401  fixtures, requested b
     moto_s3_server,
     s3_bucket,
 )
+from tests.wiring import app_for
 
 PREFIX = "/analytics/v1"
 ACCESS_KEY_ID = "AKIA" + "Q7EXAMPLEKEY1234"
@@ -43,7 +43,7 @@ def captured() -> Iterator[io.StringIO]:
 
 @pytest.mark.s3
 def test_debug_logs_of_an_s3_export_carry_no_credentials(
-    services: AppServices, org_a: uuid.UUID, admin_of_a: dict[str, str], make_event: Any,
+    services: Ports, org_a: uuid.UUID, admin_of_a: dict[str, str], make_event: Any,
     request: pytest.FixtureRequest, captured: io.StringIO,
 ) -> None:
     """botocore logs request headers (SigV4 Credential=<access key id>) at DEBUG: the access
@@ -53,7 +53,7 @@ def test_debug_logs_of_an_s3_export_carry_no_credentials(
         request.getfixturevalue("s3_bucket"), endpoint_url=server.endpoint_url,
         region=S3_REGION, path_style=True, access_key_id=ACCESS_KEY_ID,
         secret_access_key=SECRET_KEY, max_attempts=1)
-    client = falcon.testing.TestClient(create_app(attrs.evolve(services, objects=store)))
+    client = falcon.testing.TestClient(app_for(attrs.evolve(services, objects=store)))
     client.simulate_post(f"{PREFIX}/events", json={"events": [make_event(org_a)]},
                          headers=admin_of_a)
     export = {"timeRange": {"start": "2024-03-15T00:00:00Z", "end": "2024-03-16T00:00:00Z"}}

@@ -30,11 +30,12 @@ from analytics_adapters.memory import (
     SynchronousPipeline,
     unit_of_work_factory,
 )
-from analytics_app.bootstrap.services import AppServices, HttpSettings, JwtSettings
-from analytics_app.http.app import create_app
-from analytics_core.usecases.access import Authorizer, create_api_key
+from analytics_app.bootstrap.ports import Ports
+from analytics_app.http.settings import HttpSettings, JwtSettings
+from analytics_core.usecases.access import create_api_key
 from analytics_core.usecases.ingest import RawMessage, ingest_batch
 from tests.app.conftest import JWT_SECRET, NOW
+from tests.wiring import app_for
 
 ORG = uuid.UUID("61cfb301-976e-513e-a7b8-f4d8bf8ec460")
 
@@ -43,10 +44,10 @@ def _app() -> tuple[object, str]:
     """An in-memory service with a few events of ORG and an org_admin key of ORG."""
     storage, clock, ids = InMemoryStorage(), ManualClock(NOW), RandomIds()
     uow_factory = unit_of_work_factory(storage)
-    services = AppServices(
+    services = Ports(
         uow_factory=uow_factory, clock=clock, ids=ids, progress=SynchronousPipeline(),
         objects=LocalDirectoryObjectStore(Path(tempfile.mkdtemp(prefix="schemathesis-"))),
-        cache=InMemoryFreshnessCache(clock), authorizer=Authorizer(uow_factory, clock, ids),
+        cache=InMemoryFreshnessCache(clock),
         http=HttpSettings(jwt=JwtSettings(key=JWT_SECRET)),
     )
     model = uuid.uuid4()
@@ -58,7 +59,7 @@ def _app() -> tuple[object, str]:
                  clock=clock, ids=ids)
     key, _ = create_api_key(org_id=ORG, roles=["org_admin"], name="schemathesis",
                             uow_factory=uow_factory, clock=clock, ids=ids)
-    return create_app(services), key
+    return app_for(services), key
 
 
 APP, KEY = _app()

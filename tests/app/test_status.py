@@ -8,11 +8,11 @@ import attrs
 import falcon
 import falcon.testing
 
-from analytics_app.bootstrap.services import AppServices
-from analytics_app.http.app import create_app
+from analytics_app.bootstrap.ports import Ports
 from analytics_app.http.openapi import build_document
 from analytics_app.http.routes import ROUTES
 from analytics_core.errors import StoreUnavailable
+from tests.wiring import app_for
 
 PREFIX = "/analytics/v1"
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
@@ -31,9 +31,9 @@ class Probe:
             raise StoreUnavailable("connection refused to 10.0.0.1 password=hunter2")
 
 
-def _client(services: AppServices, checks: list[Probe], degraded: list[Probe]) -> Any:
+def _client(services: Ports, checks: list[Probe], degraded: list[Probe]) -> Any:
     changed = attrs.evolve(services, health_checks=checks, degraded_checks=degraded)
-    return falcon.testing.TestClient(create_app(changed))
+    return falcon.testing.TestClient(app_for(changed))
 
 
 def test_healthz_is_plain_ok_without_credentials(client: falcon.testing.TestClient) -> None:
@@ -44,7 +44,7 @@ def test_healthz_is_plain_ok_without_credentials(client: falcon.testing.TestClie
     assert result.headers["content-type"].startswith("text/plain")
 
 
-def test_readyz_is_ok_when_every_check_passes(services: AppServices) -> None:
+def test_readyz_is_ok_when_every_check_passes(services: Ports) -> None:
     """Readiness is 200 OK when all dependencies answer."""
     result = _client(services, [Probe("database"), Probe("cache")], []).simulate_get(
         f"{PREFIX}/status/readyz"
@@ -52,7 +52,7 @@ def test_readyz_is_ok_when_every_check_passes(services: AppServices) -> None:
     assert (result.status_code, result.text) == (200, "OK")
 
 
-def test_readyz_names_the_failed_dependency_with_503(services: AppServices, problem: Any) -> None:
+def test_readyz_names_the_failed_dependency_with_503(services: Ports, problem: Any) -> None:
     """A failing critical check makes readiness 503 naming it, without its error message."""
     client = _client(services, [Probe("database", healthy=False), Probe("cache")], [])
     body = problem(client.simulate_get(f"{PREFIX}/status/readyz"), 503)
@@ -60,7 +60,7 @@ def test_readyz_names_the_failed_dependency_with_503(services: AppServices, prob
     assert "hunter2" not in client.simulate_get(f"{PREFIX}/status/readyz").text
 
 
-def test_readyz_verbose_reports_each_check_and_degraded_stays_200(services: AppServices) -> None:
+def test_readyz_verbose_reports_each_check_and_degraded_stays_200(services: Ports) -> None:
     """?verbose returns JSON per check; a failing degraded-only check keeps 200."""
     client = _client(services, [Probe("database")], [Probe("redis", healthy=False)])
     result = client.simulate_get(f"{PREFIX}/status/readyz", query_string="verbose")
@@ -71,7 +71,7 @@ def test_readyz_verbose_reports_each_check_and_degraded_stays_200(services: AppS
     assert checks["redis"]["status"] == "degraded"
 
 
-def test_readyz_verbose_is_503_when_a_critical_check_fails(services: AppServices) -> None:
+def test_readyz_verbose_is_503_when_a_critical_check_fails(services: Ports) -> None:
     """?verbose with a failing critical check is a 503 JSON report."""
     client = _client(services, [Probe("database", healthy=False)], [])
     result = client.simulate_get(f"{PREFIX}/status/readyz", query_string="verbose=1")
@@ -121,9 +121,9 @@ def _registered(app: falcon.App[falcon.Request, falcon.Response]) -> set[tuple[s
     return found
 
 
-def test_openapi_paths_equal_the_registered_routes(services: AppServices) -> None:
+def test_openapi_paths_equal_the_registered_routes(services: Ports) -> None:
     """Every route in the Falcon router is documented, and every documented path is routed."""
-    app = create_app(services)
+    app = app_for(services)
     documented = {
         (path, method.upper())
         for path, operations in build_document()["paths"].items()
@@ -133,7 +133,7 @@ def test_openapi_paths_equal_the_registered_routes(services: AppServices) -> Non
     assert {r.template for r in ROUTES} == {path for path, _ in documented}
 
 
-def test_openapi_references_resolve(services: AppServices) -> None:
+def test_openapi_references_resolve(services: Ports) -> None:
     """Every $ref in the document points at a defined component."""
     document = build_document()
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from analytics_app.bootstrap.container import Application
+from analytics_app.bootstrap.application import Application
 from analytics_app.cli import main
 from analytics_app.config import load_settings
 from analytics_core.errors import Unauthenticated
@@ -67,7 +67,7 @@ def _secrets(key: str) -> tuple[str, str]:
 def _authenticates(key: str) -> bool:
     application = Application(load_settings())
     try:
-        authenticate_api_key(key, uow_factory=application.services.uow_factory)
+        authenticate_api_key(key, uow_factory=application.ports.uow_factory)
     except Unauthenticated:
         return False
     finally:
@@ -78,7 +78,7 @@ def _authenticates(key: str) -> bool:
 def _audit(org: str) -> list[AuditEntry]:
     application = Application(load_settings())
     try:
-        with application.services.uow_factory() as uow:
+        with application.ports.uow_factory() as uow:
             return uow.audit.recent(uuid.UUID(org))
     finally:
         application.shutdown()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from analytics_app.bootstrap.container import Application
+from analytics_app.bootstrap.application import Application
 from analytics_app.cli import build_parser, main
 from analytics_app.config import load_settings
 from analytics_core.usecases.access import authenticate_api_key
@@ -38,7 +38,7 @@ def migrated(data_dir: Path) -> Path:
 def _authenticates(key: str) -> bool:
     application = Application(load_settings())
     try:
-        return authenticate_api_key(key, uow_factory=application.services.uow_factory) is not None
+        return authenticate_api_key(key, uow_factory=application.ports.uow_factory) is not None
     finally:
         application.shutdown()
 

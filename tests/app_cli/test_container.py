@@ -11,7 +11,7 @@ from analytics_adapters.localfs.object_store import LocalDirectoryObjectStore
 from analytics_adapters.memory import InMemoryFreshnessCache
 from analytics_adapters.redis.freshness_cache import RedisFreshnessCache
 from analytics_adapters.s3.object_store import S3ObjectStore
-from analytics_app.bootstrap.container import Application, build_services
+from analytics_app.bootstrap.application import Application, build_services
 from analytics_app.config import S3Config, Settings
 from analytics_app.config.env import Secret
 from analytics_app.observability.metrics import CountingFreshnessCache
@@ -28,7 +28,7 @@ def _sqlite(tmp_path: Path) -> Settings:
 
 
 def _key_round_trip(application: Application) -> None:
-    services = application.services
+    services = application.ports
     key, _ = create_api_key(org_id=ORG, roles=["org_admin"], name="t",
                             uow_factory=services.uow_factory, clock=services.clock,
                             ids=services.ids)
@@ -39,7 +39,7 @@ def _key_round_trip(application: Application) -> None:
 def test_memory_mode_builds_in_process_adapters(tmp_path: Path):
     """Memory mode: in-process cache, local export directory, readiness probes the directory."""
     application = Application(Settings(export_dir=tmp_path / "exports"))
-    services = application.services
+    services = application.ports
     assert isinstance(services.cache, CountingFreshnessCache)
     assert isinstance(services.cache.inner, InMemoryFreshnessCache)
     assert isinstance(services.objects, LocalDirectoryObjectStore)
@@ -52,9 +52,9 @@ def test_memory_mode_builds_in_process_adapters(tmp_path: Path):
 
 
 def test_services_are_built_once_per_application():
-    """Every driver of one process shares one AppServices."""
+    """Every driver of one process shares one Ports."""
     application = Application(Settings())
-    assert application.services is application.services
+    assert application.ports is application.ports
 
 
 def test_build_services_defaults_to_memory():
@@ -91,7 +91,7 @@ def test_sqlite_mode_serves_after_migrate(tmp_path: Path):
     application = Application(_sqlite(tmp_path))
     assert application.migrate()
     application.prepare()
-    services = application.services
+    services = application.ports
     assert [c.name for c in services.health_checks] == ["database", "object_store"]
     for check in services.health_checks:
         check.check()
@@ -104,11 +104,11 @@ def test_sqlite_data_survives_a_new_application(tmp_path: Path):
     first = Application(_sqlite(tmp_path))
     first.migrate()
     key, _ = create_api_key(org_id=ORG, roles=["org_admin"], name="t",
-                            uow_factory=first.services.uow_factory, clock=first.services.clock,
-                            ids=first.services.ids)
+                            uow_factory=first.ports.uow_factory, clock=first.ports.clock,
+                            ids=first.ports.ids)
     first.shutdown()
     second = Application(_sqlite(tmp_path))
-    assert authenticate_api_key(key, uow_factory=second.services.uow_factory).org_id == ORG
+    assert authenticate_api_key(key, uow_factory=second.ports.uow_factory).org_id == ORG
     second.shutdown()
 
 
@@ -121,7 +121,7 @@ def test_memory_mode_has_nothing_to_migrate():
 def test_redis_url_selects_the_redis_cache_as_a_degraded_check():
     """With REDIS_URL the cache is Redis, probed as degraded-only; building connects nothing."""
     application = Application(Settings(redis_url="redis://127.0.0.1:1/0"))
-    services = application.services
+    services = application.ports
     assert isinstance(services.cache, CountingFreshnessCache)
     assert isinstance(services.cache.inner, RedisFreshnessCache)
     assert [c.name for c in services.degraded_checks] == ["redis"]
@@ -134,7 +134,7 @@ def test_s3_bucket_selects_the_s3_store():
     s3 = S3Config("exports", endpoint_url="http://127.0.0.1:1", region="us-east-1",
                   access_key_id="a", secret_access_key=Secret("b"), path_style=True)
     application = Application(Settings(s3=s3))
-    assert isinstance(application.services.objects, S3ObjectStore)
+    assert isinstance(application.ports.objects, S3ObjectStore)
     application.shutdown()
 
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from analytics_app.bootstrap.container import Application
+from analytics_app.bootstrap.application import Application
 from analytics_app.cli.demo_data import CONFLICTS, DemoData, generate_demo, ingest_demo
 from analytics_app.config import Settings
 from analytics_core.event_parsing import parse_event, parse_time
@@ -121,7 +121,7 @@ def test_ingesting_counts_duplicates_and_conflicts():
     """Through the real ingest use case: every duplicate is counted once, conflicts recorded."""
     application = Application(Settings())
     data = generate_demo(now=datetime.now(UTC), seed=5, events=1500)
-    summary = ingest_demo(data.payloads, application.services, batch_size=400)
+    summary = ingest_demo(data.payloads, application.use_cases.ingest_demo, batch_size=400)
     assert summary.rejected == 0
     assert summary.duplicates == data.duplicates
     assert summary.conflicts == CONFLICTS

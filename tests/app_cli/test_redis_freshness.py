@@ -16,13 +16,13 @@ import redis
 from prometheus_client import REGISTRY
 
 from analytics_adapters.redis.freshness_cache import DEFAULT_PREFIX, RedisFreshnessCache
-from analytics_app.bootstrap.container import Application
+from analytics_app.bootstrap.application import Application
 from analytics_app.config import Settings
-from analytics_app.http.app import create_app
 from analytics_core.freshness import FreshnessMarker
 from analytics_core.usecases.access import create_api_key
 from tests.conftest import REDIS_URL, require_service
 from tests.contract.store_backends import free_port, redis_available
+from tests.wiring import app_for
 
 PREFIX = "/analytics/v1"
 
@@ -44,10 +44,10 @@ class Service:
         ))
         self.application.migrate()
         self.org = uuid.uuid4()
-        s = self.application.services
+        s = self.application.ports
         key, _ = create_api_key(org_id=self.org, roles=["org_admin"], name="t",
                                 uow_factory=s.uow_factory, clock=s.clock, ids=s.ids)
-        self.client = falcon.testing.TestClient(create_app(s), headers={"X-API-Key": key})
+        self.client = falcon.testing.TestClient(app_for(s), headers={"X-API-Key": key})
 
     def ingest(self, model: uuid.UUID, at: datetime) -> None:
         """POST one event of `model` at `at`."""

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from analytics_app.cli.server import MULTIPROC_ENV, GunicornServer, metrics_dir
 from analytics_app.config import Settings
-from analytics_app.http.server import MULTIPROC_ENV, GunicornServer, metrics_dir
 
 
 def test_gunicorn_options_come_from_settings():
@@ -58,7 +58,7 @@ def test_the_cli_loads_prometheus_client_only_inside_the_metrics_directory():
     import subprocess  # noqa: PLC0415
     import sys  # noqa: PLC0415
 
-    code = ("import sys, analytics_app.cli, analytics_app.http.server; "
+    code = ("import sys, analytics_app.cli, analytics_app.cli.server; "
             "print('prometheus_client' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout

@@ -12,7 +12,7 @@ import falcon.testing
 from dependency_injector import providers
 
 from analytics_adapters.memory import ManualClock
-from analytics_app.bootstrap.container import Application
+from analytics_app.bootstrap.application import Application
 from analytics_app.cli.demo_data import generate_demo, ingest_demo
 from analytics_app.config import Settings
 from analytics_app.workers.export import EmbeddedWorker, WorkerTiming
@@ -34,13 +34,13 @@ def _eventually(predicate: Callable[[], bool], timeout: float = 20.0) -> bool:
 
 
 def _seed(application: Application, events: int = 600) -> uuid.UUID:
-    data = generate_demo(now=application.services.clock.now(), seed=2, events=events, days=3)
-    ingest_demo(data.payloads, application.services)
+    data = generate_demo(now=application.ports.clock.now(), seed=2, events=events, days=3)
+    ingest_demo(data.payloads, application.use_cases.ingest_demo)
     return data.orgs[0].org_id
 
 
 def _export(application: Application, org: uuid.UUID, days: int = 2) -> ExportJob:
-    s = application.services
+    s = application.ports
     now = s.clock.now()
     job, _ = create_export(
         ExportRequest(org, now - timedelta(days=days), now), initiated_by="test",
@@ -50,7 +50,7 @@ def _export(application: Application, org: uuid.UUID, days: int = 2) -> ExportJo
 
 
 def _status(application: Application, job: ExportJob) -> ExportStatus:
-    return get_export(job.org_id, job.job_id, uow_factory=application.services.uow_factory).status
+    return get_export(job.org_id, job.job_id, uow_factory=application.ports.uow_factory).status
 
 
 def test_export_created_over_http_completes_and_downloads(tmp_path: Path):
@@ -59,7 +59,7 @@ def test_export_created_over_http_completes_and_downloads(tmp_path: Path):
     runtime = start_runtime(settings)
     try:
         org = _seed(runtime.application)
-        s = runtime.application.services
+        s = runtime.application.ports
         key, _ = create_api_key(org_id=org, roles=["org_admin"], name="t",
                                 uow_factory=s.uow_factory, clock=s.clock, ids=s.ids)
         client = falcon.testing.TestClient(runtime.app, headers={"X-API-Key": key})
@@ -103,30 +103,30 @@ def test_housekeeping_expires_jobs_past_retention(tmp_path: Path):
     """After the retention a finished job's files are deleted and the job is expired."""
     application = Application(Settings(export_dir=tmp_path, export_retention_days=90))
     clock = ManualClock(datetime.now(UTC))
-    application.adapters.clock.override(providers.Object(clock))
+    application.container.clock.override(providers.Object(clock))
     job = _export(application, _seed(application))
     application.export_worker().run_round()
-    done = get_export(job.org_id, job.job_id, uow_factory=application.services.uow_factory)
+    done = get_export(job.org_id, job.job_id, uow_factory=application.ports.uow_factory)
     assert done.status is ExportStatus.SUCCEEDED
     assert done.object_key is not None
-    assert application.services.objects.exists(done.object_key)
+    assert application.ports.objects.exists(done.object_key)
     clock.advance(timedelta(days=91))
     application.export_worker().run_round()
     assert _status(application, job) is ExportStatus.EXPIRED
-    assert not application.services.objects.exists(done.object_key)
+    assert not application.ports.objects.exists(done.object_key)
 
 
 def test_housekeeping_schedules_last_months_export(tmp_path: Path):
     """Early in a month the worker creates and runs the previous month's export per org."""
     application = Application(Settings(export_dir=tmp_path))
     clock = ManualClock(datetime(2025, 3, 20, 12, tzinfo=UTC))
-    application.adapters.clock.override(providers.Object(clock))
+    application.container.clock.override(providers.Object(clock))
     org = _seed(application, events=300)
     clock.set(datetime(2025, 4, 2, 9, tzinfo=UTC))
     worker = application.export_worker()
     worker.run_round()  # housekeeping creates the March jobs
     worker.run_round()  # and the next round runs them
-    assert application.services.objects.exists(f"analytics/exports/{org}/202503.csv")
+    assert application.ports.objects.exists(f"analytics/exports/{org}/202503.csv")
 
 
 def test_worker_survives_storage_errors_and_recovers(tmp_path: Path):

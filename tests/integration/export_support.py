@@ -26,13 +26,13 @@ from analytics_adapters.memory import (
 )
 from analytics_adapters.s3.object_store import S3ObjectStore
 from analytics_adapters.sql import migrate_to_head
-from analytics_app.bootstrap.services import AppServices, HttpSettings
-from analytics_app.http.app import create_app
+from analytics_app.bootstrap.ports import Ports
+from analytics_app.http.settings import HttpSettings
 from analytics_core.ports import ObjectStore, UnitOfWorkFactory
-from analytics_core.usecases.access import Authorizer
 from analytics_core.usecases.export_runner import ExportRunner, ExportSettings
 from tests.contract.sql_backends import fresh_postgres_database, storage_at
 from tests.contract.store_backends import MotoServer, drop_bucket, s3_store
+from tests.wiring import app_for
 
 PREFIX = "/analytics/v1"
 
@@ -75,20 +75,20 @@ def object_store_of(kind: str) -> Iterator[ObjectStore]:
 def gateway_services(
     uow_factory: UnitOfWorkFactory, objects: ObjectStore, clock: ManualClock,
     exports: ExportSettings | None = None,
-) -> AppServices:
-    """AppServices whose callers identify through gateway headers (no token minting)."""
+) -> Ports:
+    """Ports whose callers identify through gateway headers (no token minting)."""
     ids = RandomIds()
-    return AppServices(
+    return Ports(
         uow_factory=uow_factory, clock=clock, ids=ids, progress=SynchronousPipeline(),
         objects=objects, cache=InMemoryFreshnessCache(clock),
-        authorizer=Authorizer(uow_factory, clock, ids), http=HttpSettings(gateway_headers=True),
+        http=HttpSettings(gateway_headers=True),
         exports=exports or ExportSettings(),
     )
 
 
-def client_of(services: AppServices) -> falcon.testing.TestClient:
-    """A test client over create_app(services)."""
-    return falcon.testing.TestClient(create_app(services))
+def client_of(services: Ports) -> falcon.testing.TestClient:
+    """A test client over app_for(services)."""
+    return falcon.testing.TestClient(app_for(services))
 
 
 def org_admin(org: uuid.UUID) -> dict[str, str]:
@@ -96,7 +96,7 @@ def org_admin(org: uuid.UUID) -> dict[str, str]:
     return {"X-Actor-Subject": "finance-1", "X-Actor-Roles": "org_admin", "X-Actor-Org": str(org)}
 
 
-def runner_of(services: AppServices, worker: str = "w") -> ExportRunner:
+def runner_of(services: Ports, worker: str = "w") -> ExportRunner:
     """An export runner over the same services."""
     return ExportRunner(worker, services.uow_factory, services.objects, services.clock,
                         services.progress, services.exports)

@@ -26,7 +26,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from analytics_adapters.memory import ManualClock, RandomIds
-from analytics_app.bootstrap.services import AppServices
+from analytics_app.bootstrap.ports import Ports
 from analytics_core.csvrows import EVENT_COLUMNS, USAGE_COLUMNS, neutralise
 from analytics_core.ports import ObjectStore, UnitOfWorkFactory
 from analytics_core.usecases.export_runner import ExportRunner
@@ -154,7 +154,7 @@ def totals_of(rows: Sequence[tuple[str, int, int, int, str]]) -> Totals:
 class World:
     """One storage and one object store, shared by every example of a parameter pair."""
 
-    services: AppServices
+    services: Ports
     client: falcon.testing.TestClient
     runner: ExportRunner
 

@@ -102,7 +102,7 @@ def test_replay_from_offset_zero_changes_no_total(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Re-reading the whole stream counts every event as a duplicate: totals stay exact."""
-    from analytics_app.bootstrap.container import Application  # noqa: PLC0415
+    from analytics_app.bootstrap.application import Application  # noqa: PLC0415
     from analytics_app.config import load_settings  # noqa: PLC0415
     from analytics_app.stream.replay import replay  # noqa: PLC0415
 
@@ -204,10 +204,9 @@ def test_the_api_readiness_reports_the_broker_as_a_degraded_only_check() -> None
     """A missing partition stream degrades /status/readyz (still 200); once declared, ok."""
     from falcon.testing import TestClient  # noqa: PLC0415
 
-    from analytics_app.bootstrap.container import Application  # noqa: PLC0415
+    from analytics_app.bootstrap.application import Application  # noqa: PLC0415
     from analytics_app.config import Settings  # noqa: PLC0415
     from analytics_app.config.stream import StreamConfig  # noqa: PLC0415
-    from analytics_app.http.app import create_app  # noqa: PLC0415
 
     address = require_broker()
     topology = random_topology(2)
@@ -215,7 +214,7 @@ def test_the_api_readiness_reports_the_broker_as_a_degraded_only_check() -> None
         host=address.host, port=address.port, stream=topology.base, partitions=2)))
     assert app.stream is not None
     with deleted_afterwards(app.stream):
-        client = TestClient(create_app(app.services))
+        client = TestClient(create_app(app.http_api()))
 
         def broker_check() -> tuple[int, dict[str, object]]:
             result = client.simulate_get("/analytics/v1/status/readyz", params={"verbose": ""})
@@ -228,7 +227,7 @@ def test_the_api_readiness_reports_the_broker_as_a_degraded_only_check() -> None
         status, check = broker_check()
         assert (status, check["status"]) == (200, "ok")
         now = datetime.now(UTC)
-        assert app.services.progress.complete_through(now) <= now
+        assert app.ports.progress.complete_through(now) <= now
         app.shutdown()
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from analytics_app.bootstrap.container import Application
+from analytics_app.bootstrap.application import Application
 from analytics_app.config import load_settings
 from analytics_app.observability import metrics
 from tests.ops.conftest import free_port
@@ -91,7 +91,7 @@ def test_sqlite_pool_use_is_exposed_in_use_while_checked_out(
     application = Application(load_settings())
     try:
         application.migrate()
-        engine = application.adapters.storage().engine
+        engine = application.container.sql_storage().engine
         before = _pool_values(metrics.render()[0].decode())
         with engine.connect():
             during = _pool_values(metrics.render()[0].decode())

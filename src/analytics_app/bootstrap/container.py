@@ -1,9 +1,17 @@
-"""The one composition root: dependency-injector containers that pick adapters from Settings.
+"""The one composition root: a dependency-injector container that builds every adapter and
+binds every use case, for every process (API, export worker, stream consumer, replay, CLI).
 
-Shaped like dependency-injector's `use-cases` miniapp: one adapters container per storage mode
-(`MemoryAdapters`, `SqlAdapters`) exposing the same providers, and a `UseCases` container that
-depends on whichever is given. Engines, pools and clients are resources: created on first use
-(never at import), released by `Application.shutdown()`.
+Modes are declared here, each a `Selector` keyed by the settings:
+
+* storage: `memory` (in-process) or `sql` (PostgreSQL, or the embedded SQLite file);
+* object store: `local` (a private directory) or `s3`;
+* freshness cache: `memory` or `redis`;
+* ingestion: `http` (aggregated before the API answers) or `stream` (RabbitMQ partition
+  streams: progress comes from the streams and the broker joins readiness as degraded-only).
+
+Engines, pools and clients are `Resource`s: created on first use (never at import) and closed
+by `shutdown_resources()` (see `Application`). Tests override single providers (a manual
+clock) with dependency-injector's `override`; no mode is patched in.
 """
 
 from __future__ import annotations
@@ -38,22 +46,14 @@ from analytics_adapters.rabbitmq import (
 )
 from analytics_adapters.redis.freshness_cache import RedisFreshnessCache
 from analytics_adapters.s3.object_store import S3ObjectStore
-from analytics_adapters.sql import SqlStorage, migrate_to_head
-from analytics_adapters.sql.purge import PurgeReport, purge
-from analytics_app.bootstrap.services import AppServices, HttpSettings, JwtSettings
+from analytics_adapters.sql import SqlStorage
+from analytics_app.bootstrap.ports import Ports
+from analytics_app.bootstrap.use_cases import UseCases, http_api
 from analytics_app.config import Settings
+from analytics_app.http.settings import HttpSettings, JwtSettings
 from analytics_app.observability import metrics, tracing
 from analytics_app.workers.export import ExportWorker, WorkerTiming
-from analytics_core.errors import ConfigError
-from analytics_core.ports import (
-    Clock,
-    FreshnessCache,
-    HealthCheck,
-    ObjectStore,
-    UnitOfWork,
-    UnitOfWorkFactory,
-)
-from analytics_core.usecases.access import Authorizer
+from analytics_core.ports import Clock, FreshnessCache, HealthCheck, ObjectStore, UnitOfWorkFactory
 from analytics_core.usecases.export_runner import (
     ExportRunner,
     ExportSettings,
@@ -69,12 +69,33 @@ class Probe:
     check: Callable[[], None]
 
 
-def _object_store(settings: Settings) -> Iterator[ObjectStore]:
-    """S3 when a bucket is configured, else a local directory (the embedded default)."""
-    if settings.s3 is None:
-        yield LocalDirectoryObjectStore(settings.export_dir)
-        return
+# -- mode selectors (each returns the key of the provider to use) ------------------------------
+
+def storage_mode(settings: Settings) -> str:
+    """`memory` or `sql` (PostgreSQL and SQLite share the SQL adapters)."""
+    return "memory" if settings.storage == "memory" else "sql"
+
+
+def object_store_mode(settings: Settings) -> str:
+    """`s3` when a bucket is configured, else `local` (the embedded default)."""
+    return "local" if settings.s3 is None else "s3"
+
+
+def cache_mode(settings: Settings) -> str:
+    """`redis` when ANALYTICS_REDIS_URL is set, else `memory`."""
+    return "memory" if settings.redis_url is None else "redis"
+
+
+def ingestion_mode(settings: Settings) -> str:
+    """`stream` when ANALYTICS_RABBITMQ_HOST is set, else `http`."""
+    return "http" if settings.rabbitmq is None else "stream"
+
+
+# -- resources ---------------------------------------------------------------------------------
+
+def _s3_store(settings: Settings) -> Iterator[ObjectStore]:
     s3 = settings.s3
+    assert s3 is not None  # selected only when configured
     yield S3ObjectStore.connect(
         s3.bucket, endpoint_url=s3.endpoint_url, region=s3.region,
         access_key_id=s3.access_key_id,
@@ -83,11 +104,8 @@ def _object_store(settings: Settings) -> Iterator[ObjectStore]:
     )
 
 
-def _freshness_cache(settings: Settings, clock: Clock) -> Iterator[FreshnessCache]:
-    """Redis when configured (closed on shutdown), else an in-process cache."""
-    if settings.redis_url is None:
-        yield InMemoryFreshnessCache(clock)
-        return
+def _redis_cache(settings: Settings) -> Iterator[FreshnessCache]:
+    assert settings.redis_url is not None  # selected only when configured
     cache = RedisFreshnessCache.from_url(settings.redis_url)
     try:
         yield cache
@@ -107,6 +125,28 @@ def _sql_storage(settings: Settings) -> Iterator[SqlStorage]:
         storage.close()
 
 
+def _stream_runtime(settings: Settings, uow_factory: UnitOfWorkFactory) -> Iterator[StreamRuntime]:
+    """The RabbitMQ stream adapters of this process (selected only in stream mode)."""
+    config = settings.rabbitmq
+    assert config is not None
+    retention = Retention(timedelta(hours=config.max_age_hours), config.max_length_bytes,
+                          config.segment_bytes)
+    options = StreamOptions(
+        BrokerAddress(config.host, config.port, config.vhost, config.username, config.password),
+        StreamTopology(config.stream, config.partitions, retention), group=config.group,
+        credit=config.credit, progress_refresh=config.progress_refresh_seconds,
+        ownership=OwnershipMode(config.ownership),
+    )
+    runtime = StreamRuntime(options, uow_factory,
+                            settings.database_url if settings.storage == "postgres" else None)
+    try:
+        yield runtime
+    finally:
+        runtime.close()
+
+
+# -- readiness and upkeep ----------------------------------------------------------------------
+
 def _object_store_probe(objects: ObjectStore) -> list[HealthCheck]:
     if isinstance(objects, LocalDirectoryObjectStore | S3ObjectStore):
         return [Probe("object_store", objects.check)]
@@ -115,6 +155,18 @@ def _object_store_probe(objects: ObjectStore) -> list[HealthCheck]:
 
 def _sql_probes(storage: SqlStorage, objects: ObjectStore) -> list[HealthCheck]:
     return [Probe("database", storage.check), *_object_store_probe(objects)]
+
+
+def _cache_probe(cache: FreshnessCache) -> list[HealthCheck]:
+    # A Redis outage only degrades freshness reads (the store answers them), so it is reported
+    # without failing readiness.
+    if isinstance(cache, RedisFreshnessCache):
+        return [Probe("redis", cache.check)]
+    return []
+
+
+def _stream_probes(cache: FreshnessCache, runtime: StreamRuntime) -> list[HealthCheck]:
+    return [*_cache_probe(cache), runtime.health_check]
 
 
 def _nothing_to_do() -> None:
@@ -128,45 +180,7 @@ def _sql_upkeep(storage: SqlStorage, clock: Clock) -> Callable[[], None]:
     return upkeep
 
 
-def _cache_probe(cache: FreshnessCache) -> list[HealthCheck]:
-    # A Redis outage only degrades freshness reads (the store answers them), so it is reported
-    # without failing readiness.
-    if isinstance(cache, RedisFreshnessCache):
-        return [Probe("redis", cache.check)]
-    return []
-
-
-class Adapters(containers.DeclarativeContainer):
-    """Adapters shared by every storage mode."""
-
-    settings = providers.Dependency(instance_of=Settings)
-    clock = providers.Singleton(SystemClock)
-    ids = providers.Singleton(RandomIds)
-    # HTTP ingestion aggregates before it answers, so the pipeline is never behind.
-    progress = providers.Singleton(SynchronousPipeline)
-    objects = providers.Resource(_object_store, settings)
-    cache = providers.Resource(_freshness_cache, settings, clock)
-    degraded_checks = providers.Callable(_cache_probe, cache)
-    decoder = providers.Singleton(MsgspecEventDecoder)
-
-
-class MemoryAdapters(Adapters):
-    """Everything in process memory: tests, demos, library use."""
-
-    storage = providers.Singleton(InMemoryStorage)
-    uow_factory = providers.Singleton(unit_of_work_factory, storage)
-    health_checks = providers.Callable(_object_store_probe, Adapters.objects)
-    upkeep = providers.Object(_nothing_to_do)
-
-
-class SqlAdapters(Adapters):
-    """PostgreSQL (production) or a SQLite file (the embedded default)."""
-
-    storage = providers.Resource(_sql_storage, Adapters.settings)
-    uow_factory = storage.provided.unit_of_work
-    health_checks = providers.Callable(_sql_probes, storage, Adapters.objects)
-    upkeep = providers.Callable(_sql_upkeep, storage, Adapters.clock)
-
+# -- settings the use cases and drivers are bound with ------------------------------------------
 
 def _http_settings(settings: Settings) -> HttpSettings:
     jwt = JwtSettings(
@@ -196,141 +210,87 @@ def _worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
 
 
-class UseCases(containers.DeclarativeContainer):
-    """Use cases and the AppServices bundle, over whichever adapters container is given."""
+class Container(containers.DeclarativeContainer):
+    """Every adapter and bound use case of one process, selected by `settings`."""
 
     settings = providers.Dependency(instance_of=Settings)
-    adapters = providers.DependenciesContainer()
 
-    authorizer = providers.Singleton(
-        Authorizer, uow_factory=adapters.uow_factory, clock=adapters.clock, ids=adapters.ids,
+    clock = providers.Singleton(SystemClock)
+    ids = providers.Singleton(RandomIds)
+    decoder = providers.Singleton(MsgspecEventDecoder)
+
+    # storage
+    memory_storage = providers.Singleton(InMemoryStorage)
+    sql_storage = providers.Resource(_sql_storage, settings)
+    uow_factory = providers.Selector(
+        providers.Callable(storage_mode, settings),
+        memory=providers.Singleton(unit_of_work_factory, memory_storage),
+        sql=sql_storage.provided.unit_of_work,
     )
+
+    # object store
+    s3_objects = providers.Resource(_s3_store, settings)
+    objects = providers.Selector(
+        providers.Callable(object_store_mode, settings),
+        local=providers.Singleton(LocalDirectoryObjectStore, settings.provided.export_dir),
+        s3=s3_objects,
+    )
+
+    # freshness cache
+    redis_cache = providers.Resource(_redis_cache, settings)
+    cache = providers.Selector(
+        providers.Callable(cache_mode, settings),
+        memory=providers.Singleton(InMemoryFreshnessCache, clock),
+        redis=redis_cache,
+    )
+
+    # ingestion: HTTP aggregates before it answers, so its pipeline is never behind
+    stream = providers.Resource(_stream_runtime, settings, uow_factory)
+    progress = providers.Selector(
+        providers.Callable(ingestion_mode, settings),
+        http=providers.Singleton(SynchronousPipeline),
+        stream=stream.provided.progress,
+    )
+
+    health_checks = providers.Selector(
+        providers.Callable(storage_mode, settings),
+        memory=providers.Callable(_object_store_probe, objects),
+        sql=providers.Callable(_sql_probes, sql_storage, objects),
+    )
+    degraded_checks = providers.Selector(
+        providers.Callable(ingestion_mode, settings),
+        http=providers.Callable(_cache_probe, cache),
+        stream=providers.Callable(_stream_probes, cache, stream),
+    )
+    upkeep = providers.Selector(
+        providers.Callable(storage_mode, settings),
+        memory=providers.Object(_nothing_to_do),
+        sql=providers.Callable(_sql_upkeep, sql_storage, clock),
+    )
+
+    http_settings = providers.Singleton(_http_settings, settings)
     export_settings = providers.Singleton(_export_settings, settings)
-    services = providers.Singleton(
-        AppServices,
-        uow_factory=adapters.uow_factory, clock=adapters.clock, ids=adapters.ids,
-        progress=adapters.progress, objects=adapters.objects,
-        cache=providers.Callable(metrics.CountingFreshnessCache, adapters.cache),
-        authorizer=authorizer, http=providers.Singleton(_http_settings, settings),
-        exports=export_settings, health_checks=adapters.health_checks,
-        degraded_checks=adapters.degraded_checks, decoder=adapters.decoder,
+
+    ports = providers.Singleton(
+        Ports,
+        uow_factory=uow_factory, clock=clock, ids=ids, progress=progress, objects=objects,
+        cache=providers.Callable(metrics.CountingFreshnessCache, cache),
+        http=http_settings, exports=export_settings, health_checks=health_checks,
+        degraded_checks=degraded_checks, decoder=decoder,
     )
+    use_cases = providers.Singleton(UseCases, ports)
+    http_api = providers.Singleton(http_api, use_cases)
+
     export_runner = providers.Factory(
         ExportRunner, worker=providers.Callable(_worker_name),
-        uow_factory=adapters.uow_factory, objects=adapters.objects, clock=adapters.clock,
-        progress=adapters.progress, settings=export_settings,
+        uow_factory=uow_factory, objects=objects, clock=clock, progress=progress,
+        settings=export_settings,
     )
     schedule_monthly = providers.Factory(
-        functools.partial, schedule_monthly_exports, uow_factory=adapters.uow_factory,
-        clock=adapters.clock, ids=adapters.ids, tz=settings.provided.monthly_export_tz,
+        functools.partial, schedule_monthly_exports, uow_factory=uow_factory,
+        clock=clock, ids=ids, tz=settings.provided.monthly_export_tz,
     )
     export_worker = providers.Factory(
-        ExportWorker, export_runner, schedule_monthly=schedule_monthly, upkeep=adapters.upkeep,
+        ExportWorker, export_runner, schedule_monthly=schedule_monthly, upkeep=upkeep,
         timing=providers.Factory(WorkerTiming, poll_seconds=settings.provided.worker_poll_seconds),
     )
-
-
-def adapters_for(settings: Settings) -> Adapters:
-    """The adapters container of the storage mode the settings select."""
-    if settings.storage == "memory":
-        return MemoryAdapters(settings=settings)
-    return SqlAdapters(settings=settings)
-
-
-def _stream_runtime(settings: Settings, adapters: Adapters) -> StreamRuntime | None:
-    """Stream ingestion (ANALYTICS_RABBITMQ_HOST set): freshness comes from the partition
-    streams, and the broker joins readiness as degraded-only (queries work without it)."""
-    config = settings.rabbitmq
-    if config is None:
-        return None
-    retention = Retention(timedelta(hours=config.max_age_hours), config.max_length_bytes,
-                          config.segment_bytes)
-    options = StreamOptions(
-        BrokerAddress(config.host, config.port, config.vhost, config.username, config.password),
-        StreamTopology(config.stream, config.partitions, retention), group=config.group,
-        credit=config.credit, progress_refresh=config.progress_refresh_seconds,
-        ownership=OwnershipMode(config.ownership),
-    )
-
-    def unit_of_work() -> UnitOfWork:  # resolved on use: the storage resource starts lazily
-        factory: UnitOfWorkFactory = adapters.uow_factory()
-        return factory()
-
-    runtime = StreamRuntime(options, unit_of_work,
-                            settings.database_url if settings.storage == "postgres" else None)
-    adapters.progress.override(providers.Object(runtime.progress))
-    adapters.degraded_checks.override(providers.Callable(
-        lambda checks: [*checks, runtime.health_check], providers.Callable(_cache_probe,
-                                                                             adapters.cache)))
-    return runtime
-
-
-class Application:
-    """One process's composition: adapters + use cases built from Settings, closed together."""
-
-    def __init__(self, settings: Settings | None = None) -> None:
-        self.settings = settings if settings is not None else Settings()
-        self.adapters = adapters_for(self.settings)
-        self.use_cases = UseCases(settings=self.settings, adapters=self.adapters)
-        self.stream = _stream_runtime(self.settings, self.adapters)
-
-    @property
-    def services(self) -> AppServices:
-        """The bundle every driver receives (built once, on first access)."""
-        services: AppServices = self.use_cases.services()
-        return services
-
-    def export_worker(self, timing: WorkerTiming | None = None) -> ExportWorker:
-        """A new export worker loop over this process's adapters."""
-        overrides = {} if timing is None else {"timing": timing}
-        worker: ExportWorker = self.use_cases.export_worker(**overrides)
-        return worker
-
-    def _sql(self) -> SqlStorage | None:
-        if self.settings.storage != "memory":
-            storage: SqlStorage = self.adapters.storage()
-            return storage
-        return None
-
-    def preflight(self) -> None:
-        """Raise StoreUnavailable or SchemaNotMigrated unless storage can serve now."""
-        storage = self._sql()
-        if storage is not None:
-            storage.check()
-
-    def prepare(self) -> None:
-        """preflight(), then the storage upkeep a service start needs (partitions ahead)."""
-        self.preflight()
-        upkeep: Callable[[], None] = self.adapters.upkeep()
-        upkeep()
-
-    def migrate(self) -> str:
-        """Apply pending migrations; returns the revision the database is now at."""
-        storage = self._sql()
-        if storage is None:
-            raise ConfigError("ANALYTICS_DATABASE_URL=memory has no schema to migrate")
-        return migrate_to_head(storage.engine)
-
-    def purge(self) -> PurgeReport:
-        """Apply the retention settings now (raw events, rollups, expired export jobs)."""
-        storage = self._sql()
-        if storage is None:
-            raise ConfigError("ANALYTICS_DATABASE_URL=memory keeps nothing to purge")
-        clock: Clock = self.adapters.clock()
-        return purge(
-            storage.engine, clock.now(),
-            raw_retention=timedelta(days=self.settings.raw_retention_days),
-            rollup_months=self.settings.rollup_retention_months,
-            export_retention=timedelta(days=self.settings.export_retention_days),
-        )
-
-    def shutdown(self) -> None:
-        """Close every resource (pools, clients) opened so far."""
-        if self.stream is not None:
-            self.stream.close()
-        self.adapters.shutdown_resources()
-
-
-def build_services(settings: Settings | None = None) -> AppServices:
-    """AppServices for `settings` (default: the in-memory mode), e.g. for library use."""
-    return Application(settings).services

@@ -37,7 +37,7 @@ def _command(name: str) -> Handler:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from analytics_app.http.server import metrics_dir  # noqa: PLC0415  see _command
+    from analytics_app.cli.server import metrics_dir  # noqa: PLC0415  see _command
 
     settings = _settings(args)
     with metrics_dir():

@@ -16,20 +16,19 @@ from decimal import Decimal
 from pathlib import Path
 from types import FrameType
 
-from analytics_app.bootstrap.container import Application
+from analytics_app.bootstrap.application import Application
 from analytics_app.cli.demo_data import DEFAULT_EVENTS, ORGS
 from analytics_app.cli.seeding import (
     SeedResult,
     describe,
-    has_usage_data,
     instructions,
     mint_demo_key,
     seed_demo,
 )
+from analytics_app.cli.server import run_server
 from analytics_app.config import Settings
 from analytics_app.config.env import masked_url
-from analytics_app.http.server import quiet_libraries, run_server
-from analytics_app.observability.logs import configure_logging
+from analytics_app.observability.setup import configure_process
 from analytics_app.observability.status_server import serve_metrics
 from analytics_core.errors import FieldError, NotFound, ValidationFailed
 from analytics_core.event_parsing import parse_time
@@ -42,13 +41,7 @@ from analytics_core.exports import (
 )
 from analytics_core.records import ApiKeyRecord
 from analytics_core.timegrid import isoformat, zone_error
-from analytics_core.usecases.access import (
-    API_KEY_PREFIX,
-    create_api_key,
-    list_api_keys,
-    revoke_api_key,
-)
-from analytics_core.usecases.exports import create_export, get_export
+from analytics_core.usecases.access import API_KEY_PREFIX
 from analytics_core.usecases.ingest import validate_event
 
 MEMORY_NOTE = ("note: ANALYTICS_DATABASE_URL=memory keeps data only inside this process; "
@@ -64,26 +57,24 @@ def _seed_and_key(
     force: bool = False, progress: bool = True,
 ) -> str:
     """Seed unless data exists (or when forced); return the instructions with a fresh key."""
-    services = application.services
+    uc = application.use_cases
     result = SeedResult(None, None)
-    if force or not has_usage_data(services):
-        result = seed_demo(services, seed=seed, events=events, days=days, progress=progress)
+    if force or not uc.has_usage_data():
+        result = seed_demo(uc.ingest_demo, now=uc.now(), seed=seed, events=events, days=days,
+                           progress=progress)
     print(describe(result))
     org = ORGS[0]
-    key = mint_demo_key(services, org.org_id)
-    return instructions(_base_url(application.settings), org.org_id, org.name, key,
-                        services.clock.now())
+    key = mint_demo_key(uc.create_api_key, org.org_id)
+    return instructions(_base_url(application.settings), org.org_id, org.name, key, uc.now())
 
 
 def serve(args: argparse.Namespace, settings: Settings) -> int:
     """Run the API under gunicorn (seeding demo data first with --demo)."""
-    application = Application(settings)
     if not args.demo:
-        try:
+        with Application(settings) as application:
             application.prepare()
-        finally:
-            application.shutdown()
         return run_server(settings)
+    application = Application(settings)
     try:
         application.prepare()
         banner = _seed_and_key(application, seed=args.seed)
@@ -111,12 +102,9 @@ def _storage_app(settings: Settings) -> Iterator[Application]:
     keeps nothing once this command exits."""
     if settings.storage == "memory":
         print(MEMORY_NOTE, file=sys.stderr)
-    application = Application(settings)
-    try:
+    with Application(settings) as application:
         application.preflight()
         yield application
-    finally:
-        application.shutdown()
 
 
 def _uuid(value: str, field: str) -> uuid.UUID:
@@ -130,11 +118,7 @@ def apikey_create(args: argparse.Namespace, settings: Settings) -> int:
     """Create an API key; the key goes to stdout alone (scriptable), details to stderr."""
     org_id = _uuid(args.org, "org") if args.org else None
     with _storage_app(settings) as application:
-        services = application.services
-        key, record = create_api_key(
-            org_id=org_id, roles=args.roles, name=args.name, uow_factory=services.uow_factory,
-            clock=services.clock, ids=services.ids,
-        )
+        key, record = application.use_cases.create_api_key(org_id, args.roles, args.name)
     print(f"Created API key {record.key_id} (org {record.org_id or 'all (admin)'}, roles "
           f"{', '.join(sorted(record.roles))}). It is shown once; store it now:", file=sys.stderr)
     print(key)
@@ -160,7 +144,7 @@ def apikey_list(args: argparse.Namespace, settings: Settings) -> int:
     """List keys oldest first (one line each, or a JSON array); never a secret or its hash."""
     org_id = _uuid(args.org, "org") if args.org else None
     with _storage_app(settings) as application:
-        records = list_api_keys(org_id, uow_factory=application.services.uow_factory)
+        records = application.use_cases.list_api_keys(org_id)
     if args.json:
         print(json.dumps([_key_json(r) for r in records], indent=2, ensure_ascii=False))
         return 0
@@ -184,11 +168,8 @@ def apikey_revoke(args: argparse.Namespace, settings: Settings) -> int:
     """Revoke one key by id and say what changed; an unknown id is a usage error."""
     key_id = _key_id(args.key_id)
     with _storage_app(settings) as application:
-        services = application.services
         try:
-            result = revoke_api_key(key_id, actor=f"cli:{getpass.getuser()}",
-                                    uow_factory=services.uow_factory, clock=services.clock,
-                                    ids=services.ids)
+            result = application.use_cases.revoke_api_key(key_id, f"cli:{getpass.getuser()}")
         except NotFound as e:
             raise NotFound(f"{e}; `analytics apikey list` shows the key ids") from None
     record = result.record
@@ -206,22 +187,16 @@ def apikey_revoke(args: argparse.Namespace, settings: Settings) -> int:
 
 def migrate(_args: argparse.Namespace, settings: Settings) -> int:
     """Apply the migrations and say where the database now stands."""
-    application = Application(settings)
-    try:
+    with Application(settings) as application:
         revision = application.migrate()
-    finally:
-        application.shutdown()
     print(f"database {masked_url(settings.database_url)} is at revision {revision}")
     return 0
 
 
 def purge(_args: argparse.Namespace, settings: Settings) -> int:
     """Apply retention and print what went."""
-    application = Application(settings)
-    try:
+    with Application(settings) as application:
         report = application.purge()
-    finally:
-        application.shutdown()
     print(f"raw events before {report.raw_cutoff:%Y-%m-%d}: {report.raw_events} rows deleted, "
           f"{len(report.dropped_partitions)} partitions dropped, "
           f"{report.event_keys} dedupe keys deleted")
@@ -282,30 +257,33 @@ def validate(args: argparse.Namespace, settings: Settings) -> int:
 
 def worker(args: argparse.Namespace, settings: Settings) -> int:
     """Run the export worker; SIGTERM/SIGINT finish the job in hand, then exit 0."""
-    configure_logging(settings.log_level, secrets=settings.secret_values())
-    quiet_libraries()
-    application = Application(settings)
+    configure_process(settings)
     port = settings.worker_metrics_port if args.metrics_port is None else args.metrics_port
     server = serve_metrics(settings.host, port, "worker-metrics") if port else None
     try:
-        application.prepare()
-        loop = application.export_worker()
-        if args.once:
-            loop.run_round()
-            return 0
-
-        def stop(signum: int, _frame: FrameType | None) -> None:
-            print(f"signal {signal.Signals(signum).name}: finishing the job in hand",
-                  file=sys.stderr)
-            loop.stop()
-
-        signal.signal(signal.SIGTERM, stop)
-        signal.signal(signal.SIGINT, stop)
-        loop.run_forever()
+        with Application(settings) as application:
+            return _run_worker(application, once=args.once)
     finally:
         if server is not None:
             server.shutdown()
-        application.shutdown()
+
+
+def _run_worker(application: Application, *, once: bool) -> int:
+    """Prepare storage, then run the loop once or until SIGTERM/SIGINT."""
+    application.prepare()
+    loop = application.export_worker()
+    if once:
+        loop.run_round()
+        return 0
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        print(f"signal {signal.Signals(signum).name}: finishing the job in hand",
+              file=sys.stderr)
+        loop.stop()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    loop.run_forever()
     return 0
 
 
@@ -345,33 +323,26 @@ def export(args: argparse.Namespace, settings: Settings) -> int:
     request = _export_request(args)
     if settings.storage == "memory" and not args.wait:
         print(MEMORY_NOTE + " (pass --wait)", file=sys.stderr)
-    application = Application(settings)
-    try:
+    with Application(settings) as application:
         application.preflight()
-        services = application.services
-        job, created = create_export(
-            request, initiated_by=f"cli:{getpass.getuser()}",
-            idempotency_key=args.idempotency_key, uow_factory=services.uow_factory,
-            clock=services.clock, ids=services.ids,
-        )
+        job, created = application.use_cases.create_export(
+            request, f"cli:{getpass.getuser()}", args.idempotency_key)
         if not created:
             print(f"Idempotency-Key already used: job {job.job_id}", file=sys.stderr)
         if args.wait:
             job = _run_until_done(application, job)
-    finally:
-        application.shutdown()
     _print_job(job, settings)
     return 0 if job.status in (ExportStatus.PENDING, ExportStatus.SUCCEEDED) else 1
 
 
 def _run_until_done(application: Application, job: ExportJob) -> ExportJob:
     runner = application.export_worker().runner
-    services = application.services
+    uc = application.use_cases
     while job.status in (ExportStatus.PENDING, ExportStatus.RUNNING):
         ran = runner.run_next()
-        job = get_export(job.org_id, job.job_id, uow_factory=services.uow_factory)
+        job = uc.get_export(job.org_id, job.job_id)
         if ran is None and job.status is ExportStatus.PENDING:
-            delay = (job.next_attempt_at - services.clock.now()) if job.next_attempt_at else None
+            delay = (job.next_attempt_at - uc.now()) if job.next_attempt_at else None
             if delay is not None and delay.total_seconds() > 0:
                 time.sleep(min(delay.total_seconds(), 5))
             elif ran is None:

@@ -11,9 +11,11 @@ from decimal import Decimal
 
 import attrs
 
-from analytics_app.bootstrap.services import AppServices
 from analytics_core.timegrid import BUCKET, floor_bucket, zone
-from analytics_core.usecases.ingest import BatchResult, RawMessage, ingest_batch
+from analytics_core.usecases.ingest import BatchResult, RawMessage
+
+IngestDemo = Callable[[Sequence[RawMessage]], BatchResult]
+"""The ingest use case, bound (source `demo`)."""
 
 DEMO_NAMESPACE = uuid.UUID("5b0f8a52-3c1e-4d7a-9a57-1d2f0c6b7e10")
 DEFAULT_EVENTS = 20_000
@@ -240,18 +242,15 @@ class DemoSummary:
 
 
 def ingest_demo(
-    payloads: Sequence[dict[str, object]], services: AppServices, *, batch_size: int = 1000,
+    payloads: Sequence[dict[str, object]], ingest: IngestDemo, *, batch_size: int = 1000,
     progress: Callable[[int], object] | None = None,
 ) -> DemoSummary:
-    """Feed payloads through `ingest_batch` in batches; `progress` gets each batch's size."""
+    """Feed payloads through the bound ingest use case in batches; `progress` gets each
+    batch's size."""
     totals = [0, 0, 0, 0]
     for offset in range(0, len(payloads), batch_size):
         batch = payloads[offset:offset + batch_size]
-        result: BatchResult = ingest_batch(
-            [RawMessage(p) for p in batch], source="demo", uow_factory=services.uow_factory,
-            clock=services.clock, ids=services.ids, raw_retention=services.http.raw_retention,
-            cache=services.cache,
-        )
+        result = ingest([RawMessage(p) for p in batch])
         for i, n in enumerate((result.accepted, result.duplicates, result.rejected,
                                result.conflicts)):
             totals[i] += n

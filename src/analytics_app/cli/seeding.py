@@ -5,16 +5,24 @@ from __future__ import annotations
 import shlex
 import sys
 import uuid
+from collections.abc import Callable, Iterable
 from datetime import datetime, time, timedelta
 from typing import TextIO
 
 import attrs
 from tqdm import tqdm
 
-from analytics_app.bootstrap.services import AppServices
-from analytics_app.cli.demo_data import DemoData, DemoSummary, generate_demo, ingest_demo
+from analytics_app.cli.demo_data import (
+    DemoData,
+    DemoSummary,
+    IngestDemo,
+    generate_demo,
+    ingest_demo,
+)
 from analytics_core.access import ORG_ADMIN
-from analytics_core.usecases.access import create_api_key
+from analytics_core.records import ApiKeyRecord
+
+CreateApiKey = Callable[[uuid.UUID | None, Iterable[str], str], tuple[str, ApiKeyRecord]]
 
 API_PREFIX = "/analytics/v1"
 
@@ -27,33 +35,23 @@ class SeedResult:
     summary: DemoSummary | None
 
 
-def has_usage_data(services: AppServices, *, days: int = 400) -> bool:
-    """Whether any org has rollups in the last `days` days (i.e. the database is not empty)."""
-    now = services.clock.now()
-    with services.uow_factory() as uow:
-        return bool(uow.rollups.active_orgs(now - timedelta(days=days), now + timedelta(hours=1)))
-
-
 def seed_demo(
-    services: AppServices, *, seed: int, events: int, days: int = 14, progress: bool = True,
-    stream: TextIO | None = None,
+    ingest: IngestDemo, *, now: datetime, seed: int, events: int, days: int = 14,
+    progress: bool = True, stream: TextIO | None = None,
 ) -> SeedResult:
-    """Generate and ingest the demo data through the real ingest use case."""
-    data = generate_demo(now=services.clock.now(), seed=seed, days=days, events=events)
+    """Generate demo data ending at `now` and ingest it through the real ingest use case."""
+    data = generate_demo(now=now, seed=seed, days=days, events=events)
     with tqdm(
         total=len(data.payloads), desc="Ingesting demo events", unit="ev", disable=not progress,
         file=stream or sys.stderr, leave=True, smoothing=0.1,
     ) as bar:
-        summary = ingest_demo(data.payloads, services, progress=bar.update)
+        summary = ingest_demo(data.payloads, ingest, progress=bar.update)
     return SeedResult(data, summary)
 
 
-def mint_demo_key(services: AppServices, org_id: uuid.UUID) -> str:
+def mint_demo_key(create_api_key: CreateApiKey, org_id: uuid.UUID) -> str:
     """A new org_admin API key for the demo org (keys are stored hashed, so one per run)."""
-    key, _ = create_api_key(
-        org_id=org_id, roles=[ORG_ADMIN], name="demo", uow_factory=services.uow_factory,
-        clock=services.clock, ids=services.ids,
-    )
+    key, _ = create_api_key(org_id, [ORG_ADMIN], "demo")
     return key
 
 

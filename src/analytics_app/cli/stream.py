@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 if TYPE_CHECKING:
-    from analytics_app.bootstrap.container import Application
+    from analytics_app.bootstrap.application import Application
     from analytics_app.config import Settings
     from analytics_app.config.stream import StreamConfig
 
@@ -57,7 +57,7 @@ def _lazy(name: str) -> Callable[[argparse.Namespace], int]:
 
 
 def _stream_app() -> tuple[Settings, StreamConfig, Application]:
-    from analytics_app.bootstrap.container import Application  # noqa: PLC0415
+    from analytics_app.bootstrap.application import Application  # noqa: PLC0415
     from analytics_app.config import load_settings  # noqa: PLC0415  imported on use
     from analytics_core.errors import ConfigError  # noqa: PLC0415
 
@@ -97,7 +97,7 @@ def consume_command(args: argparse.Namespace) -> int:
             app.prepare()  # a missing schema is fatal; an unreachable database is retried
         except StoreUnavailable as e:
             log.warning("database unavailable at start, will retry: %s", e)
-        services = app.services
+        services = app.ports
         status, metrics = ConsumerStatus(), StreamMetrics()
         port = config.status_port if args.status_port is None else args.status_port
         server = serve_status(settings.host, port, metrics, status) if port else None

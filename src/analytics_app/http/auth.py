@@ -16,11 +16,11 @@ import attrs
 import falcon
 import jwt
 
-from analytics_app.bootstrap.services import HttpSettings, JwtSettings
+from analytics_app.http.api import Authorize
 from analytics_app.http.context import request_id_of
+from analytics_app.http.settings import HttpSettings, JwtSettings
 from analytics_core.access import Action, Actor, Decision
 from analytics_core.errors import Unauthenticated
-from analytics_core.usecases.access import Authorizer
 
 ApiKeyAuthenticator = Callable[[str], Actor]
 
@@ -170,14 +170,15 @@ def actor_of(req: falcon.Request) -> Actor:
 
 @attrs.frozen
 class Guard:
-    """Every decision on org data goes through the audited Authorizer, with the request id."""
+    """Every decision on org data goes through the audited `authorize` use case, with the request
+    id."""
 
-    authorizer: Authorizer
+    authorize: Authorize
 
     def require(
         self, req: falcon.Request, action: Action, org_id: uuid.UUID, resource: str = ""
     ) -> Decision:
         """Allow or raise Forbidden; the decision is audited either way."""
-        return self.authorizer.require(
+        return self.authorize(
             actor_of(req), action, org_id, resource=resource, request_id=request_id_of(req)
         )

@@ -19,8 +19,8 @@ from analytics_core.event_parsing import parse_time
 from analytics_core.usecases.ingest import RawMessage, ingest_batch
 
 if TYPE_CHECKING:
-    from analytics_app.bootstrap.container import Application
-    from analytics_app.bootstrap.services import AppServices
+    from analytics_app.bootstrap.application import Application
+    from analytics_app.bootstrap.ports import Ports as AppServices
 
 Position = int | datetime
 REPLAY_BATCH = 2000
@@ -58,7 +58,7 @@ def replay(app: Application, start_text: str, end_text: str | None,
     end = parse_position(end_text, "--to") if end_text is not None else None
     streams = [runtime.topology.stream(i)
                for i in _partition_indexes(partitions, runtime.topology.partitions)]
-    services = app.services
+    services = app.ports
     retention = timedelta(days=app.settings.raw_retention_days)
 
     async def run() -> dict[str, dict[str, int]]:

@@ -367,3 +367,9 @@ def validate_event(
 ) -> UsageEvent:
     """Validate one raw event without storing it; raises ValidationFailed naming each field."""
     return parse_event(decode_payload(payload), now=clock.now(), raw_retention=raw_retention)
+
+
+def stored_offset(group: str, stream: str, *, uow_factory: UnitOfWorkFactory) -> int | None:
+    """The last offset of `stream` committed for consumer `group` (None: nothing yet)."""
+    with uow_factory() as uow:
+        return uow.offsets.get(group, stream)

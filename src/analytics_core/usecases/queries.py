@@ -207,3 +207,12 @@ def _cached_markers(
         return cache.get(org_id)
     except StoreUnavailable:
         return None
+
+
+def has_usage_data(
+    *, uow_factory: UnitOfWorkFactory, clock: Clock, days: int = 400,
+) -> bool:
+    """Whether any org has rollups in the last `days` days (i.e. the store is not empty)."""
+    now = clock.now()
+    with uow_factory() as uow:
+        return bool(uow.rollups.active_orgs(now - timedelta(days=days), now + timedelta(hours=1)))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import shutil
 import sys
@@ -17,7 +16,7 @@ from gunicorn.app.base import BaseApplication
 from analytics_app.config import Settings
 
 if TYPE_CHECKING:  # importing the container loads prometheus_client: only after the env is set
-    from analytics_app.bootstrap.container import Application
+    from analytics_app.bootstrap.application import Application
 
 THREADS_PER_WORKER = 4
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -103,18 +102,12 @@ class GunicornServer(BaseApplication):  # type: ignore[misc]  # gunicorn ships n
 
     def load(self) -> Callable[..., Any]:
         """Build this worker's runtime (container, Falcon app, embedded export worker)."""
-        from analytics_app.observability.logs import configure_logging  # noqa: PLC0415  in the worker
+        from analytics_app.observability.setup import configure_logs  # noqa: PLC0415  in the worker
         from analytics_app.wsgi import start_runtime  # noqa: PLC0415  after the metrics env is set
 
-        configure_logging(self.settings.log_level, secrets=self.settings.secret_values())
-        quiet_libraries()
+        configure_logs(self.settings)
         runtime = start_runtime(self.settings, self.inherited)
         return runtime.app
-
-
-def quiet_libraries() -> None:
-    """Keep third-party chatter (Alembic's per-check context lines) out of the service log."""
-    logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 def _child_exit(_server: object, worker: Any) -> None:

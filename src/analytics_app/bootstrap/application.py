@@ -1,0 +1,126 @@
+"""`Application`: one process's composition, opened once and closed once.
+
+    with Application(settings) as app:
+        worker = app.export_worker()
+        ...
+
+Every process (the API workers, the export worker, the stream consumer, replay, each CLI
+command, the tests) builds its parts through this class and the `Container` behind it; nothing
+else constructs an adapter or binds a use case.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+from analytics_adapters.rabbitmq import StreamRuntime
+from analytics_adapters.sql import SqlStorage, migrate_to_head
+from analytics_adapters.sql.purge import PurgeReport, purge
+from analytics_app.bootstrap.container import Container, ingestion_mode, storage_mode
+from analytics_app.bootstrap.ports import Ports
+from analytics_app.bootstrap.use_cases import UseCases
+from analytics_app.config import Settings
+from analytics_app.http.api import HttpApi
+from analytics_core.errors import ConfigError
+from analytics_core.ports import Clock
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from analytics_app.workers.export import ExportWorker, WorkerTiming
+
+
+class Application:
+    """The container of one process, with the operations that act on its storage as a whole."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings if settings is not None else Settings()
+        self.container = Container(settings=self.settings)
+
+    def __enter__(self) -> Application:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.shutdown()
+
+    @property
+    def ports(self) -> Ports:
+        """The resolved ports (for the composition root and tests, never for a driver)."""
+        ports: Ports = self.container.ports()
+        return ports
+
+    @property
+    def use_cases(self) -> UseCases:
+        """Every use case bound to this process's ports (built once, on first access)."""
+        use_cases: UseCases = self.container.use_cases()
+        return use_cases
+
+    def http_api(self) -> HttpApi:
+        """What the HTTP driver serves."""
+        api: HttpApi = self.container.http_api()
+        return api
+
+    def export_worker(self, timing: WorkerTiming | None = None) -> ExportWorker:
+        """A new export worker loop over this process's adapters."""
+        overrides = {} if timing is None else {"timing": timing}
+        worker: ExportWorker = self.container.export_worker(**overrides)
+        return worker
+
+    @property
+    def stream(self) -> StreamRuntime | None:
+        """The RabbitMQ stream adapters (None unless ANALYTICS_RABBITMQ_HOST is set)."""
+        if ingestion_mode(self.settings) != "stream":
+            return None
+        runtime: StreamRuntime = self.container.stream()
+        return runtime
+
+    def _sql(self) -> SqlStorage | None:
+        if storage_mode(self.settings) == "sql":
+            storage: SqlStorage = self.container.sql_storage()
+            return storage
+        return None
+
+    def preflight(self) -> None:
+        """Raise StoreUnavailable or SchemaNotMigrated unless storage can serve now."""
+        storage = self._sql()
+        if storage is not None:
+            storage.check()
+
+    def prepare(self) -> None:
+        """preflight(), then the storage upkeep a service start needs (partitions ahead)."""
+        self.preflight()
+        upkeep: Callable[[], None] = self.container.upkeep()
+        upkeep()
+
+    def migrate(self) -> str:
+        """Apply pending migrations; returns the revision the database is now at."""
+        storage = self._sql()
+        if storage is None:
+            raise ConfigError("ANALYTICS_DATABASE_URL=memory has no schema to migrate")
+        return migrate_to_head(storage.engine)
+
+    def purge(self) -> PurgeReport:
+        """Apply the retention settings now (raw events, rollups, expired export jobs)."""
+        storage = self._sql()
+        if storage is None:
+            raise ConfigError("ANALYTICS_DATABASE_URL=memory keeps nothing to purge")
+        clock: Clock = self.container.clock()
+        return purge(
+            storage.engine, clock.now(),
+            raw_retention=timedelta(days=self.settings.raw_retention_days),
+            rollup_months=self.settings.rollup_retention_months,
+            export_retention=timedelta(days=self.settings.export_retention_days),
+        )
+
+    def shutdown(self) -> None:
+        """Close every resource (pools, clients, the stream runtime) opened so far."""
+        self.container.shutdown_resources()
+
+
+def build_services(settings: Settings | None = None) -> Ports:
+    """The ports for `settings` (default: the in-memory mode), for library use with the core's
+    use-case functions (README, "Use it as a library")."""
+    return Application(settings).ports

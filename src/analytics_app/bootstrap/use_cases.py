@@ -1,0 +1,180 @@
+"""Every use case bound to one process's ports: the callables drivers are given.
+
+`UseCases` is built once per process by the container. Each method is one use-case call with
+its ports and settings filled in, so a driver holds `use_cases.usage` (a typed callable) and
+never a unit-of-work factory, a clock or the container. `http_api` selects what the HTTP driver
+serves.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+import attrs
+
+from analytics_app.bootstrap.ports import Ports
+from analytics_app.http.api import Cursor, HttpApi
+from analytics_core.access import Action, Actor, Decision
+from analytics_core.events import UsageEvent
+from analytics_core.exports import ExportJob, ExportRequest, ExportStatus
+from analytics_core.freshness import FreshnessReport
+from analytics_core.records import ApiKeyRecord
+from analytics_core.usecases import access, exports, ingest, queries
+from analytics_core.usecases.ingest import BatchResult, IngestScope, RawMessage, StreamCheckpoint
+
+
+@attrs.frozen
+class UseCases:
+    """One process's use cases, each bound to `ports`."""
+
+    ports: Ports
+    authorizer: access.Authorizer = attrs.field(init=False)
+
+    @authorizer.default
+    def _authorizer(self) -> access.Authorizer:
+        p = self.ports
+        return access.Authorizer(p.uow_factory, p.clock, p.ids)
+
+    # -- access ---------------------------------------------------------------------------
+
+    def authenticate_api_key(self, presented: str) -> Actor:
+        """The actor behind an X-API-Key value."""
+        return access.authenticate_api_key(presented, uow_factory=self.ports.uow_factory)
+
+    def authorize(
+        self, actor: Actor, action: Action, org_id: uuid.UUID, *, resource: str = "",
+        request_id: str | None = None,
+    ) -> Decision:
+        """Allow or raise Forbidden; the decision is audited either way."""
+        return self.authorizer.require(actor, action, org_id, resource=resource,
+                                       request_id=request_id)
+
+    def create_api_key(
+        self, org_id: uuid.UUID | None, roles: Iterable[str], name: str,
+    ) -> tuple[str, ApiKeyRecord]:
+        """A new key (plaintext shown once) and its stored record."""
+        p = self.ports
+        return access.create_api_key(org_id=org_id, roles=roles, name=name,
+                                     uow_factory=p.uow_factory, clock=p.clock, ids=p.ids)
+
+    def list_api_keys(self, org_id: uuid.UUID | None) -> list[ApiKeyRecord]:
+        """The keys of one org (None: every key), oldest first."""
+        return access.list_api_keys(org_id, uow_factory=self.ports.uow_factory)
+
+    def revoke_api_key(self, key_id: str, actor: str) -> access.Revocation:
+        """Revoke a key by id (audited in its org)."""
+        p = self.ports
+        return access.revoke_api_key(key_id, actor=actor, uow_factory=p.uow_factory,
+                                     clock=p.clock, ids=p.ids)
+
+    # -- queries --------------------------------------------------------------------------
+
+    def usage(self, query: queries.AnalyticsQuery) -> queries.AnalyticsReport:
+        """Usage report (no latency sketches read)."""
+        p = self.ports
+        return queries.query_analytics(query, uow_factory=p.uow_factory, progress=p.progress,
+                                       clock=p.clock, latency=False)
+
+    def reliability(self, query: queries.AnalyticsQuery) -> queries.AnalyticsReport:
+        """Reliability report (latency sketches and error codes merged)."""
+        p = self.ports
+        return queries.query_analytics(query, uow_factory=p.uow_factory, progress=p.progress,
+                                       clock=p.clock)
+
+    def freshness(self, org_id: uuid.UUID, model_ids: Sequence[uuid.UUID]) -> FreshnessReport:
+        """Per-model freshness of one org."""
+        p = self.ports
+        return queries.get_freshness(org_id, uow_factory=p.uow_factory, progress=p.progress,
+                                     clock=p.clock, cache=p.cache, model_ids=model_ids)
+
+    def has_usage_data(self, days: int = 400) -> bool:
+        """Whether any org has usage in the last `days` days."""
+        return queries.has_usage_data(uow_factory=self.ports.uow_factory,
+                                      clock=self.ports.clock, days=days)
+
+    def complete_through(self, now: datetime) -> datetime:
+        """The instant through which every event is aggregated (the pipeline's progress)."""
+        return self.ports.progress.complete_through(now)
+
+    def now(self) -> datetime:
+        """The current instant on this process's clock."""
+        return self.ports.clock.now()
+
+    # -- exports --------------------------------------------------------------------------
+
+    def create_export(
+        self, request: ExportRequest, initiated_by: str, idempotency_key: str | None,
+    ) -> tuple[ExportJob, bool]:
+        """Create (or replay) an export job."""
+        p = self.ports
+        return exports.create_export(request, initiated_by=initiated_by,
+                                     idempotency_key=idempotency_key, uow_factory=p.uow_factory,
+                                     clock=p.clock, ids=p.ids)
+
+    def list_exports(
+        self, org_id: uuid.UUID, status: ExportStatus | None, limit: int, before: Cursor | None,
+    ) -> exports.JobPage:
+        """A page of jobs, newest first."""
+        return exports.list_exports(org_id, uow_factory=self.ports.uow_factory, status=status,
+                                    limit=limit, before=before)
+
+    def get_export(self, org_id: uuid.UUID, job_id: uuid.UUID) -> ExportJob:
+        """One job."""
+        return exports.get_export(org_id, job_id, uow_factory=self.ports.uow_factory)
+
+    def download(self, org_id: uuid.UUID, job_id: uuid.UUID) -> exports.Download:
+        """A fresh signed URL or a byte stream."""
+        p = self.ports
+        return exports.resolve_download(org_id, job_id, uow_factory=p.uow_factory,
+                                        objects=p.objects, ttl=p.http.signed_url_ttl)
+
+    # -- ingestion ------------------------------------------------------------------------
+
+    def ingest(
+        self, messages: Sequence[RawMessage], scope: IngestScope,
+    ) -> BatchResult:
+        """Ingest one HTTP batch exactly once, storing only in orgs the scope authorizes."""
+        p = self.ports
+        return ingest.ingest_batch(messages, source="http", uow_factory=p.uow_factory,
+                                   clock=p.clock, ids=p.ids, raw_retention=p.http.raw_retention,
+                                   cache=p.cache, scope=scope)
+
+    def ingest_stream(
+        self, messages: Sequence[RawMessage], *, source: str,
+        checkpoint: StreamCheckpoint | None,
+    ) -> BatchResult:
+        """Ingest a batch read from a partition stream (with its offset checkpoint, if any)."""
+        p = self.ports
+        return ingest.ingest_batch(messages, source=source, uow_factory=p.uow_factory,
+                                   clock=p.clock, ids=p.ids, raw_retention=p.http.raw_retention,
+                                   checkpoint=checkpoint, cache=p.cache, decoder=p.decoder)
+
+    def ingest_demo(self, messages: Sequence[RawMessage]) -> BatchResult:
+        """Ingest a batch of generated demo events."""
+        p = self.ports
+        return ingest.ingest_batch(messages, source="demo", uow_factory=p.uow_factory,
+                                   clock=p.clock, ids=p.ids, raw_retention=p.http.raw_retention,
+                                   cache=p.cache)
+
+    def stored_offset(self, group: str, stream: str) -> int | None:
+        """The last offset committed for (consumer group, partition stream)."""
+        return ingest.stored_offset(group, stream, uow_factory=self.ports.uow_factory)
+
+    def validate(self, payload: object) -> UsageEvent:
+        """Validate one event without storing it."""
+        return ingest.validate_event(payload, clock=self.ports.clock,
+                                     raw_retention=self.ports.http.raw_retention)
+
+
+def http_api(use_cases: UseCases) -> HttpApi:
+    """What the HTTP driver serves, bound to this process's ports."""
+    uc, ports = use_cases, use_cases.ports
+    return HttpApi(
+        settings=ports.http, authenticate_api_key=uc.authenticate_api_key,
+        authorize=uc.authorize, usage=uc.usage, reliability=uc.reliability,
+        freshness=uc.freshness, create_export=uc.create_export, list_exports=uc.list_exports,
+        get_export=uc.get_export, download=uc.download, ingest=uc.ingest, validate=uc.validate,
+        health_checks=ports.health_checks, degraded_checks=ports.degraded_checks,
+    )

@@ -1,0 +1,69 @@
+"""What the HTTP driver is given: the use cases it calls, bound to their ports, and its settings.
+
+The composition root (`analytics_app.bootstrap`) builds one `HttpApi` per process; `create_app`
+hands each resource only the callables it uses. Nothing here knows an adapter.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Protocol
+
+import attrs
+
+from analytics_app.http.settings import HttpSettings
+from analytics_core.access import Action, Actor, Decision
+from analytics_core.events import UsageEvent
+from analytics_core.exports import ExportJob, ExportRequest, ExportStatus
+from analytics_core.freshness import FreshnessReport
+from analytics_core.ports import HealthCheck
+from analytics_core.usecases import exports, ingest, queries
+
+Cursor = tuple[datetime, uuid.UUID]
+
+
+class Authorize(Protocol):
+    """Allow or raise Forbidden for one actor, action and org; audited either way."""
+
+    def __call__(
+        self, actor: Actor, action: Action, org_id: uuid.UUID, *, resource: str = "",
+        request_id: str | None = None,
+    ) -> Decision: ...
+
+
+class CreateExport(Protocol):
+    """Create (or replay, for a known Idempotency-Key) an export job; (job, created)."""
+
+    def __call__(
+        self, request: ExportRequest, initiated_by: str, idempotency_key: str | None,
+    ) -> tuple[ExportJob, bool]: ...
+
+
+class ListExports(Protocol):
+    """A page of an org's export jobs, newest first."""
+
+    def __call__(
+        self, org_id: uuid.UUID, status: ExportStatus | None, limit: int, before: Cursor | None,
+    ) -> exports.JobPage: ...
+
+
+@attrs.frozen
+class HttpApi:
+    """Every use case the API serves, each a plain callable with its ports already bound."""
+
+    settings: HttpSettings
+    authenticate_api_key: Callable[[str], Actor]
+    authorize: Authorize
+    usage: Callable[[queries.AnalyticsQuery], queries.AnalyticsReport]
+    reliability: Callable[[queries.AnalyticsQuery], queries.AnalyticsReport]
+    freshness: Callable[[uuid.UUID, Sequence[uuid.UUID]], FreshnessReport]
+    create_export: CreateExport
+    list_exports: ListExports
+    get_export: Callable[[uuid.UUID, uuid.UUID], ExportJob]
+    download: Callable[[uuid.UUID, uuid.UUID], exports.Download]
+    ingest: Callable[[Sequence[ingest.RawMessage], ingest.IngestScope], ingest.BatchResult]
+    validate: Callable[[object], UsageEvent]
+    health_checks: Sequence[HealthCheck] = ()
+    degraded_checks: Sequence[HealthCheck] = ()
