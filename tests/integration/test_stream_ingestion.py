@@ -23,6 +23,7 @@ from analytics_adapters.rabbitmq import (
 )
 from analytics_adapters.rabbitmq.admin import delete_streams
 from analytics_adapters.sql import SqlStorage
+from analytics_app.http.app import create_app
 from tests.integration.stream_support import (
     GROUP,
     ConsumerThread,
