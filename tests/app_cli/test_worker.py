@@ -13,10 +13,10 @@ from dependency_injector import providers
 
 from analytics_adapters.memory import ManualClock
 from analytics_app.bootstrap.application import Application
+from analytics_app.bootstrap.http_runtime import start_runtime
 from analytics_app.cli.demo_data import generate_demo, ingest_demo
 from analytics_app.config import Settings
 from analytics_app.workers.export import EmbeddedWorker, WorkerTiming
-from analytics_app.wsgi import start_runtime
 from analytics_core.exports import ExportJob, ExportRequest, ExportStatus
 from analytics_core.usecases.access import create_api_key
 from analytics_core.usecases.exports import create_export, get_export

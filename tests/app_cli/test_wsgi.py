@@ -10,6 +10,7 @@ import falcon.testing
 import pytest
 
 from analytics_app import wsgi
+from analytics_app.bootstrap import http_runtime
 from analytics_app.config import Settings
 from analytics_core.errors import SchemaNotMigrated
 
@@ -39,7 +40,7 @@ def test_module_app_serves_and_builds_its_runtime_once(
     monkeypatch.setenv("ANALYTICS_DATABASE_URL", "memory")
     monkeypatch.setenv("ANALYTICS_EMBEDDED_WORKER", "false")
     lazy = wsgi.app
-    assert isinstance(lazy, wsgi.LazyApp)
+    assert isinstance(lazy, http_runtime.LazyApp)
     client = falcon.testing.TestClient(lazy)
     assert client.simulate_get("/analytics/v1/status/healthz").status_code == 200
     first = lazy.runtime()
@@ -52,11 +53,11 @@ def test_lazy_app_starts_nothing_until_called():
     """Constructing the WSGI callable builds no runtime."""
     started: list[Settings] = []
 
-    def factory(settings: Settings) -> wsgi.Runtime:
+    def factory(settings: Settings) -> http_runtime.Runtime:
         started.append(settings)
-        return wsgi.start_runtime(settings)
+        return http_runtime.start_runtime(settings)
 
-    lazy = wsgi.LazyApp(Settings(embedded_worker=False), factory)
+    lazy = http_runtime.LazyApp(Settings(embedded_worker=False), factory)
     assert started == []
     runtime = lazy.runtime()
     assert len(started) == 1

@@ -102,8 +102,8 @@ class GunicornServer(BaseApplication):  # type: ignore[misc]  # gunicorn ships n
 
     def load(self) -> Callable[..., Any]:
         """Build this worker's runtime (container, Falcon app, embedded export worker)."""
+        from analytics_app.bootstrap.http_runtime import start_runtime  # noqa: PLC0415  after the metrics env is set
         from analytics_app.observability.setup import configure_logs  # noqa: PLC0415  in the worker
-        from analytics_app.wsgi import start_runtime  # noqa: PLC0415  after the metrics env is set
 
         configure_logs(self.settings)
         runtime = start_runtime(self.settings, self.inherited)
