@@ -10,7 +10,9 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
+import cattrs
 import redis
+from cattrs.gen import make_dict_unstructure_fn, override
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
@@ -65,8 +67,11 @@ class RedisFreshnessCache:
         if raw is None:
             return None
         try:
-            return [_decode(org_id, item) for item in json.loads(raw)]
-        except (ValueError, TypeError, KeyError):
+            items = json.loads(raw)
+            if not isinstance(items, list):
+                return None
+            return [_decode(org_id, item) for item in items]
+        except (ValueError, TypeError, KeyError, cattrs.BaseValidationError):
             return None
 
     def put(self, org_id: uuid.UUID, markers: Sequence[FreshnessMarker], ttl: timedelta) -> None:
@@ -107,26 +112,26 @@ class RedisFreshnessCache:
             raise StoreUnavailable(f"redis freshness cache unavailable: {e}") from e
 
 
+def _converter() -> cattrs.Converter:
+    """Markers as stored: {"model_id", "last_event_at", "last_rollup_at"} with ISO 8601 times;
+    the org is the key, so it is left out and put back from the key on the way in."""
+    converter = cattrs.Converter(detailed_validation=False)
+    converter.register_unstructure_hook(uuid.UUID, str)
+    converter.register_structure_hook(uuid.UUID, lambda value, _: uuid.UUID(value))
+    converter.register_unstructure_hook(datetime, datetime.isoformat)
+    converter.register_structure_hook(datetime, lambda value, _: datetime.fromisoformat(value))
+    converter.register_unstructure_hook(FreshnessMarker, make_dict_unstructure_fn(
+        FreshnessMarker, converter, org_id=override(omit=True)))
+    return converter
+
+
+_MARKERS = _converter()
+
+
 def _encode(marker: FreshnessMarker) -> dict[str, Any]:
-    return {
-        "model_id": str(marker.model_id),
-        "last_event_at": _iso(marker.last_event_at),
-        "last_rollup_at": _iso(marker.last_rollup_at),
-    }
+    encoded: dict[str, Any] = _MARKERS.unstructure(marker)
+    return encoded
 
 
 def _decode(org_id: uuid.UUID, item: dict[str, Any]) -> FreshnessMarker:
-    return FreshnessMarker(
-        org_id=org_id,
-        model_id=uuid.UUID(item["model_id"]),
-        last_event_at=_parse(item["last_event_at"]),
-        last_rollup_at=_parse(item["last_rollup_at"]),
-    )
-
-
-def _iso(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat()
-
-
-def _parse(value: str | None) -> datetime | None:
-    return None if value is None else datetime.fromisoformat(value)
+    return _MARKERS.structure({**item, "org_id": str(org_id)}, FreshnessMarker)
