@@ -1,4 +1,4 @@
-"""The Redis freshness cache's stored form: the documented JSON, and unreadable values are misses."""
+"""The Redis freshness cache's stored form: documented JSON; unreadable values are misses."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ ORG = uuid.UUID("00000000-0000-0000-0000-0000000000a1")
 MODEL = uuid.UUID("00000000-0000-0000-0000-0000000000b2")
 
 
-def _raw(cache: RedisFreshnessCache) -> redis.Redis:
+def _raw(_cache: RedisFreshnessCache) -> redis.Redis:
     return redis.Redis.from_url(REDIS_URL)
 
 
