@@ -258,3 +258,16 @@ def test_files_the_product_writes_are_private(tmp_path: Path, monkeypatch: pytes
     for path in paths:
         mode = path.stat().st_mode & 0o777
         assert mode == (0o700 if path.is_dir() else 0o600), (path, oct(mode))
+
+
+def test_consume_help_names_the_ownership_schemes_and_the_auto_default(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The help matches the behaviour: ANALYTICS_RABBITMQ_OWNERSHIP defaults to auto, which is
+    not always advisory locks."""
+    with pytest.raises(SystemExit):
+        main(["consume", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "ANALYTICS_RABBITMQ_OWNERSHIP: auto (default" in text
+    for scheme in ("single-active-consumer", "advisory-locks"):
+        assert scheme in text

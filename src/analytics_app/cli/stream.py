@@ -22,10 +22,14 @@ log = logging.getLogger(__name__)
 def register_stream_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add consume, publish and replay to the `analytics` parser."""
     p = sub.add_parser("consume", help="ingest from the RabbitMQ partition streams until SIGTERM",
-                       description="Consume the partition streams this process owns (shared with "
-                                   "peer processes through PostgreSQL advisory locks), commit "
-                                   "each batch with its offset in one transaction. SIGTERM/SIGINT "
-                                   "commit the batch in hand and exit 0.")
+                       description="Consume the partition streams this process owns and commit "
+                                   "each batch with its offset in one transaction. Peer processes "
+                                   "share the partitions by ANALYTICS_RABBITMQ_OWNERSHIP: auto "
+                                   "(default: the broker's single active consumer on RabbitMQ "
+                                   "3.13+ with PostgreSQL storage, else advisory locks), "
+                                   "single-active-consumer or advisory-locks (PostgreSQL); with "
+                                   "SQLite one process owns them all. SIGTERM/SIGINT commit the "
+                                   "batch in hand and exit 0.")
     p.add_argument("--status-port", type=int, help="port of /metrics and /status/readyz "
                    "(ANALYTICS_RABBITMQ_STATUS_PORT; 0 disables)")
     p.set_defaults(handler=_lazy("consume_command"))
