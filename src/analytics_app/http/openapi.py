@@ -99,6 +99,10 @@ def _op(summary: str, params: list[dict[str, str]], responses: dict[str, Any], *
 
 
 def _paths() -> dict[str, Any]:
+    return {**_status_paths(), **_analytics_paths(), **_export_paths(), **_event_paths()}
+
+
+def _status_paths() -> dict[str, Any]:
     return {
         f"{PREFIX}/status/healthz": {"get": _op(
             "Liveness", _p(), {"200": _TEXT_OK}, public=True, errors=())},
@@ -119,6 +123,11 @@ def _paths() -> dict[str, Any]:
         f"{PREFIX}/openapi.json": {"get": _op(
             "This document", _p(), {"200": _json({"type": "object"}, "OpenAPI 3.1")},
             public=True, errors=())},
+    }
+
+
+def _analytics_paths() -> dict[str, Any]:
+    return {
         f"{_ORG}/usage": {"get": _op(
             "Usage and spend", _p("orgId", "start", "end", "granularity", "tz", "modelId",
                                   "clientId", "groupBy"),
@@ -134,6 +143,11 @@ def _paths() -> dict[str, Any]:
             {"200": _json(ref("FreshnessReport"), "Pipeline freshness, one entry per model")},
             description="Needs analytics:usage:read or analytics:reliability:read. Models "
                         "without data (e.g. listed with modelId) have null times.")},
+    }
+
+
+def _export_paths() -> dict[str, Any]:
+    return {
         f"{_ORG}/exports": {
             "post": _op(
                 "Create an export job", _p("orgId", "Idempotency-Key"),
@@ -155,6 +169,11 @@ def _paths() -> dict[str, Any]:
              "200": {"description": "The CSV itself (stores that cannot sign)",
                      "content": {"text/csv": {"schema": {"type": "string"}}}}},
             errors=(*_AUTHED, 404, 410), description="Needs analytics:exports:download.")},
+    }
+
+
+def _event_paths() -> dict[str, Any]:
+    return {
         f"{PREFIX}/events": {"post": _op(
             "Ingest a batch of usage events", _p(),
             {"202": _json(ref("BatchResult"), "One result per input, in order")},
