@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -12,18 +12,17 @@ from typing import Any
 import falcon.testing
 import jwt
 import pytest
+from dependency_injector import providers
 
-from analytics_adapters.localfs.object_store import LocalDirectoryObjectStore
 from analytics_adapters.memory import (
-    InMemoryFreshnessCache,
-    InMemoryStorage,
     ManualClock,
     RandomIds,
-    SynchronousPipeline,
-    unit_of_work_factory,
 )
+from analytics_app.bootstrap.application import Application
 from analytics_app.bootstrap.ports import Ports
-from analytics_app.http.settings import HttpSettings, JwtSettings
+from analytics_app.config import Settings
+from analytics_app.config.env import Secret
+from analytics_app.http.settings import HttpSettings
 from analytics_core.ports import UnitOfWorkFactory
 from analytics_core.records import AuditEntry
 from analytics_core.usecases.access import create_api_key
@@ -43,35 +42,33 @@ def clock() -> ManualClock:
 
 
 @pytest.fixture
-def storage() -> InMemoryStorage:
-    """Fresh in-memory storage."""
-    return InMemoryStorage()
+def application(clock: ManualClock, tmp_path: Path) -> Iterator[Application]:
+    """The in-memory composition (a local export directory), on the manual clock."""
+    application = Application(Settings(
+        export_dir=tmp_path / "exports", jwt_key=Secret(JWT_SECRET), jwt_issuer=ISSUER,
+        jwt_audience=AUDIENCE,
+    ))
+    application.container.clock.override(providers.Object(clock))
+    yield application
+    application.shutdown()
 
 
 @pytest.fixture
-def uow_factory(storage: InMemoryStorage) -> UnitOfWorkFactory:
-    """Units of work over the storage."""
-    return unit_of_work_factory(storage)
-
-
-@pytest.fixture
-def http_settings() -> HttpSettings:
+def http_settings(application: Application) -> HttpSettings:
     """HS256 with issuer and audience checks; gateway headers off."""
-    return HttpSettings(jwt=JwtSettings(key=JWT_SECRET, issuer=ISSUER, audience=AUDIENCE))
+    return application.ports.http
 
 
 @pytest.fixture
-def services(
-    uow_factory: UnitOfWorkFactory, clock: ManualClock, tmp_path: Path, http_settings: HttpSettings
-) -> Ports:
-    """Ports built from the in-memory adapters and a local export directory."""
-    ids = RandomIds()
-    return Ports(
-        uow_factory=uow_factory, clock=clock, ids=ids, progress=SynchronousPipeline(),
-        objects=LocalDirectoryObjectStore(tmp_path / "exports"),
-        cache=InMemoryFreshnessCache(clock),
-        http=http_settings,
-    )
+def services(application: Application) -> Ports:
+    """The ports the container resolved (tests swap single adapters with attrs.evolve)."""
+    return application.ports
+
+
+@pytest.fixture
+def uow_factory(services: Ports) -> UnitOfWorkFactory:
+    """Units of work over the in-memory storage."""
+    return services.uow_factory
 
 
 @pytest.fixture
