@@ -46,8 +46,9 @@ from benchdb import (  # noqa: E402
 from query_postgres import END, LARGEST_ORG, build, org_uuid  # noqa: E402
 
 from analytics_adapters.localfs.object_store import LocalDirectoryObjectStore  # noqa: E402
-from analytics_adapters.memory import ManualClock, RandomIds, SynchronousPipeline  # noqa: E402
+from analytics_adapters.memory import ManualClock, SynchronousPipeline  # noqa: E402
 from analytics_adapters.sql import SqlStorage  # noqa: E402
+from analytics_adapters.system import RandomIds  # noqa: E402
 from analytics_core.exports import ExportGranularity, ExportRequest, ExportStatus  # noqa: E402
 from analytics_core.usecases.export_runner import ExportRunner  # noqa: E402
 from analytics_core.usecases.exports import create_export  # noqa: E402

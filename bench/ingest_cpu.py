@@ -33,9 +33,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchdb import EventFactory, machine, postgres_version, scratch_database, server_url
 
 from analytics_adapters.memory.clock import ManualClock
-from analytics_adapters.memory.ids import RandomIds
 from analytics_adapters.msgspec_codec import MsgspecEventDecoder
 from analytics_adapters.sql import SqlStorage
+from analytics_adapters.system import RandomIds
 from analytics_app.stream.gc_tuning import tune_for_batches
 from analytics_core.event_parsing import parse_event
 from analytics_core.events import UsageEvent

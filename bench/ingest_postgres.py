@@ -27,9 +27,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchdb import EventFactory, machine, postgres_version, scratch_database, server_url
 
 from analytics_adapters.memory.clock import ManualClock
-from analytics_adapters.memory.ids import RandomIds
 from analytics_adapters.sql import SqlStorage
 from analytics_adapters.sql.convert import STATUS_CODES
+from analytics_adapters.system import RandomIds
 from analytics_core.event_parsing import parse_event
 from analytics_core.events import UsageEvent
 from analytics_core.freshness import FreshnessMarker

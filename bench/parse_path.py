@@ -38,8 +38,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchdb import EventFactory, machine
 
 from analytics_adapters.memory.clock import ManualClock
-from analytics_adapters.memory.ids import RandomIds
 from analytics_adapters.msgspec_codec import MsgspecEventDecoder
+from analytics_adapters.system import RandomIds
 from analytics_app.stream.gc_tuning import tune_for_batches
 from analytics_core.events import UsageEvent
 from analytics_core.rollups import build_rollups

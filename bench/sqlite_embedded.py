@@ -29,12 +29,12 @@ from benchdb import EventFactory, machine
 from query_postgres import report_via_aggregate, timed
 
 from analytics_adapters.memory.clock import ManualClock
-from analytics_adapters.memory.ids import RandomIds
 from analytics_adapters.memory.pipeline import SynchronousPipeline
 from analytics_adapters.sql import SqlStorage, migrate_to_head
 from analytics_adapters.sql.convert import STATUS_CODES
 from analytics_adapters.sql.sqlite_rollups import floor_day, floor_hour
 from analytics_adapters.sql.types import to_micros
+from analytics_adapters.system import RandomIds
 from analytics_app.http.render import reliability_body, usage_body
 from analytics_core.event_parsing import parse_event
 from analytics_core.events import Status, UsageEvent

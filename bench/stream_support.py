@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import os
 import signal
@@ -22,6 +23,7 @@ from analytics_adapters.memory import InMemoryStorage, unit_of_work_factory
 from analytics_adapters.rabbitmq import BrokerAddress, StreamRuntime, StreamTopology
 from analytics_adapters.rabbitmq.runtime import OwnershipMode, StreamOptions
 from analytics_adapters.rabbitmq.sac import broker_version
+from analytics_adapters.sql import AdvisoryLockOwnership
 
 ROOT = Path(__file__).resolve().parents[1]
 ANALYTICS = str(Path(sys.executable).with_name("analytics"))
@@ -41,7 +43,8 @@ def bench_runtime(partitions: int, database_url: str | None = None) -> StreamRun
         storage = SqlStorage.from_url(database_url)
     uow = storage.unit_of_work if storage else unit_of_work_factory(InMemoryStorage())
     return StreamRuntime(StreamOptions(BROKER, topology, group=GROUP, progress_refresh=0.25),
-                         uow, database_url)
+                         uow, None if database_url is None
+                         else functools.partial(AdvisoryLockOwnership, database_url, GROUP))
 
 
 def consumer_env(url: URL, topology: StreamTopology, batch_size: int,

@@ -14,10 +14,8 @@ import jwt
 import pytest
 from dependency_injector import providers
 
-from analytics_adapters.memory import (
-    ManualClock,
-    RandomIds,
-)
+from analytics_adapters.memory import ManualClock
+from analytics_adapters.system import RandomIds
 from analytics_app.bootstrap.application import Application
 from analytics_app.bootstrap.ports import Ports
 from analytics_app.config import Settings

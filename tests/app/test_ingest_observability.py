@@ -15,7 +15,8 @@ import falcon.testing
 import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from analytics_adapters.memory import ManualClock, RandomIds
+from analytics_adapters.memory import ManualClock
+from analytics_adapters.system import RandomIds
 from analytics_app.stream.partition import ConsumerSettings, IngestPorts, PartitionWorker
 from analytics_app.stream.status import ConsumerStatus, StreamMetrics
 from analytics_core.ports import UnitOfWorkFactory

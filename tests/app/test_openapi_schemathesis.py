@@ -26,10 +26,10 @@ from analytics_adapters.memory import (
     InMemoryFreshnessCache,
     InMemoryStorage,
     ManualClock,
-    RandomIds,
     SynchronousPipeline,
     unit_of_work_factory,
 )
+from analytics_adapters.system import RandomIds
 from analytics_app.bootstrap.ports import Ports
 from analytics_app.http.settings import HttpSettings, JwtSettings
 from analytics_core.usecases.access import create_api_key

@@ -16,12 +16,8 @@ from datetime import UTC, datetime, timedelta
 
 import attrs
 
-from analytics_adapters.memory import (
-    InMemoryStorage,
-    ManualClock,
-    RandomIds,
-    unit_of_work_factory,
-)
+from analytics_adapters.memory import InMemoryStorage, ManualClock, unit_of_work_factory
+from analytics_adapters.system import RandomIds
 from analytics_app.stream.partition import ConsumerSettings, IngestPorts, PartitionWorker
 from analytics_app.stream.status import ConsumerStatus, StreamMetrics
 from analytics_core.ports import UnitOfWorkFactory

@@ -19,9 +19,9 @@ from analytics_adapters.memory import (
     InMemoryFreshnessCache,
     InMemoryStorage,
     SynchronousPipeline,
-    SystemClock,
     unit_of_work_factory,
 )
+from analytics_adapters.system import SystemClock
 from analytics_core.ports import (
     FreshnessCache,
     ObjectStore,

@@ -6,7 +6,8 @@ from datetime import timedelta, timezone
 
 import pytest
 
-from analytics_adapters.memory import FixedClock, ManualClock, SystemClock
+from analytics_adapters.memory import FixedClock, ManualClock
+from analytics_adapters.system import SystemClock
 from analytics_core.ports import Clock
 from tests.contract.factories import BASE
 

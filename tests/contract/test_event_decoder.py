@@ -254,9 +254,9 @@ def test_ingest_with_the_decoder_stores_what_ingest_without_it_stores() -> None:
     from analytics_adapters.memory import (  # noqa: PLC0415
         InMemoryStorage,
         ManualClock,
-        RandomIds,
         unit_of_work_factory,
     )
+    from analytics_adapters.system import RandomIds  # noqa: PLC0415
     from analytics_core.usecases.ingest import RawMessage, ingest_batch  # noqa: PLC0415
 
     plain = {**to_canonical(BASE_EVENT), "costEstimateCents": Decimal("0.0125")}

@@ -6,7 +6,8 @@ import uuid
 
 import pytest
 
-from analytics_adapters.memory import RandomIds, SequentialIds
+from analytics_adapters.memory import SequentialIds
+from analytics_adapters.system import RandomIds
 from analytics_core.ports import IdGenerator
 from tests.contract.factories import run_concurrently
 

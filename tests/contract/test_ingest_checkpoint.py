@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from analytics_adapters.memory import ManualClock, RandomIds
+from analytics_adapters.memory import ManualClock
+from analytics_adapters.system import RandomIds
 from analytics_core.errors import OffsetGap
 from analytics_core.ports import UnitOfWorkFactory
 from analytics_core.usecases.ingest import RawMessage, StreamCheckpoint, ingest_batch

@@ -7,7 +7,8 @@ import json
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from analytics_adapters.memory import ManualClock, RandomIds
+from analytics_adapters.memory import ManualClock
+from analytics_adapters.system import RandomIds
 from analytics_core.ports import UnitOfWorkFactory
 from analytics_core.usecases.ingest import RawMessage, StreamCheckpoint, ingest_batch
 from tests.contract.factories import new_id

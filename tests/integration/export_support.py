@@ -20,12 +20,12 @@ from analytics_adapters.memory import (
     InMemoryFreshnessCache,
     InMemoryStorage,
     ManualClock,
-    RandomIds,
     SynchronousPipeline,
     unit_of_work_factory,
 )
 from analytics_adapters.s3.object_store import S3ObjectStore
 from analytics_adapters.sql import migrate_to_head
+from analytics_adapters.system import RandomIds
 from analytics_app.bootstrap.ports import Ports
 from analytics_app.http.settings import HttpSettings
 from analytics_core.ports import ObjectStore, UnitOfWorkFactory

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import os
 import random
@@ -24,10 +25,10 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import URL
 
-from analytics_adapters.memory import RandomIds, SystemClock
 from analytics_adapters.rabbitmq import BrokerAddress, StreamChunk, StreamRuntime, StreamTopology
 from analytics_adapters.rabbitmq.runtime import StreamOptions
-from analytics_adapters.sql import SqlStorage
+from analytics_adapters.sql import AdvisoryLockOwnership, SqlStorage
+from analytics_adapters.system import RandomIds, SystemClock
 from analytics_core.money import Cents
 from analytics_core.ports import UnitOfWorkFactory
 from analytics_core.timegrid import Grain
@@ -56,7 +57,9 @@ def runtime_for(address: BrokerAddress, topology: StreamTopology, uow_factory: U
                 database_url: str | None) -> StreamRuntime:
     """A StreamRuntime over the test's topology and database."""
     return StreamRuntime(StreamOptions(address, topology, group=GROUP, credit=4,
-                                       progress_refresh=0.2), uow_factory, database_url)
+                                       progress_refresh=0.2), uow_factory,
+                         None if database_url is None
+                         else functools.partial(AdvisoryLockOwnership, database_url, GROUP))
 
 
 # --- scenarios with ground truth --------------------------------------------------------------

@@ -11,10 +11,10 @@ from analytics_adapters.localfs.object_store import LocalDirectoryObjectStore
 from analytics_adapters.memory import (
     InMemoryStorage,
     ManualClock,
-    RandomIds,
     SynchronousPipeline,
     unit_of_work_factory,
 )
+from analytics_adapters.system import RandomIds
 from analytics_core.exports import ExportJob, ExportKind, ExportRequest, ExportStatus
 from analytics_core.ports import UnitOfWorkFactory
 from analytics_core.usecases.export_runner import ExportRunner, ExportSettings

@@ -25,7 +25,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from analytics_adapters.memory import ManualClock, RandomIds
+from analytics_adapters.memory import ManualClock
+from analytics_adapters.system import RandomIds
 from analytics_app.bootstrap.ports import Ports
 from analytics_core.csvrows import EVENT_COLUMNS, USAGE_COLUMNS, neutralise
 from analytics_core.ports import ObjectStore, UnitOfWorkFactory

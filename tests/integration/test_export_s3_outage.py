@@ -18,8 +18,9 @@ from typing import Any
 
 import pytest
 
-from analytics_adapters.memory import ManualClock, RandomIds, SynchronousPipeline
+from analytics_adapters.memory import ManualClock, SynchronousPipeline
 from analytics_adapters.s3.object_store import SSE_S3, S3ObjectStore
+from analytics_adapters.system import RandomIds
 from analytics_app.workers.export import ExportWorker
 from analytics_core.events import Status, UsageEvent
 from analytics_core.exports import (

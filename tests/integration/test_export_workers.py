@@ -21,7 +21,8 @@ import pytest
 from prometheus_client import REGISTRY
 
 from analytics_adapters.localfs.object_store import LocalDirectoryObjectStore
-from analytics_adapters.memory import ManualClock, RandomIds, SynchronousPipeline
+from analytics_adapters.memory import ManualClock, SynchronousPipeline
+from analytics_adapters.system import RandomIds
 from analytics_app.workers.export import ExportWorker, WorkerTiming
 from analytics_core.events import Status, UsageEvent
 from analytics_core.exports import ExportGranularity, ExportJob, ExportRequest, ExportStatus

@@ -8,6 +8,7 @@ The host broker (RabbitMQ 3.10.8) has neither super streams nor single active co
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import subprocess
 from collections.abc import Callable
@@ -29,7 +30,7 @@ from analytics_adapters.rabbitmq.admin import (
     delete_streams,
     super_stream_state,
 )
-from analytics_adapters.sql import SqlStorage
+from analytics_adapters.sql import AdvisoryLockOwnership, SqlStorage
 from analytics_core.errors import ValidationFailed
 from tests.conftest import port_open, require_service
 from tests.integration.stream_support import (
@@ -100,7 +101,7 @@ def test_partition_streams_without_their_super_stream_keep_advisory_locks(
         assert asyncio.run(auto.resolve_ownership()) is OwnershipMode.ADVISORY_LOCKS
         forced = StreamRuntime(StreamOptions(
             address, topology, group=GROUP, ownership=OwnershipMode.SINGLE_ACTIVE_CONSUMER,
-        ), storage.unit_of_work, url)
+        ), storage.unit_of_work, functools.partial(AdvisoryLockOwnership, url, GROUP))
         with pytest.raises(ValidationFailed) as refused:
             asyncio.run(forced.declare())
         assert refused.value.errors[0].field == "ANALYTICS_RABBITMQ_OWNERSHIP"

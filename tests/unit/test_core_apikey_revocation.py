@@ -7,12 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from analytics_adapters.memory import (
-    InMemoryStorage,
-    ManualClock,
-    RandomIds,
-    unit_of_work_factory,
-)
+from analytics_adapters.memory import InMemoryStorage, ManualClock, unit_of_work_factory
+from analytics_adapters.system import RandomIds
 from analytics_core.access import Outcome
 from analytics_core.errors import NotFound, Unauthenticated
 from analytics_core.ports import UnitOfWorkFactory

@@ -16,7 +16,8 @@ from core_strategies import NOW, valid_payload
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from analytics_adapters.memory import InMemoryStorage, ManualClock, RandomIds, unit_of_work_factory
+from analytics_adapters.memory import InMemoryStorage, ManualClock, unit_of_work_factory
+from analytics_adapters.system import RandomIds
 from analytics_core.ports import UnitOfWorkFactory
 from analytics_core.usecases.ingest import (
     BatchResult,

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 from core_strategies import NOW, valid_payload
 
-from analytics_adapters.memory import InMemoryStorage, ManualClock, RandomIds, unit_of_work_factory
+from analytics_adapters.memory import InMemoryStorage, ManualClock, unit_of_work_factory
+from analytics_adapters.system import RandomIds
 from analytics_core.usecases import ingest
 from analytics_core.usecases.ingest import RawMessage, ingest_batch
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from analytics_adapters.memory.cache import InMemoryFreshnessCache
-from analytics_adapters.memory.clock import FixedClock, ManualClock, SystemClock
-from analytics_adapters.memory.ids import RandomIds, SequentialIds
+from analytics_adapters.memory.clock import FixedClock, ManualClock
+from analytics_adapters.memory.ids import SequentialIds
 from analytics_adapters.memory.pipeline import SynchronousPipeline
 from analytics_adapters.memory.uow import InMemoryStorage, InMemoryUnitOfWork, unit_of_work_factory
 
@@ -14,9 +14,7 @@ __all__ = [
     "InMemoryStorage",
     "InMemoryUnitOfWork",
     "ManualClock",
-    "RandomIds",
     "SequentialIds",
     "SynchronousPipeline",
-    "SystemClock",
     "unit_of_work_factory",
 ]

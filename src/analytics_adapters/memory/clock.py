@@ -1,19 +1,11 @@
-"""Clock adapters: the system clock and a settable clock for tests and simulations."""
+"""A settable clock for tests and simulations (the real one is `analytics_adapters.system`)."""
 
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from analytics_core.events import as_utc
-
-
-class SystemClock:
-    """The real time, timezone-aware UTC."""
-
-    def now(self) -> datetime:
-        """Current instant (UTC)."""
-        return datetime.now(UTC)
 
 
 class ManualClock:

@@ -1,18 +1,10 @@
-"""Id generator adapters: random UUIDs, and a predictable sequence for tests."""
+"""A predictable id sequence for tests (random ids are `analytics_adapters.system`)."""
 
 from __future__ import annotations
 
 import itertools
 import threading
 import uuid
-
-
-class RandomIds:
-    """Fresh random (version 4) UUIDs."""
-
-    def new_id(self) -> uuid.UUID:
-        """A new uuid4."""
-        return uuid.uuid4()
 
 
 class SequentialIds:

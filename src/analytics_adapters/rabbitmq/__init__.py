@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from analytics_adapters.rabbitmq.connection import BrokerAddress, BrokerUnavailable
-from analytics_adapters.rabbitmq.ownership import AdvisoryLockOwnership, SingleProcessOwnership
+from analytics_adapters.rabbitmq.ownership import PartitionOwnership, SingleProcessOwnership
 from analytics_adapters.rabbitmq.progress import StreamPipelineProgress
 from analytics_adapters.rabbitmq.publisher import PublishFailed, StreamPublisher
 from analytics_adapters.rabbitmq.reader import PartitionReader
@@ -13,10 +13,10 @@ from analytics_adapters.rabbitmq.subscription import StartAt, StreamChunk
 from analytics_adapters.rabbitmq.topology import Retention, StreamTopology
 
 __all__ = [
-    "AdvisoryLockOwnership",
     "BrokerAddress",
     "BrokerUnavailable",
     "OwnershipMode",
+    "PartitionOwnership",
     "PartitionReader",
     "PublishFailed",
     "Retention",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from enum import StrEnum
 
@@ -20,7 +20,7 @@ from analytics_adapters.rabbitmq.admin import (
 )
 from analytics_adapters.rabbitmq.connection import BrokerAddress
 from analytics_adapters.rabbitmq.health import RabbitStreamHealthCheck
-from analytics_adapters.rabbitmq.ownership import AdvisoryLockOwnership, SingleProcessOwnership
+from analytics_adapters.rabbitmq.ownership import PartitionOwnership, SingleProcessOwnership
 from analytics_adapters.rabbitmq.progress import StreamPipelineProgress
 from analytics_adapters.rabbitmq.publisher import StreamPublisher
 from analytics_adapters.rabbitmq.reader import PartitionReader
@@ -60,16 +60,17 @@ class StreamOptions:
 class StreamRuntime:
     """Factories for the stream adapters of one process.
 
-    `database_url` is the PostgreSQL URL used for partition ownership (advisory locks); with
-    None (SQLite or in-memory storage) one consumer process owns every partition.
+    `advisory_locks` makes a new advisory-lock ownership session (storage is PostgreSQL; the
+    composition root passes the SQL adapter's); with None (SQLite or in-memory storage) one
+    consumer process owns every partition.
     """
 
     def __init__(self, options: StreamOptions, uow_factory: UnitOfWorkFactory,
-                 database_url: str | None) -> None:
+                 advisory_locks: Callable[[], PartitionOwnership] | None) -> None:
         self.options = options
         self.address, self.topology = options.address, options.topology
         self._uow_factory = uow_factory
-        self._database_url = database_url
+        self._advisory_locks = advisory_locks
         self._mode: OwnershipMode | None = None
 
     @functools.cached_property
@@ -102,7 +103,7 @@ class StreamRuntime:
         return self._mode
 
     async def _auto_mode(self) -> OwnershipMode:
-        if self._database_url is None:
+        if self._advisory_locks is None:
             return OwnershipMode.ADVISORY_LOCKS  # SQLite or memory: one consumer process
         version = await broker_version(self.address)
         if version < SUPER_STREAM_VERSION:
@@ -117,15 +118,13 @@ class StreamRuntime:
             return OwnershipMode.ADVISORY_LOCKS
         return OwnershipMode.SINGLE_ACTIVE_CONSUMER
 
-    def ownership_for(
-        self, mode: OwnershipMode,
-    ) -> SingleActiveConsumerOwnership | AdvisoryLockOwnership | SingleProcessOwnership:
+    def ownership_for(self, mode: OwnershipMode) -> PartitionOwnership:
         """A new session of one scheme (advisory locks without PostgreSQL: this process alone)."""
         if mode is OwnershipMode.SINGLE_ACTIVE_CONSUMER:
             return SingleActiveConsumerOwnership(self.address, self.topology, self.options.group)
-        if self._database_url is None:
+        if self._advisory_locks is None:
             return SingleProcessOwnership()
-        return AdvisoryLockOwnership(self._database_url, self.options.group)
+        return self._advisory_locks()
 
     def reader(self, stream: str, after: int | None) -> PartitionReader:
         """A reader of `stream` starting right after offset `after` (None: the first message)."""
@@ -195,8 +194,7 @@ class DeferredOwnership:
 
     def __init__(self, runtime: StreamRuntime) -> None:
         self._runtime = runtime
-        self._inner: (SingleActiveConsumerOwnership | AdvisoryLockOwnership
-                      | SingleProcessOwnership | None) = None
+        self._inner: PartitionOwnership | None = None
 
     @property
     def held(self) -> frozenset[str]:

@@ -2,11 +2,13 @@
 
 Public API: `SqlStorage.from_url(url)` (units of work, readiness, partition upkeep),
 `migrate_to_head(url)` / `downgrade(url)` / `check_schema_current(engine)`, and
-`purge(engine, now, ...)` for retention.
+`purge(engine, now, ...)` for retention, and `AdvisoryLockOwnership` (stream partition
+ownership through PostgreSQL advisory locks).
 """
 
 from __future__ import annotations
 
+from analytics_adapters.sql.advisory_locks import AdvisoryLockOwnership
 from analytics_adapters.sql.engine import create_sql_engine
 from analytics_adapters.sql.migrate import (
     check_schema_current,
@@ -18,6 +20,7 @@ from analytics_adapters.sql.migrate import (
 from analytics_adapters.sql.uow import SqlStorage, SqlUnitOfWork
 
 __all__ = [
+    "AdvisoryLockOwnership",
     "SqlStorage",
     "SqlUnitOfWork",
     "check_schema_current",

@@ -30,9 +30,7 @@ from analytics_adapters.localfs.object_store import LocalDirectoryObjectStore
 from analytics_adapters.memory import (
     InMemoryFreshnessCache,
     InMemoryStorage,
-    RandomIds,
     SynchronousPipeline,
-    SystemClock,
     unit_of_work_factory,
 )
 from analytics_adapters.msgspec_codec import MsgspecEventDecoder
@@ -46,7 +44,8 @@ from analytics_adapters.rabbitmq import (
 )
 from analytics_adapters.redis.freshness_cache import RedisFreshnessCache
 from analytics_adapters.s3.object_store import S3ObjectStore
-from analytics_adapters.sql import SqlStorage
+from analytics_adapters.sql import AdvisoryLockOwnership, SqlStorage
+from analytics_adapters.system import RandomIds, SystemClock
 from analytics_app.bootstrap.ports import Ports
 from analytics_app.bootstrap.use_cases import UseCases, http_api
 from analytics_app.config import Settings
@@ -137,8 +136,10 @@ def _stream_runtime(settings: Settings, uow_factory: UnitOfWorkFactory) -> Itera
         credit=config.credit, progress_refresh=config.progress_refresh_seconds,
         ownership=OwnershipMode(config.ownership),
     )
-    runtime = StreamRuntime(options, uow_factory,
-                            settings.database_url if settings.storage == "postgres" else None)
+    # Advisory locks need PostgreSQL; with SQLite or memory one consumer process owns them all.
+    advisory_locks = (functools.partial(AdvisoryLockOwnership, settings.database_url, config.group)
+                      if settings.storage == "postgres" else None)
+    runtime = StreamRuntime(options, uow_factory, advisory_locks)
     try:
         yield runtime
     finally:
