@@ -17,11 +17,13 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from analytics_adapters.memory import ManualClock
 from analytics_adapters.system import RandomIds
-from analytics_app.stream.partition import ConsumerSettings, IngestPorts, PartitionWorker
+from analytics_app.stream.partition import PartitionWorker
+from analytics_app.stream.settings import ConsumerSettings
 from analytics_app.stream.status import ConsumerStatus, StreamMetrics
 from analytics_core.ports import UnitOfWorkFactory
 from tests.app.conftest import NOW, PREFIX
 from tests.ops.tracing_spans import TRACE_ID, TRACEPARENT, finished, spans
+from tests.wiring import stream_ingest
 
 __all__ = ["spans"]  # the shared span fixture
 
@@ -90,7 +92,7 @@ class _OneChunkReader:
 
 def _consume_one_chunk(uow_factory: UnitOfWorkFactory, bodies: tuple[bytes, ...]) -> None:
     worker = PartitionWorker(
-        "usage-0", ports=IngestPorts(uow_factory, ManualClock(NOW), RandomIds()),
+        "usage-0", **stream_ingest(uow_factory, ManualClock(NOW), RandomIds()),
         readers=lambda _stream, _offset: _OneChunkReader(bodies),
         settings=ConsumerSettings(batch_size=len(bodies), batch_max_wait=0.01),
         status=ConsumerStatus(), metrics=StreamMetrics(),

@@ -18,10 +18,12 @@ import attrs
 
 from analytics_adapters.memory import InMemoryStorage, ManualClock, unit_of_work_factory
 from analytics_adapters.system import RandomIds
-from analytics_app.stream.partition import ConsumerSettings, IngestPorts, PartitionWorker
+from analytics_app.stream.partition import PartitionWorker
+from analytics_app.stream.settings import ConsumerSettings
 from analytics_app.stream.status import ConsumerStatus, StreamMetrics
 from analytics_core.ports import UnitOfWorkFactory
 from analytics_core.usecases.ingest import RawMessage, StreamCheckpoint, ingest_batch
+from tests.wiring import stream_ingest
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 ORG = uuid.UUID("00000000-0000-4000-8000-0000000000aa")
@@ -128,11 +130,11 @@ async def run_until(worker: PartitionWorker, done: Callable[[], bool]) -> None:
 def make_worker(uow_factory: UnitOfWorkFactory, broker: Broker,
                 metrics: StreamMetrics, stall_timeout: float = 15.0) -> PartitionWorker:
     """A worker with small batches that commit quickly."""
-    ports = IngestPorts(uow_factory, ManualClock(NOW), RandomIds())
     settings = ConsumerSettings(group=GROUP, batch_size=10, batch_max_wait=0.01,
                                 backoff_initial=0.001, backoff_max=0.01,
                                 stall_timeout=stall_timeout)
-    return PartitionWorker(STREAM, ports=ports, readers=broker, settings=settings,
+    return PartitionWorker(STREAM, **stream_ingest(uow_factory, ManualClock(NOW), RandomIds()),
+                           readers=broker, settings=settings,
                            status=ConsumerStatus(), metrics=metrics)
 
 

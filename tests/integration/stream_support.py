@@ -426,11 +426,12 @@ class ConsumerThread:
     def __init__(self, runtime: StreamRuntime, storage: SqlStorage, *, batch_size: int = 500,
                  batch_max_wait: float = 0.1, backoff_max: float = 0.5) -> None:
         from analytics_app.stream.consumer import StreamConsumer  # noqa: PLC0415
-        from analytics_app.stream.partition import ConsumerSettings, IngestPorts  # noqa: PLC0415
+        from analytics_app.stream.settings import ConsumerSettings  # noqa: PLC0415
+        from tests.wiring import stream_ingest  # noqa: PLC0415
 
         uow_factory, clock, ids = ingest_ports(storage)
         self.consumer = StreamConsumer(
-            streams=runtime.topology.streams, ports=IngestPorts(uow_factory, clock, ids),
+            streams=runtime.topology.streams, **stream_ingest(uow_factory, clock, ids),
             readers=runtime.reader, ownership=runtime.ownership(),
             settings=ConsumerSettings(group=GROUP, batch_size=batch_size,
                                       batch_max_wait=batch_max_wait, ownership_poll=0.2,

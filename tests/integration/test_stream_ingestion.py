@@ -105,7 +105,6 @@ def test_replay_from_offset_zero_changes_no_total(
     """Re-reading the whole stream counts every event as a duplicate: totals stay exact."""
     from analytics_app.bootstrap.application import Application  # noqa: PLC0415
     from analytics_app.config import load_settings  # noqa: PLC0415
-    from analytics_app.stream.replay import replay  # noqa: PLC0415
 
     scenario = make_scenario(800, seed=3)
     publish(runtime, scenario.lines)
@@ -118,11 +117,8 @@ def test_replay_from_offset_zero_changes_no_total(
         "ANALYTICS_RABBITMQ_PARTITIONS": str(runtime.topology.partitions),
     }.items():
         monkeypatch.setenv(name, value)
-    app = Application(load_settings())
-    try:
-        totals = replay(app, "0", None, None)
-    finally:
-        app.shutdown()
+    with Application(load_settings()) as app:
+        totals = app.replayer()(start_text="0", end_text=None, partitions=None)
     assert sum(t["read"] for t in totals.values()) == len(scenario.lines)
     assert sum(t["accepted"] for t in totals.values()) == 0
     assert_exact(storage.unit_of_work, scenario)

@@ -9,7 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from analytics_app.stream.status import ConsumerStatus, StreamMetrics, serve_status
+from analytics_app.observability.status_server import serve_status
+from analytics_app.stream.status import ConsumerStatus, StreamMetrics
 from tests.ops.conftest import ROOT, Gunicorn
 
 ALERTS = ROOT / "deploy" / "prometheus" / "alerts.yml"
@@ -86,7 +87,9 @@ def live_names(gunicorn: Gunicorn) -> set[str]:
     """Names in the gunicorn API's /metrics plus the stream consumer's status /metrics."""
     status, body = gunicorn.get("/metrics")
     assert status == 200
-    server = serve_status("127.0.0.1", 0, StreamMetrics(), ConsumerStatus())
+    metrics = StreamMetrics()
+    server = serve_status("127.0.0.1", 0, render=metrics.render_page,
+                          readiness=ConsumerStatus().readiness)
     try:
         port = server.server_address[1]
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:

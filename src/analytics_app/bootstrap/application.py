@@ -11,9 +11,13 @@ else constructs an adapter or binds a use case.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from datetime import timedelta
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
+
+import attrs
 
 from analytics_adapters.rabbitmq import StreamRuntime
 from analytics_adapters.sql import SqlStorage, migrate_to_head
@@ -27,9 +31,23 @@ from analytics_core.errors import ConfigError
 from analytics_core.ports import Clock
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
+    from analytics_app.stream.consumer import StreamConsumer
+    from analytics_app.stream.replay import Replay
     from analytics_app.workers.export import ExportWorker, WorkerTiming
+
+
+class Sender(Protocol):
+    """A publisher on the partition streams (routes each event to its org's partition)."""
+
+    async def send(self, payload: bytes) -> None: ...
+
+
+@attrs.frozen
+class StreamPublishing:
+    """What `analytics publish` is given: declare the streams, open a confirmed publisher."""
+
+    declare: Callable[[], Awaitable[object]]
+    open: Callable[[int], AbstractAsyncContextManager[Sender]]
 
 
 class Application:
@@ -68,6 +86,26 @@ class Application:
         overrides = {} if timing is None else {"timing": timing}
         worker: ExportWorker = self.container.export_worker(**overrides)
         return worker
+
+    def stream_consumer(self) -> StreamConsumer:
+        """The consumer service of this process (stream mode only)."""
+        consumer: StreamConsumer = self.container.stream_consumer()
+        return consumer
+
+    def replayer(self) -> Replay:
+        """`replay` bound to this process's streams and ingest use case (stream mode only)."""
+        bound: Replay = self.container.replayer()
+        return bound
+
+    def stream_publishing(self) -> StreamPublishing:
+        """Declare the partition streams and open publishers on them (stream mode only)."""
+        runtime = self.stream
+        if runtime is None:
+            raise ConfigError("stream ingestion is off: set ANALYTICS_RABBITMQ_HOST")
+        return StreamPublishing(
+            declare=runtime.declare,
+            open=lambda batch_size: runtime.publisher(batch_size=batch_size),
+        )
 
     @property
     def stream(self) -> StreamRuntime | None:

@@ -7,7 +7,8 @@ Modes are declared here, each a `Selector` keyed by the settings:
 * object store: `local` (a private directory) or `s3`;
 * freshness cache: `memory` or `redis`;
 * ingestion: `http` (aggregated before the API answers) or `stream` (RabbitMQ partition
-  streams: progress comes from the streams and the broker joins readiness as degraded-only).
+  streams: progress comes from the streams and the broker joins readiness as degraded-only;
+  the stream consumer and replay are built only in this mode).
 
 Engines, pools and clients are `Resource`s: created on first use (never at import) and closed
 by `shutdown_resources()` (see `Application`). Tests override single providers (a manual
@@ -51,6 +52,9 @@ from analytics_app.bootstrap.use_cases import UseCases, http_api
 from analytics_app.config import Settings
 from analytics_app.http.settings import HttpSettings, JwtSettings
 from analytics_app.observability import metrics, tracing
+from analytics_app.stream.consumer import StreamConsumer
+from analytics_app.stream.replay import Replay, replay
+from analytics_app.stream.settings import ConsumerSettings
 from analytics_app.workers.export import ExportWorker, WorkerTiming
 from analytics_core.ports import Clock, FreshnessCache, HealthCheck, ObjectStore, UnitOfWorkFactory
 from analytics_core.usecases.export_runner import (
@@ -207,6 +211,32 @@ def _export_settings(settings: Settings) -> ExportSettings:
     )
 
 
+def _consumer_settings(settings: Settings) -> ConsumerSettings:
+    config = settings.rabbitmq
+    assert config is not None  # resolved only in stream mode
+    return ConsumerSettings(
+        group=config.group, batch_size=config.batch_size,
+        batch_max_wait=config.batch_max_wait_ms / 1000,
+        ownership_poll=config.ownership_poll_seconds, backoff_max=config.backoff_max_seconds,
+        shutdown_grace=config.shutdown_grace_seconds,
+    )
+
+
+def _stream_consumer(runtime: StreamRuntime, use_cases: UseCases,
+                     settings: ConsumerSettings) -> StreamConsumer:
+    return StreamConsumer(
+        streams=runtime.topology.streams, ingest=use_cases.ingest_stream,
+        stored_offset=use_cases.stored_offset, readers=runtime.reader,
+        ownership=runtime.ownership(), settings=settings, declare=runtime.declare,
+        tails=runtime.tails, complete_through=use_cases.complete_through, now=use_cases.now,
+    )
+
+
+def _replayer(runtime: StreamRuntime, use_cases: UseCases) -> Replay:
+    return functools.partial(replay, streams=runtime.topology.streams, tails=runtime.tails,
+                             open_reader=runtime.replay_reader, ingest=use_cases.ingest_stream)
+
+
 def _worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
 
@@ -281,6 +311,10 @@ class Container(containers.DeclarativeContainer):
     )
     use_cases = providers.Singleton(UseCases, ports)
     http_api = providers.Singleton(http_api, use_cases)
+
+    consumer_settings = providers.Singleton(_consumer_settings, settings)
+    stream_consumer = providers.Factory(_stream_consumer, stream, use_cases, consumer_settings)
+    replayer = providers.Factory(_replayer, stream, use_cases)
 
     export_runner = providers.Factory(
         ExportRunner, worker=providers.Callable(_worker_name),

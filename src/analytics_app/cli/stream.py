@@ -7,12 +7,11 @@ import asyncio
 import logging
 import sys
 from collections.abc import Callable, Iterator
-from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 if TYPE_CHECKING:
-    from analytics_app.bootstrap.application import Application
+    from analytics_app.bootstrap.application import Application, StreamPublishing
     from analytics_app.config import Settings
     from analytics_app.config.stream import StreamConfig
 
@@ -61,8 +60,8 @@ def _lazy(name: str) -> Callable[[argparse.Namespace], int]:
 
 
 def _stream_app() -> tuple[Settings, StreamConfig, Application]:
-    from analytics_app.bootstrap.application import Application  # noqa: PLC0415
-    from analytics_app.config import load_settings  # noqa: PLC0415  imported on use
+    from analytics_app.bootstrap.application import Application  # noqa: PLC0415  imported on use
+    from analytics_app.config import load_settings  # noqa: PLC0415
     from analytics_core.errors import ConfigError  # noqa: PLC0415
 
     settings = load_settings()
@@ -72,62 +71,31 @@ def _stream_app() -> tuple[Settings, StreamConfig, Application]:
     return settings, config, Application(settings)
 
 
-def _configure_logging(settings: Settings) -> None:
-    from analytics_app.observability.logs import configure_logging  # noqa: PLC0415
-
-    configure_logging(settings.log_level, secrets=settings.secret_values())
-    logging.getLogger("rstream").setLevel(logging.CRITICAL)  # its reconnect noise; we log ours
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-
-
 def consume_command(args: argparse.Namespace) -> int:
     """Run the consumer service until SIGTERM/SIGINT."""
-    from analytics_app.stream.consumer import StreamConsumer  # noqa: PLC0415
+    from analytics_app.observability.setup import configure_process  # noqa: PLC0415
+    from analytics_app.observability.status_server import serve_status  # noqa: PLC0415
     from analytics_app.stream.gc_tuning import tune_for_batches  # noqa: PLC0415
-    from analytics_app.stream.partition import ConsumerSettings, IngestPorts  # noqa: PLC0415
-    from analytics_app.stream.status import (  # noqa: PLC0415
-        ConsumerStatus,
-        StreamMetrics,
-        serve_status,
-    )
     from analytics_core.errors import StoreUnavailable  # noqa: PLC0415
 
     settings, config, app = _stream_app()
-    _configure_logging(settings)
-    runtime = app.stream
-    assert runtime is not None
-    try:
+    configure_process(settings)
+    with app:
         try:
             app.prepare()  # a missing schema is fatal; an unreachable database is retried
         except StoreUnavailable as e:
             log.warning("database unavailable at start, will retry: %s", e)
-        services = app.ports
-        status, metrics = ConsumerStatus(), StreamMetrics()
+        consumer = app.stream_consumer()
         port = config.status_port if args.status_port is None else args.status_port
-        server = serve_status(settings.host, port, metrics, status) if port else None
-        consumer = StreamConsumer(
-            streams=runtime.topology.streams,
-            ports=IngestPorts(services.uow_factory, services.clock, services.ids, services.cache,
-                              services.decoder),
-            readers=runtime.reader, ownership=runtime.ownership(),
-            settings=ConsumerSettings(
-                group=config.group, batch_size=config.batch_size,
-                batch_max_wait=config.batch_max_wait_ms / 1000,
-                ownership_poll=config.ownership_poll_seconds,
-                backoff_max=config.backoff_max_seconds,
-                shutdown_grace=config.shutdown_grace_seconds,
-                raw_retention=timedelta(days=settings.raw_retention_days),
-            ),
-            declare=runtime.declare, tails=runtime.tails, progress=runtime.progress,
-            status=status, metrics=metrics,
-        )
+        server = serve_status(settings.host, port, name="consumer-status",
+                              render=consumer.metrics.render_page,
+                              readiness=consumer.status.readiness) if port else None
         tune_for_batches()
-        code = asyncio.run(consumer.run())
-        if server is not None:
-            server.shutdown()
-        return code
-    finally:
-        app.shutdown()
+        try:
+            return asyncio.run(consumer.run())
+        finally:
+            if server is not None:
+                server.shutdown()
 
 
 def publish_command(args: argparse.Namespace) -> int:
@@ -135,28 +103,24 @@ def publish_command(args: argparse.Namespace) -> int:
     _, config, app = _stream_app()
     from tqdm import tqdm  # noqa: PLC0415
 
-    try:
-        with _open(args.file) as source:
-            total = _size(source)
-            with tqdm(total=total, unit="B", unit_scale=True, disable=args.no_progress,
-                      desc="publishing", file=sys.stderr) as bar:
-                sent, blank = asyncio.run(_publish(app, source, args.batch_size, bar.update))
-    finally:
-        app.shutdown()
+    with app, _open(args.file) as source:
+        total = _size(source)
+        with tqdm(total=total, unit="B", unit_scale=True, disable=args.no_progress,
+                  desc="publishing", file=sys.stderr) as bar:
+            sent, blank = asyncio.run(_publish(app.stream_publishing(), source,
+                                               args.batch_size, bar.update))
     skipped = f"; skipped {blank} blank line{'s' * (blank != 1)}" if blank else ""
     print(f"published {sent} events to {config.partitions} partitions of {config.stream}"
           f"{skipped}", file=sys.stderr)
     return 0
 
 
-async def _publish(app: Application, source: BinaryIO, batch_size: int,
+async def _publish(publishing: StreamPublishing, source: BinaryIO, batch_size: int,
                    advance: Callable[[int], object]) -> tuple[int, int]:
     """(messages sent, blank or whitespace-only lines skipped)."""
-    runtime = app.stream
-    assert runtime is not None
-    await runtime.declare()
+    await publishing.declare()
     sent = blank = 0
-    async with runtime.publisher(batch_size=batch_size) as publisher:
+    async with publishing.open(batch_size) as publisher:
         for line in source:
             advance(len(line))
             body = line.strip()
@@ -196,16 +160,15 @@ def _size(source: BinaryIO) -> int | None:
 
 def replay_command(args: argparse.Namespace) -> int:
     """Re-ingest a range of the partition streams."""
+    from analytics_app.observability.setup import configure_process  # noqa: PLC0415
     from analytics_app.stream.gc_tuning import tune_for_batches  # noqa: PLC0415
-    from analytics_app.stream.replay import replay  # noqa: PLC0415
 
     settings, _, app = _stream_app()
-    _configure_logging(settings)
+    configure_process(settings)
     tune_for_batches()
-    try:
-        totals = replay(app, args.start, args.end, args.partitions, progress=not args.no_progress)
-    finally:
-        app.shutdown()
+    with app:
+        totals = app.replayer()(start_text=args.start, end_text=args.end,
+                                partitions=args.partitions, progress=not args.no_progress)
     for line in _summary(totals):
         print(line)
     return 0

@@ -18,23 +18,26 @@ import logging
 import random
 import signal
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Protocol
 
-from analytics_app.stream.partition import (
-    Backoff,
-    ConsumerSettings,
-    IngestPorts,
-    PartitionWorker,
-    ReaderFactory,
-)
+from analytics_app.stream.commit import IngestBatch, StoredOffset
+from analytics_app.stream.partition import PartitionWorker
+from analytics_app.stream.reading import ReaderFactory
+from analytics_app.stream.settings import ConsumerSettings
 from analytics_app.stream.status import ConsumerStatus, PartitionState, StreamMetrics
 from analytics_core.errors import AnalyticsError, StoreUnavailable
-from analytics_core.ports import PipelineProgress
 
 log = logging.getLogger(__name__)
 
 TailReader = Callable[[Sequence[str]], Awaitable[Mapping[str, int | None]]]
 """Last offset of each stream (None when empty), for the lag metric."""
+CompleteThrough = Callable[[datetime], datetime]
+"""The instant through which every event is aggregated, for the freshness-lag metric."""
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 class Ownership(Protocol):
@@ -59,15 +62,18 @@ class Ownership(Protocol):
 class StreamConsumer:
     """Runs until `stop()` (or SIGTERM/SIGINT); a crashed worker ends it with its error."""
 
-    def __init__(self, *, streams: Sequence[str], ports: IngestPorts, readers: ReaderFactory,
-                 ownership: Ownership, settings: ConsumerSettings,
+    def __init__(self, *, streams: Sequence[str], ingest: IngestBatch,
+                 stored_offset: StoredOffset, readers: ReaderFactory, ownership: Ownership,
+                 settings: ConsumerSettings,
                  declare: Callable[[], Awaitable[object]] | None = None,
-                 tails: TailReader | None = None, progress: PipelineProgress | None = None,
-                 status: ConsumerStatus | None = None,
+                 tails: TailReader | None = None, complete_through: CompleteThrough | None = None,
+                 now: Callable[[], datetime] = _utc_now, status: ConsumerStatus | None = None,
                  metrics: StreamMetrics | None = None) -> None:
         self.streams = tuple(streams)
-        self.ports, self.readers, self.ownership = ports, readers, ownership
-        self.settings, self.declare, self.tails, self.progress = settings, declare, tails, progress
+        self.ingest, self.stored_offset = ingest, stored_offset
+        self.readers, self.ownership, self.settings = readers, ownership, settings
+        self.declare, self.tails = declare, tails
+        self.complete_through, self.now = complete_through, now
         self.status = status or ConsumerStatus()
         self.metrics = metrics or StreamMetrics()
         self._workers: dict[str, tuple[PartitionWorker, asyncio.Task[None]]] = {}
@@ -112,7 +118,7 @@ class StreamConsumer:
                 loop.add_signal_handler(sig, self.stop)
 
     async def _declare(self) -> bool:
-        backoff = Backoff(self.settings.backoff_initial, self.settings.backoff_max)
+        backoff = self.settings.backoff()
         while self.declare is not None and not self._stop.is_set():
             try:
                 await self.declare()
@@ -166,9 +172,9 @@ class StreamConsumer:
         await self._stop_workers(list(self._workers), abandon=True)
 
     def _start_worker(self, stream: str) -> None:
-        worker = PartitionWorker(stream, ports=self.ports, readers=self.readers,
-                                 settings=self.settings, status=self.status,
-                                 metrics=self.metrics)
+        worker = PartitionWorker(stream, ingest=self.ingest, stored_offset=self.stored_offset,
+                                 readers=self.readers, settings=self.settings,
+                                 status=self.status, metrics=self.metrics)
         self._workers[stream] = (worker, asyncio.create_task(worker.run(), name=stream))
         log.info("consuming partition %s", stream)
 
@@ -215,9 +221,9 @@ class StreamConsumer:
                 done = owned.get(stream)
                 lag = 0 if tail is None else tail - (-1 if done is None else done)
                 self.metrics.lag_messages.labels(stream).set(max(lag, 0))
-        if self.progress is not None:
-            now = self.ports.clock.now()
-            through = await asyncio.to_thread(self.progress.complete_through, now)
+        if self.complete_through is not None:
+            now = self.now()
+            through = await asyncio.to_thread(self.complete_through, now)
             lag_seconds = max(0.0, (now - through).total_seconds())
             self.metrics.lag_seconds.set(lag_seconds)
             self.metrics.freshness_lag.set(lag_seconds)

@@ -10,19 +10,19 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from datetime import datetime
+from typing import Protocol
 
-from analytics_app.stream.partition import Chunk, ChunkReader
+from analytics_app.stream.commit import IngestBatch
+from analytics_app.stream.consumer import TailReader
+from analytics_app.stream.reading import Chunk, ChunkReader
 from analytics_core.errors import FieldError, ValidationFailed
 from analytics_core.event_parsing import parse_time
-from analytics_core.usecases.ingest import RawMessage, ingest_batch
-
-if TYPE_CHECKING:
-    from analytics_app.bootstrap.application import Application
-    from analytics_app.bootstrap.ports import Ports as AppServices
+from analytics_core.usecases.ingest import RawMessage
 
 Position = int | datetime
+OpenReader = Callable[[str, Position], ChunkReader]
+"""(stream, offset or instant) -> a reader starting there."""
 REPLAY_BATCH = 2000
 _QUIET_SECONDS = 2.0  # nothing more within this after the start position: the range is done
 
@@ -48,42 +48,41 @@ def _partition_indexes(partitions: Sequence[int] | None, count: int) -> Sequence
     return sorted(set(partitions))
 
 
-def replay(app: Application, start_text: str, end_text: str | None,
-           partitions: Sequence[int] | None, *,
-           progress: bool = False) -> dict[str, dict[str, int]]:
-    """Re-ingest every selected partition from `start` to `end` (default: its tail now)."""
-    runtime = app.stream
-    assert runtime is not None
+class Replay(Protocol):
+    """`replay` with the streams, readers and ingest use case bound (see `replay`)."""
+
+    def __call__(self, *, start_text: str, end_text: str | None,
+                 partitions: Sequence[int] | None,
+                 progress: bool = False) -> dict[str, dict[str, int]]: ...
+
+
+def replay(*, streams: Sequence[str], tails: TailReader, open_reader: OpenReader,
+           ingest: IngestBatch, start_text: str, end_text: str | None,
+           partitions: Sequence[int] | None, progress: bool = False) -> dict[str, dict[str, int]]:
+    """Re-ingest every selected partition (`streams[i]` is partition i) from `start` to `end`
+    (default: its tail now); returns the counts per stream."""
     start = parse_position(start_text, "--from")
     end = parse_position(end_text, "--to") if end_text is not None else None
-    streams = [runtime.topology.stream(i)
-               for i in _partition_indexes(partitions, runtime.topology.partitions)]
-    services = app.ports
-    retention = timedelta(days=app.settings.raw_retention_days)
+    selected = [streams[i] for i in _partition_indexes(partitions, len(streams))]
 
     async def run() -> dict[str, dict[str, int]]:
-        tails = await runtime.tails(streams)
+        last_offsets = await tails(selected)
         totals: dict[str, dict[str, int]] = {}
-        for stream in streams:
-            tail = tails.get(stream)
+        for stream in selected:
+            tail = last_offsets.get(stream)
             last = tail if not isinstance(end, int) or tail is None else min(tail, end)
-            reader = runtime.replay_reader(stream, start)
             totals[stream] = await _replay_stream(
-                reader, stream=stream, last=last,
+                open_reader(stream, start), stream=stream, last=last,
                 end_time=end if isinstance(end, datetime) else None,
-                ingest=functools.partial(_ingest, services, stream, retention=retention),
-                progress=progress,
+                ingest=functools.partial(_ingest, ingest, stream), progress=progress,
             )
         return totals
 
     return asyncio.run(run())
 
 
-def _ingest(services: AppServices, stream: str, batch: list[RawMessage], *,
-            retention: timedelta) -> dict[str, int]:
-    result = ingest_batch(batch, source=f"stream:{stream}", uow_factory=services.uow_factory,
-                          clock=services.clock, ids=services.ids, raw_retention=retention,
-                          cache=services.cache, decoder=services.decoder)
+def _ingest(ingest: IngestBatch, stream: str, batch: list[RawMessage]) -> dict[str, int]:
+    result = ingest(batch, source=f"stream:{stream}", checkpoint=None)
     return {"accepted": result.accepted, "duplicate": result.duplicates,
             "rejected": result.rejected}
 

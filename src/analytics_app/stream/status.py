@@ -1,12 +1,10 @@
-"""Metrics, readiness and a small status HTTP endpoint for the stream consumer process."""
+"""Metrics and readiness of the stream consumer process (served by the status server)."""
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from enum import StrEnum
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -140,36 +138,7 @@ class StreamMetrics:
         """The text exposition format."""
         return generate_latest(self.registry)
 
+    def render_page(self) -> tuple[bytes, str]:
+        """(the text exposition, its content type), as the status server serves it."""
+        return self.render(), CONTENT_TYPE_LATEST
 
-def serve_status(host: str, port: int, metrics: StreamMetrics,
-                 status: ConsumerStatus) -> ThreadingHTTPServer:
-    """Serve /metrics, /status/healthz and /status/readyz on a daemon thread."""
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            path = self.path.split("?", 1)[0]
-            if path == "/metrics":
-                self._reply(200, metrics.render(), CONTENT_TYPE_LATEST)
-            elif path == "/status/healthz":
-                self._reply(200, b"OK", "text/plain")
-            elif path == "/status/readyz":
-                ready, detail = status.readiness()
-                body = json.dumps({"status": "ready" if ready else "unavailable", **detail})
-                self._reply(200 if ready else 503, body.encode(), "application/json")
-            else:
-                self._reply(404, b"not found", "text/plain")
-
-        def _reply(self, code: int, body: bytes, content_type: str) -> None:
-            self.send_response(code)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: object) -> None:
-            log.debug(format, *args)
-
-    server = ThreadingHTTPServer((host, port), Handler)
-    thread = threading.Thread(target=server.serve_forever, name="consumer-status", daemon=True)
-    thread.start()
-    return server
