@@ -17,11 +17,12 @@ import contextlib
 import logging
 import random
 import signal
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from datetime import UTC, datetime
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
 from typing import Protocol
 
 from analytics_app.stream.commit import IngestBatch, StoredOffset
+from analytics_app.stream.lag import CompleteThrough, LagMeter, TailReader, utc_now
 from analytics_app.stream.partition import PartitionWorker
 from analytics_app.stream.reading import ReaderFactory
 from analytics_app.stream.settings import ConsumerSettings
@@ -30,14 +31,6 @@ from analytics_core.errors import AnalyticsError, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
-TailReader = Callable[[Sequence[str]], Awaitable[Mapping[str, int | None]]]
-"""Last offset of each stream (None when empty), for the lag metric."""
-CompleteThrough = Callable[[datetime], datetime]
-"""The instant through which every event is aggregated, for the freshness-lag metric."""
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 class Ownership(Protocol):
@@ -67,15 +60,16 @@ class StreamConsumer:
                  settings: ConsumerSettings,
                  declare: Callable[[], Awaitable[object]] | None = None,
                  tails: TailReader | None = None, complete_through: CompleteThrough | None = None,
-                 now: Callable[[], datetime] = _utc_now, status: ConsumerStatus | None = None,
+                 now: Callable[[], datetime] = utc_now, status: ConsumerStatus | None = None,
                  metrics: StreamMetrics | None = None) -> None:
         self.streams = tuple(streams)
         self.ingest, self.stored_offset = ingest, stored_offset
         self.readers, self.ownership, self.settings = readers, ownership, settings
-        self.declare, self.tails = declare, tails
-        self.complete_through, self.now = complete_through, now
+        self.declare = declare
         self.status = status or ConsumerStatus()
         self.metrics = metrics or StreamMetrics()
+        self.lag = LagMeter(self.metrics, tails=tails, complete_through=complete_through,
+                            now=now)
         self._workers: dict[str, tuple[PartitionWorker, asyncio.Task[None]]] = {}
         self._stop = asyncio.Event()
 
@@ -212,21 +206,10 @@ class StreamConsumer:
                 log.debug("lag not measured: %s", e)
 
     async def _measure_lag(self) -> None:
-        owned = {s: w.committed for s, (w, _) in self._workers.items()}
-        if self.tails is not None and owned:
-            tails = await self.tails(sorted(owned))
-            for stream, tail in tails.items():
-                if stream in self._workers:
-                    self._workers[stream][0].tail = tail  # for its stall watchdog
-                done = owned.get(stream)
-                lag = 0 if tail is None else tail - (-1 if done is None else done)
-                self.metrics.lag_messages.labels(stream).set(max(lag, 0))
-        if self.complete_through is not None:
-            now = self.now()
-            through = await asyncio.to_thread(self.complete_through, now)
-            lag_seconds = max(0.0, (now - through).total_seconds())
-            self.metrics.lag_seconds.set(lag_seconds)
-            self.metrics.freshness_lag.set(lag_seconds)
+        tails = await self.lag.measure({s: w.committed for s, (w, _) in self._workers.items()})
+        for stream, tail in tails.items():
+            if stream in self._workers:
+                self._workers[stream][0].tail = tail  # for its stall watchdog
 
     async def _sleep(self, seconds: float) -> None:
         """Sleep, waking early when a stop is requested."""

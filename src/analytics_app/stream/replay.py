@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Protocol
 
 from analytics_app.stream.commit import IngestBatch
-from analytics_app.stream.consumer import TailReader
+from analytics_app.stream.lag import TailReader
 from analytics_app.stream.reading import Chunk, ChunkReader
 from analytics_core.errors import FieldError, ValidationFailed
 from analytics_core.event_parsing import parse_time

@@ -71,6 +71,8 @@ class StreamMetrics:
     """Prometheus series of the consumer, in their own registry (served by the status server)."""
 
     def __init__(self) -> None:
+        # The consumer's whole metric catalogue, one declaration each, kept in one place so it
+        # reads as the list (docs/operations.md names them; tests/ops checks the names).
         self.registry = CollectorRegistry()
         r = self.registry
         self.events = Counter("analytics_ingestion_events", "Stream events by result",
