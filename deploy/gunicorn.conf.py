@@ -34,7 +34,7 @@ def _metrics_dir() -> tuple[str, bool]:
 
 _METRICS_DIR, _CREATED_METRICS_DIR = _metrics_dir()
 
-# After the metrics directory is set: the http package loads prometheus_client.
+# After the metrics directory is set (nothing below loads prometheus_client today; keep it so).
 from analytics_app.config import load_settings  # noqa: E402  the ANALYTICS_* environment
 from analytics_app.http.read_ahead import ReadAheadWorker  # noqa: E402
 from analytics_app.observability.logs import Redactor  # noqa: E402

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from gunicorn.app.base import BaseApplication
 
 from analytics_app.config import Settings
+from analytics_app.http.read_ahead import ReadAheadWorker
 
 if TYPE_CHECKING:  # importing the container loads prometheus_client: only after the env is set
     from analytics_app.bootstrap.application import Application
@@ -83,11 +84,7 @@ class GunicornServer(BaseApplication):  # type: ignore[misc]  # gunicorn ships n
             options["control_socket_disable"] = True
         for key, value in options.items():
             self.cfg.set(key, value)
-        # The worker processes fork from this one and keep these class attributes. Imported
-        # here: the http package loads prometheus_client, which must see the metrics directory
-        # (`metrics_dir()`, entered before the server is built) when it is first imported.
-        from analytics_app.http.read_ahead import ReadAheadWorker  # noqa: PLC0415
-
+        # The worker processes fork from this one and keep these class attributes.
         ReadAheadWorker.header_timeout = self.settings.request_header_timeout_seconds
         ReadAheadWorker.body_timeout = self.settings.request_body_timeout_seconds
         ReadAheadWorker.max_body = self.settings.max_body_bytes
