@@ -20,6 +20,7 @@ class Action(StrEnum):
     EXPORTS_READ = "analytics:exports:read"
     EXPORTS_DOWNLOAD = "analytics:exports:download"
     EVENTS_WRITE = "analytics:events:write"
+    CLIENTS_WRITE = "analytics:clients:write"
 
 
 KNOWN_ROLES = frozenset({ADMIN, ORG_ADMIN, *(a.value for a in Action)})

@@ -19,6 +19,7 @@ from analytics_core.events import UsageEvent
 from analytics_core.exports import ExportJob, ExportStatus
 from analytics_core.freshness import FreshnessMarker
 from analytics_core.records import ApiKeyRecord, AuditEntry, DeadLetter, DedupeConflict
+from analytics_core.registry import ClientName, ModelEntry
 from analytics_core.rollups import AggregateCell, Rollup
 
 EventKey = tuple[uuid.UUID, uuid.UUID]
@@ -236,6 +237,47 @@ class ApiKeyStore(Protocol):
         ...
 
 
+class ModelRegistry(Protocol):
+    """Display names and aliases of models, platform-wide (analytics_core.registry)."""
+
+    def all(self) -> builtins.list[ModelEntry]:
+        """Every entry, ordered by model id."""
+        ...
+
+    def get(self, model_id: uuid.UUID) -> ModelEntry | None:
+        """One model's entry, or None."""
+        ...
+
+    def find(self, label: str) -> ModelEntry | None:
+        """The model whose name or alias is `label` (compared by `label_key`), or None."""
+        ...
+
+    def put(self, entry: ModelEntry) -> None:
+        """Insert or replace the entry of `entry.model_id`; Conflict when one of its labels
+        already names another model (nothing is changed then)."""
+        ...
+
+    def delete(self, model_id: uuid.UUID) -> bool:
+        """Remove the entry; False when there was none."""
+        ...
+
+
+class ClientNameStore(Protocol):
+    """Per-org display names of client ids; an org never sees another org's names."""
+
+    def list(self, org_id: uuid.UUID) -> builtins.list[ClientName]:
+        """The org's names, ordered by client id."""
+        ...
+
+    def put(self, entry: ClientName) -> None:
+        """Insert or replace the name of (org, client id)."""
+        ...
+
+    def delete(self, org_id: uuid.UUID, client_id: str) -> bool:
+        """Remove the name; False when there was none."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One atomic transaction across every repository."""
 
@@ -247,6 +289,8 @@ class UnitOfWork(Protocol):
     exports: ExportJobStore
     audit: AuditLog
     api_keys: ApiKeyStore
+    models: ModelRegistry
+    clients: ClientNameStore
 
     def __enter__(self) -> Self: ...
 

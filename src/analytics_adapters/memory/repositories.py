@@ -16,6 +16,7 @@ from analytics_core.events import UsageEvent
 from analytics_core.freshness import FreshnessMarker
 from analytics_core.ports import EventKey
 from analytics_core.records import ApiKeyRecord, AuditEntry, DeadLetter, DedupeConflict
+from analytics_core.registry import ClientName, ModelEntry, label_key, label_owners
 from analytics_core.rollups import AggregateCell, Rollup, aggregate_rollups
 
 
@@ -248,3 +249,62 @@ class InMemoryApiKeyStore(Repository):
         if not stored.revoked:
             journal.put(self._db.api_keys, key_id, attrs.evolve(stored, revoked=True))
         return True
+
+
+class InMemoryModelRegistry(Repository):
+    """Model entries by id; labels unique across models (by `label_key`)."""
+
+    def all(self) -> builtins.list[ModelEntry]:
+        """Every entry, ordered by model id."""
+        self._unit.journal()
+        return sorted(self._db.models.values(), key=lambda e: e.model_id)
+
+    def get(self, model_id: uuid.UUID) -> ModelEntry | None:
+        """One model's entry, or None."""
+        self._unit.journal()
+        return self._db.models.get(model_id)
+
+    def find(self, label: str) -> ModelEntry | None:
+        """The model named or aliased `label`, or None."""
+        self._unit.journal()
+        owner = label_owners(self._db.models.values()).get(label_key(label))
+        return None if owner is None else self._db.models[owner]
+
+    def put(self, entry: ModelEntry) -> None:
+        """Insert or replace; Conflict when a label names another model."""
+        journal = self._unit.journal()
+        owners = label_owners(e for e in self._db.models.values() if e.model_id != entry.model_id)
+        for label in entry.labels:
+            owner = owners.get(label_key(label))
+            if owner is not None:
+                raise Conflict(f"{label!r} already names model {owner}")
+        journal.put(self._db.models, entry.model_id, entry)
+
+    def delete(self, model_id: uuid.UUID) -> bool:
+        """Remove the entry; False when there was none."""
+        journal = self._unit.journal()
+        found = model_id in self._db.models
+        journal.delete(self._db.models, model_id)
+        return found
+
+
+class InMemoryClientNameStore(Repository):
+    """Client names by (org, client id)."""
+
+    def list(self, org_id: uuid.UUID) -> builtins.list[ClientName]:
+        """The org's names, ordered by client id."""
+        self._unit.journal()
+        found = [n for (org, _), n in self._db.client_names.items() if org == org_id]
+        return sorted(found, key=lambda n: n.client_id)
+
+    def put(self, entry: ClientName) -> None:
+        """Insert or replace."""
+        journal = self._unit.journal()
+        journal.put(self._db.client_names, (entry.org_id, entry.client_id), entry)
+
+    def delete(self, org_id: uuid.UUID, client_id: str) -> bool:
+        """Remove the name; False when there was none."""
+        journal = self._unit.journal()
+        found = (org_id, client_id) in self._db.client_names
+        journal.delete(self._db.client_names, (org_id, client_id))
+        return found

@@ -11,6 +11,7 @@ from analytics_core.events import UsageEvent
 from analytics_core.exports import ExportJob
 from analytics_core.freshness import FreshnessMarker
 from analytics_core.records import ApiKeyRecord, AuditEntry, DeadLetter, DedupeConflict
+from analytics_core.registry import ClientName, ModelEntry
 from analytics_core.rollups import RollupKey, RollupStats
 
 K = TypeVar("K")
@@ -65,6 +66,12 @@ class Journal:
             self._undo.append(lambda: mapping.pop(key, None))  # type: ignore[arg-type]
         mapping[key] = value
 
+    def delete(self, mapping: MutableMapping[K, V], key: K) -> None:
+        """Remove `mapping[key]` if present, remembering it."""
+        if key in mapping:
+            previous = mapping.pop(key)
+            self._undo.append(lambda: mapping.__setitem__(key, previous))
+
     def append(self, items: list[T], item: T) -> None:
         """Append `item`, remembering to remove that very object."""
         items.append(item)
@@ -105,6 +112,8 @@ class InMemoryStorage:
         self.idempotency: dict[tuple[uuid.UUID, str], uuid.UUID] = {}
         self.audit: list[AuditEntry] = []
         self.api_keys: dict[str, ApiKeyRecord] = {}
+        self.models: dict[uuid.UUID, ModelEntry] = {}
+        self.client_names: dict[tuple[uuid.UUID, str], ClientName] = {}
 
     def org_events(self, org_id: uuid.UUID) -> dict[uuid.UUID, UsageEvent]:
         """The event table of one org (created empty on first use)."""

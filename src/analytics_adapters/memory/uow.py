@@ -10,9 +10,11 @@ from analytics_adapters.memory.exports import InMemoryExportJobStore
 from analytics_adapters.memory.repositories import (
     InMemoryApiKeyStore,
     InMemoryAuditLog,
+    InMemoryClientNameStore,
     InMemoryDeadLetterStore,
     InMemoryEventStore,
     InMemoryFreshnessStore,
+    InMemoryModelRegistry,
     InMemoryOffsetStore,
     InMemoryRollupStore,
 )
@@ -20,10 +22,12 @@ from analytics_adapters.memory.state import InMemoryStorage, Journal
 from analytics_core.ports import (
     ApiKeyStore,
     AuditLog,
+    ClientNameStore,
     DeadLetterStore,
     EventStore,
     ExportJobStore,
     FreshnessStore,
+    ModelRegistry,
     OffsetStore,
     RollupStore,
 )
@@ -51,6 +55,8 @@ class InMemoryUnitOfWork:
         self.exports: ExportJobStore = InMemoryExportJobStore(storage, self)
         self.audit: AuditLog = InMemoryAuditLog(storage, self)
         self.api_keys: ApiKeyStore = InMemoryApiKeyStore(storage, self)
+        self.models: ModelRegistry = InMemoryModelRegistry(storage, self)
+        self.clients: ClientNameStore = InMemoryClientNameStore(storage, self)
 
     def journal(self) -> Journal:
         """The undo journal of the open unit; RuntimeError outside the `with` block."""

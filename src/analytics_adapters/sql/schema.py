@@ -221,3 +221,33 @@ api_keys = sa.Table(
     sa.Column("name", sa.Text, nullable=False),
     sa.Column("revoked", sa.Boolean, nullable=False),
 )
+
+# The model registry (platform-wide, so not keyed by org): one row per named model, and one
+# row per label (the display name and each alias, by `label_key`) so that no two models share
+# a label and a name resolves with one index lookup.
+model_names = sa.Table(
+    "model_names",
+    metadata,
+    sa.Column("model_id", sa.Uuid, primary_key=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("provider", sa.Text, nullable=False),
+    sa.Column("family", sa.Text, nullable=False),
+    sa.Column("aliases", json_type(), nullable=False),
+)
+
+model_labels = sa.Table(
+    "model_labels",
+    metadata,
+    sa.Column("label_key", sa.Text, primary_key=True),
+    sa.Column("model_id", sa.Uuid, nullable=False),
+    sa.Index(None, "model_id"),
+)
+
+# Per-org display names of client ids.
+client_names = sa.Table(
+    "client_names",
+    metadata,
+    sa.Column("org_id", sa.Uuid, primary_key=True),
+    sa.Column("client_id", sa.Text, primary_key=True),
+    sa.Column("name", sa.Text, nullable=False),
+)

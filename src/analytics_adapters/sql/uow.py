@@ -23,14 +23,17 @@ from analytics_adapters.sql.records import (
     SqlFreshnessStore,
     SqlOffsetStore,
 )
+from analytics_adapters.sql.registry import SqlClientNameStore, SqlModelRegistry
 from analytics_adapters.sql.rollups import SqlRollupStore
 from analytics_core.ports import (
     ApiKeyStore,
     AuditLog,
+    ClientNameStore,
     DeadLetterStore,
     EventStore,
     ExportJobStore,
     FreshnessStore,
+    ModelRegistry,
     OffsetStore,
     RollupStore,
 )
@@ -60,6 +63,8 @@ class SqlUnitOfWork:
         self.exports: ExportJobStore = SqlExportJobStore(self)
         self.audit: AuditLog = SqlAuditLog(self)
         self.api_keys: ApiKeyStore = SqlApiKeyStore(self)
+        self.models: ModelRegistry = SqlModelRegistry(self)
+        self.clients: ClientNameStore = SqlClientNameStore(self)
 
     @property
     def dialect(self) -> str:

@@ -21,7 +21,8 @@ from analytics_core.events import UsageEvent
 from analytics_core.exports import ExportJob, ExportRequest, ExportStatus
 from analytics_core.freshness import FreshnessReport
 from analytics_core.records import ApiKeyRecord
-from analytics_core.usecases import access, exports, ingest, queries
+from analytics_core.registry import ClientName, ModelEntry, Names
+from analytics_core.usecases import access, exports, ingest, queries, registry
 from analytics_core.usecases.ingest import BatchResult, IngestScope, RawMessage, StreamCheckpoint
 
 
@@ -102,6 +103,46 @@ class UseCases:
         """The current instant on this process's clock."""
         return self.ports.clock.now()
 
+    # -- names registry -------------------------------------------------------------------
+
+    def names(self, org_id: uuid.UUID) -> Names:
+        """Model names and the org's client names, to label its documents."""
+        return registry.names_for(org_id, uow_factory=self.ports.uow_factory)
+
+    def list_models(self) -> list[ModelEntry]:
+        """Every registered model."""
+        return registry.list_models(uow_factory=self.ports.uow_factory)
+
+    def get_model(self, model_id: uuid.UUID) -> ModelEntry:
+        """One model's names (NotFound when unregistered)."""
+        return registry.get_model(model_id, uow_factory=self.ports.uow_factory)
+
+    def put_model(self, actor: Actor, entry: ModelEntry) -> bool:
+        """Register or rename a model (admin only); True when new."""
+        registry.require_admin(actor, "registering a model")
+        return registry.put_model(entry, uow_factory=self.ports.uow_factory)
+
+    def delete_model(self, actor: Actor, model_id: uuid.UUID) -> None:
+        """Forget a model's names (admin only)."""
+        registry.require_admin(actor, "removing a model")
+        registry.delete_model(model_id, uow_factory=self.ports.uow_factory)
+
+    def import_models(self, entries: Sequence[ModelEntry]) -> registry.ImportReport:
+        """Register a file of models in one transaction (the CLI runs as the operator)."""
+        return registry.import_models(entries, uow_factory=self.ports.uow_factory)
+
+    def list_clients(self, org_id: uuid.UUID) -> list[ClientName]:
+        """The org's client names."""
+        return registry.list_client_names(org_id, uow_factory=self.ports.uow_factory)
+
+    def put_client(self, entry: ClientName) -> None:
+        """Name one of an org's clients."""
+        registry.put_client_name(entry, uow_factory=self.ports.uow_factory)
+
+    def delete_client(self, org_id: uuid.UUID, client_id: str) -> None:
+        """Forget a client's name."""
+        registry.delete_client_name(org_id, client_id, uow_factory=self.ports.uow_factory)
+
     # -- exports --------------------------------------------------------------------------
 
     def create_export(
@@ -176,5 +217,8 @@ def http_api(use_cases: UseCases) -> HttpApi:
         authorize=uc.authorize, usage=uc.usage, reliability=uc.reliability,
         freshness=uc.freshness, create_export=uc.create_export, list_exports=uc.list_exports,
         get_export=uc.get_export, download=uc.download, ingest=uc.ingest, validate=uc.validate,
+        names=uc.names, list_models=uc.list_models, get_model=uc.get_model,
+        put_model=uc.put_model, delete_model=uc.delete_model, list_clients=uc.list_clients,
+        put_client=uc.put_client, delete_client=uc.delete_client,
         health_checks=ports.health_checks, degraded_checks=ports.degraded_checks,
     )

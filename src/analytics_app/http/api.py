@@ -19,6 +19,7 @@ from analytics_core.events import UsageEvent
 from analytics_core.exports import ExportJob, ExportRequest, ExportStatus
 from analytics_core.freshness import FreshnessReport
 from analytics_core.ports import HealthCheck
+from analytics_core.registry import ClientName, ModelEntry, Names
 from analytics_core.usecases import exports, ingest, queries
 
 Cursor = tuple[datetime, uuid.UUID]
@@ -65,5 +66,13 @@ class HttpApi:
     download: Callable[[uuid.UUID, uuid.UUID], exports.Download]
     ingest: Callable[[Sequence[ingest.RawMessage], ingest.IngestScope], ingest.BatchResult]
     validate: Callable[[object], UsageEvent]
+    names: Callable[[uuid.UUID], Names]
+    list_models: Callable[[], list[ModelEntry]]
+    get_model: Callable[[uuid.UUID], ModelEntry]
+    put_model: Callable[[Actor, ModelEntry], bool]
+    delete_model: Callable[[Actor, uuid.UUID], None]
+    list_clients: Callable[[uuid.UUID], list[ClientName]]
+    put_client: Callable[[ClientName], None]
+    delete_client: Callable[[uuid.UUID, str], None]
     health_checks: Sequence[HealthCheck] = ()
     degraded_checks: Sequence[HealthCheck] = ()

@@ -22,6 +22,12 @@ from analytics_app.http.resources.exports import (
     ExportResource,
     ExportsResource,
 )
+from analytics_app.http.resources.registry import (
+    ClientResource,
+    ClientsResource,
+    ModelResource,
+    ModelsResource,
+)
 from analytics_app.http.resources.status import (
     HealthResource,
     MetricsResource,
@@ -42,9 +48,13 @@ def _resources(api: HttpApi) -> Mapping[str, object]:
         "ready": ReadyResource(api.health_checks, api.degraded_checks),
         "metrics": MetricsResource(metrics.render),
         "openapi": OpenApiResource(build_document()),
-        "usage": UsageResource(guard, api.usage),
-        "reliability": ReliabilityResource(guard, api.reliability),
-        "freshness": FreshnessResource(guard, api.freshness),
+        "usage": UsageResource(guard, api.usage, api.names),
+        "reliability": ReliabilityResource(guard, api.reliability, api.names),
+        "freshness": FreshnessResource(guard, api.freshness, api.names),
+        "models": ModelsResource(api.list_models),
+        "model": ModelResource(api.get_model, api.put_model, api.delete_model),
+        "clients": ClientsResource(guard, api.list_clients),
+        "client": ClientResource(guard, api.put_client, api.delete_client),
         "exports": ExportsResource(
             guard, api.create_export, api.list_exports, max_body_bytes=max_body, prefix=PREFIX
         ),

@@ -28,6 +28,10 @@ def _param(name: str, where: str, schema: Schema, description: str, *, required:
 PARAMETERS: dict[str, dict[str, Any]] = {
     "orgId": _param("orgId", "path", UUID, "Tenant org id."),
     "jobId": _param("jobId", "path", UUID, "Export job id."),
+    "modelIdPath": _param("modelId", "path", UUID, "Model id (as events carry it)."),
+    "clientIdPath": _param("clientId", "path",
+                           {"type": "string", "minLength": 1, "maxLength": 128},
+                           "Client id (as events carry it)."),
     "start": _param("start", "query", {"type": "string", "format": "date-time"},
                     "Inclusive start, RFC 3339 with offset.", required=True),
     "end": _param("end", "query", {"type": "string", "format": "date-time"},
@@ -99,7 +103,44 @@ def _op(summary: str, params: list[dict[str, str]], responses: dict[str, Any], *
 
 
 def _paths() -> dict[str, Any]:
-    return {**_status_paths(), **_analytics_paths(), **_export_paths(), **_event_paths()}
+    return {**_status_paths(), **_analytics_paths(), **_export_paths(), **_registry_paths(),
+            **_event_paths()}
+
+
+def _registry_paths() -> dict[str, Any]:
+    model = _p("modelIdPath")
+    client = _p("orgId", "clientIdPath")
+    return {
+        f"{PREFIX}/models": {"get": _op(
+            "Registered models", _p(), {"200": _json(ref("ModelList"), "Every entry, by id")},
+            description="Any authenticated caller (names are platform-wide).")},
+        f"{PREFIX}/models/{{modelId}}": {
+            "get": _op("One model's names", model, {"200": _json(ref("Model"), "The entry")},
+                       errors=(*_AUTHED, 404)),
+            "put": _op(
+                "Register or rename a model", model,
+                {"201": _json(ref("Model"), "Registered"), "200": _json(ref("Model"), "Renamed")},
+                body=ref("ModelNames"), errors=(*_AUTHED, 409, 413, 415),
+                description="Needs admin. 409 when the name or an alias already names another "
+                            "model (compared case-insensitively)."),
+            "delete": _op("Forget a model's names (its data stays)", model,
+                          {"204": {"description": "Removed"}}, errors=(*_AUTHED, 404),
+                          description="Needs admin."),
+        },
+        f"{_ORG}/clients": {"get": _op(
+            "The org's client names", _p("orgId"),
+            {"200": _json(ref("ClientList"), "By client id")},
+            description="Needs analytics:usage:read or analytics:reliability:read.")},
+        f"{_ORG}/clients/{{clientId}}": {
+            "put": _op("Name one of the org's clients", client,
+                       {"200": _json(ref("Client"), "Named")}, body=ref("ClientNameBody"),
+                       errors=(*_AUTHED, 413, 415),
+                       description="Needs analytics:clients:write (or org_admin)."),
+            "delete": _op("Forget a client's name", client, {"204": {"description": "Removed"}},
+                          errors=(*_AUTHED, 404),
+                          description="Needs analytics:clients:write (or org_admin)."),
+        },
+    }
 
 
 def _status_paths() -> dict[str, Any]:

@@ -23,6 +23,9 @@ def obj(props: dict[str, Schema], required: list[str] | None = None, **extra: An
 TIME: Schema = {"type": "string", "format": "date-time"}
 NULLABLE_TIME: Schema = {"type": ["string", "null"], "format": "date-time"}
 UUID: Schema = {"type": "string", "format": "uuid"}
+NULLABLE_NAME: Schema = {"type": ["string", "null"]}
+_NAME: Schema = {"type": "string", "minLength": 1, "maxLength": 200,
+                 "description": "Trimmed; no control characters."}
 INT: Schema = {"type": "integer", "minimum": 0}
 NULLABLE_NUMBER: Schema = {"type": ["number", "null"]}
 MONEY_EXACT: Schema = {"type": "string", "pattern": r"^[0-9]+\.[0-9]{4}$",
@@ -37,7 +40,11 @@ _POINT_KEYS: dict[str, Schema] = {
     "bucketStart": TIME,
     "bucketEnd": {**TIME, "description": "Exclusive end of the period (extension to §5)."},
     "modelId": {**UUID, "description": "Present when groupBy=model."},
+    "modelName": {**NULLABLE_NAME, "description": "Present when groupBy=model: the registered "
+                                                  "display name (null when unregistered)."},
     "clientId": {"type": ["string", "null"], "description": "Present when groupBy=client."},
+    "clientName": {**NULLABLE_NAME, "description": "Present when groupBy=client: the org's "
+                                                   "name for the client (null when unnamed)."},
 }
 _RATE: Schema = {"type": "number", "minimum": 0, "maximum": 1}
 _RELIABILITY_FIELDS: dict[str, Schema] = {
@@ -84,13 +91,27 @@ SCHEMAS: dict[str, Schema] = {
         "series": {"type": "array", "items": ref("ReliabilityPoint")},
         "totals": ref("ReliabilityTotals"), "freshness": ref("Freshness"),
     }),
-    "FreshnessEntry": obj({"modelId": UUID, "lastEventAt": NULLABLE_TIME,
+    "FreshnessEntry": obj({"modelId": UUID, "modelName": NULLABLE_NAME,
+                           "lastEventAt": NULLABLE_TIME,
                            "lastRollupAt": NULLABLE_TIME,
                            "lagSeconds": {"type": "number"},
                            "status": {"enum": ["fresh", "stale", "delayed"]}}),
     "FreshnessReport": obj({"orgId": UUID, "status": {"enum": ["fresh", "stale", "delayed"]},
                             "completeThrough": TIME, "lagSeconds": {"type": "number"},
                             "entries": {"type": "array", "items": ref("FreshnessEntry")}}),
+    "ModelNames": obj(
+        {"name": _NAME, "provider": {"type": "string", "maxLength": 200},
+         "family": {"type": "string", "maxLength": 200},
+         "aliases": {"type": "array", "maxItems": 32, "items": _NAME}},
+        ["name"], description="Labels (name and aliases) are unique across models."),
+    "Model": obj({"modelId": UUID, "name": {"type": "string"}, "provider": {"type": "string"},
+                  "family": {"type": "string"},
+                  "aliases": {"type": "array", "items": {"type": "string"}}}),
+    "ModelList": obj({"models": {"type": "array", "items": ref("Model")}}),
+    "ClientNameBody": obj({"name": _NAME}),
+    "Client": obj({"orgId": UUID, "clientId": {"type": "string"}, "name": {"type": "string"}}),
+    "ClientList": obj({"orgId": UUID, "clients": {"type": "array", "items": obj(
+        {"clientId": {"type": "string"}, "name": {"type": "string"}})}}),
     "ExportRequest": obj(
         {"timeRange": obj({"start": TIME, "end": TIME}),
          "granularity": {"enum": ["hourly", "daily", "monthly"], "default": "daily"},

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime, tzinfo
 from typing import Any
 
 from analytics_core.exports import ExportJob, ExportStatus
 from analytics_core.freshness import Freshness, FreshnessReport
+from analytics_core.registry import Names
 from analytics_core.rollups import NO_CLIENT, RollupStats
 from analytics_core.timegrid import isoformat, zone, zone_error
 from analytics_core.usecases.ingest import BatchResult
 from analytics_core.usecases.queries import AnalyticsReport, GroupBy, SeriesPoint
 
 PERCENTILES = {"p50": 0.50, "p95": 0.95, "p99": 0.99}
+NO_NAMES = Names()
 UTC_ZONE = zone("UTC")
 
 
@@ -29,11 +32,14 @@ def freshness_block(f: Freshness, tz: tzinfo) -> dict[str, Any]:
     }
 
 
-def _group(point: SeriesPoint, group_by: GroupBy) -> dict[str, Any]:
+def _group(point: SeriesPoint, group_by: GroupBy, names: Names) -> dict[str, Any]:
+    """The group key, with its registered name beside it (null when it has none)."""
     if group_by is GroupBy.MODEL:
-        return {"modelId": point.group}
+        model = None if point.group is None else uuid.UUID(point.group)
+        return {"modelId": point.group, "modelName": names.model(model)}
     if group_by is GroupBy.CLIENT:
-        return {"clientId": point.group if point.group != NO_CLIENT else None}
+        client = point.group if point.group != NO_CLIENT else None
+        return {"clientId": client, "clientName": names.client(client)}
     return {}
 
 
@@ -50,12 +56,12 @@ def _header(report: AnalyticsReport) -> dict[str, Any]:
     return {"orgId": str(q.org_id), "granularity": q.grain.value, "tz": q.tz}
 
 
-def usage_body(report: AnalyticsReport) -> dict[str, Any]:
+def usage_body(report: AnalyticsReport, names: Names = NO_NAMES) -> dict[str, Any]:
     """`{orgId, granularity, tz, series[], totals, freshness}` for usage and spend."""
     tz = zone(report.query.tz)
     series = [
         {"bucketStart": isoformat(p.bucket_start, tz), "bucketEnd": isoformat(p.bucket_end, tz),
-         **_group(p, report.query.group_by), **_usage_fields(p.stats)}
+         **_group(p, report.query.group_by, names), **_usage_fields(p.stats)}
         for p in report.series
     ]
     totals = _usage_fields(report.totals)
@@ -94,12 +100,14 @@ def _reliability_fields(s: RollupStats, highlighted: str) -> dict[str, Any]:
     }
 
 
-def reliability_body(report: AnalyticsReport, percentile: str) -> dict[str, Any]:
+def reliability_body(report: AnalyticsReport, percentile: str,
+                     names: Names = NO_NAMES) -> dict[str, Any]:
     """Error classes, error rate and latency percentiles per point and over the range."""
     tz = zone(report.query.tz)
     series = [
         {"bucketStart": isoformat(p.bucket_start, tz), "bucketEnd": isoformat(p.bucket_end, tz),
-         **_group(p, report.query.group_by), **_reliability_fields(p.stats, percentile)}
+         **_group(p, report.query.group_by, names),
+         **_reliability_fields(p.stats, percentile)}
         for p in report.series
     ]
     totals = _reliability_fields(report.totals, percentile)
@@ -110,13 +118,15 @@ def reliability_body(report: AnalyticsReport, percentile: str) -> dict[str, Any]
     }
 
 
-def freshness_body(report: FreshnessReport, tz: tzinfo) -> dict[str, Any]:
+def freshness_body(report: FreshnessReport, tz: tzinfo,
+                   names: Names = NO_NAMES) -> dict[str, Any]:
     """`{orgId, status, completeThrough, lagSeconds, entries[]}`, one entry per model."""
     return {
         "orgId": str(report.org_id),
         **freshness_block(report.freshness, tz),
         "entries": [
-            {"modelId": str(e.model_id), "lastEventAt": _time(e.last_event_at, tz),
+            {"modelId": str(e.model_id), "modelName": names.model(e.model_id),
+             "lastEventAt": _time(e.last_event_at, tz),
              "lastRollupAt": _time(e.last_rollup_at, tz), "lagSeconds": round(e.lag_seconds, 3),
              "status": e.status.value}
             for e in report.entries

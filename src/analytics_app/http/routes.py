@@ -26,6 +26,10 @@ ROUTES: tuple[Route, ...] = (
     Route(f"{PREFIX}/orgs/{{orgId}}/exports", "exports"),
     Route(f"{PREFIX}/orgs/{{orgId}}/exports/{{jobId}}", "export"),
     Route(f"{PREFIX}/orgs/{{orgId}}/exports/{{jobId}}/download", "download"),
+    Route(f"{PREFIX}/models", "models"),
+    Route(f"{PREFIX}/models/{{modelId}}", "model"),
+    Route(f"{PREFIX}/orgs/{{orgId}}/clients", "clients"),
+    Route(f"{PREFIX}/orgs/{{orgId}}/clients/{{clientId}}", "client"),
     Route(f"{PREFIX}/events", "events"),
     Route(f"{PREFIX}/events/validate", "validate"),
 )

@@ -19,11 +19,14 @@ from analytics_app.observability import metrics
 from analytics_core.access import Action, decide
 from analytics_core.events import MAX_CLIENT_ID
 from analytics_core.freshness import FreshnessReport
+from analytics_core.registry import Names
 from analytics_core.timegrid import Grain, zone
 from analytics_core.usecases.queries import AnalyticsQuery, AnalyticsReport, GroupBy
 
 QueryFn = Callable[[AnalyticsQuery], AnalyticsReport]
 FreshnessFn = Callable[[uuid.UUID, Sequence[uuid.UUID]], FreshnessReport]
+NamesFn = Callable[[uuid.UUID], Names]
+"""The display names of models and of the org's clients (analytics_core.registry)."""
 
 GRAINS: Mapping[str, Grain] = {
     "hour": Grain.HOUR, "hourly": Grain.HOUR, "day": Grain.DAY, "daily": Grain.DAY,
@@ -50,9 +53,10 @@ def read_query(reader: QueryReader, org_id: uuid.UUID) -> AnalyticsQuery:
 class UsageResource:
     """GET /orgs/{orgId}/usage."""
 
-    def __init__(self, guard: Guard, query: QueryFn) -> None:
+    def __init__(self, guard: Guard, query: QueryFn, names: NamesFn) -> None:
         self._guard = guard
         self._query = query
+        self._names = names
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, **path: str) -> None:
         """Usage and spend series, totals equal to their sum, freshness."""
@@ -60,15 +64,16 @@ class UsageResource:
         self._guard.require(req, Action.USAGE_READ, org_id)
         report = self._query(read_query(QueryReader(req.params), org_id))
         metrics.observe_freshness_lag(report.freshness.lag_seconds)
-        resp.media = usage_body(report)
+        resp.media = usage_body(report, self._names(org_id))
 
 
 class ReliabilityResource:
     """GET /orgs/{orgId}/reliability."""
 
-    def __init__(self, guard: Guard, query: QueryFn) -> None:
+    def __init__(self, guard: Guard, query: QueryFn, names: NamesFn) -> None:
         self._guard = guard
         self._query = query
+        self._names = names
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, **path: str) -> None:
         """Error classes, error rate and latency percentiles; `percentile` picks `highlighted`."""
@@ -78,15 +83,16 @@ class ReliabilityResource:
         percentile = reader.choice("percentile", {p: p for p in PERCENTILES}, DEFAULT_PERCENTILE)
         report = self._query(read_query(reader, org_id))
         metrics.observe_freshness_lag(report.freshness.lag_seconds)
-        resp.media = reliability_body(report, percentile)
+        resp.media = reliability_body(report, percentile, self._names(org_id))
 
 
 class FreshnessResource:
     """GET /orgs/{orgId}/freshness: readable with either the usage or the reliability grant."""
 
-    def __init__(self, guard: Guard, freshness: FreshnessFn) -> None:
+    def __init__(self, guard: Guard, freshness: FreshnessFn, names: NamesFn) -> None:
         self._guard = guard
         self._freshness = freshness
+        self._names = names
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, **path: str) -> None:
         """Pipeline freshness and one entry per model (unknown models get null times)."""
@@ -100,4 +106,4 @@ class FreshnessResource:
         reader.done()
         report = self._freshness(org_id, models)
         metrics.observe_freshness_lag(report.freshness.lag_seconds)
-        resp.media = freshness_body(report, zone(tz))
+        resp.media = freshness_body(report, zone(tz), self._names(org_id))
