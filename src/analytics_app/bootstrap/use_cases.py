@@ -131,6 +131,10 @@ class UseCases:
         """Register a file of models in one transaction (the CLI runs as the operator)."""
         return registry.import_models(entries, uow_factory=self.ports.uow_factory)
 
+    def preview_models(self, entries: Sequence[ModelEntry]) -> registry.ImportReport:
+        """What import_models would change, changing nothing."""
+        return registry.import_models(entries, uow_factory=self.ports.uow_factory, dry_run=True)
+
     def list_clients(self, org_id: uuid.UUID) -> list[ClientName]:
         """The org's client names."""
         return registry.list_client_names(org_id, uow_factory=self.ports.uow_factory)

@@ -1,4 +1,5 @@
-"""The `analytics` command line: serve, demo, apikey, validate, worker, export, migrate, purge."""
+"""The `analytics` command line: serve, demo, apikey, validate, worker, export, migrate, purge,
+models, consume, publish, replay."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from collections.abc import Callable, Sequence
 
 import attrs
 
+from analytics_app.cli.models import register_model_commands
 from analytics_app.cli.stream import register_stream_commands
 from analytics_app.config import Settings, load_settings
 from analytics_core.errors import (
@@ -181,6 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     for add in (_add_serve, _add_demo, _add_apikey, _add_validate, _add_worker, _add_export,
                 _add_migrate, _add_purge):
         add(sub)
+    register_model_commands(sub)  # models import, models list
     register_stream_commands(sub)  # consume, publish, replay (RabbitMQ streams)
     return parser
 

@@ -61,9 +61,10 @@ def delete_model(model_id: uuid.UUID, *, uow_factory: UnitOfWorkFactory) -> None
         uow.commit()
 
 
-def import_models(entries: Sequence[ModelEntry], *,
-                  uow_factory: UnitOfWorkFactory) -> ImportReport:
-    """Register every entry in one transaction: all or nothing.
+def import_models(entries: Sequence[ModelEntry], *, uow_factory: UnitOfWorkFactory,
+                  dry_run: bool = False) -> ImportReport:
+    """Register every entry in one transaction: all or nothing (`dry_run`: check and count,
+    then roll back).
 
     Two entries of the file with the same model id, or sharing a label, are a ValidationFailed
     naming both rows; a label that names a model outside the file is a Conflict naming the row.
@@ -81,7 +82,8 @@ def import_models(entries: Sequence[ModelEntry], *,
             except Conflict as e:
                 raise Conflict(f"row {row} ({entry.model_id}): {e}") from e
             created, updated = created + (stored is None), updated + (stored is not None)
-        uow.commit()
+        if not dry_run:
+            uow.commit()
     return ImportReport(created, updated, unchanged)
 
 
