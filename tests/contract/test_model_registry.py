@@ -90,11 +90,12 @@ def test_a_label_of_another_model_is_a_conflict_and_changes_nothing(
     first = _entry()
     _put(uow_factory, first)
     clash = _entry(aliases=(_label("fresh"), first.aliases[1].upper()))
-    with pytest.raises(Conflict, match=str(first.model_id)), uow_factory() as uow:
-        uow.models.put(clash)
+    with uow_factory() as uow:
+        with pytest.raises(Conflict, match=str(first.model_id)):
+            uow.models.put(clash)
+        with pytest.raises(Conflict):
+            uow.models.put(_entry(name=first.name.upper()))
         uow.commit()
-    with pytest.raises(Conflict), uow_factory() as uow:
-        uow.models.put(_entry(name=first.name.upper()))
     with uow_factory() as uow:
         assert uow.models.get(clash.model_id) is None
         assert uow.models.find(clash.aliases[0]) is None
