@@ -12,7 +12,8 @@ ORG_ADMIN = "org_admin"
 
 
 class Action(StrEnum):
-    """Permissions; the value is the fine-grained role that grants it."""
+    """Permissions; the value is the fine-grained role that grants it (except the
+    `ORG_ADMIN_ONLY` actions, which no fine-grained role grants)."""
 
     USAGE_READ = "analytics:usage:read"
     RELIABILITY_READ = "analytics:reliability:read"
@@ -23,7 +24,9 @@ class Action(StrEnum):
     CLIENTS_WRITE = "analytics:clients:write"
 
 
-KNOWN_ROLES = frozenset({ADMIN, ORG_ADMIN, *(a.value for a in Action)})
+ORG_ADMIN_ONLY = frozenset({Action.CLIENTS_WRITE})
+"""Actions only `org_admin` (in its org) and `admin` hold: the SPEC §6 roles stay the six."""
+KNOWN_ROLES = frozenset({ADMIN, ORG_ADMIN, *(a.value for a in Action if a not in ORG_ADMIN_ONLY)})
 
 
 @attrs.frozen
@@ -72,6 +75,6 @@ def decide(actor: Actor, action: Action, org_id: uuid.UUID) -> Decision:
         return Decision(Outcome.ALLOWED, "admin", cross_org=actor.org_id != org_id)
     if actor.org_id is None or actor.org_id != org_id:
         return Decision(Outcome.DENIED, "identity belongs to another org")
-    if ORG_ADMIN in actor.roles or action.value in actor.roles:
+    if ORG_ADMIN in actor.roles or (action not in ORG_ADMIN_ONLY and action.value in actor.roles):
         return Decision(Outcome.ALLOWED, "role grants action")
     return Decision(Outcome.DENIED, f"missing permission {action.value}")

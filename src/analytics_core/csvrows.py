@@ -8,12 +8,16 @@ from collections.abc import Sequence
 USAGE_COLUMNS: tuple[str, ...] = (
     "bucket_start", "bucket_end", "timezone", "org_id", "model_id", "invocations", "success",
     "errors", "timeouts", "throttled", "input_tokens", "output_tokens", "cost_estimate_cents",
+    "model_name",
 )
 
 EVENT_COLUMNS: tuple[str, ...] = (
     "event_id", "org_id", "model_id", "occurred_at", "status", "latency_ms", "input_tokens",
-    "output_tokens", "cost_estimate_cents", "actor_id", "client_id", "error_code",
+    "output_tokens", "cost_estimate_cents", "actor_id", "client_id", "error_code", "model_name",
+    "client_name",
 )
+"""The name columns come last (the registry's names when the export ran; empty when
+unnamed), so the columns before them keep their positions."""
 
 _DANGEROUS_FIRST = ("=", "+", "-", "@", "\t", "\r")
 _FORMULA = frozenset("=+-@")

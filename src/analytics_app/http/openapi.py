@@ -135,10 +135,10 @@ def _registry_paths() -> dict[str, Any]:
             "put": _op("Name one of the org's clients", client,
                        {"200": _json(ref("Client"), "Named")}, body=ref("ClientNameBody"),
                        errors=(*_AUTHED, 413, 415),
-                       description="Needs analytics:clients:write (or org_admin)."),
+                       description="Needs org_admin (or admin)."),
             "delete": _op("Forget a client's name", client, {"204": {"description": "Removed"}},
                           errors=(*_AUTHED, 404),
-                          description="Needs analytics:clients:write (or org_admin)."),
+                          description="Needs org_admin (or admin)."),
         },
     }
 

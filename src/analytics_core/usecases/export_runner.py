@@ -44,6 +44,7 @@ from analytics_core.timegrid import (
     zone,
 )
 from analytics_core.usecases.export_points import usage_points
+from analytics_core.usecases.registry import names_for
 
 CHUNK_BYTES = 64 * 1024
 log = logging.getLogger(__name__)
@@ -101,6 +102,7 @@ def _usage_rows(
     request: ExportRequest, uow_factory: UnitOfWorkFactory, tally: _Tally
 ) -> Iterator[list[str]]:
     yield list(USAGE_COLUMNS)
+    names = names_for(request.org_id, uow_factory=uow_factory)
     tz = zone(request.tz)
     low, high = floor_bucket(request.start), ceil_bucket(request.end)
     for point in usage_points(request, uow_factory):
@@ -111,6 +113,7 @@ def _usage_rows(
             isoformat(max(point.bucket_start, low), tz), isoformat(min(point.bucket_end, high), tz),
             request.tz, request.org_id, point.group, s.invocations, s.success, s.errors,
             s.timeouts, s.throttled, s.input_tokens, s.output_tokens, s.cost.exact_str(),
+            names.model(None if point.group is None else uuid.UUID(point.group)),
         ])
 
 
@@ -118,6 +121,7 @@ def _event_rows(
     request: ExportRequest, uow_factory: UnitOfWorkFactory, tally: _Tally
 ) -> Iterator[list[str]]:
     yield list(EVENT_COLUMNS)
+    names = names_for(request.org_id, uow_factory=uow_factory)
     tz = zone(request.tz)
     with uow_factory() as uow:
         batch: list[UsageEvent] = []
@@ -130,7 +134,7 @@ def _event_rows(
             yield text_row([
                 e.event_id, e.org_id, e.model_id, isoformat(e.occurred_at, tz), e.status.value,
                 e.latency_ms, e.input_tokens, e.output_tokens, e.cost.exact_str(), e.actor_id,
-                e.client_id, e.error_code,
+                e.client_id, e.error_code, names.model(e.model_id), names.client(e.client_id),
             ])
         tally.totals = tally.totals.merge(stats_of(batch))
 

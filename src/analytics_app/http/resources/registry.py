@@ -1,5 +1,5 @@
 """The names registry over HTTP: models (read by anyone signed in, written by admin) and each
-org's client names (read with a read grant, written with analytics:clients:write)."""
+org's client names (read with a read grant, written by org_admin)."""
 
 from __future__ import annotations
 
