@@ -3,12 +3,16 @@ beside the ids in usage, reliability and freshness; renaming never changes a num
 
 from __future__ import annotations
 
+import csv
+import io
 import uuid
 from collections.abc import Callable
 from typing import Any
 
 import falcon.testing
 
+from analytics_app.bootstrap.ports import Ports
+from analytics_core.usecases.export_runner import ExportRunner
 from tests.app.conftest import PREFIX, HeaderFactory
 
 Problem = Callable[[falcon.testing.Result, int], dict[str, Any]]
@@ -144,3 +148,43 @@ def test_naming_a_client_needs_the_write_grant_and_delete_forgets_it(
     assert client.simulate_delete(url, headers=admin_of_a).status_code == 204
     problem(client.simulate_delete(url, headers=admin_of_a), 404)
 
+
+
+def _export_rows(client: falcon.testing.TestClient, headers: dict[str, str], org: uuid.UUID,
+                 runner: ExportRunner, kind: str) -> list[dict[str, str]]:
+    url = f"{PREFIX}/orgs/{org}/exports"
+    body = {"timeRange": {"start": "2024-03-15T00:00:00Z", "end": "2024-03-16T00:00:00Z"},
+            "granularity": "daily", "kind": kind}
+    job_id = client.simulate_post(url, json=body, headers=headers).json["jobId"]
+    runner.run_next()
+    download = client.simulate_get(f"{url}/{job_id}/download", headers=headers)
+    assert download.status_code == 200, download.text
+    return list(csv.DictReader(io.StringIO(download.text)))
+
+
+def test_exports_carry_names_in_the_last_columns_and_a_rename_shows_in_new_exports_only(
+    client: falcon.testing.TestClient, auth: HeaderFactory, admin_of_a: dict[str, str],
+    org_a: uuid.UUID, make_event: Any, ingest: Any, services: Ports,
+) -> None:
+    """Usage rows gain model_name, event rows model_name and client_name (empty when
+    unnamed, formula text neutralised); renaming changes the names, never the numbers."""
+    runner = ExportRunner("w", services.uow_factory, services.objects, services.clock,
+                          services.progress, services.exports)
+    model = uuid.uuid4()
+    ingest([make_event(org_a, model, occurredAt="2024-03-15T08:00:00Z", clientId="app"),
+            make_event(org_a, occurredAt="2024-03-15T09:00:00Z")])
+    admin = auth(None, "admin")
+    assert _put_model(client, admin, model, name="=cmd|calc").status_code == 201
+    assert client.simulate_put(f"{PREFIX}/orgs/{org_a}/clients/app", json={"name": "Our app"},
+                               headers=admin_of_a).status_code == 200
+    usage = _export_rows(client, admin_of_a, org_a, runner, "usage")
+    assert list(usage[0])[-1] == "model_name"
+    assert sorted(r["model_name"] for r in usage) == ["", "'=cmd|calc"]
+    events = _export_rows(client, admin_of_a, org_a, runner, "events")
+    assert {(r["model_name"], r["client_name"]) for r in events} == {
+        ("'=cmd|calc", "Our app"), ("", "")}
+    assert _put_model(client, admin, model, name="renamed").status_code == 200
+    again = _export_rows(client, admin_of_a, org_a, runner, "usage")
+    assert sorted(r["model_name"] for r in again) == ["", "renamed"]
+    numbers = [{k: v for k, v in r.items() if k != "model_name"} for r in again]
+    assert numbers == [{k: v for k, v in r.items() if k != "model_name"} for r in usage]
