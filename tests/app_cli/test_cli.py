@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import re
@@ -271,3 +273,25 @@ def test_consume_help_names_the_ownership_schemes_and_the_auto_default(
     assert "ANALYTICS_RABBITMQ_OWNERSHIP: auto (default" in text
     for scheme in ("single-active-consumer", "advisory-locks"):
         assert scheme in text
+
+
+def test_demo_registers_model_and_client_names(migrated: Path, capsys):
+    """After `analytics demo` every demo model has a display name (its slug an alias) and the
+    demo clients have names; the usage export of the demo org carries them."""
+    assert main(["demo", "--events", "600", "--days", "2", "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["models", "list", "--json"]) == 0
+    models = json.loads(capsys.readouterr().out)["models"]
+    assert len(models) == 10
+    by_alias = {a: m["name"] for m in models for a in m["aliases"]}
+    assert by_alias["llama-3.1-70b-instruct"] == "Llama 3.1 70B Instruct"
+    from datetime import UTC, datetime, timedelta  # noqa: PLC0415
+
+    now = datetime.now(UTC)
+    assert main(["export", "--org", ORG, "--start", (now - timedelta(days=2)).isoformat(),
+                 "--end", now.isoformat(), "--granularity", "daily", "--wait"]) == 0
+    out = capsys.readouterr().out
+    path = Path(re.search(r"^file (.+)$", out, re.MULTILINE).group(1))  # type: ignore[union-attr]
+    rows = list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8"))))
+    assert rows
+    assert all(r["model_name"] for r in rows)

@@ -17,7 +17,12 @@ from pathlib import Path
 from types import FrameType
 
 from analytics_app.bootstrap.application import Application
-from analytics_app.cli.demo_data import DEFAULT_EVENTS, ORGS
+from analytics_app.cli.demo_data import (
+    DEFAULT_EVENTS,
+    ORGS,
+    demo_client_names,
+    demo_model_names,
+)
 from analytics_app.cli.seeding import (
     SeedResult,
     describe,
@@ -63,6 +68,9 @@ def _seed_and_key(
         result = seed_demo(uc.ingest_demo, now=uc.now(), seed=seed, events=events, days=days,
                            progress=progress)
     print(describe(result))
+    uc.import_models(demo_model_names())  # names people recognise, in every response
+    for client in demo_client_names():
+        uc.put_client(client)
     org = ORGS[0]
     key = mint_demo_key(uc.create_api_key, org.org_id)
     return instructions(_base_url(application.settings), org.org_id, org.name, key, uc.now())

@@ -11,6 +11,7 @@ from decimal import Decimal
 
 import attrs
 
+from analytics_core.registry import ClientName, ModelEntry
 from analytics_core.timegrid import BUCKET, floor_bucket, zone
 from analytics_core.usecases.ingest import BatchResult, RawMessage
 
@@ -89,6 +90,40 @@ ORGS = (
             ("llama-3.1-8b-instruct", "deepseek-v3"), ("prototype",)),
 )
 _MODELS_BY_NAME = {m.name: m for m in MODELS}
+
+# The names the demo registers: display name, provider, family, and the aliases an invoice or
+# a price catalog would use (the demo's own model slug among them).
+_REGISTRY = {
+    "llama-3.1-8b-instruct": ("Llama 3.1 8B Instruct", "meta (self-hosted)", "llama-3.1",
+                              ("meta-llama/Llama-3.1-8B-Instruct",)),
+    "llama-3.1-70b-instruct": ("Llama 3.1 70B Instruct", "meta (self-hosted)", "llama-3.1",
+                               ("meta-llama/Llama-3.1-70B-Instruct",)),
+    "llama-3.1-405b-instruct": ("Llama 3.1 405B Instruct", "meta (self-hosted)", "llama-3.1",
+                                ("meta-llama/Llama-3.1-405B-Instruct",)),
+    "mistral-7b-instruct": ("Mistral 7B Instruct", "mistral", "mistral",
+                            ("mistralai/Mistral-7B-Instruct-v0.3",)),
+    "mixtral-8x22b-instruct": ("Mixtral 8x22B Instruct", "mistral", "mixtral",
+                               ("mistralai/Mixtral-8x22B-Instruct-v0.1",)),
+    "qwen2.5-72b-instruct": ("Qwen2.5 72B Instruct", "alibaba", "qwen2.5",
+                             ("Qwen/Qwen2.5-72B-Instruct",)),
+    "gemma-2-27b-it": ("Gemma 2 27B", "google", "gemma-2", ("google/gemma-2-27b-it",)),
+    "deepseek-v3": ("DeepSeek V3", "deepseek", "deepseek-v3", ("deepseek-chat",)),
+    "bge-large-en-v1.5": ("BGE Large EN v1.5", "baai", "bge", ("BAAI/bge-large-en-v1.5",)),
+    "whisper-large-v3": ("Whisper Large v3", "openai (self-hosted)", "whisper",
+                         ("openai/whisper-large-v3",)),
+}
+
+
+def demo_model_names() -> list[ModelEntry]:
+    """A registry entry per demo model (the slug events were generated with is an alias)."""
+    return [ModelEntry(m.model_id, name, provider, family, (m.name, *aliases))
+            for m in MODELS for name, provider, family, aliases in [_REGISTRY[m.name]]]
+
+
+def demo_client_names() -> list[ClientName]:
+    """A readable name for every demo org's clients ("support-bot" -> "Support bot")."""
+    return [ClientName(org.org_id, client, client.replace("-", " ").capitalize())
+            for org in ORGS for client in org.clients]
 
 
 @attrs.frozen
