@@ -9,7 +9,7 @@ serves.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 
 import attrs
@@ -175,6 +175,11 @@ class UseCases:
         return exports.resolve_download(org_id, job_id, uow_factory=p.uow_factory,
                                         objects=p.objects, ttl=p.http.signed_url_ttl)
 
+    def open_export(self, org_id: uuid.UUID, job_id: uuid.UUID) -> Iterator[bytes]:
+        """The CSV of a succeeded job, streamed from the object store."""
+        p = self.ports
+        return exports.open_export(org_id, job_id, uow_factory=p.uow_factory, objects=p.objects)
+
     # -- ingestion ------------------------------------------------------------------------
 
     def ingest(
@@ -198,8 +203,13 @@ class UseCases:
 
     def ingest_demo(self, messages: Sequence[RawMessage]) -> BatchResult:
         """Ingest a batch of generated demo events."""
+        return self.ingest_trusted(messages, source="demo")
+
+    def ingest_trusted(self, messages: Sequence[RawMessage], *, source: str) -> BatchResult:
+        """Ingest a batch from a trusted caller (the demo, a service importing the library):
+        events may name any org, as a platform admin's may."""
         p = self.ports
-        return ingest.ingest_batch(messages, source="demo", uow_factory=p.uow_factory,
+        return ingest.ingest_batch(messages, source=source, uow_factory=p.uow_factory,
                                    clock=p.clock, ids=p.ids, raw_retention=p.http.raw_retention,
                                    cache=p.cache)
 

@@ -103,13 +103,27 @@ def resolve_download(
     objects: ObjectStore, ttl: timedelta = DEFAULT_SIGNED_URL_TTL,
 ) -> Download:
     """Sign a new URL at every call (never stored). Gone once expired; NotFound until succeeded."""
+    key = _file_of(org_id, job_id, uow_factory)
+    filename = key.rsplit("/", 1)[-1]
+    url = objects.signed_url(key, ttl)
+    if url is not None:
+        return Download(filename, url)
+    return Download(filename, None, objects.open(key))
+
+
+def open_export(
+    org_id: uuid.UUID, job_id: uuid.UUID, *, uow_factory: UnitOfWorkFactory,
+    objects: ObjectStore,
+) -> Iterator[bytes]:
+    """The CSV of a succeeded job as a byte stream. Gone once expired; NotFound until
+    succeeded."""
+    return objects.open(_file_of(org_id, job_id, uow_factory))
+
+
+def _file_of(org_id: uuid.UUID, job_id: uuid.UUID, uow_factory: UnitOfWorkFactory) -> str:
     job = get_export(org_id, job_id, uow_factory=uow_factory)
     if job.status is ExportStatus.EXPIRED:
         raise Gone(f"export job {job_id} has expired")
     if job.status is not ExportStatus.SUCCEEDED or job.object_key is None:
         raise NotFound(f"export job {job_id} has no file yet (status {job.status})")
-    filename = job.object_key.rsplit("/", 1)[-1]
-    url = objects.signed_url(job.object_key, ttl)
-    if url is not None:
-        return Download(filename, url)
-    return Download(filename, None, objects.open(job.object_key))
+    return job.object_key

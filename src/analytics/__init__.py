@@ -1,0 +1,78 @@
+"""Usage, spend and reliability analytics for AI inference platforms, as a library.
+
+The public, stable surface is this module: `Analytics` (and `AsyncAnalytics`, its asyncio
+twin), the value objects its methods take and return, and the errors they raise. Everything
+else (`analytics_core`, `analytics_adapters`, `analytics_app`) is internal and may change in
+any release. Changes to this surface are listed in CHANGELOG.md; a test fails when the
+surface changes without it (docs/library.md, "Stability").
+
+    >>> from analytics import Analytics
+    >>> with Analytics.in_memory() as analytics:
+    ...     analytics.models()
+    []
+"""
+
+from __future__ import annotations
+
+from analytics._facade import Analytics, AsyncAnalytics
+from analytics_app.config import Settings
+from analytics_core.errors import (
+    AnalyticsError,
+    ConfigError,
+    Conflict,
+    FieldError,
+    Gone,
+    NotFound,
+    SchemaNotMigrated,
+    StoreUnavailable,
+    ValidationFailed,
+)
+from analytics_core.events import Status, UsageEvent
+from analytics_core.exports import ExportJob, ExportStatus
+from analytics_core.freshness import (
+    Freshness,
+    FreshnessReport,
+    FreshnessStatus,
+    ModelFreshness,
+)
+from analytics_core.money import Cents
+from analytics_core.registry import ClientName, ModelEntry
+from analytics_core.rollups import RollupStats
+from analytics_core.timegrid import Grain
+from analytics_core.usecases.ingest import BatchResult, EventOutcome, EventResult
+from analytics_core.usecases.queries import AnalyticsQuery, AnalyticsReport, GroupBy, SeriesPoint
+
+__all__ = [
+    "Analytics",
+    "AnalyticsError",
+    "AnalyticsQuery",
+    "AnalyticsReport",
+    "AsyncAnalytics",
+    "BatchResult",
+    "Cents",
+    "ClientName",
+    "ConfigError",
+    "Conflict",
+    "EventOutcome",
+    "EventResult",
+    "ExportJob",
+    "ExportStatus",
+    "FieldError",
+    "Freshness",
+    "FreshnessReport",
+    "FreshnessStatus",
+    "Gone",
+    "Grain",
+    "GroupBy",
+    "ModelEntry",
+    "ModelFreshness",
+    "NotFound",
+    "RollupStats",
+    "SchemaNotMigrated",
+    "SeriesPoint",
+    "Settings",
+    "Status",
+    "StoreUnavailable",
+    "UsageEvent",
+    "ValidationFailed",
+]

@@ -1,0 +1,313 @@
+"""`Analytics`: the product as a library, built by the composition root (see `analytics`)."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+from typing import TypeVar
+
+from analytics_app.bootstrap.application import Application
+from analytics_app.config import Settings, load_settings
+from analytics_core.errors import FieldError, ValidationFailed
+from analytics_core.events import UsageEvent
+from analytics_core.exports import (
+    ExportGranularity,
+    ExportJob,
+    ExportKind,
+    ExportRequest,
+    ExportStatus,
+)
+from analytics_core.freshness import FreshnessReport
+from analytics_core.registry import ClientName, ModelEntry, client_name, model_entry
+from analytics_core.timegrid import Grain
+from analytics_core.usecases.ingest import BatchResult, RawMessage
+from analytics_core.usecases.queries import AnalyticsQuery, AnalyticsReport, GroupBy
+
+T = TypeVar("T")
+OrgId = uuid.UUID | str
+"""An org id: a UUID, or its text."""
+
+_GRAINS = {"hour": Grain.HOUR, "hourly": Grain.HOUR, "day": Grain.DAY, "daily": Grain.DAY,
+           "month": Grain.MONTH, "monthly": Grain.MONTH}
+
+
+def _uuid(value: uuid.UUID | str, field: str = "id") -> uuid.UUID:
+    if isinstance(value, uuid.UUID):
+        return value
+    try:
+        return uuid.UUID(value)
+    except (TypeError, ValueError):
+        raise ValidationFailed([FieldError(field, f"must be a UUID, got {value!r}")]) from None
+
+
+def _choice(value: str, choices: Mapping[str, T], field: str) -> T:
+    if value not in choices:
+        raise ValidationFailed([FieldError(field, f"must be one of {', '.join(choices)}, "
+                                                  f"got {value!r}")])
+    return choices[value]
+
+
+class Analytics:
+    """Usage, spend and reliability analytics inside your service.
+
+    Build one with `Analytics.in_memory()`, `Analytics.from_env()` or
+    `Analytics.from_settings(...)` and use it as a context manager (or call `close()`): it
+    opens connection pools on first use and closes them once. Methods take and return the
+    value objects exported by `analytics` (attrs classes), never sessions or ports. Every
+    method is thread-safe; `aio` offers the same methods to asyncio code.
+
+    The caller is trusted: `ingest` stores events of any org (authorization is the HTTP API's
+    job). Bad input raises `ValidationFailed` naming each field; an unreachable database
+    raises `StoreUnavailable`.
+    """
+
+    def __init__(self, application: Application) -> None:
+        """Internal: use `in_memory`, `from_env` or `from_settings`."""
+        self._app = application
+
+    @classmethod
+    def in_memory(cls, *, export_dir: str | Path | None = None) -> Analytics:
+        """Everything in this process (tests, notebooks, demos); export files go to
+        `export_dir` (default `data/exports`)."""
+        settings = Settings() if export_dir is None else Settings(export_dir=Path(export_dir))
+        return cls(Application(settings))
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Analytics:
+        """Configured by the ANALYTICS_* variables, as the service is (README,
+        "Configuration"); ConfigError names each bad value."""
+        return cls(Application(load_settings(environ)))
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Analytics:
+        """Configured by a `Settings` value."""
+        return cls(Application(settings))
+
+    def __enter__(self) -> Analytics:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close every pool and client opened so far (safe to call twice)."""
+        self._app.shutdown()
+
+    @property
+    def aio(self) -> AsyncAnalytics:
+        """The same methods as coroutines that run in a worker thread (never block the loop)."""
+        return AsyncAnalytics(self)
+
+    # -- storage ---------------------------------------------------------------------------
+
+    def migrate(self) -> str:
+        """Bring a SQLite or PostgreSQL schema to this version; returns the revision."""
+        return self._app.migrate()
+
+    # -- ingestion -------------------------------------------------------------------------
+
+    def ingest(self, events: Iterable[object], *, source: str = "library") -> BatchResult:
+        """Store a batch exactly once: each event (a dict, or its JSON as str or bytes) is
+        accepted, a duplicate of one already stored, or rejected with reasons and kept as a
+        dead letter. `BatchResult.results` has one entry per event, in order."""
+        messages = [RawMessage(e) for e in events]
+        return self._app.use_cases.ingest_trusted(messages, source=source)
+
+    def validate(self, event: object) -> UsageEvent:
+        """The parsed event, or ValidationFailed naming each bad field (nothing is stored)."""
+        return self._app.use_cases.validate(event)
+
+    # -- queries ---------------------------------------------------------------------------
+
+    def usage(self, org_id: OrgId, start: datetime, end: datetime, *,
+              granularity: str = "day", tz: str = "UTC",
+              model_ids: Sequence[uuid.UUID | str] = (), client_ids: Sequence[str] = (),
+              group_by: str = "model") -> AnalyticsReport:
+        """Usage and spend per period of `granularity` (hour, day, month) in `tz`, one series
+        per `group_by` (model, client, none); totals equal the sum of the series."""
+        query = self._query(org_id, start, end, granularity, tz, model_ids, client_ids, group_by)
+        return self._app.use_cases.usage(query)
+
+    def reliability(self, org_id: OrgId, start: datetime, end: datetime, *,
+                    granularity: str = "day", tz: str = "UTC",
+                    model_ids: Sequence[uuid.UUID | str] = (), client_ids: Sequence[str] = (),
+                    group_by: str = "model") -> AnalyticsReport:
+        """Errors and latency percentiles (`RollupStats.percentile`) per period and group."""
+        query = self._query(org_id, start, end, granularity, tz, model_ids, client_ids, group_by)
+        return self._app.use_cases.reliability(query)
+
+    def freshness(self, org_id: OrgId,
+                  model_ids: Sequence[uuid.UUID | str] = ()) -> FreshnessReport:
+        """How far behind the data of one org is, per model."""
+        models = [_uuid(m, "model_ids") for m in model_ids]
+        return self._app.use_cases.freshness(_uuid(org_id, "org_id"), models)
+
+    @staticmethod
+    def _query(org_id: OrgId, start: datetime, end: datetime, granularity: str, tz: str,  # noqa: PLR0917  private, mirrors the public signature
+               model_ids: Sequence[uuid.UUID | str], client_ids: Sequence[str],
+               group_by: str) -> AnalyticsQuery:
+        return AnalyticsQuery(
+            _uuid(org_id, "org_id"), start, end, _choice(granularity, _GRAINS, "granularity"),
+            tz, tuple(_uuid(m, "model_ids") for m in model_ids), tuple(client_ids),
+            _choice(group_by, {g.value: g for g in GroupBy}, "group_by"),
+        )
+
+    # -- exports ---------------------------------------------------------------------------
+
+    def create_export(self, org_id: OrgId, start: datetime, end: datetime, *,
+                      granularity: str = "daily", tz: str = "UTC",
+                      model_ids: Sequence[uuid.UUID | str] = (), kind: str = "usage",
+                      idempotency_key: str | None = None,
+                      initiated_by: str = "library") -> ExportJob:
+        """A pending export job (`run_exports` or a worker runs it); with an
+        `idempotency_key` used before, the first job."""
+        request = ExportRequest(
+            _uuid(org_id, "org_id"), start, end,
+            _choice(granularity, {g.value: g for g in ExportGranularity}, "granularity"), tz,
+            tuple(_uuid(m, "model_ids") for m in model_ids),
+            _choice(kind, {k.value: k for k in ExportKind}, "kind"))
+        job, _ = self._app.use_cases.create_export(request, initiated_by, idempotency_key)
+        return job
+
+    def export(self, org_id: OrgId, job_id: uuid.UUID | str) -> ExportJob:
+        """One job of the org (NotFound otherwise)."""
+        return self._app.use_cases.get_export(_uuid(org_id, "org_id"), _uuid(job_id, "job_id"))
+
+    def exports(self, org_id: OrgId, *, status: str | None = None,
+                limit: int = 50) -> list[ExportJob]:
+        """The org's most recent jobs, newest first."""
+        page = self._app.use_cases.list_exports(
+            _uuid(org_id, "org_id"),
+            None if status is None else _choice(status, {s.value: s for s in ExportStatus},
+                                                "status"), limit, None)
+        return list(page.jobs)
+
+    def run_exports(self) -> int:
+        """Run the due export jobs in this process now; returns how many ran."""
+        return self._app.export_worker().run_round()
+
+    def read_export(self, org_id: OrgId, job_id: uuid.UUID | str) -> bytes:
+        """The CSV of a succeeded job (NotFound before, Gone once expired)."""
+        stream = self._app.use_cases.open_export(_uuid(org_id, "org_id"), _uuid(job_id, "job_id"))
+        return b"".join(stream)
+
+    # -- names -----------------------------------------------------------------------------
+
+    def models(self) -> list[ModelEntry]:
+        """Every registered model, by id."""
+        return self._app.use_cases.list_models()
+
+    def name_model(self, model_id: uuid.UUID | str, name: str, *, provider: str = "",
+                   family: str = "", aliases: Sequence[str] = ()) -> ModelEntry:
+        """Register or rename a model (Conflict when a label names another model)."""
+        entry = model_entry(_uuid(model_id, "model_id"), {"name": name, "provider": provider,
+                                              "family": family, "aliases": list(aliases)})
+        self._app.use_cases.import_models([entry])
+        return entry
+
+    def client_names(self, org_id: OrgId) -> list[ClientName]:
+        """The org's client names."""
+        return self._app.use_cases.list_clients(_uuid(org_id, "org_id"))
+
+    def name_client(self, org_id: OrgId, client_id: str, name: str) -> ClientName:
+        """Name (or rename) one of an org's clients."""
+        entry = client_name(_uuid(org_id, "org_id"), client_id, name)
+        self._app.use_cases.put_client(entry)
+        return entry
+
+
+class AsyncAnalytics:
+    """`Analytics` for asyncio: each coroutine runs the synchronous method in a worker thread
+    (`asyncio.to_thread`), so database and file I/O never block the event loop."""
+
+    def __init__(self, sync: Analytics) -> None:
+        self._sync = sync
+
+    async def migrate(self) -> str:
+        """See `Analytics.migrate`."""
+        return await asyncio.to_thread(self._sync.migrate)
+
+    async def ingest(self, events: Iterable[object], *, source: str = "library") -> BatchResult:
+        """See `Analytics.ingest`."""
+        return await asyncio.to_thread(self._sync.ingest, list(events), source=source)
+
+    async def validate(self, event: object) -> UsageEvent:
+        """See `Analytics.validate`."""
+        return await asyncio.to_thread(self._sync.validate, event)
+
+    async def usage(self, org_id: OrgId, start: datetime, end: datetime, *,
+                    granularity: str = "day", tz: str = "UTC",
+                    model_ids: Sequence[uuid.UUID | str] = (), client_ids: Sequence[str] = (),
+                    group_by: str = "model") -> AnalyticsReport:
+        """See `Analytics.usage`."""
+        return await asyncio.to_thread(functools.partial(
+            self._sync.usage, org_id, start, end, granularity=granularity, tz=tz,
+            model_ids=model_ids, client_ids=client_ids, group_by=group_by))
+
+    async def reliability(self, org_id: OrgId, start: datetime, end: datetime, *,
+                          granularity: str = "day", tz: str = "UTC",
+                          model_ids: Sequence[uuid.UUID | str] = (),
+                          client_ids: Sequence[str] = (),
+                          group_by: str = "model") -> AnalyticsReport:
+        """See `Analytics.reliability`."""
+        return await asyncio.to_thread(functools.partial(
+            self._sync.reliability, org_id, start, end, granularity=granularity, tz=tz,
+            model_ids=model_ids, client_ids=client_ids, group_by=group_by))
+
+    async def freshness(self, org_id: OrgId,
+                        model_ids: Sequence[uuid.UUID | str] = ()) -> FreshnessReport:
+        """See `Analytics.freshness`."""
+        return await asyncio.to_thread(self._sync.freshness, org_id, model_ids)
+
+    async def create_export(self, org_id: OrgId, start: datetime, end: datetime, *,
+                            granularity: str = "daily", tz: str = "UTC",
+                            model_ids: Sequence[uuid.UUID | str] = (), kind: str = "usage",
+                            idempotency_key: str | None = None,
+                            initiated_by: str = "library") -> ExportJob:
+        """See `Analytics.create_export`."""
+        return await asyncio.to_thread(functools.partial(
+            self._sync.create_export, org_id, start, end, granularity=granularity, tz=tz,
+            model_ids=model_ids, kind=kind, idempotency_key=idempotency_key,
+            initiated_by=initiated_by))
+
+    async def export(self, org_id: OrgId, job_id: uuid.UUID | str) -> ExportJob:
+        """See `Analytics.export`."""
+        return await asyncio.to_thread(self._sync.export, org_id, job_id)
+
+    async def exports(self, org_id: OrgId, *, status: str | None = None,
+                      limit: int = 50) -> list[ExportJob]:
+        """See `Analytics.exports`."""
+        return await asyncio.to_thread(self._sync.exports, org_id, status=status, limit=limit)
+
+    async def run_exports(self) -> int:
+        """See `Analytics.run_exports`."""
+        return await asyncio.to_thread(self._sync.run_exports)
+
+    async def read_export(self, org_id: OrgId, job_id: uuid.UUID | str) -> bytes:
+        """See `Analytics.read_export`."""
+        return await asyncio.to_thread(self._sync.read_export, org_id, job_id)
+
+    async def models(self) -> list[ModelEntry]:
+        """See `Analytics.models`."""
+        return await asyncio.to_thread(self._sync.models)
+
+    async def name_model(self, model_id: uuid.UUID | str, name: str, *, provider: str = "",
+                         family: str = "", aliases: Sequence[str] = ()) -> ModelEntry:
+        """See `Analytics.name_model`."""
+        return await asyncio.to_thread(functools.partial(
+            self._sync.name_model, model_id, name, provider=provider, family=family,
+            aliases=aliases))
+
+    async def client_names(self, org_id: OrgId) -> list[ClientName]:
+        """See `Analytics.client_names`."""
+        return await asyncio.to_thread(self._sync.client_names, org_id)
+
+    async def name_client(self, org_id: OrgId, client_id: str, name: str) -> ClientName:
+        """See `Analytics.name_client`."""
+        return await asyncio.to_thread(self._sync.name_client, org_id, client_id, name)

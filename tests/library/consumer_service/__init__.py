@@ -1,0 +1,1 @@
+"""A minimal service that uses the product as a library: it imports only `analytics`."""
