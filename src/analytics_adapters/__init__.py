@@ -1,1 +1,4 @@
-"""Adapters: one folder per technology, each implementing core ports."""
+"""Adapters: one folder per technology, each implementing core ports.
+
+Internal: services that import the product use the public `analytics` module instead.
+"""
