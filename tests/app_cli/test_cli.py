@@ -14,6 +14,7 @@ import pytest
 from analytics_app.bootstrap.application import Application
 from analytics_app.cli import build_parser, main
 from analytics_app.config import load_settings
+from analytics_core.errors import Unauthenticated
 from analytics_core.usecases.access import authenticate_api_key
 
 KEY = re.compile(r"ak_[0-9a-f]{16}_[0-9a-f]{64}")
@@ -50,7 +51,7 @@ def test_only_existing_commands_are_listed():
     parser = build_parser()
     sub = next(a for a in parser._actions if a.dest == "command")
     assert sorted(sub.choices) == sorted([  # type: ignore[arg-type]
-        "serve", "demo", "apikey", "validate", "worker", "export", "migrate", "purge",
+        "serve", "demo", "apikey", "validate", "worker", "export", "migrate", "purge", "doctor",
         "consume", "publish", "replay", "models",
     ])
 
@@ -94,7 +95,10 @@ def test_apikey_create_prints_only_the_key_on_stdout(migrated: Path, capsys):
 def test_apikey_create_names_an_unknown_role(migrated: Path, capsys):
     """An unknown role exits 2 naming the role."""
     assert main(["apikey", "create", "--org", ORG, "--role", "superuser"]) == 2
-    assert "role: unknown role 'superuser'" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "role: unknown role 'superuser'" in err
+    for role in ("admin", "org_admin", "analytics:usage:read", "analytics:events:write"):
+        assert role in err  # the valid choices are named
 
 
 def test_apikey_create_requires_an_org_unless_admin(migrated: Path, capsys):
@@ -295,3 +299,31 @@ def test_demo_registers_model_and_client_names(migrated: Path, capsys):
     rows = list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8"))))
     assert rows
     assert all(r["model_name"] for r in rows)
+
+
+def test_version_prints_the_installed_version(capsys: pytest.CaptureFixture[str]) -> None:
+    """`analytics --version` prints the package version and exits 0."""
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0
+    out = capsys.readouterr().out.strip()
+    assert re.fullmatch(r"analytics \d+\.\d+\.\d+\S*", out), out
+
+
+def test_each_demo_run_rotates_the_demo_key(migrated: Path, capsys):
+    """A second demo start revokes the first demo key: one live org_admin demo key at a time,
+    and `apikey list` names it `demo`."""
+    assert main(["demo", "--events", "300", "--days", "1", "--no-progress"]) == 0
+    first = KEY.search(capsys.readouterr().out)
+    assert main(["demo", "--events", "300", "--days", "1", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    second = KEY.search(out)
+    assert first is not None
+    assert second is not None
+    assert "Revoked the previous demo key" in out
+    with pytest.raises(Unauthenticated):
+        _authenticates(first.group(0))
+    assert _authenticates(second.group(0))
+    assert main(["apikey", "list", "--org", ORG, "--json"]) == 0
+    keys = json.loads(capsys.readouterr().out)
+    assert [(k["name"], k["revoked"]) for k in keys] == [("demo", True), ("demo", False)]

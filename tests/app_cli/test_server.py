@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from analytics_app.cli import main
 from analytics_app.cli.server import MULTIPROC_ENV, GunicornServer, metrics_dir
 from analytics_app.config import Settings
 
@@ -63,3 +65,21 @@ def test_the_cli_loads_prometheus_client_only_inside_the_metrics_directory():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert out.strip() == "False"
+
+
+def test_serve_on_a_taken_port_exits_2_naming_it_and_the_fix(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A second `analytics serve` on the same port stops at once with one clear message."""
+    for name in list(os.environ):
+        if name.startswith("ANALYTICS_") and not name.startswith("ANALYTICS_TEST_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("ANALYTICS_DATABASE_URL", "memory")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["serve", "--port", str(port), "--demo"]) == 2
+    err = capsys.readouterr().err
+    assert f"port {port} on 127.0.0.1 is already in use" in err
+    assert "--port or ANALYTICS_PORT" in err

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from datetime import date
+from datetime import UTC, date, datetime
 from types import TracebackType
 from typing import Any, Self
 
@@ -150,6 +150,15 @@ class SqlStorage:
     def check(self) -> None:
         """Readiness: the database answers and its schema is at the code's revision."""
         check_schema_current(self.engine)
+
+    def server_now(self) -> datetime:
+        """The database server's clock (PostgreSQL `now()`; SQLite: this host's clock)."""
+        if self.dialect != "postgresql":
+            return datetime.now(UTC)
+        with translate_errors(), self.engine.connect() as conn:
+            value = conn.execute(sa.select(sa.func.now())).scalar_one()
+        assert isinstance(value, datetime)
+        return value
 
     def ensure_partitions(self, today: date, days_ahead: int = partitions.DEFAULT_DAYS_AHEAD,
                           days_behind: int = 1) -> int:

@@ -133,6 +133,15 @@ class Application:
         upkeep: Callable[[], None] = self.container.upkeep()
         upkeep()
 
+    def database_clock_skew(self) -> timedelta | None:
+        """This host's clock minus the PostgreSQL server's (None for SQLite and memory, whose
+        clock is this host's); StoreUnavailable when the database does not answer."""
+        storage = self._sql()
+        if storage is None or storage.dialect != "postgresql":
+            return None
+        clock: Clock = self.container.clock()
+        return clock.now() - storage.server_now()
+
     def migrate(self) -> str:
         """Apply pending migrations; returns the revision the database is now at."""
         storage = self._sql()

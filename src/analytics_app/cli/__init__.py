@@ -4,12 +4,14 @@ models, consume, publish, replay."""
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import os
 import sys
 from collections.abc import Callable, Sequence
 
 import attrs
 
+from analytics_app.cli.doctor import register_doctor
 from analytics_app.cli.models import register_model_commands
 from analytics_app.cli.stream import register_stream_commands
 from analytics_app.config import Settings, load_settings
@@ -107,7 +109,10 @@ def _add_apikey(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         description="Create an API key; only its hash is stored, so it is printed once.")
     create.add_argument("--org", help="org id (UUID); required unless --role admin")
     create.add_argument("--role", action="append", required=True, dest="roles",
-                        help="admin, org_admin or analytics:*:* (repeatable)")
+                        help="repeatable: admin, org_admin, analytics:usage:read, "
+                             "analytics:reliability:read, analytics:exports:create, "
+                             "analytics:exports:read, analytics:exports:download, "
+                             "analytics:events:write")
     create.add_argument("--name", default="", help="a label for the key")
     create.set_defaults(handler=_command("apikey_create"))
     listing = actions.add_parser(
@@ -179,13 +184,22 @@ def build_parser() -> argparse.ArgumentParser:
         prog="analytics",
         description="Usage, spend and reliability analytics for AI inference platforms. "
                     "Configured by ANALYTICS_* environment variables (see README).")
+    parser.add_argument("--version", action="version", version=f"analytics {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in (_add_serve, _add_demo, _add_apikey, _add_validate, _add_worker, _add_export,
                 _add_migrate, _add_purge):
         add(sub)
     register_model_commands(sub)  # models import, models list
+    register_doctor(sub)
     register_stream_commands(sub)  # consume, publish, replay (RabbitMQ streams)
     return parser
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("inference-analytics")
+    except importlib.metadata.PackageNotFoundError:  # running from a source tree, not installed
+        return "unknown (not installed)"
 
 
 def _fail(message: str, code: int) -> int:

@@ -30,7 +30,7 @@ from analytics_app.cli.seeding import (
     mint_demo_key,
     seed_demo,
 )
-from analytics_app.cli.server import run_server
+from analytics_app.cli.server import require_free_port, run_server
 from analytics_app.config import Settings
 from analytics_app.config.env import masked_url
 from analytics_app.observability.setup import configure_process
@@ -72,12 +72,16 @@ def _seed_and_key(
     for client in demo_client_names():
         uc.put_client(client)
     org = ORGS[0]
-    key = mint_demo_key(uc.create_api_key, org.org_id)
+    key, revoked = mint_demo_key(uc.create_api_key, org.org_id, list_api_keys=uc.list_api_keys,
+                                 revoke_api_key=uc.revoke_api_key)
+    if revoked:
+        print(f"Revoked the previous demo key ({revoked}); the new one is below.")
     return instructions(_base_url(application.settings), org.org_id, org.name, key, uc.now())
 
 
 def serve(args: argparse.Namespace, settings: Settings) -> int:
     """Run the API under gunicorn (seeding demo data first with --demo)."""
+    require_free_port(settings)  # before any seeding: a second `make run` says so at once
     if not args.demo:
         with Application(settings) as application:
             application.prepare()

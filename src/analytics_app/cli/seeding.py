@@ -49,10 +49,20 @@ def seed_demo(
     return SeedResult(data, summary)
 
 
-def mint_demo_key(create_api_key: CreateApiKey, org_id: uuid.UUID) -> str:
-    """A new org_admin API key for the demo org (keys are stored hashed, so one per run)."""
-    key, _ = create_api_key(org_id, [ORG_ADMIN], "demo")
-    return key
+DEMO_KEY_NAME = "demo"
+
+
+def mint_demo_key(create_api_key: CreateApiKey, org_id: uuid.UUID, *,
+                  list_api_keys: Callable[[uuid.UUID | None], list[ApiKeyRecord]],
+                  revoke_api_key: Callable[[str, str], object]) -> tuple[str, int]:
+    """A new org_admin key named `demo` for the demo org, and how many earlier demo keys were
+    revoked: keys are stored hashed (a start cannot show the old one again), so each start
+    rotates the key instead of piling up live org_admin keys."""
+    old = [r for r in list_api_keys(org_id) if r.name == DEMO_KEY_NAME and not r.revoked]
+    for record in old:
+        revoke_api_key(record.key_id, "analytics demo")
+    key, _ = create_api_key(org_id, [ORG_ADMIN], DEMO_KEY_NAME)
+    return key, len(old)
 
 
 def _day(when: datetime) -> str:

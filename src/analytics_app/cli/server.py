@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
+import socket
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
@@ -14,7 +16,9 @@ from typing import TYPE_CHECKING, Any
 from gunicorn.app.base import BaseApplication
 
 from analytics_app.config import Settings
+from analytics_app.config.env import masked_url
 from analytics_app.http.read_ahead import ReadAheadWorker
+from analytics_core.errors import ConfigError
 
 if TYPE_CHECKING:  # importing the container loads prometheus_client: only after the env is set
     from analytics_app.bootstrap.application import Application
@@ -94,6 +98,7 @@ class GunicornServer(BaseApplication):  # type: ignore[misc]  # gunicorn ships n
         print(f"\nServing {url} (storage: {self.settings.storage}, workers: "
               f"{self.settings.workers}, embedded export worker: "
               f"{'on' if self.settings.embedded_worker else 'off'}). Ctrl-C stops.", flush=True)
+        print(f"Data: {where_data_lives(self.settings)}", flush=True)
         if self.banner:
             print(self.banner, flush=True)
 
@@ -113,10 +118,40 @@ def _child_exit(_server: object, worker: Any) -> None:
     mark_process_dead(worker.pid)
 
 
+def where_data_lives(settings: Settings) -> str:
+    """The database (password masked) and the export location, as absolute as they are."""
+    exports = f"s3://{settings.s3.bucket}" if settings.s3 else str(settings.export_dir)
+    return f"database {masked_url(settings.database_url)}, exports {exports}"
+
+
+def port_in_use(host: str, port: int) -> bool:
+    """Whether something already listens on (host, port)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as e:
+            return e.errno == errno.EADDRINUSE
+    return False
+
+
+def require_free_port(settings: Settings) -> None:
+    """ConfigError naming the port and how to pick another when it is taken, instead of
+    gunicorn's five retries of "Connection in use"."""
+    if port_in_use(settings.host, settings.port):
+        raise ConfigError(
+            f"port {settings.port} on {settings.host} is already in use (another `analytics "
+            "serve`?); stop it, or pick another port with --port or ANALYTICS_PORT")
+
+
 def run_server(
     settings: Settings, *, banner: str = "", inherited: Application | None = None,
 ) -> int:
-    """Serve until SIGTERM/SIGINT; returns the exit code (inside `metrics_dir()`)."""
+    """Serve until SIGTERM/SIGINT; returns the exit code (inside `metrics_dir()`).
+
+    ConfigError when the port is taken (`require_free_port`)."""
+    require_free_port(settings)
     try:
         GunicornServer(settings, banner=banner, inherited=inherited).run()
     except SystemExit as e:  # gunicorn exits the master through sys.exit

@@ -64,7 +64,8 @@ def create_api_key(
     """Create a key; returns the plaintext (shown once) and the stored record (hash only)."""
     role_set = frozenset(roles)
     unknown = sorted(role_set - KNOWN_ROLES)
-    errors = [FieldError("role", f"unknown role {r!r}") for r in unknown]
+    valid = ", ".join(sorted(KNOWN_ROLES, key=lambda r: (":" in r, r)))
+    errors = [FieldError("role", f"unknown role {r!r}; valid roles: {valid}") for r in unknown]
     if not role_set:
         errors.append(FieldError("role", "at least one role is required"))
     if org_id is None and "admin" not in role_set:
