@@ -74,6 +74,7 @@ def instructions(base_url: str, org_id: uuid.UUID, org_name: str, key: str, now:
     start, end = _day(now - timedelta(days=7)), _day(now + timedelta(days=1))
     org_url = f"{base_url}{API_PREFIX}/orgs/$ORG"
     auth = '-H "X-API-Key: $KEY"'
+    pretty = " | python3 -m json.tool"  # indented, one field per line
     body = (f'{{"timeRange":{{"start":"{start}","end":"{end}"}},'
             f'"granularity":"daily","tz":"UTC"}}')
     job_id = "python3 -c 'import json,sys; print(json.load(sys.stdin)[\"jobId\"])'"
@@ -84,10 +85,10 @@ def instructions(base_url: str, org_id: uuid.UUID, org_name: str, key: str, now:
         "",
         "Try it:",
         f"  export KEY={shlex.quote(key)} ORG={org_id}",
-        f'  curl -s {auth} "{org_url}/usage?start={start}&end={end}&granularity=day"',
+        f'  curl -s {auth} "{org_url}/usage?start={start}&end={end}&granularity=day"{pretty}',
         f'  curl -s {auth} "{org_url}/reliability?start={start}&end={end}'
-        '&granularity=hour&percentile=p95"',
-        f'  curl -s {auth} "{org_url}/freshness"',
+        f'&granularity=day&groupBy=none&percentile=p95"{pretty}',
+        f'  curl -s {auth} "{org_url}/freshness"{pretty}',
         f"  JOB=$(curl -s {auth} -H 'Content-Type: application/json' -d '{body}' "
         f'"{org_url}/exports" | {job_id})',
         "  sleep 3  # the embedded export worker picks the job up within seconds",
