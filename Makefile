@@ -7,17 +7,26 @@ STAMP := $(VENV)/.installed
 .PHONY: run test install lint typecheck imports pytest
 
 run: install
-	$(BIN)/analytics migrate
-	$(BIN)/analytics serve --demo
+	@echo "==> database: $(BIN)/analytics migrate"
+	@$(BIN)/analytics migrate
+	@echo "==> serving with demo data: $(BIN)/analytics serve --demo"
+	@$(BIN)/analytics serve --demo
 
 test: install lint typecheck imports pytest
 
 install: $(STAMP)
 
+# uv (installed into the venv by pip, a few seconds) installs everything in seconds where pip
+# takes minutes; plain pip is the fallback when uv cannot be installed or fails. Each step says
+# what it does, so a first run never looks hung.
 $(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	touch $(STAMP)
+	@test -x $(BIN)/python || { echo "==> creating $(VENV) with $(PYTHON)"; $(PYTHON) -m venv $(VENV); }
+	@echo "==> installing the project and its tools into $(VENV)"
+	@if { $(BIN)/python -m uv --version >/dev/null 2>&1 || $(BIN)/python -m pip install --quiet uv; } \
+	    && $(BIN)/python -m uv pip install --python $(BIN)/python -e '.[dev]'; then :; \
+	else echo "==> uv unavailable: installing with pip (slower)"; \
+	    $(BIN)/python -m pip install -e '.[dev]'; fi
+	@touch $(STAMP)
 
 lint: install
 	$(BIN)/ruff check src tests $(wildcard bench)
