@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+import zoneinfo
 from collections.abc import Hashable
 from datetime import UTC, datetime, timedelta, tzinfo
 from enum import StrEnum
@@ -46,8 +48,26 @@ def zone_error(name: object) -> str | None:
     try:
         _zone(name)
     except ValueError:
-        return f"unknown IANA time zone {name!r}"
+        return f"unknown IANA time zone {name!r}{_suggestion(name)}"
     return None
+
+
+@lru_cache(maxsize=1)
+def _zone_names() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+def _suggestion(name: str) -> str:
+    """`; did you mean 'Asia/Kolkata'?` for a near miss (case, a typo), else nothing."""
+    if len(name) > MAX_ZONE_NAME:
+        return ""
+    names = _zone_names()
+    by_fold = {n.casefold(): n for n in names}
+    close = ([by_fold[name.casefold()]] if name.casefold() in by_fold
+             else difflib.get_close_matches(name, names, n=3, cutoff=0.75))
+    if not close:
+        return ""
+    return f"; did you mean {' or '.join(repr(c) for c in sorted(close))}?"
 
 
 def zone(name: str) -> tzinfo:
