@@ -327,3 +327,22 @@ def test_each_demo_run_rotates_the_demo_key(migrated: Path, capsys):
     assert main(["apikey", "list", "--org", ORG, "--json"]) == 0
     keys = json.loads(capsys.readouterr().out)
     assert [(k["name"], k["revoked"]) for k in keys] == [("demo", True), ("demo", False)]
+
+
+def test_serve_on_an_empty_sqlite_database_says_where_it_looked(
+    migrated: Path, capsys, monkeypatch: pytest.MonkeyPatch,
+):
+    """A start on an empty embedded database names it and where its location comes from (a
+    different working directory means a different ./data); with data there is no note."""
+    from analytics_app.cli import commands  # noqa: PLC0415
+
+    monkeypatch.setattr(commands, "run_server", lambda settings, **_: 0)  # not gunicorn here
+    assert main(["serve"]) == 0
+    err = capsys.readouterr().err
+    assert "has no usage data yet" in err
+    assert str(migrated / "analytics.db") in err
+    assert "ANALYTICS_DATA_DIR" in err
+    assert main(["demo", "--events", "300", "--days", "1", "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["serve"]) == 0
+    assert "no usage data" not in capsys.readouterr().err

@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import getpass
 import json
+import os
 import signal
 import sys
 import time
@@ -85,6 +86,8 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
     if not args.demo:
         with Application(settings) as application:
             application.prepare()
+            if settings.storage == "sqlite" and not application.use_cases.has_usage_data():
+                print(_empty_database_note(settings), file=sys.stderr)
         return run_server(settings)
     application = Application(settings)
     try:
@@ -98,6 +101,16 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
         return run_server(settings, banner=banner, inherited=application)
     application.shutdown()
     return run_server(settings, banner=banner)
+
+
+def _empty_database_note(settings: Settings) -> str:
+    """Why a SQLite database may be empty: the data directory follows the working directory."""
+    where = ("ANALYTICS_DATA_DIR" if os.environ.get("ANALYTICS_DATA_DIR")
+             else f"./data of the working directory {Path.cwd()}")
+    return (f"note: the database {masked_url(settings.database_url)} has no usage data yet; "
+            f"its location comes from {where}. If you expected data, run from the directory "
+            "you used before or set ANALYTICS_DATA_DIR (`analytics serve --demo` loads demo "
+            "data).")
 
 
 def demo(args: argparse.Namespace, settings: Settings) -> int:
