@@ -1,0 +1,92 @@
+"""`analytics usage` / `reliability`: the API's documents on the command line (--json equals
+the API's body) and a table with names and an exact total."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import falcon.testing
+import pytest
+
+from analytics_app.bootstrap.application import Application
+from analytics_app.cli import main
+from analytics_app.config import load_settings
+from analytics_app.http.app import create_app
+
+ORG = "61cfb301-976e-513e-a7b8-f4d8bf8ec460"  # the first demo org
+_NOW = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+START, END = (_NOW - timedelta(days=5)).isoformat(), (_NOW + timedelta(days=1)).isoformat()
+WINDOW = ["--start", START, "--end", END]
+
+
+@pytest.fixture
+def demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A migrated SQLite database with 3 days of demo data."""
+    for name in list(os.environ):
+        if name.startswith("ANALYTICS_") and not name.startswith("ANALYTICS_TEST_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("ANALYTICS_DATA_DIR", str(tmp_path))
+    assert main(["migrate"]) == 0
+    assert main(["demo", "--events", "1500", "--days", "3", "--no-progress"]) == 0
+    return tmp_path
+
+
+def _cli_json(capsys: pytest.CaptureFixture[str], *args: str) -> dict[str, object]:
+    capsys.readouterr()
+    assert main([*args, "--json"]) == 0
+    body: dict[str, object] = json.loads(capsys.readouterr().out)
+    return body
+
+
+@pytest.mark.parametrize(("kind", "extra", "query"), [
+    ("usage", ["--group-by", "client"], "groupBy=client"),
+    ("reliability", ["--granularity", "hour", "--tz", "Asia/Kolkata", "--percentile", "p99"],
+     "granularity=hour&tz=Asia/Kolkata&percentile=p99"),
+])
+def test_json_is_the_api_document(
+    demo: Path, capsys: pytest.CaptureFixture[str], kind: str, extra: list[str], query: str,
+) -> None:
+    """`--json` prints what GET /orgs/{org}/{kind} returns for the same window (freshness,
+    a moving clock, aside)."""
+    cli = _cli_json(capsys, kind, "--org", ORG, *WINDOW, *extra)
+    with Application(load_settings()) as app:
+        client = falcon.testing.TestClient(create_app(app.http_api()))
+        key = app.use_cases.create_api_key(None, ["admin"], "test")[0]
+        api = client.simulate_get(
+            f"/analytics/v1/orgs/{ORG}/{kind}",
+            params={"start": START, "end": END,
+                    **dict(pair.split("=") for pair in query.split("&"))},
+            headers={"X-API-Key": key}).json
+    cli.pop("freshness")
+    api.pop("freshness")
+    assert cli == api
+
+
+def test_the_usage_table_names_models_and_ends_with_the_exact_total(
+    demo: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Rows label models by name; the total row equals the JSON totals."""
+    totals = _cli_json(capsys, "usage", "--org", ORG, *WINDOW)["totals"]
+    assert isinstance(totals, dict)
+    assert main(["usage", "--org", ORG, *WINDOW]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:2] == ["period", "start"]
+    assert any("Llama 3.1 70B Instruct" in line for line in lines[1:-1])
+    total = lines[-1].split()
+    assert total[0] == "total"
+    assert total[1].replace(",", "") == str(totals["invocations"])
+    assert total[-1] == totals["costEstimateCentsExact"]
+
+
+def test_bad_arguments_exit_2_naming_each(demo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A bad org id and start are both named; a bad granularity lists the choices."""
+    assert main(["usage", "--org", "x", "--start", "yesterday"]) == 2
+    err = capsys.readouterr().err
+    assert "--org: must be a UUID" in err
+    assert "--start: must be an RFC 3339 date-time" in err
+    with pytest.raises(SystemExit):
+        main(["usage", "--org", ORG, "--granularity", "weekly"])
+    assert "choose from 'hour', 'day', 'month'" in capsys.readouterr().err
