@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import attrs
 import falcon
 import falcon.testing
 
+from analytics_app.bootstrap.application import Application
 from analytics_app.bootstrap.ports import Ports
+from analytics_app.config import Settings
+from analytics_app.http.app import create_app
 from analytics_app.http.openapi import build_document
 from analytics_app.http.routes import ROUTES
 from analytics_core.errors import StoreUnavailable
@@ -148,3 +152,16 @@ def test_openapi_references_resolve(services: Ports) -> None:
     for reference in refs(document):
         _, section, name = reference.removeprefix("#/").split("/", 2)
         assert name in document["components"][section], reference
+
+
+def test_readyz_verbose_says_where_the_data_lives_without_credentials(tmp_path: Path) -> None:
+    """`data` names the database (password masked) and the export location."""
+    settings = Settings(database_url="postgresql+psycopg://svc:s3cret-pw@db.internal:5432/a",
+                        export_dir=tmp_path / "exports")
+    with Application(Settings(export_dir=tmp_path / "exports")) as app:
+        api = attrs.evolve(app.http_api(), data_location=settings.data_location)
+        body = falcon.testing.TestClient(create_app(api)).simulate_get(
+            "/analytics/v1/status/readyz", params={"verbose": ""}).json
+    assert "db.internal:5432/a" in body["data"]
+    assert "s3cret-pw" not in body["data"]
+    assert body["data"].endswith(f"exports {tmp_path / 'exports'}")

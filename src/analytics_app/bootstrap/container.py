@@ -310,7 +310,7 @@ class Container(containers.DeclarativeContainer):
         degraded_checks=degraded_checks, decoder=decoder,
     )
     use_cases = providers.Singleton(UseCases, ports)
-    http_api = providers.Singleton(http_api, use_cases)
+    http_api = providers.Singleton(http_api, use_cases, settings.provided.data_location)
 
     consumer_settings = providers.Singleton(_consumer_settings, settings)
     stream_consumer = providers.Factory(_stream_consumer, stream, use_cases, consumer_settings)

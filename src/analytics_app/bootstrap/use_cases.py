@@ -223,7 +223,7 @@ class UseCases:
                                      raw_retention=self.ports.http.raw_retention)
 
 
-def http_api(use_cases: UseCases) -> HttpApi:
+def http_api(use_cases: UseCases, data_location: str = "") -> HttpApi:
     """What the HTTP driver serves, bound to this process's ports."""
     uc, ports = use_cases, use_cases.ports
     return HttpApi(
@@ -235,4 +235,5 @@ def http_api(use_cases: UseCases) -> HttpApi:
         put_model=uc.put_model, delete_model=uc.delete_model, list_clients=uc.list_clients,
         put_client=uc.put_client, delete_client=uc.delete_client,
         health_checks=ports.health_checks, degraded_checks=ports.degraded_checks,
+        data_location=data_location,
     )

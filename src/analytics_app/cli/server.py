@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 from gunicorn.app.base import BaseApplication
 
 from analytics_app.config import Settings
-from analytics_app.config.env import masked_url
 from analytics_app.http.read_ahead import ReadAheadWorker
 from analytics_core.errors import ConfigError
 
@@ -98,7 +97,7 @@ class GunicornServer(BaseApplication):  # type: ignore[misc]  # gunicorn ships n
         print(f"\nServing {url} (storage: {self.settings.storage}, workers: "
               f"{self.settings.workers}, embedded export worker: "
               f"{'on' if self.settings.embedded_worker else 'off'}). Ctrl-C stops.", flush=True)
-        print(f"Data: {where_data_lives(self.settings)}", flush=True)
+        print(f"Data: {self.settings.data_location}", flush=True)
         if self.banner:
             print(self.banner, flush=True)
 
@@ -116,12 +115,6 @@ def _child_exit(_server: object, worker: Any) -> None:
     from analytics_app.observability.metrics import mark_process_dead  # noqa: PLC0415  worker-exit hook
 
     mark_process_dead(worker.pid)
-
-
-def where_data_lives(settings: Settings) -> str:
-    """The database (password masked) and the export location, as absolute as they are."""
-    exports = f"s3://{settings.s3.bucket}" if settings.s3 else str(settings.export_dir)
-    return f"database {masked_url(settings.database_url)}, exports {exports}"
 
 
 def port_in_use(host: str, port: int) -> bool:

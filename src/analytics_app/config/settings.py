@@ -87,6 +87,12 @@ class Settings:
     migrations_dir: Path | None = None
     otel_exporter: str = "none"
 
+    @property
+    def data_location(self) -> str:
+        """Where the data lives, credentials masked: the database and the exports."""
+        exports = f"s3://{self.s3.bucket}" if self.s3 else str(self.export_dir)
+        return f"database {masked_url(self.database_url)}, exports {exports}"
+
     def secret_values(self) -> tuple[str, ...]:
         """Every credential of the deployment, for the log redactor (never printed)."""
         values = [urlsplit(url).password for url in (self.database_url, self.redis_url) if url]

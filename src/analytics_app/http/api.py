@@ -76,3 +76,4 @@ class HttpApi:
     delete_client: Callable[[uuid.UUID, str], None]
     health_checks: Sequence[HealthCheck] = ()
     degraded_checks: Sequence[HealthCheck] = ()
+    data_location: str = ""  # where the data lives (credentials masked), for readyz?verbose

@@ -45,7 +45,7 @@ def _resources(api: HttpApi) -> Mapping[str, object]:
     max_body = api.settings.max_body_bytes
     return {
         "health": HealthResource(),
-        "ready": ReadyResource(api.health_checks, api.degraded_checks),
+        "ready": ReadyResource(api.health_checks, api.degraded_checks, api.data_location),
         "metrics": MetricsResource(metrics.render),
         "openapi": OpenApiResource(build_document()),
         "usage": UsageResource(guard, api.usage, api.names),

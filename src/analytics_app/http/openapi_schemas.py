@@ -175,5 +175,7 @@ SCHEMAS: dict[str, Schema] = {
             {"name": {"type": "string"}, "critical": {"type": "boolean"},
              "status": {"enum": ["ok", "failed", "degraded"]},
              "error": {"type": "string"}}, ["name", "critical", "status"])},
-    }),
+        "data": {"type": "string", "description": "Where the data lives: the database (its "
+                                                  "password masked) and the exports."},
+    }, ["status", "checks"]),
 }

@@ -42,9 +42,11 @@ class ReadyResource:
 
     public = True
 
-    def __init__(self, checks: Sequence[HealthCheck], degraded: Sequence[HealthCheck]) -> None:
+    def __init__(self, checks: Sequence[HealthCheck], degraded: Sequence[HealthCheck],
+                 data_location: str = "") -> None:
         self._checks = tuple(checks)
         self._degraded = tuple(degraded)
+        self._data = data_location
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         """200 OK, or 503 naming what failed; degraded-only failures stay 200."""
@@ -58,6 +60,8 @@ class ReadyResource:
         resp.status = 503 if failed else 200
         if verbose:
             resp.media = _verbose(results, failed, degraded)
+            if self._data:
+                resp.media["data"] = self._data
         elif failed:
             resp.content_type = PROBLEM_JSON
             resp.text = json.dumps({
