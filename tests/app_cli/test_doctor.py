@@ -9,6 +9,12 @@ import pytest
 
 from analytics_app.cli import main
 from tests.contract.sql_backends import fresh_postgres_database
+from tests.contract.store_backends import (  # noqa: F401  fixtures, requested by name below
+    S3_REGION,
+    MotoServer,
+    moto_s3_server,
+    s3_bucket,
+)
 
 
 @pytest.fixture
@@ -96,3 +102,26 @@ def test_postgres_database_and_clock_are_checked(
     assert found["clock"].startswith("ok")
     assert "s from the database's clock" in found["clock"]
     assert code == 0
+
+
+@pytest.mark.s3
+def test_s3_exports_are_checked_with_an_encrypted_probe(
+    env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+    moto_s3_server: MotoServer, s3_bucket: str,  # noqa: F811  the fixtures above
+) -> None:
+    """With a bucket configured: the object store answers and a probe upload comes back
+    encrypted; a missing bucket fails both with their fixes."""
+    assert main(["migrate"]) == 0
+    for name, value in {"S3_BUCKET": s3_bucket, "S3_ENDPOINT_URL": moto_s3_server.endpoint_url,
+                        "S3_REGION": S3_REGION, "S3_PATH_STYLE": "true",
+                        "S3_ACCESS_KEY_ID": "testing", "S3_SECRET_ACCESS_KEY": "testing"}.items():
+        monkeypatch.setenv(f"ANALYTICS_{name}", value)
+    code, found = _doctor(capsys)
+    assert found["object_store"].startswith("ok"), found["object_store"]
+    assert found["s3 encryption"].startswith("ok"), found["s3 encryption"]
+    assert "AES256" in found["s3 encryption"]
+    monkeypatch.setenv("ANALYTICS_S3_BUCKET", f"missing-{s3_bucket}")
+    code, found = _doctor(capsys)
+    assert code == 1
+    assert found["object_store"].startswith("FAIL")
+    assert found["s3 encryption"].startswith("FAIL")

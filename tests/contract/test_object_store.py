@@ -353,3 +353,17 @@ def test_s3_unreachable_endpoint_raises_store_unavailable(unused_port: int) -> N
     for call in calls:
         with pytest.raises(StoreUnavailable):
             call()
+
+
+
+@pytest.mark.s3
+def test_s3_reports_how_objects_are_encrypted_at_rest(
+    moto_s3_server: MotoServer, s3_bucket: str,
+) -> None:
+    """encryption() writes a probe with the upload settings, reads back the encryption S3
+    applied, and leaves nothing behind."""
+    store = s3_store(moto_s3_server.endpoint_url, s3_bucket)
+    assert store.encryption() == "AES256"
+    client = raw_s3_client(moto_s3_server.endpoint_url)
+    leftovers = client.list_objects_v2(Bucket=s3_bucket).get("Contents", [])
+    assert [o["Key"] for o in leftovers if "doctor-probe" in o["Key"]] == []

@@ -171,6 +171,25 @@ class S3ObjectStore:
         except NotFound as e:
             raise StoreUnavailable(f"bucket {self._bucket!r} does not exist") from e
 
+    def encryption(self) -> str:
+        """Write, inspect and delete a small probe object under the staging prefix with this
+        store's upload settings, and return the encryption S3 reports for it (`AES256`, or
+        `aws:kms key ...`). StoreUnavailable when the write is refused (a missing KMS key or
+        permission) or S3 stores it unencrypted."""
+        key = f"{self._staging_prefix}doctor-probe-{uuid.uuid4().hex}"
+        with _s3_errors(f"encryption probe in {self._bucket!r}"):
+            self._client.put_object(Bucket=self._bucket, Key=key, Body=b"probe",
+                                    **self._write_args("text/plain", {}))
+            try:
+                head = self._client.head_object(Bucket=self._bucket, Key=key)
+            finally:
+                self._client.delete_object(Bucket=self._bucket, Key=key)
+        mode = head.get("ServerSideEncryption")
+        if not mode:
+            raise StoreUnavailable(f"bucket {self._bucket!r} stored the probe unencrypted")
+        key_id = head.get("SSEKMSKeyId")
+        return f"{mode} key {key_id}" if key_id else str(mode)
+
     def ensure_bucket(self) -> None:
         """Create the bucket when missing, with a lifecycle rule that cleans failed uploads."""
         region = self._client.meta.region_name

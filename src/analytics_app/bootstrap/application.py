@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Protocol
 import attrs
 
 from analytics_adapters.rabbitmq import StreamRuntime
+from analytics_adapters.s3.object_store import S3ObjectStore
 from analytics_adapters.sql import SqlStorage, migrate_to_head
 from analytics_adapters.sql.purge import PurgeReport, purge
 from analytics_app.bootstrap.container import Container, ingestion_mode, storage_mode
@@ -141,6 +142,14 @@ class Application:
             return None
         clock: Clock = self.container.clock()
         return clock.now() - storage.server_now()
+
+    def object_store_encryption(self) -> str:
+        """How S3 encrypts exports at rest, from a probe upload (StoreUnavailable when the
+        upload fails or is unencrypted); ValueError for a local directory (private files)."""
+        objects = self.container.objects()
+        if not isinstance(objects, S3ObjectStore):
+            raise ValueError("exports are files in a local directory")
+        return objects.encryption()
 
     def migrate(self) -> str:
         """Apply pending migrations; returns the revision the database is now at."""

@@ -73,6 +73,8 @@ def _findings(settings: Settings, app: Application) -> Iterator[Finding]:
     for check in (*ports.health_checks, *ports.degraded_checks):
         if check.name != "database":
             yield _probe(check.name, check.check, _FIXES.get(check.name, ""))
+    if settings.s3 is not None:
+        yield _encryption(app)
     yield _jwt(settings)
     yield from _files(settings)
 
@@ -123,6 +125,16 @@ def _probe(name: str, check: Callable[[], None], fix: str) -> Finding:
     except Exception as e:
         return Finding(FAIL, name, f"{e.__class__.__name__}: {e}", fix)
     return Finding(OK, name, "answers")
+
+
+def _encryption(app: Application) -> Finding:
+    try:
+        mode = app.object_store_encryption()
+    except AnalyticsError as e:
+        return Finding(FAIL, "s3 encryption", f"an encrypted probe upload failed: {e}",
+                       "check ANALYTICS_S3_SSE / ANALYTICS_S3_KMS_KEY_ID and that the "
+                       "credentials may write the bucket (and use the KMS key)")
+    return Finding(OK, "s3 encryption", f"a probe upload was stored encrypted ({mode})")
 
 
 def _jwt(settings: Settings) -> Finding:
