@@ -252,9 +252,11 @@ class ModelRegistry(Protocol):
         """The model whose name or alias is `label` (compared by `label_key`), or None."""
         ...
 
-    def put(self, entry: ModelEntry) -> None:
-        """Insert or replace the entry of `entry.model_id`; Conflict when one of its labels
-        already names another model (nothing is changed then)."""
+    def put(self, entry: ModelEntry) -> ModelEntry | None:
+        """Insert or replace the entry of `entry.model_id` and return the one it replaced
+        (None when new); Conflict when one of its labels already names another model (nothing
+        is changed then). Its first statement takes the write lock, so a unit that starts with
+        `put` never upgrades a read lock."""
         ...
 
     def delete(self, model_id: uuid.UUID) -> bool:

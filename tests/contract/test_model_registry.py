@@ -68,11 +68,16 @@ def test_find_resolves_the_name_and_each_alias_ignoring_case_and_spacing(
 
 
 def test_put_replaces_an_entry_and_frees_its_old_labels(uow_factory: UnitOfWorkFactory) -> None:
-    """Renaming keeps the id; the old name no longer resolves and may name another model."""
+    """Renaming keeps the id and returns the replaced entry (None for a new one); the old name
+    no longer resolves and may name another model."""
     entry = _entry()
-    _put(uow_factory, entry)
+    with uow_factory() as uow:
+        assert uow.models.put(entry) is None
+        uow.commit()
     renamed = ModelEntry(entry.model_id, _label("renamed"), "", "", ())
-    _put(uow_factory, renamed)
+    with uow_factory() as uow:
+        assert uow.models.put(renamed) == entry
+        uow.commit()
     other = _entry(name=entry.name)
     _put(uow_factory, other)
     with uow_factory() as uow:

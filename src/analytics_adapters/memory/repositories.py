@@ -270,15 +270,18 @@ class InMemoryModelRegistry(Repository):
         owner = label_owners(self._db.models.values()).get(label_key(label))
         return None if owner is None else self._db.models[owner]
 
-    def put(self, entry: ModelEntry) -> None:
-        """Insert or replace; Conflict when a label names another model."""
+    def put(self, entry: ModelEntry) -> ModelEntry | None:
+        """Insert or replace, returning the replaced entry; Conflict when a label names
+        another model."""
         journal = self._unit.journal()
+        previous = self._db.models.get(entry.model_id)
         owners = label_owners(e for e in self._db.models.values() if e.model_id != entry.model_id)
         for label in entry.labels:
             owner = owners.get(label_key(label))
             if owner is not None:
                 raise Conflict(f"{label!r} already names model {owner}")
         journal.put(self._db.models, entry.model_id, entry)
+        return previous
 
     def delete(self, model_id: uuid.UUID) -> bool:
         """Remove the entry; False when there was none."""

@@ -45,19 +45,24 @@ class SqlModelRegistry(SqlRecordRepository):
         return None if row is None else _entry(row)
 
     @translated
-    def put(self, entry: ModelEntry) -> None:
-        """Insert or replace; Conflict when a label names another model (a concurrent writer
-        taking the same label loses on the label's primary key: Conflict too)."""
+    def put(self, entry: ModelEntry) -> ModelEntry | None:
+        """Insert or replace, returning the replaced entry; Conflict when a label names another
+        model (a concurrent writer taking the same label loses on the label's primary key:
+        Conflict too). Every statement runs on the write connection (SQLite: BEGIN IMMEDIATE
+        from the first one)."""
+        write = self._write()
+        row = write.execute(
+            sa.select(model_names).where(model_names.c.model_id == entry.model_id)).one_or_none()
+        previous = None if row is None else _entry(row)
         keys = sorted({label_key(label) for label in entry.labels})
         labels = model_labels.c
-        taken = self._write().execute(
+        taken = write.execute(
             sa.select(labels.label_key, labels.model_id)
             .where(labels.label_key.in_(keys), labels.model_id != entry.model_id)
             .order_by(labels.label_key)).first()
         if taken is not None:
             label = next(x for x in entry.labels if label_key(x) == taken.label_key)
             raise Conflict(f"{label!r} already names model {taken.model_id}")
-        write = self._write()
         write.execute(sa.delete(model_labels).where(labels.model_id == entry.model_id))
         values = {"name": entry.name, "provider": entry.provider, "family": entry.family,
                   "aliases": list(entry.aliases)}
@@ -65,6 +70,7 @@ class SqlModelRegistry(SqlRecordRepository):
                       .on_conflict_do_update(index_elements=["model_id"], set_=values))
         write.execute(sa.insert(model_labels),
                       [{"label_key": key, "model_id": entry.model_id} for key in keys])
+        return previous
 
     @translated
     def delete(self, model_id: uuid.UUID) -> bool:

@@ -47,8 +47,7 @@ def put_model(entry: ModelEntry, *, uow_factory: UnitOfWorkFactory) -> bool:
     """Register or rename a model; True when it was new. Conflict when a label names
     another model."""
     with uow_factory() as uow:
-        created = uow.models.get(entry.model_id) is None
-        uow.models.put(entry)
+        created = uow.models.put(entry) is None
         uow.commit()
     return created
 
@@ -73,15 +72,14 @@ def import_models(entries: Sequence[ModelEntry], *, uow_factory: UnitOfWorkFacto
     created = updated = unchanged = 0
     with uow_factory() as uow:
         for row, entry in enumerate(entries, start=1):
-            stored = uow.models.get(entry.model_id)
-            if stored == entry:
-                unchanged += 1
-                continue
-            try:
-                uow.models.put(entry)
+            try:  # writes first: no read lock to upgrade on SQLite
+                stored = uow.models.put(entry)
             except Conflict as e:
                 raise Conflict(f"row {row} ({entry.model_id}): {e}") from e
-            created, updated = created + (stored is None), updated + (stored is not None)
+            if stored == entry:
+                unchanged += 1
+            else:
+                created, updated = created + (stored is None), updated + (stored is not None)
         if not dry_run:
             uow.commit()
     return ImportReport(created, updated, unchanged)
