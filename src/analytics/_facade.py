@@ -208,7 +208,7 @@ class Analytics:
         """Register or rename a model (Conflict when a label names another model)."""
         entry = model_entry(_uuid(model_id, "model_id"), {"name": name, "provider": provider,
                                               "family": family, "aliases": list(aliases)})
-        self._app.use_cases.import_models([entry])
+        self._app.use_cases.register_model(entry)
         return entry
 
     def client_names(self, org_id: OrgId) -> list[ClientName]:

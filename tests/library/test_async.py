@@ -61,3 +61,23 @@ def test_aio_methods_raise_what_the_synchronous_ones_raise() -> None:
         return []
 
     assert asyncio.run(main()) == ["end"]
+
+
+def test_naming_a_model_twice_with_a_taken_alias_is_a_conflict_naming_the_model() -> None:
+    """name_model registers and renames; an alias of another model raises Conflict naming it."""
+    from analytics import Conflict  # noqa: PLC0415
+
+    first, second = uuid.uuid4(), uuid.uuid4()
+    with Analytics.in_memory() as analytics:
+        analytics.name_model(first, "gpt-4o", aliases=["gpt-4o-2024-08-06"])
+        analytics.name_model(first, "GPT-4o", aliases=["gpt-4o-2024-08-06"])
+        try:
+            analytics.name_model(second, "other", aliases=["GPT-4O-2024-08-06"])
+        except Conflict as e:
+            message = str(e)
+        else:
+            message = ""
+        names = {m.model_id: m.name for m in analytics.models()}
+    assert str(first) in message
+    assert not message.startswith("row")
+    assert names == {first: "GPT-4o"}

@@ -120,6 +120,10 @@ class UseCases:
     def put_model(self, actor: Actor, entry: ModelEntry) -> bool:
         """Register or rename a model (admin only); True when new."""
         registry.require_admin(actor, "registering a model")
+        return self.register_model(entry)
+
+    def register_model(self, entry: ModelEntry) -> bool:
+        """Register or rename a model for a trusted caller (CLI, library); True when new."""
         return registry.put_model(entry, uow_factory=self.ports.uow_factory)
 
     def delete_model(self, actor: Actor, model_id: uuid.UUID) -> None:
