@@ -205,7 +205,8 @@ class Analytics:
 
     def name_model(self, model_id: uuid.UUID | str, name: str, *, provider: str = "",
                    family: str = "", aliases: Sequence[str] = ()) -> ModelEntry:
-        """Register or rename a model (Conflict when a label names another model)."""
+        """Register a model, or replace its names (name, provider, family and the whole alias
+        list); Conflict when the name or an alias already names another model."""
         entry = model_entry(_uuid(model_id, "model_id"), {"name": name, "provider": provider,
                                               "family": family, "aliases": list(aliases)})
         self._app.use_cases.register_model(entry)
