@@ -373,6 +373,41 @@ class ObjectStore(Protocol):
         ...
 
 
+class PartitionOwnership(Protocol):
+    """A session deciding which stream partitions this process consumes; peers never own the
+    same one. The stream consumer drives it; the broker's single active consumer, PostgreSQL
+    advisory locks and a lone process implement it."""
+
+    @property
+    def held(self) -> frozenset[str]:
+        """Partitions owned right now."""
+        ...
+
+    async def connect(self) -> None:
+        """Open the session; StoreUnavailable when its backend does not answer."""
+        ...
+
+    async def alive(self) -> bool:
+        """Whether the session still holds (False once its connection is lost)."""
+        ...
+
+    async def fair_share(self, partitions: int) -> int:
+        """How many of `partitions` this process should own, given its live peers."""
+        ...
+
+    async def try_acquire(self, stream: str) -> bool:
+        """True when this process owns `stream` now."""
+        ...
+
+    async def release(self, stream: str) -> None:
+        """Give a partition back to the peers."""
+        ...
+
+    async def close(self) -> None:
+        """End the session, releasing everything it holds."""
+        ...
+
+
 class HealthCheck(Protocol):
     """A named dependency probe for readiness."""
 

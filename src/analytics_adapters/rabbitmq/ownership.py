@@ -2,30 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from analytics_core.ports import PartitionOwnership
 
-
-class PartitionOwnership(Protocol):
-    """A session deciding which partitions this process consumes; peers never own the same one.
-
-    Implemented here (single active consumer, one process alone) and by the SQL adapter's
-    advisory locks, which the composition root passes to `StreamRuntime` as a factory.
-    """
-
-    @property
-    def held(self) -> frozenset[str]: ...
-
-    async def connect(self) -> None: ...
-
-    async def alive(self) -> bool: ...
-
-    async def fair_share(self, partitions: int) -> int: ...
-
-    async def try_acquire(self, stream: str) -> bool: ...
-
-    async def release(self, stream: str) -> None: ...
-
-    async def close(self) -> None: ...
+__all__ = ["PartitionOwnership", "SingleProcessOwnership"]
 
 
 class SingleProcessOwnership:

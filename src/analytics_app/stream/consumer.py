@@ -2,7 +2,7 @@
 
 Each owned partition gets a PartitionWorker that resumes after the offset stored in the
 database and commits every batch (events, rollups, dead letters, freshness markers and the
-offset) in one transaction through `ingest_batch`. Ownership comes from an `Ownership`
+offset) in one transaction through `ingest_batch`. Ownership comes from a `PartitionOwnership`
 adapter (the broker's single active consumer on RabbitMQ 3.13+, PostgreSQL advisory locks
 otherwise): every `ownership_poll` seconds the service takes free partitions up to its fair
 share, gives back extras and stops the workers of partitions it no longer holds, so peers
@@ -19,7 +19,6 @@ import random
 import signal
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
-from typing import Protocol
 
 from analytics_app.stream.commit import IngestBatch, StoredOffset
 from analytics_app.stream.lag import CompleteThrough, LagMeter, TailReader, utc_now
@@ -28,35 +27,17 @@ from analytics_app.stream.reading import ReaderFactory
 from analytics_app.stream.settings import ConsumerSettings
 from analytics_app.stream.status import ConsumerStatus, PartitionState, StreamMetrics
 from analytics_core.errors import AnalyticsError, StoreUnavailable
+from analytics_core.ports import PartitionOwnership
 
 log = logging.getLogger(__name__)
 
-
-
-class Ownership(Protocol):
-    """Which partitions this process may consume; peers never own the same one."""
-
-    @property
-    def held(self) -> frozenset[str]: ...
-
-    async def connect(self) -> None: ...
-
-    async def alive(self) -> bool: ...
-
-    async def fair_share(self, partitions: int) -> int: ...
-
-    async def try_acquire(self, stream: str) -> bool: ...
-
-    async def release(self, stream: str) -> None: ...
-
-    async def close(self) -> None: ...
 
 
 class StreamConsumer:
     """Runs until `stop()` (or SIGTERM/SIGINT); a crashed worker ends it with its error."""
 
     def __init__(self, *, streams: Sequence[str], ingest: IngestBatch,
-                 stored_offset: StoredOffset, readers: ReaderFactory, ownership: Ownership,
+                 stored_offset: StoredOffset, readers: ReaderFactory, ownership: PartitionOwnership,
                  settings: ConsumerSettings,
                  declare: Callable[[], Awaitable[object]] | None = None,
                  tails: TailReader | None = None, complete_through: CompleteThrough | None = None,
