@@ -130,17 +130,15 @@ def list_command(args: argparse.Namespace, settings: Settings) -> int:
         app.preflight()
         entries = app.use_cases.list_models()
     if args.json:
-        print(json.dumps({"models": [_json(e) for e in entries]}, indent=2, ensure_ascii=False))
+        from analytics_app.http.render import model_body  # noqa: PLC0415  the API's shape
+
+        print(json.dumps({"models": [model_body(e) for e in entries]}, indent=2,
+                         ensure_ascii=False))
         return 0
     for line in _lines(entries):
         print(line)
     print(f"{len(entries)} models", file=sys.stderr)
     return 0
-
-
-def _json(entry: ModelEntry) -> dict[str, object]:
-    return {"modelId": str(entry.model_id), "name": entry.name, "provider": entry.provider,
-            "family": entry.family, "aliases": list(entry.aliases)}
 
 
 def _lines(entries: list[ModelEntry]) -> Iterator[str]:

@@ -8,7 +8,7 @@ from typing import Any
 
 from analytics_core.exports import ExportJob, ExportStatus
 from analytics_core.freshness import Freshness, FreshnessReport
-from analytics_core.registry import Names
+from analytics_core.registry import ModelEntry, Names
 from analytics_core.rollups import NO_CLIENT, RollupStats
 from analytics_core.timegrid import isoformat, zone, zone_error
 from analytics_core.usecases.ingest import BatchResult
@@ -132,6 +132,12 @@ def freshness_body(report: FreshnessReport, tz: tzinfo,
             for e in report.entries
         ],
     }
+
+
+def model_body(entry: ModelEntry) -> dict[str, Any]:
+    """`{modelId, name, provider, family, aliases[]}`: the API's and `models list --json`'s."""
+    return {"modelId": str(entry.model_id), "name": entry.name, "provider": entry.provider,
+            "family": entry.family, "aliases": list(entry.aliases)}
 
 
 def download_path(prefix: str, job: ExportJob) -> str:

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from typing import Any
 
 import falcon
 
 from analytics_app.http.auth import Guard, actor_of
 from analytics_app.http.bodies import json_object, read_json
 from analytics_app.http.params import path_uuid
+from analytics_app.http.render import model_body
 from analytics_core.access import Action, Actor, decide
 from analytics_core.errors import FieldError, ValidationFailed
 from analytics_core.events import MAX_CLIENT_ID
@@ -25,12 +25,6 @@ DeleteModel = Callable[[Actor, uuid.UUID], None]
 ListClients = Callable[[uuid.UUID], list[ClientName]]
 PutClient = Callable[[ClientName], None]
 DeleteClient = Callable[[uuid.UUID, str], None]
-
-
-def model_body(entry: ModelEntry) -> dict[str, Any]:
-    """`{modelId, name, provider, family, aliases[]}`."""
-    return {"modelId": str(entry.model_id), "name": entry.name, "provider": entry.provider,
-            "family": entry.family, "aliases": list(entry.aliases)}
 
 
 class ModelsResource:
