@@ -50,6 +50,13 @@ def read_query(reader: QueryReader, org_id: uuid.UUID) -> AnalyticsQuery:
     return AnalyticsQuery(org_id, start, end, grain, tz, models, clients, group_by)
 
 
+def _names(names: NamesFn, report: AnalyticsReport) -> Names:
+    """The names that label the report's groups: none to read when it has no groups."""
+    if report.query.group_by is GroupBy.NONE:
+        return Names()
+    return names(report.query.org_id)
+
+
 class UsageResource:
     """GET /orgs/{orgId}/usage."""
 
@@ -64,7 +71,7 @@ class UsageResource:
         self._guard.require(req, Action.USAGE_READ, org_id)
         report = self._query(read_query(QueryReader(req.params), org_id))
         metrics.observe_freshness_lag(report.freshness.lag_seconds)
-        resp.media = usage_body(report, self._names(org_id))
+        resp.media = usage_body(report, _names(self._names, report))
 
 
 class ReliabilityResource:
@@ -83,7 +90,7 @@ class ReliabilityResource:
         percentile = reader.choice("percentile", {p: p for p in PERCENTILES}, DEFAULT_PERCENTILE)
         report = self._query(read_query(reader, org_id))
         metrics.observe_freshness_lag(report.freshness.lag_seconds)
-        resp.media = reliability_body(report, percentile, self._names(org_id))
+        resp.media = reliability_body(report, percentile, _names(self._names, report))
 
 
 class FreshnessResource:
