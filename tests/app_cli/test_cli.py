@@ -21,23 +21,6 @@ KEY = re.compile(r"ak_[0-9a-f]{16}_[0-9a-f]{64}")
 ORG = "61cfb301-976e-513e-a7b8-f4d8bf8ec460"
 
 
-@pytest.fixture
-def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A clean ANALYTICS_* environment whose data dir is a temp directory."""
-    for name in list(os.environ):
-        if name.startswith("ANALYTICS_") and not name.startswith("ANALYTICS_TEST_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("ANALYTICS_DATA_DIR", str(tmp_path))
-    return tmp_path
-
-
-@pytest.fixture
-def migrated(data_dir: Path) -> Path:
-    """The temp data dir with a migrated SQLite database."""
-    assert main(["migrate"]) == 0
-    return data_dir
-
-
 def _authenticates(key: str) -> bool:
     application = Application(load_settings())
     try:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -18,13 +17,9 @@ from tests.contract.store_backends import (  # noqa: F401  fixtures, requested b
 
 
 @pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def env(data_dir: Path) -> Path:
     """A clean ANALYTICS_* environment on an empty data directory."""
-    for name in list(os.environ):
-        if name.startswith("ANALYTICS_") and not name.startswith("ANALYTICS_TEST_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("ANALYTICS_DATA_DIR", str(tmp_path / "data"))
-    return tmp_path / "data"
+    return data_dir
 
 
 def _doctor(capsys: pytest.CaptureFixture[str]) -> tuple[int, dict[str, str]]:

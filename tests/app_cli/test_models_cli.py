@@ -4,7 +4,6 @@ JSON files, all-or-nothing, every bad row named, a list that round-trips."""
 from __future__ import annotations
 
 import json
-import os
 import uuid
 from pathlib import Path
 
@@ -15,17 +14,6 @@ from analytics_app.cli import main
 GPT, LLAMA = "11111111-1111-4111-8111-111111111111", "22222222-2222-4222-8222-222222222222"
 
 
-@pytest.fixture
-def database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A clean ANALYTICS_* environment on a new migrated SQLite database."""
-    for name in list(os.environ):
-        if name.startswith("ANALYTICS_") and not name.startswith("ANALYTICS_TEST_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("ANALYTICS_DATA_DIR", str(tmp_path))
-    assert main(["migrate"]) == 0
-    return tmp_path
-
-
 def _listed(capsys: pytest.CaptureFixture[str]) -> list[dict[str, object]]:
     capsys.readouterr()
     assert main(["models", "list", "--json"]) == 0
@@ -34,10 +22,10 @@ def _listed(capsys: pytest.CaptureFixture[str]) -> list[dict[str, object]]:
 
 
 def test_a_csv_imports_names_and_aliases_and_lists_them(
-    database: Path, capsys: pytest.CaptureFixture[str],
+    migrated: Path, capsys: pytest.CaptureFixture[str],
 ) -> None:
     """CSV rows (aliases split on |) are registered; a second import reports them unchanged."""
-    path = database / "models.csv"
+    path = migrated / "models.csv"
     path.write_text("modelId,name,provider,family,aliases\n"
                     f"{GPT},gpt-4.1-mini,openai,gpt-4.1,gpt-4.1-mini-2025-04-14|4.1-mini\n"
                     f"{LLAMA},llama-3.3-70b (self-hosted),meta,llama-3.3,\n", encoding="utf-8")
@@ -54,16 +42,16 @@ def test_a_csv_imports_names_and_aliases_and_lists_them(
 
 
 def test_the_json_list_round_trips_and_dry_run_stores_nothing(
-    database: Path, capsys: pytest.CaptureFixture[str],
+    migrated: Path, capsys: pytest.CaptureFixture[str],
 ) -> None:
     """`models list --json` output imports as is; --dry-run reports and changes nothing."""
-    path = database / "models.json"
+    path = migrated / "models.json"
     path.write_text(json.dumps([{"modelId": GPT, "name": "gpt-4o"}]), encoding="utf-8")
     assert main(["models", "import", "--dry-run", str(path)]) == 0
     assert "would import 1 models: 1 new" in capsys.readouterr().out
     assert _listed(capsys) == []
     assert main(["models", "import", str(path)]) == 0
-    exported = database / "exported.json"
+    exported = migrated / "exported.json"
     capsys.readouterr()
     assert main(["models", "list", "--json"]) == 0
     exported.write_text(capsys.readouterr().out, encoding="utf-8")
@@ -72,10 +60,10 @@ def test_the_json_list_round_trips_and_dry_run_stores_nothing(
 
 
 def test_every_bad_row_is_named_and_nothing_is_stored(
-    database: Path, capsys: pytest.CaptureFixture[str],
+    migrated: Path, capsys: pytest.CaptureFixture[str],
 ) -> None:
     """A bad UUID, an empty name and a label shared by two rows: exit 2, each named."""
-    path = database / "bad.json"
+    path = migrated / "bad.json"
     path.write_text(json.dumps([
         {"modelId": GPT, "name": "ok-model"},
         {"modelId": "not-a-uuid", "name": "x"},
@@ -95,13 +83,13 @@ def test_every_bad_row_is_named_and_nothing_is_stored(
 
 
 def test_a_label_taken_by_a_registered_model_is_a_conflict_naming_the_row(
-    database: Path, capsys: pytest.CaptureFixture[str],
+    migrated: Path, capsys: pytest.CaptureFixture[str],
 ) -> None:
     """The whole file is refused when one row's alias names a model already registered."""
-    first = database / "first.json"
+    first = migrated / "first.json"
     first.write_text(json.dumps([{"modelId": GPT, "name": "gpt-4o"}]), encoding="utf-8")
     assert main(["models", "import", str(first)]) == 0
-    second = database / "second.json"
+    second = migrated / "second.json"
     second.write_text(json.dumps([{"modelId": str(uuid.uuid4()), "name": "fresh"},
                                   {"modelId": LLAMA, "name": "llama", "aliases": ["GPT-4o"]}]),
                       encoding="utf-8")

@@ -4,7 +4,6 @@ the API's body) and a table with names and an exact total."""
 from __future__ import annotations
 
 import json
-import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -23,15 +22,10 @@ WINDOW = ["--start", START, "--end", END]
 
 
 @pytest.fixture
-def demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def demo(migrated: Path) -> Path:
     """A migrated SQLite database with 3 days of demo data."""
-    for name in list(os.environ):
-        if name.startswith("ANALYTICS_") and not name.startswith("ANALYTICS_TEST_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("ANALYTICS_DATA_DIR", str(tmp_path))
-    assert main(["migrate"]) == 0
     assert main(["demo", "--events", "1500", "--days", "3", "--no-progress"]) == 0
-    return tmp_path
+    return migrated
 
 
 def _cli_json(capsys: pytest.CaptureFixture[str], *args: str) -> dict[str, object]:
