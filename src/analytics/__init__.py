@@ -27,7 +27,7 @@ from analytics_core.errors import (
     StoreUnavailable,
     ValidationFailed,
 )
-from analytics_core.events import Status, UsageEvent
+from analytics_core.events import Status, TokenDetails, UsageEvent
 from analytics_core.exports import ExportJob, ExportStatus
 from analytics_core.freshness import (
     Freshness,
@@ -73,6 +73,7 @@ __all__ = [
     "Settings",
     "Status",
     "StoreUnavailable",
+    "TokenDetails",
     "UsageEvent",
     "ValidationFailed",
 ]

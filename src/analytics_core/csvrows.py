@@ -5,19 +5,22 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Sequence
 
+from analytics_core.events import TOKEN_DETAIL_NAMES as TOKEN_DETAIL_COLUMNS
+
 USAGE_COLUMNS: tuple[str, ...] = (
     "bucket_start", "bucket_end", "timezone", "org_id", "model_id", "invocations", "success",
     "errors", "timeouts", "throttled", "input_tokens", "output_tokens", "cost_estimate_cents",
-    "model_name",
+    "model_name", *TOKEN_DETAIL_COLUMNS,
 )
 
 EVENT_COLUMNS: tuple[str, ...] = (
     "event_id", "org_id", "model_id", "occurred_at", "status", "latency_ms", "input_tokens",
     "output_tokens", "cost_estimate_cents", "actor_id", "client_id", "error_code", "model_name",
-    "client_name",
+    "client_name", *TOKEN_DETAIL_COLUMNS,
 )
-"""The name columns come last (the registry's names when the export ran; empty when
-unnamed), so the columns before them keep their positions."""
+"""Columns added later come after the ones before them, which keep their positions: the name
+columns (the registry's names when the export ran; empty when unnamed), then the token
+categories (zero for events that reported none)."""
 
 _DANGEROUS_FIRST = ("=", "+", "-", "@", "\t", "\r")
 _FORMULA = frozenset("=+-@")

@@ -22,7 +22,10 @@ from analytics_core.events import (
     MAX_FUTURE,
     MAX_METADATA_BYTES,
     MAX_METADATA_KEYS,
+    NO_TOKEN_DETAILS,
+    TOKEN_DETAIL_KEYS,
     Status,
+    TokenDetails,
     UsageEvent,
     is_valid_unicode,
 )
@@ -59,14 +62,15 @@ def parse_plain(raw: dict[str, Any], now: datetime, retention: timedelta) -> Usa
     actor = _camel_only(raw, "actorId", "actor_id")
     client = _camel_only(raw, "clientId", "client_id")
     error = _camel_only(raw, "errorCode", "error_code")
-    if actor is _ABSENT or client is _ABSENT or error is _ABSENT or (
+    details = _camel_only(raw, "tokenDetails", "token_details")
+    if actor is _ABSENT or client is _ABSENT or error is _ABSENT or details is _ABSENT or (
         actor is not None and (actor := _plain_uuid(actor, cache=True)) is None
     ):
         return None
     return plain_event(
         event_id, org_id, model_id, get("occurredAt"), get("status"), get("latencyMs"),
         get("inputTokens"), get("outputTokens"), get("costEstimateCents"), actor, client, error,
-        get("metadata"), earliest, latest,
+        get("metadata"), earliest, latest, details,
     )
 
 
@@ -83,7 +87,7 @@ def plain_event(  # noqa: PLR0917 - one positional call per event, on the hot pa
     event_id: uuid.UUID, org_id: uuid.UUID, model_id: uuid.UUID, occurred_at: object,
     status: object, latency: object, tokens_in: object, tokens_out: object, cost: object,
     actor_id: uuid.UUID | None, client: object, error: object, metadata: object,
-    earliest: datetime, latest: datetime,
+    earliest: datetime, latest: datetime, token_details: object = None,
 ) -> UsageEvent | None:
     """The event of a payload's values when each is plain and valid, else None.
 
@@ -92,6 +96,11 @@ def plain_event(  # noqa: PLR0917 - one positional call per event, on the hot pa
     JSON decoded it (numbers as int, or Decimal when they have a fraction or exponent; an
     absent optional key as None).
     """
+    details: TokenDetails | None = NO_TOKEN_DETAILS
+    if token_details is not None and (
+        details := _plain_details(token_details, tokens_in, tokens_out)
+    ) is None:
+        return None
     status = _STATUS_OF_TEXT.get(status) if type(status) is str else None
     if (  # cheap checks first: a payload bound for the careful reader wastes little here
         status is None
@@ -107,8 +116,30 @@ def plain_event(  # noqa: PLR0917 - one positional call per event, on the hot pa
         return None
     return UsageEvent(  # positionally, in field order: keywords cost a third more here
         event_id, org_id, model_id, when, status, latency, tokens_in, tokens_out, units,
-        actor_id, client, error, labels,  # type: ignore[arg-type]
+        actor_id, client, error, labels, details,  # type: ignore[arg-type]
     )
+
+
+_DETAIL_KEYS = frozenset(TOKEN_DETAIL_KEYS)
+
+
+def _plain_details(value: object, tokens_in: object, tokens_out: object) -> TokenDetails | None:
+    """The categories of a plain camelCase `tokenDetails` within their totals, else None."""
+    if type(value) is not dict or not _DETAIL_KEYS.issuperset(value):
+        return None
+    for n in value.values():
+        if type(n) is not int or not 0 <= n <= MAX_EVENT_TOKENS:
+            return None
+    get = value.get
+    details = TokenDetails(
+        get("cacheReadTokens", 0), get("cacheWriteTokens", 0), get("audioInputTokens", 0),
+        get("reasoningTokens", 0), get("audioOutputTokens", 0),
+    )
+    if type(tokens_in) is not int or type(tokens_out) is not int or (
+        details.input_parts > tokens_in or details.output_parts > tokens_out
+    ):
+        return None
+    return details if details else NO_TOKEN_DETAILS
 
 
 def _plain_uuid(value: object, *, cache: bool) -> uuid.UUID | None:

@@ -22,7 +22,10 @@ from analytics_core.events import (
     MAX_FUTURE,
     MAX_METADATA_BYTES,
     MAX_METADATA_KEYS,
+    NO_TOKEN_DETAILS,
+    TOKEN_DETAIL_KEYS,
     Status,
+    TokenDetails,
     UsageEvent,
     is_valid_unicode,
 )
@@ -54,6 +57,14 @@ _SNAKE = {
     "actorId": "actor_id",
     "clientId": "client_id",
     "errorCode": "error_code",
+    "tokenDetails": "token_details",
+}
+_DETAIL_SNAKE = {
+    "cacheReadTokens": "cache_read_tokens",
+    "cacheWriteTokens": "cache_write_tokens",
+    "audioInputTokens": "audio_input_tokens",
+    "reasoningTokens": "reasoning_tokens",
+    "audioOutputTokens": "audio_output_tokens",
 }
 
 
@@ -169,6 +180,7 @@ def _parse_carefully(
     client_id = r.short_text("clientId", MAX_CLIENT_ID)
     error_code = r.short_text("errorCode", MAX_ERROR_CODE)
     metadata = _read_metadata(r)
+    details = _read_token_details(r, tokens_in, tokens_out)
     if r.errors:
         raise ValidationFailed(r.errors, "invalid usage event")
     assert event_id
@@ -194,7 +206,42 @@ def _parse_carefully(
         client_id=client_id,
         error_code=error_code,
         metadata=metadata,
+        token_details=details,
     )
+
+
+def _read_token_details(
+    r: _Reader, tokens_in: int | None, tokens_out: int | None
+) -> TokenDetails:
+    """`tokenDetails` (SPEC §12): each category an integer >= 0, parts within their total."""
+    value = r.value("tokenDetails", required=False)
+    if value is None:
+        return NO_TOKEN_DETAILS
+    if not isinstance(value, Mapping):
+        r.fail("tokenDetails", "must be an object of token counts")
+        return NO_TOKEN_DETAILS
+    counts: list[int] = []
+    for key in TOKEN_DETAIL_KEYS:
+        snake = _DETAIL_SNAKE[key]
+        n = value[key] if key in value else value.get(snake)
+        if n is None:
+            counts.append(0)
+        elif isinstance(n, bool) or not isinstance(n, int) or n < 0:
+            r.fail(f"tokenDetails.{key}", "must be an integer >= 0")
+        elif n > MAX_EVENT_TOKENS:
+            r.fail(f"tokenDetails.{key}", f"must be at most {MAX_EVENT_TOKENS}")
+        else:
+            counts.append(n)
+    if len(counts) < len(TOKEN_DETAIL_KEYS):
+        return NO_TOKEN_DETAILS
+    details = TokenDetails(*counts)
+    if tokens_in is not None and details.input_parts > tokens_in:
+        r.fail("tokenDetails", "cacheReadTokens + cacheWriteTokens + audioInputTokens must "
+               f"not exceed inputTokens ({details.input_parts} > {tokens_in})")
+    if tokens_out is not None and details.output_parts > tokens_out:
+        r.fail("tokenDetails", "reasoningTokens + audioOutputTokens must not exceed "
+               f"outputTokens ({details.output_parts} > {tokens_out})")
+    return details if details else NO_TOKEN_DETAILS
 
 
 def _read_occurred_at(r: _Reader, now: datetime, retention: timedelta) -> datetime | None:

@@ -56,6 +56,51 @@ def as_utc(value: datetime) -> datetime:
 
 
 @attrs.frozen
+class TokenDetails:
+    """Token categories (SPEC §12): parts of `inputTokens` (cache reads, cache writes, audio
+    input) and of `outputTokens` (reasoning, audio output). All zero for an event that carried
+    none, which is how every event stored before the categories existed reads."""
+
+    cache_read: int = 0
+    cache_write: int = 0
+    audio_input: int = 0
+    reasoning: int = 0
+    audio_output: int = 0
+
+    @property
+    def input_parts(self) -> int:
+        """Tokens of the input categories (at most `inputTokens`)."""
+        return self.cache_read + self.cache_write + self.audio_input
+
+    @property
+    def output_parts(self) -> int:
+        """Tokens of the output categories (at most `outputTokens`)."""
+        return self.reasoning + self.audio_output
+
+    def __bool__(self) -> bool:
+        return bool(self.cache_read or self.cache_write or self.audio_input or self.reasoning
+                    or self.audio_output)
+
+    def as_tuple(self) -> tuple[int, int, int, int, int]:
+        """(cache_read, cache_write, audio_input, reasoning, audio_output)."""
+        return (self.cache_read, self.cache_write, self.audio_input, self.reasoning,
+                self.audio_output)
+
+
+NO_TOKEN_DETAILS = TokenDetails()
+TOKEN_DETAIL_KEYS = (
+    "cacheReadTokens", "cacheWriteTokens", "audioInputTokens", "reasoningTokens",
+    "audioOutputTokens",
+)
+"""The camelCase keys of `tokenDetails`, in `TokenDetails.as_tuple` order."""
+TOKEN_DETAIL_NAMES = (
+    "cache_read_tokens", "cache_write_tokens", "audio_input_tokens", "reasoning_tokens",
+    "audio_output_tokens",
+)
+"""Their snake_case names (CSV columns, table columns, RollupStats fields), in that order."""
+
+
+@attrs.frozen
 class UsageEvent:
     """One validated inference call. Times are aware UTC datetimes; money is exact."""
 
@@ -72,6 +117,7 @@ class UsageEvent:
     client_id: str | None = None
     error_code: str | None = None
     metadata: Mapping[str, str] = attrs.field(factory=dict)
+    token_details: TokenDetails = NO_TOKEN_DETAILS
 
     def __attrs_post_init__(self) -> None:
         if not (  # plain ints in range skip the general checks, which name the bad field
@@ -87,6 +133,9 @@ class UsageEvent:
                     raise ValueError(f"{name} must be an integer >= 0")
         if self.cost.units < 0:
             raise ValueError("cost must be >= 0")
+        details = self.token_details
+        if details is not NO_TOKEN_DETAILS and details:
+            check_token_details(details, self.input_tokens, self.output_tokens)
 
     @property
     def key(self) -> tuple[uuid.UUID, uuid.UUID]:
@@ -100,7 +149,7 @@ class UsageEvent:
         ingest hot path, and every field, None included, is still told apart.
         """
         actor, client, error = self.actor_id, self.client_id, self.error_code
-        parts = (
+        parts: tuple[str, ...] = (
             str(self.event_id), _repeated_id_text(self.org_id), _repeated_id_text(self.model_id),
             str((self.occurred_at - _EPOCH) // _MICROSECOND), self.status._value_,
             str(self.latency_ms), str(self.input_tokens), str(self.output_tokens),
@@ -110,6 +159,11 @@ class UsageEvent:
             _NONE if error is None else str(error),
             _FINGERPRINT_JSON.encode(self.metadata) if self.metadata else "",
         )
+        details = self.token_details
+        if details is not NO_TOKEN_DETAILS and details:
+            # Only events with categories hash them: every fingerprint stored before the
+            # categories existed stays the fingerprint of the same event read back.
+            parts = (*parts, "td", *map(str, details.as_tuple()))
         return sha256("\x1f".join(parts).encode()).hexdigest()
 
 
@@ -146,7 +200,22 @@ def to_canonical(event: UsageEvent) -> dict[str, Any]:
         "clientId": event.client_id,
         "errorCode": event.error_code,
         "metadata": dict(event.metadata),
+        "tokenDetails": dict(zip(TOKEN_DETAIL_KEYS, event.token_details.as_tuple(), strict=True)),
     }
+
+
+def check_token_details(details: TokenDetails, input_tokens: int, output_tokens: int) -> None:
+    """ValueError unless every category is an integer >= 0 and each side's parts add up to
+    at most its total."""
+    for name, value in zip(TOKEN_DETAIL_KEYS, details.as_tuple(), strict=True):
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_INT:
+            raise ValueError(f"tokenDetails.{name} must be an integer >= 0")
+    if details.input_parts > input_tokens:
+        raise ValueError("tokenDetails: cacheReadTokens + cacheWriteTokens + audioInputTokens "
+                         "must not exceed inputTokens")
+    if details.output_parts > output_tokens:
+        raise ValueError("tokenDetails: reasoningTokens + audioOutputTokens must not exceed "
+                         "outputTokens")
 
 
 def is_valid_unicode(text: str) -> bool:

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import attrs
 
-from analytics_core.events import Status, UsageEvent
+from analytics_core.events import NO_TOKEN_DETAILS, Status, TokenDetails, UsageEvent
 from analytics_core.money import Cents
 from analytics_core.sketch import LatencySketch, bin_index, merge_sketches
 from analytics_core.timegrid import BUCKET
@@ -47,10 +47,23 @@ class RollupStats:
     latency_max: int | None = None
     sketch: LatencySketch = attrs.field(factory=LatencySketch)
     error_codes: Mapping[str, int] = attrs.field(factory=dict)
+    # Token categories (SPEC §12), parts of input_tokens and output_tokens.
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    audio_input_tokens: int = 0
+    reasoning_tokens: int = 0
+    audio_output_tokens: int = 0
 
     def merge(self, other: RollupStats) -> RollupStats:
         """Statistics of the union of both event sets."""
         return merge_stats((self, other))
+
+    @property
+    def token_details(self) -> TokenDetails:
+        """The token categories as one value."""
+        return TokenDetails(self.cache_read_tokens, self.cache_write_tokens,
+                            self.audio_input_tokens, self.reasoning_tokens,
+                            self.audio_output_tokens)
 
     @property
     def failures(self) -> int:
@@ -110,7 +123,8 @@ class _Accumulator:
     """Mutable scratch space used only inside this module to build frozen stats fast."""
 
     def __init__(self) -> None:
-        self.counts = [0] * 7  # invocations success errors timeouts throttled in out
+        # invocations success errors timeouts throttled in out, then the token categories
+        self.counts = [0] * 12
         self.cost = 0
         self.lat_sum = 0
         self.lat_min: int | None = None
@@ -125,6 +139,13 @@ class _Accumulator:
         c[_STATUS_SLOT[e.status]] += 1
         c[5] += e.input_tokens
         c[6] += e.output_tokens
+        details = e.token_details
+        if details is not NO_TOKEN_DETAILS:
+            c[7] += details.cache_read
+            c[8] += details.cache_write
+            c[9] += details.audio_input
+            c[10] += details.reasoning
+            c[11] += details.audio_output
         self.cost += e.cost.units
         latency = e.latency_ms
         # self._latency(latency, latency, latency), inlined: this runs once per ingested event
@@ -148,6 +169,11 @@ class _Accumulator:
         c[4] += s.throttled
         c[5] += s.input_tokens
         c[6] += s.output_tokens
+        c[7] += s.cache_read_tokens
+        c[8] += s.cache_write_tokens
+        c[9] += s.audio_input_tokens
+        c[10] += s.reasoning_tokens
+        c[11] += s.audio_output_tokens
         self.cost += s.cost.units
         if s.latency_min is not None and s.latency_max is not None:
             self._latency(s.latency_sum, s.latency_min, s.latency_max)
@@ -166,7 +192,8 @@ class _Accumulator:
             input_tokens=c[5], output_tokens=c[6], cost=Cents(self.cost),
             latency_sum=self.lat_sum, latency_min=self.lat_min, latency_max=self.lat_max,
             sketch=sketch if sketch is not None else LatencySketch(self.zeros, self.bins),
-            error_codes=_cap(self.codes),
+            error_codes=_cap(self.codes), cache_read_tokens=c[7], cache_write_tokens=c[8],
+            audio_input_tokens=c[9], reasoning_tokens=c[10], audio_output_tokens=c[11],
         )
 
 

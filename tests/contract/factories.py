@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 import attrs
 
 from analytics_core.access import Outcome
-from analytics_core.events import Status, UsageEvent
+from analytics_core.events import Status, TokenDetails, UsageEvent
 from analytics_core.exports import ExportGranularity, ExportJob, ExportKind, ExportRequest
 from analytics_core.freshness import FreshnessMarker
 from analytics_core.money import Cents
@@ -54,14 +54,18 @@ def varied_events(
     org_id: uuid.UUID, model_id: uuid.UUID, n: int = 12, *, occurred_at: datetime = BASE,
     client_id: str | None = "client-a",
 ) -> list[UsageEvent]:
-    """Events of every status, spread latencies (zero too), error codes and fractional costs."""
+    """Events of every status, spread latencies (zero too), error codes, fractional costs and
+    token categories (none on the first)."""
     statuses = list(Status)
     return [
         make_event(
             org_id=org_id, model_id=model_id, occurred_at=occurred_at, status=statuses[i % 4],
             latency_ms=[0, 3, 87, 1200, 45_000][i % 5], input_tokens=100 + i, output_tokens=7 * i,
             cost=Cents(12_345 + 7 * i), error_code=None if i % 4 == 0 else f"E{i % 3}",
-            client_id=client_id,
+            client_id=client_id, token_details=TokenDetails(
+                cache_read=(i % 3) * 10, cache_write=(i % 2) * 5, audio_input=int(i % 5 == 1),
+                reasoning=2 * i, audio_output=i % 2,
+            ),
         )
         for i in range(n)
     ]

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from datetime import timedelta
 
-from analytics_core.events import Status, UsageEvent
+from analytics_core.events import Status, TokenDetails, UsageEvent
 from analytics_core.money import Cents
 from analytics_core.ports import UnitOfWorkFactory
 from tests.contract.factories import BASE, evolve, make_event, make_events, new_id
@@ -178,15 +178,22 @@ def test_events_round_trip_every_field_exactly(uow_factory: UnitOfWorkFactory) -
         cost=Cents.parse("123456789.0001"), actor_id=new_id(), client_id="クライアント/λ \"q\"",
         error_code="rate_limited", metadata={"k": "v", "ü": "✓", "quote": "\"'", "": "empty"},
         occurred_at=BASE + timedelta(microseconds=1),
+        token_details=TokenDetails(0, 0, 0, 2**62, 2**62 - 1),
+    )
+    cached = make_event(
+        org_id=full.org_id, occurred_at=BASE + timedelta(microseconds=3),
+        input_tokens=1000, token_details=TokenDetails(cache_read=600, cache_write=300,
+                                                      audio_input=100),
     )
     bare = make_event(
         org_id=full.org_id, client_id=None, error_code=None, actor_id=None, metadata={},
         cost=Cents(0), occurred_at=BASE + timedelta(microseconds=2),
     )
-    add(uow_factory, [full, bare])
+    add(uow_factory, [full, bare, cached])
     found = scan_all(uow_factory, full.org_id)
-    assert found == [full, bare]
-    assert [e.fingerprint() for e in found] == [full.fingerprint(), bare.fingerprint()]
+    assert found == [full, bare, cached]
+    assert [e.fingerprint() for e in found] == [e.fingerprint() for e in (full, bare, cached)]
+    assert found[1].token_details == TokenDetails()  # none reported: zero in every category
     assert all(e.occurred_at.utcoffset() == timedelta(0) for e in found)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -17,8 +18,11 @@ from analytics_adapters.sql import (
     head_revision,
     migrate_to_head,
 )
-from analytics_adapters.sql.schema import metadata
+from analytics_adapters.sql.migrate import upgrade
+from analytics_adapters.sql.partitions import ensure_event_partitions
+from analytics_adapters.sql.schema import metadata, rollups_15m, usage_events
 from analytics_core.errors import SchemaNotMigrated
+from analytics_core.events import TokenDetails
 from tests.contract.sql_backends import storage_at
 from tests.integration.sql_support import database_url, fresh_storage
 
@@ -108,3 +112,49 @@ def test_sqlite_data_survives_a_restart_of_the_storage() -> None:
         first.close()
         with storage_at(url) as second, second.unit_of_work() as uow:
             assert uow.offsets.get("consumer", key_id) == 41
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_token_categories_migration_reads_old_rows_as_zero_without_rewriting_them(
+    kind: str,
+) -> None:
+    """Rows written at revision 0004 read back with every token category 0 after 0005, and on
+    PostgreSQL no table was rewritten (each keeps its storage file)."""
+    at = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
+    org, model, event_id = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    with database_url(kind, migrate=False) as url, storage_at(url) as storage:
+        upgrade(url, "0004")
+        postgres = storage.engine.dialect.name == "postgresql"
+        with storage.engine.begin() as conn:
+            if postgres:
+                ensure_event_partitions(conn, {at.date()})
+            # Only the columns revision 0004 has (Core names just the given ones).
+            conn.execute(usage_events.insert().values(
+                org_id=org, occurred_at=at, event_id=event_id, model_id=model, status=0,
+                latency_ms=120, input_tokens=300, output_tokens=45, cost_units=12345,
+            ))
+            conn.execute(rollups_15m.insert().values(
+                org_id=org, bucket_start=at, model_id=model, client_id="", invocations=1,
+                success=1, errors=0, timeouts=0, throttled=0, input_tokens=300,
+                output_tokens=45, cost_units=12345, latency_sum=120, latency_min=120,
+                latency_max=120, lat_zeros=0, lat_bins=[], lat_counts=[], error_codes={},
+            ))
+            files = _storage_files(conn) if postgres else {}
+        upgrade(url, "head")
+        with storage.engine.connect() as conn:
+            assert (_storage_files(conn) if postgres else {}) == files
+        with storage.unit_of_work() as uow:
+            (stored,) = uow.events.scan(org, at, at + timedelta(seconds=1))
+            (rollup,) = uow.rollups.query(org, at, at + timedelta(minutes=15))
+        assert stored.token_details == TokenDetails()
+        assert rollup.stats.token_details == TokenDetails()
+        assert (stored.input_tokens, rollup.stats.input_tokens) == (300, 300)
+
+
+def _storage_files(conn: sa.Connection) -> dict[str, int]:
+    """relfilenode of every table of the schema (and event partition): a rewrite changes it."""
+    rows = conn.execute(sa.text(
+        "SELECT relname, relfilenode FROM pg_class WHERE relkind = 'r' "
+        "AND relnamespace = 'public'::regnamespace"
+    ))
+    return dict(rows.tuples().all())

@@ -14,7 +14,9 @@ from analytics_core.events import (
     MAX_EVENT_COST_UNITS,
     MAX_EVENT_LATENCY_MS,
     MAX_EVENT_TOKENS,
+    NO_TOKEN_DETAILS,
     Status,
+    TokenDetails,
     UsageEvent,
 )
 from analytics_core.money import Cents
@@ -34,6 +36,7 @@ SNAKE = {
     "actorId": "actor_id",
     "clientId": "client_id",
     "errorCode": "error_code",
+    "tokenDetails": "token_details",
 }
 QUANTILES: tuple[tuple[float, Fraction], ...] = (
     (0.5, Fraction(1, 2)),
@@ -107,7 +110,7 @@ def usage_events(
     rich: bool = True,
 ) -> UsageEvent:
     """A valid event (within the ingest bounds); id pools force bucket collisions; rich=False
-    skips actor and metadata."""
+    skips actor, metadata and token categories."""
     when = draw(
         st.datetimes(
             min_value=start.replace(tzinfo=None),
@@ -117,6 +120,8 @@ def usage_events(
     )
     texts = st.none() | st.text(_STORABLE, max_size=128)
     code_strategy = st.sampled_from(codes) if codes else texts
+    tokens_in = draw(st.integers(min_value=0, max_value=MAX_EVENT_TOKENS))
+    tokens_out = draw(st.integers(min_value=0, max_value=MAX_EVENT_TOKENS))
     return UsageEvent(
         event_id=draw(uuids),
         org_id=draw(st.sampled_from(orgs)) if orgs else draw(uuids),
@@ -124,8 +129,8 @@ def usage_events(
         occurred_at=when,
         status=draw(statuses),
         latency_ms=draw(event_latencies),
-        input_tokens=draw(st.integers(min_value=0, max_value=MAX_EVENT_TOKENS)),
-        output_tokens=draw(st.integers(min_value=0, max_value=MAX_EVENT_TOKENS)),
+        input_tokens=tokens_in,
+        output_tokens=tokens_out,
         cost=draw(event_cents),
         actor_id=draw(st.none() | uuids) if rich else None,
         client_id=draw(st.sampled_from(clients))
@@ -133,7 +138,22 @@ def usage_events(
         else draw(texts),
         error_code=draw(code_strategy),
         metadata=draw(metadata_maps()) if rich else {},
+        token_details=draw(token_details(tokens_in, tokens_out)) if rich else NO_TOKEN_DETAILS,
     )
+
+
+@st.composite
+def token_details(draw: st.DrawFn, tokens_in: int, tokens_out: int) -> TokenDetails:
+    """Token categories within their totals; none at all half of the time (old producers)."""
+    if draw(st.booleans()):
+        return NO_TOKEN_DETAILS
+    cache_read = draw(st.integers(0, tokens_in))
+    cache_write = draw(st.integers(0, tokens_in - cache_read))
+    audio_in = draw(st.integers(0, tokens_in - cache_read - cache_write))
+    reasoning = draw(st.integers(0, tokens_out))
+    audio_out = draw(st.integers(0, tokens_out - reasoning))
+    details = TokenDetails(cache_read, cache_write, audio_in, reasoning, audio_out)
+    return details if details else NO_TOKEN_DETAILS
 
 
 def valid_payload(**overrides: object) -> dict[str, object]:

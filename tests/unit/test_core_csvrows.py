@@ -82,16 +82,21 @@ def test_text_row_renders_none_as_empty_and_neutralises() -> None:
 
 
 def test_usage_columns_follow_the_spec_order() -> None:
-    """The usage CSV header is SPEC §7's column list, in its order, then the model's name."""
+    """The usage CSV header is SPEC §7's column list, in its order, then the model's name,
+    then the token categories (SPEC §12)."""
     assert ",".join(USAGE_COLUMNS) == (
         "bucket_start,bucket_end,timezone,org_id,model_id,invocations,success,errors,timeouts,"
-        "throttled,input_tokens,output_tokens,cost_estimate_cents,model_name"
+        "throttled,input_tokens,output_tokens,cost_estimate_cents,model_name,cache_read_tokens,"
+        "cache_write_tokens,audio_input_tokens,reasoning_tokens,audio_output_tokens"
     )
 
 
 def test_event_columns_cover_the_event_fields() -> None:
     """The raw-event CSV has one column per exported event field, without duplicates, then the
-    model's and the client's names."""
-    assert len(set(EVENT_COLUMNS)) == len(EVENT_COLUMNS) == 14
+    model's and the client's names, then the token categories."""
+    assert len(set(EVENT_COLUMNS)) == len(EVENT_COLUMNS) == 19
     assert EVENT_COLUMNS[0] == "event_id"
-    assert EVENT_COLUMNS[-2:] == ("model_name", "client_name")
+    assert EVENT_COLUMNS[12:14] == ("model_name", "client_name")
+    assert EVENT_COLUMNS[14:] == ("cache_read_tokens", "cache_write_tokens",
+                                  "audio_input_tokens", "reasoning_tokens",
+                                  "audio_output_tokens")

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from analytics_core.errors import ValidationFailed
 from analytics_core.event_fastpath import parse_plain
 from analytics_core.event_parsing import _parse_carefully, parse_event
-from analytics_core.events import MAX_INT, UsageEvent, as_utc, to_canonical
+from analytics_core.events import MAX_INT, NO_TOKEN_DETAILS, UsageEvent, as_utc, to_canonical
 from analytics_core.money import Cents
 from analytics_core.rollups import NO_CLIENT, Rollup, RollupKey, build_rollups, stats_of
 from analytics_core.timegrid import floor_bucket
@@ -139,6 +139,14 @@ ODD_METADATA: list[object] = [
     {"k": "\ud800"}, {"\ud800": "v"}, {"k": "é"}, {"k": "é" * 2100}, {"k": 1}, {1: "v"},
     {"k": None}, OrderedDict(k="v"), {Text("k"): "v"}, {"k": Text("v")}, {}, [], "k=v",
 ]
+ODD_DETAILS: list[object] = [
+    {}, {"cacheReadTokens": 0}, {"cacheReadTokens": 1}, {"reasoningTokens": MAX_INT},
+    {"cacheReadTokens": -1}, {"cacheReadTokens": True}, {"cacheReadTokens": 1.0},
+    {"cacheReadTokens": "1"}, {"cacheReadTokens": None}, {"cache_read_tokens": 1},
+    {"cacheReadTokens": 1, "cache_read_tokens": 2}, {"unknown": 1}, {"audioOutputTokens": 10**9},
+    {"audioOutputTokens": 10**9 + 1}, {"cacheWriteTokens": 2**64}, [], "x", 3,
+    {"cacheReadTokens": 10**9, "cacheWriteTokens": 10**9}, {Text("reasoningTokens"): 1},
+]
 ODD_BY_KEY: dict[str, list[object]] = {
     **dict.fromkeys(["eventId", "orgId", "modelId", "actorId"], ODD_IDS),
     "occurredAt": ODD_TIMES + [iso(when) for when in EDGES],
@@ -147,6 +155,7 @@ ODD_BY_KEY: dict[str, list[object]] = {
     "status": ODD_STATUSES,
     **dict.fromkeys(["clientId", "errorCode"], ODD_TEXTS),
     "metadata": ODD_METADATA,
+    "tokenDetails": ODD_DETAILS,
 }
 odd_values = st.one_of(
     st.none(), st.booleans(), st.integers(-2, 3), st.floats(), st.decimals(),
@@ -184,6 +193,8 @@ def near_valid_payloads(draw: st.DrawFn) -> dict[str, Any]:
     for key in ("actorId", "clientId", "errorCode", "metadata"):
         if payload[key] in (None, {}) and draw(st.booleans()):
             del payload[key]
+    if not event.token_details and draw(st.booleans()):
+        del payload["tokenDetails"]
     size = draw(st.sampled_from([0, 1, 1, 1, 2, 4]))
     for key in draw(st.lists(st.sampled_from(KEYS), min_size=size, max_size=size, unique=True)):
         action = draw(st.sampled_from(["drop", "snake", "snake", "both", "odd", "odd", "none"]))
@@ -348,6 +359,8 @@ def former_fingerprint(event: UsageEvent) -> str:
         str(event.output_tokens), str(event.cost.units), *optional,
         json.dumps(event.metadata, sort_keys=True, separators=(",", ":")) if event.metadata else "",
     ]
+    if event.token_details:  # events with token categories (SPEC §12) hash them after the rest
+        parts += ["td", *map(str, event.token_details.as_tuple())]
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
 
@@ -365,9 +378,11 @@ class LoudUUID(uuid.UUID):
 
 @given(usage_events() | wide_events, st.sampled_from([None, Small.TWO]))
 def test_fingerprint_equals_the_former_formula(event: UsageEvent, count: Small | None) -> None:
-    """Same hex digest as before for every event, ids repeated or not, subclasses too."""
+    """Same hex digest as before for every event, ids repeated or not, subclasses too; an event
+    without token categories keeps the digest it had before they existed."""
     if count is not None:
-        event = attrs.evolve(event, latency_ms=count, output_tokens=count)
+        event = attrs.evolve(event, latency_ms=count, output_tokens=count,
+                             token_details=NO_TOKEN_DETAILS)
     again = attrs.evolve(event, event_id=uuid.uuid4())  # org and model ids now remembered
     loud = attrs.evolve(event, org_id=LoudUUID(int=event.org_id.int))
     for e in (event, again, loud, again):

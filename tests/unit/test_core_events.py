@@ -10,13 +10,21 @@ from typing import Any
 
 import attrs
 import pytest
-from core_strategies import NOW, RETENTION, SNAKE, cents, usage_events, valid_payload
+from core_strategies import (
+    NOW,
+    RETENTION,
+    SNAKE,
+    cents,
+    token_details,
+    usage_events,
+    valid_payload,
+)
 from hypothesis import given
 from hypothesis import strategies as st
 
 from analytics_core.errors import ValidationFailed
 from analytics_core.event_parsing import parse_event, parse_time
-from analytics_core.events import Status, UsageEvent, as_utc, to_canonical
+from analytics_core.events import Status, TokenDetails, UsageEvent, as_utc, to_canonical
 from analytics_core.money import Cents
 
 
@@ -342,6 +350,7 @@ CHANGES: dict[str, st.SearchStrategy[Any]] = {
     "client_id": st.none() | st.text(max_size=128),
     "error_code": st.none() | st.text(max_size=128),
     "metadata": st.dictionaries(st.text(max_size=5), st.text(max_size=5), max_size=3),
+    "token_details": st.none(),  # drawn within the event's totals in the test
 }
 
 
@@ -353,6 +362,12 @@ def test_fingerprint_changes_with_any_field(
     value = data.draw(CHANGES[name], label=name)
     if name == "status":
         value = Status(value)
+    elif name == "input_tokens":
+        value = max(value, event.token_details.input_parts)
+    elif name == "output_tokens":
+        value = max(value, event.token_details.output_parts)
+    elif name == "token_details":
+        value = data.draw(token_details(event.input_tokens, event.output_tokens), label=name)
     changed = attrs.evolve(event, **{name: value})
     if changed == event:
         return
@@ -477,3 +492,53 @@ def test_counters_above_the_per_event_bounds_are_rejected_naming_the_field(
 def test_counters_at_the_per_event_bounds_are_accepted(field: str, value: object) -> None:
     """The bounds themselves are valid values."""
     parse({**valid_payload(), field: value})
+
+
+DETAIL_BAD_VALUES: list[tuple[object, str]] = [
+    ([1], "tokenDetails"),
+    ("cacheReadTokens=1", "tokenDetails"),
+    ({"cacheReadTokens": -1}, "tokenDetails.cacheReadTokens"),
+    ({"cacheWriteTokens": 1.5}, "tokenDetails.cacheWriteTokens"),
+    ({"audioInputTokens": True}, "tokenDetails.audioInputTokens"),
+    ({"reasoningTokens": "5"}, "tokenDetails.reasoningTokens"),
+    ({"audio_output_tokens": 10**9 + 1}, "tokenDetails.audioOutputTokens"),
+    ({"cacheReadTokens": 101}, "tokenDetails"),  # more than inputTokens (100)
+    ({"cacheReadTokens": 60, "cacheWriteTokens": 30, "audioInputTokens": 11}, "tokenDetails"),
+    ({"reasoningTokens": 41}, "tokenDetails"),  # more than outputTokens (40)
+    ({"reasoningTokens": 20, "audioOutputTokens": 21}, "tokenDetails"),
+]
+
+
+@pytest.mark.parametrize(("value", "field"), DETAIL_BAD_VALUES,
+                         ids=[f"{v!r:.40}" for v, _ in DETAIL_BAD_VALUES])
+def test_bad_token_categories_reject_the_event_naming_the_field(value: object, field: str) -> None:
+    """A category that is not a count, or parts adding up to more than their total, reject
+    the event with one error naming tokenDetails (or the category)."""
+    payload = valid_payload(inputTokens=100, outputTokens=40, tokenDetails=value)
+    assert rejected_fields(payload) == [field]
+
+
+def test_token_categories_are_read_in_either_spelling_with_absent_ones_zero() -> None:
+    """camelCase or snake_case keys (inside and outside), unknown keys ignored, null or {}
+    meaning none; parts may add up to exactly their total."""
+    payload = valid_payload(inputTokens=100, outputTokens=40)
+    full = parse({**payload, "tokenDetails": {
+        "cacheReadTokens": 60, "cache_write_tokens": 30, "audioInputTokens": 10,
+        "reasoningTokens": 25, "audioOutputTokens": 15, "videoTokens": 7}})
+    assert full.token_details == TokenDetails(60, 30, 10, 25, 15)
+    snake = parse({**payload, "token_details": {"reasoning_tokens": 3}})
+    assert snake.token_details == TokenDetails(reasoning=3)
+    for none in (None, {}, {"cacheReadTokens": 0}):
+        assert parse({**payload, "tokenDetails": none}).token_details == TokenDetails()
+    assert parse(payload).token_details == TokenDetails()
+
+
+def test_the_constructor_refuses_categories_beyond_their_totals() -> None:
+    """Library callers building events get the same rule as the edges."""
+    event = parse(valid_payload(inputTokens=10, outputTokens=5))
+    with pytest.raises(ValueError, match="must not exceed inputTokens"):
+        attrs.evolve(event, token_details=TokenDetails(cache_read=11))
+    with pytest.raises(ValueError, match="must not exceed outputTokens"):
+        attrs.evolve(event, token_details=TokenDetails(reasoning=3, audio_output=3))
+    with pytest.raises(ValueError, match=r"tokenDetails\.cacheWriteTokens"):
+        attrs.evolve(event, token_details=TokenDetails(cache_write=-1))

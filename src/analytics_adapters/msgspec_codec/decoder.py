@@ -37,6 +37,7 @@ class _PlainEvent(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
     client_id: str | None = None
     error_code: str | None = None
     metadata: dict[str, str] | None = None
+    token_details: dict[str, int] | None = None
 
 
 _DECODER = msgspec.json.Decoder(_PlainEvent)
@@ -71,5 +72,5 @@ class MsgspecEventDecoder:
             fields.event_id, fields.org_id, fields.model_id, fields.occurred_at, fields.status,
             fields.latency_ms, fields.input_tokens, fields.output_tokens, cost,
             fields.actor_id, fields.client_id, fields.error_code, fields.metadata,
-            earliest, latest,
+            earliest, latest, fields.token_details,
         )

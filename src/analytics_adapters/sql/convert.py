@@ -6,7 +6,8 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from analytics_core.events import Status, UsageEvent
+from analytics_adapters.sql.schema import TOKEN_DETAIL_COLUMNS
+from analytics_core.events import NO_TOKEN_DETAILS, Status, TokenDetails, UsageEvent
 from analytics_core.exports import (
     ExportGranularity,
     ExportJob,
@@ -26,12 +27,14 @@ STATUS_BY_CODE: dict[int, Status] = {code: status for status, code in STATUS_COD
 EVENT_COLUMNS = (
     "org_id", "occurred_at", "event_id", "model_id", "status", "latency_ms", "input_tokens",
     "output_tokens", "cost_units", "actor_id", "client_id", "error_code", "metadata",
+    *TOKEN_DETAIL_COLUMNS,
 )
 
 ROLLUP_COLUMNS = (
     "org_id", "bucket_start", "model_id", "client_id", "invocations", "success", "errors",
     "timeouts", "throttled", "input_tokens", "output_tokens", "cost_units", "latency_sum",
     "latency_min", "latency_max", "lat_zeros", "lat_bins", "lat_counts", "error_codes",
+    *TOKEN_DETAIL_COLUMNS,
 )
 
 
@@ -40,7 +43,7 @@ def event_values(e: UsageEvent) -> tuple[Any, ...]:
     return (
         e.org_id, e.occurred_at, e.event_id, e.model_id, STATUS_CODES[e.status], e.latency_ms,
         e.input_tokens, e.output_tokens, e.cost.units, e.actor_id, e.client_id, e.error_code,
-        dict(e.metadata) if e.metadata else None,
+        dict(e.metadata) if e.metadata else None, *e.token_details.as_tuple(),
     )
 
 
@@ -57,7 +60,14 @@ def event_from_row(row: Any) -> UsageEvent:
         latency_ms=row.latency_ms, input_tokens=row.input_tokens,
         output_tokens=row.output_tokens, cost=Cents(row.cost_units), actor_id=row.actor_id,
         client_id=row.client_id, error_code=row.error_code, metadata=row.metadata or {},
+        token_details=_details(row.cache_read_tokens, row.cache_write_tokens,
+                               row.audio_input_tokens, row.reasoning_tokens,
+                               row.audio_output_tokens),
     )
+
+
+def _details(*counts: int) -> TokenDetails:
+    return TokenDetails(*map(int, counts)) if any(counts) else NO_TOKEN_DETAILS
 
 
 def sketch_lists(sketch: LatencySketch) -> tuple[list[int], list[int]]:
@@ -73,6 +83,8 @@ def rollup_values(r: Rollup) -> tuple[Any, ...]:
         k.org_id, k.bucket_start, k.model_id, k.client_id, s.invocations, s.success, s.errors,
         s.timeouts, s.throttled, s.input_tokens, s.output_tokens, s.cost.units, s.latency_sum,
         s.latency_min, s.latency_max, s.sketch.zero_count, bins, counts, dict(s.error_codes),
+        s.cache_read_tokens, s.cache_write_tokens, s.audio_input_tokens, s.reasoning_tokens,
+        s.audio_output_tokens,
     )
 
 
@@ -88,6 +100,7 @@ def rollup_from_values(v: tuple[Any, ...] | Any) -> Rollup:
     REAL, which an older release could store; it must read back as an integer, never a float.
     """
     n = [int(x) for x in v[4:13]]
+    d = [int(x) for x in v[19:24]]
     return Rollup(
         RollupKey(v[0], v[2], v[3], v[1]),
         RollupStats(
@@ -95,7 +108,8 @@ def rollup_from_values(v: tuple[Any, ...] | Any) -> Rollup:
             input_tokens=n[5], output_tokens=n[6], cost=Cents(n[7]), latency_sum=n[8],
             latency_min=v[13], latency_max=v[14],
             sketch=LatencySketch(v[15], dict(zip(v[16], v[17], strict=True))),
-            error_codes=v[18] or {},
+            error_codes=v[18] or {}, cache_read_tokens=d[0], cache_write_tokens=d[1],
+            audio_input_tokens=d[2], reasoning_tokens=d[3], audio_output_tokens=d[4],
         ),
     )
 

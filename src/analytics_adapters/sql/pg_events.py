@@ -25,10 +25,12 @@ _EVENTS = Stage("analytics_stage_events", """
 CREATE TEMP TABLE IF NOT EXISTS analytics_stage_events (
   ord int4, org_id uuid, occurred_at timestamptz, event_id uuid, model_id uuid, status int2,
   latency_ms int8, input_tokens int8, output_tokens int8, cost_units int8, actor_id uuid,
-  client_id text, error_code text, metadata jsonb, fingerprint bytea
+  client_id text, error_code text, metadata jsonb, fingerprint bytea, cache_read_tokens int8,
+  cache_write_tokens int8, audio_input_tokens int8, reasoning_tokens int8,
+  audio_output_tokens int8
 ) ON COMMIT DELETE ROWS""", [
     "int4", "uuid", "timestamptz", "uuid", "uuid", "int2", "int8", "int8", "int8", "int8",
-    "uuid", "text", "text", "jsonb", "bytea",
+    "uuid", "text", "text", "jsonb", "bytea", "int8", "int8", "int8", "int8", "int8",
 ])
 
 _INSERT_NEW = """
@@ -44,10 +46,12 @@ WITH s AS (
 ), e AS (
   INSERT INTO usage_events (
     org_id, occurred_at, event_id, model_id, status, latency_ms, input_tokens,
-    output_tokens, cost_units, actor_id, client_id, error_code, metadata)
+    output_tokens, cost_units, actor_id, client_id, error_code, metadata, cache_read_tokens,
+    cache_write_tokens, audio_input_tokens, reasoning_tokens, audio_output_tokens)
   SELECT s.org_id, s.occurred_at, s.event_id, s.model_id, s.status, s.latency_ms,
          s.input_tokens, s.output_tokens, s.cost_units, s.actor_id, s.client_id,
-         s.error_code, s.metadata
+         s.error_code, s.metadata, s.cache_read_tokens, s.cache_write_tokens,
+         s.audio_input_tokens, s.reasoning_tokens, s.audio_output_tokens
   FROM s JOIN k USING (org_id, event_id)
 )
 SELECT s.ord FROM s JOIN k USING (org_id, event_id)"""
@@ -71,7 +75,7 @@ def insert_new(
         (i, e.org_id, e.occurred_at, e.event_id, e.model_id, codes[e.status], e.latency_ms,
          e.input_tokens, e.output_tokens, e.cost.units, e.actor_id, e.client_id,
          e.error_code, Jsonb(dict(e.metadata)) if e.metadata else None,
-         bytes.fromhex(e.fingerprint()))
+         bytes.fromhex(e.fingerprint()), *e.token_details.as_tuple())
         for i, e in enumerate(events)
     ))
     ensure_event_partitions(conn, {e.occurred_at.date() for e in events})

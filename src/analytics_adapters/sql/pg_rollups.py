@@ -17,44 +17,42 @@ import sqlalchemy as sa
 from psycopg.types.json import Jsonb
 
 from analytics_adapters.sql.base import ActiveUnit
-from analytics_adapters.sql.convert import sketch_lists
+from analytics_adapters.sql.convert import ROLLUP_COLUMNS, sketch_lists
 from analytics_adapters.sql.pg_stage import Stage, copy_rows
+from analytics_adapters.sql.schema import TOKEN_DETAIL_COLUMNS
 from analytics_adapters.sql.sqlite_rollups import floor_day, floor_hour
 from analytics_core.freshness import FreshnessMarker
 from analytics_core.rollups import Rollup
 
 _EMPTY_JSON = Jsonb({})
 
+# The additive counters of a rollup row, in `ROLLUP_COLUMNS` order around the sketch columns.
+_SUMMED = (
+    "invocations", "success", "errors", "timeouts", "throttled", "input_tokens",
+    "output_tokens", "cost_units", "latency_sum",
+)
+_SUMMED_LATE = ("lat_zeros",)
+_DETAILS = TOKEN_DETAIL_COLUMNS
+
 _ROLLUPS = Stage("analytics_stage_rollups", """
 CREATE TEMP TABLE IF NOT EXISTS analytics_stage_rollups (
-  org_id uuid, bucket_start timestamptz, model_id uuid, client_id text, invocations int8,
-  success int8, errors int8, timeouts int8, throttled int8, input_tokens int8,
-  output_tokens int8, cost_units int8, latency_sum int8, latency_min int8, latency_max int8,
-  lat_zeros int8, lat_bins int4[], lat_counts int8[], error_codes jsonb
-) ON COMMIT DELETE ROWS""", [
-    "uuid", "timestamptz", "uuid", "text", "int8", "int8", "int8", "int8", "int8", "int8",
-    "int8", "int8", "int8", "int8", "int8", "int8", "int4[]", "int8[]", "jsonb",
+  org_id uuid, bucket_start timestamptz, model_id uuid, client_id text, @counters,
+  latency_min int8, latency_max int8, lat_zeros int8, lat_bins int4[], lat_counts int8[],
+  error_codes jsonb, @details
+) ON COMMIT DELETE ROWS""".replace(
+    "@counters", ", ".join(f"{c} int8" for c in _SUMMED)
+).replace("@details", ", ".join(f"{c} int8" for c in _DETAILS)), [
+    "uuid", "timestamptz", "uuid", "text", *["int8"] * len(_SUMMED), "int8", "int8", "int8",
+    "int4[]", "int8[]", "jsonb", *["int8"] * len(_DETAILS),
 ])
 
-_COLUMNS = """
-  org_id, bucket_start, model_id, client_id, invocations, success, errors, timeouts,
-  throttled, input_tokens, output_tokens, cost_units, latency_sum, latency_min, latency_max,
-  lat_zeros, lat_bins, lat_counts, error_codes"""
+_COLUMNS = ", ".join(ROLLUP_COLUMNS)
 
 _MERGE = """
 ON CONFLICT (org_id, bucket_start, model_id, client_id) DO UPDATE SET
-  invocations = r.invocations + excluded.invocations,
-  success = r.success + excluded.success,
-  errors = r.errors + excluded.errors,
-  timeouts = r.timeouts + excluded.timeouts,
-  throttled = r.throttled + excluded.throttled,
-  input_tokens = r.input_tokens + excluded.input_tokens,
-  output_tokens = r.output_tokens + excluded.output_tokens,
-  cost_units = r.cost_units + excluded.cost_units,
-  latency_sum = r.latency_sum + excluded.latency_sum,
+  @sums,
   latency_min = LEAST(r.latency_min, excluded.latency_min),
   latency_max = GREATEST(r.latency_max, excluded.latency_max),
-  lat_zeros = r.lat_zeros + excluded.lat_zeros,
   (lat_bins, lat_counts) = (
     SELECT (m.s).bins, (m.s).counts FROM (
       SELECT analytics_sketch_add(r.lat_bins, r.lat_counts, excluded.lat_bins,
@@ -62,7 +60,10 @@ ON CONFLICT (org_id, bucket_start, model_id, client_id) DO UPDATE SET
       OFFSET 0) AS m
   ),
   error_codes = CASE WHEN excluded.error_codes = '{}'::jsonb THEN r.error_codes
-                     ELSE analytics_merge_error_codes(r.error_codes, excluded.error_codes) END"""
+                     ELSE analytics_merge_error_codes(r.error_codes, excluded.error_codes) END
+""".replace("@sums", ",\n  ".join(
+    f"{c} = r.{c} + excluded.{c}" for c in (*_SUMMED, *_SUMMED_LATE, *_DETAILS)
+))
 
 _UPSERT_BASE = """
 INSERT INTO rollups_15m AS r (@columns)
@@ -79,27 +80,22 @@ ORDER BY org_id, bucket_start, model_id, client_id
 _UPSERT_TIER_DISTINCT = """
 INSERT INTO @table AS r (@columns)
 SELECT org_id, date_trunc('@unit', bucket_start, 'UTC') AS tier_start, model_id, client_id,
-       invocations, success, errors, timeouts, throttled, input_tokens, output_tokens, cost_units,
-       latency_sum, latency_min, latency_max, lat_zeros, lat_bins, lat_counts, error_codes
+       @rest
 FROM analytics_stage_rollups
 ORDER BY org_id, tier_start, model_id, client_id
-@merge""".replace("@columns", _COLUMNS).replace("@merge", _MERGE)
+@merge""".replace("@columns", _COLUMNS).replace("@merge", _MERGE).replace(
+    "@rest", ", ".join(ROLLUP_COLUMNS[4:]))
 
 _UPSERT_TIER = """
 INSERT INTO @table AS r (@columns)
-SELECT org_id, tier_start, model_id, client_id, invocations, success, errors, timeouts,
-       throttled, input_tokens, output_tokens, cost_units, latency_sum, latency_min,
+SELECT org_id, tier_start, model_id, client_id, @summed, latency_min,
        latency_max, lat_zeros,
        CASE WHEN deltas = 1 THEN one_bins ELSE (merged).bins END,
        CASE WHEN deltas = 1 THEN one_counts ELSE (merged).counts END,
-       CASE WHEN deltas = 1 THEN one_codes ELSE codes END
+       CASE WHEN deltas = 1 THEN one_codes ELSE codes END, @details
 FROM (
-  SELECT org_id, tier_start, model_id, client_id, count(*) AS deltas,
-         sum(invocations)::int8 AS invocations, sum(success)::int8 AS success,
-         sum(errors)::int8 AS errors, sum(timeouts)::int8 AS timeouts,
-         sum(throttled)::int8 AS throttled, sum(input_tokens)::int8 AS input_tokens,
-         sum(output_tokens)::int8 AS output_tokens, sum(cost_units)::int8 AS cost_units,
-         sum(latency_sum)::int8 AS latency_sum, min(latency_min) AS latency_min,
+  SELECT org_id, tier_start, model_id, client_id, count(*) AS deltas, @sums,
+         min(latency_min) AS latency_min,
          max(latency_max) AS latency_max, sum(lat_zeros)::int8 AS lat_zeros,
          min(lat_bins) AS one_bins, min(lat_counts) AS one_counts,
          (array_agg(error_codes))[1] AS one_codes,
@@ -114,7 +110,9 @@ FROM (
   GROUP BY org_id, tier_start, model_id, client_id
 ) AS g
 ORDER BY org_id, tier_start, model_id, client_id
-@merge""".replace("@columns", _COLUMNS).replace("@merge", _MERGE)
+@merge""".replace("@columns", _COLUMNS).replace("@merge", _MERGE).replace(
+    "@summed", ", ".join(_SUMMED)).replace("@details", ", ".join(_DETAILS)).replace(
+    "@sums", ", ".join(f"sum({c})::int8 AS {c}" for c in (*_SUMMED, *_DETAILS)))
 
 
 def _tier(table: str, unit: str) -> tuple[str, str]:
@@ -147,6 +145,8 @@ def _rollup_row(r: Rollup) -> tuple[Any, ...]:
         s.errors, s.timeouts, s.throttled, s.input_tokens, s.output_tokens, s.cost.units,
         s.latency_sum, s.latency_min, s.latency_max, s.sketch.zero_count, bins, counts,
         Jsonb(dict(s.error_codes)) if s.error_codes else _EMPTY_JSON,
+        s.cache_read_tokens, s.cache_write_tokens, s.audio_input_tokens, s.reasoning_tokens,
+        s.audio_output_tokens,
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from analytics_adapters.sql.types import IntList, UtcDateTime, big_id, c_text, json_type
+from analytics_core.events import TOKEN_DETAIL_NAMES
 
 metadata = sa.MetaData(
     naming_convention={
@@ -18,6 +19,17 @@ metadata = sa.MetaData(
         "pk": "pk_%(table_name)s",
     }
 )
+
+TOKEN_DETAIL_COLUMNS = TOKEN_DETAIL_NAMES
+"""Token categories (SPEC §12, migration 0005), in `TokenDetails.as_tuple` order: zero for
+rows written before they existed (a constant default: adding them rewrote nothing)."""
+
+
+def token_detail_columns() -> list[sa.Column[int]]:
+    """Fresh Column objects for the token categories (a Column belongs to one table)."""
+    return [sa.Column(name, sa.BigInteger, nullable=False, server_default="0")
+            for name in TOKEN_DETAIL_COLUMNS]
+
 
 # Raw accepted events. On PostgreSQL: range-partitioned by day on occurred_at, one partition
 # per UTC day named usage_events_pYYYYMMDD. Uniqueness of (org_id, event_id) across
@@ -38,6 +50,7 @@ usage_events = sa.Table(
     sa.Column("client_id", sa.Text, nullable=True),
     sa.Column("error_code", sa.Text, nullable=True),
     sa.Column("metadata", json_type(), nullable=True),
+    *token_detail_columns(),
     sa.PrimaryKeyConstraint("org_id", "occurred_at", "event_id"),
     postgresql_partition_by="RANGE (occurred_at)",
 )
@@ -85,6 +98,7 @@ def _rollup_table(name: str) -> sa.Table:
         sa.Column("lat_bins", IntList(), nullable=False),
         sa.Column("lat_counts", IntList(big=True), nullable=False),
         sa.Column("error_codes", json_type(), nullable=False),
+        *token_detail_columns(),
         sa.PrimaryKeyConstraint("org_id", "bucket_start", "model_id", "client_id"),
     )
 

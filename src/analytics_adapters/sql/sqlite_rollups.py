@@ -14,13 +14,18 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from analytics_adapters.sql.convert import rollup_row
-from analytics_adapters.sql.schema import rollups_1d, rollups_1h, rollups_15m
+from analytics_adapters.sql.schema import (
+    TOKEN_DETAIL_COLUMNS,
+    rollups_1d,
+    rollups_1h,
+    rollups_15m,
+)
 from analytics_adapters.sql.sqlite_functions import MERGE_BINS, MERGE_COUNTS, MERGE_ERROR_CODES
 from analytics_core.rollups import Rollup, RollupKey, RollupStats, merge_stats
 
 ADDITIVE = (
     "invocations", "success", "errors", "timeouts", "throttled", "input_tokens",
-    "output_tokens", "cost_units", "latency_sum", "lat_zeros",
+    "output_tokens", "cost_units", "latency_sum", "lat_zeros", *TOKEN_DETAIL_COLUMNS,
 )
 
 

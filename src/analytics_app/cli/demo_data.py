@@ -178,8 +178,12 @@ def _event(
     elif status == "timeout":
         latency = max(latency, 30_000 + rng.uniform(0, 500))
     cost = (tokens_in * model.input_price + tokens_out * model.output_price) / 1000
+    event_id = uuid.uuid5(DEMO_NAMESPACE, f"{run}:{rng.getrandbits(64)}")
+    # Token categories and attribution tags come from a generator seeded by the event id, so
+    # the main generator (and with it every demo figure before they existed) is unchanged.
+    extra = random.Random(event_id.int)  # noqa: S311 - demo data, not secrets
     return {
-        "eventId": str(uuid.uuid5(DEMO_NAMESPACE, f"{run}:{rng.getrandbits(64)}")),
+        "eventId": str(event_id),
         "orgId": str(org.org_id),
         "modelId": str(model.model_id),
         "occurredAt": at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
@@ -191,8 +195,27 @@ def _event(
         "clientId": rng.choice(org.clients),
         "actorId": str(uuid.uuid5(org.org_id, f"user-{rng.randrange(12)}")),
         "errorCode": rng.choice(_ERROR_CODES[status]) if status in _ERROR_CODES else None,
-        "metadata": {"region": rng.choice(("us-east-1", "eu-west-1")), "source": "demo"},
+        "metadata": {"region": rng.choice(("us-east-1", "eu-west-1")), "source": "demo",
+                     "team": extra.choice(_TEAMS), "feature": extra.choice(_FEATURES)},
+        "tokenDetails": _token_details(extra, tokens_in, tokens_out),
     }
+
+
+_TEAMS = ("search", "support", "growth", "platform")
+_FEATURES = ("chat", "summarise", "classify", "embed-backfill", "agent")
+
+
+def _token_details(rng: random.Random, tokens_in: int, tokens_out: int) -> dict[str, int]:
+    """Prompt-cache hits on about half the calls, a few cache writes, and reasoning tokens on
+    about a third of the answers (the categories of SPEC §12)."""
+    details = {"cacheReadTokens": 0, "cacheWriteTokens": 0, "reasoningTokens": 0}
+    if tokens_in and rng.random() < 0.5:
+        details["cacheReadTokens"] = int(tokens_in * rng.uniform(0.3, 0.9))
+    elif tokens_in and rng.random() < 0.1:
+        details["cacheWriteTokens"] = int(tokens_in * rng.uniform(0.5, 1.0))
+    if tokens_out and rng.random() < 0.35:
+        details["reasoningTokens"] = int(tokens_out * rng.uniform(0.2, 0.7))
+    return details
 
 
 def _spike(now: datetime) -> Spike:

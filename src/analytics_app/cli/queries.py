@@ -17,6 +17,7 @@ from analytics_core.event_parsing import parse_time
 if TYPE_CHECKING:
     from analytics_app.config import Settings
     from analytics_core.registry import Names
+    from analytics_core.rollups import RollupStats
     from analytics_core.usecases.queries import AnalyticsQuery, AnalyticsReport
 
 GRANULARITIES = ("hour", "day", "month")
@@ -128,17 +129,18 @@ def _period(report: AnalyticsReport, start: datetime) -> str:
 
 
 def _usage_rows(report: AnalyticsReport, names: Names) -> list[list[str]]:
-    rows = [["period start", "group", "invocations", "input tokens", "output tokens",
-             "cost (cents)"]]
+    rows = [["period start", "group", "invocations", "input tokens", "cached input",
+             "output tokens", "reasoning", "cost (cents)"]]
     for p in report.series:
-        s = p.stats
         rows.append([_period(report, p.bucket_start), _label(report, p.group, names),
-                     f"{s.invocations:,}", f"{s.input_tokens:,}", f"{s.output_tokens:,}",
-                     s.cost.exact_str()])
-    t = report.totals
-    rows.append(["total", "", f"{t.invocations:,}", f"{t.input_tokens:,}",
-                 f"{t.output_tokens:,}", t.cost.exact_str()])
+                     *_usage_cells(p.stats)])
+    rows.append(["total", "", *_usage_cells(report.totals)])
     return rows
+
+
+def _usage_cells(s: RollupStats) -> list[str]:
+    return [f"{s.invocations:,}", f"{s.input_tokens:,}", f"{s.cache_read_tokens:,}",
+            f"{s.output_tokens:,}", f"{s.reasoning_tokens:,}", s.cost.exact_str()]
 
 
 def _ms(value: float | None) -> str:

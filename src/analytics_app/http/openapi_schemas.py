@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from analytics_core.events import MAX_EVENT_COST_CENTS, MAX_EVENT_LATENCY_MS, MAX_EVENT_TOKENS
+from analytics_core.events import (
+    MAX_EVENT_COST_CENTS,
+    MAX_EVENT_LATENCY_MS,
+    MAX_EVENT_TOKENS,
+    TOKEN_DETAIL_KEYS,
+)
 
 Schema = dict[str, Any]
 
@@ -32,8 +37,21 @@ MONEY_EXACT: Schema = {"type": "string", "pattern": r"^[0-9]+\.[0-9]{4}$",
                "description": "Exact cents with 4 decimal places."}
 MONEY_ROUNDED: Schema = {"type": "integer", "description": "Cents rounded half-even."}
 
+_TOKEN_DETAILS: Schema = obj(
+    {key: {**INT, "maximum": MAX_EVENT_TOKENS} for key in TOKEN_DETAIL_KEYS}, [],
+    description="Token categories (SPEC §12): cacheReadTokens, cacheWriteTokens and "
+    "audioInputTokens are parts of inputTokens (they may add up to at most inputTokens); "
+    "reasoningTokens and audioOutputTokens are parts of outputTokens (at most outputTokens). "
+    "An absent key counts 0; unknown keys are ignored.",
+)
+_TOKEN_DETAIL_SUMS: Schema = obj(
+    dict.fromkeys(TOKEN_DETAIL_KEYS, INT), list(TOKEN_DETAIL_KEYS),
+    description="Tokens per category (parts of inputTokens and outputTokens); 0 for events "
+    "that reported no categories.",
+)
 _USAGE_FIELDS: dict[str, Schema] = {
     "invocations": INT, "inputTokens": INT, "outputTokens": INT,
+    "tokenDetails": _TOKEN_DETAIL_SUMS,
     "costEstimateCents": MONEY_ROUNDED, "costEstimateCentsExact": MONEY_EXACT,
 }
 _POINT_KEYS: dict[str, Schema] = {
@@ -149,7 +167,8 @@ SCHEMAS: dict[str, Schema] = {
          "clientId": {"type": ["string", "null"], "maxLength": 128},
          "errorCode": {"type": ["string", "null"], "maxLength": 128},
          "metadata": {"type": "object", "additionalProperties": {"type": "string"},
-                      "maxProperties": 32}},
+                      "maxProperties": 32},
+         "tokenDetails": {**_TOKEN_DETAILS, "type": ["object", "null"]}},
         ["eventId", "orgId", "modelId", "occurredAt", "status", "latencyMs", "inputTokens",
          "outputTokens", "costEstimateCents"],
         description="snake_case spellings of every key are accepted; unknown keys ignored.",

@@ -6,6 +6,7 @@ import uuid
 from datetime import datetime, tzinfo
 from typing import Any
 
+from analytics_core.events import TOKEN_DETAIL_KEYS
 from analytics_core.exports import ExportJob, ExportStatus
 from analytics_core.freshness import Freshness, FreshnessReport
 from analytics_core.registry import ModelEntry, Names
@@ -43,11 +44,16 @@ def _group(point: SeriesPoint, group_by: GroupBy, names: Names) -> dict[str, Any
     return {}
 
 
+def token_details_body(s: RollupStats) -> dict[str, int]:
+    """`tokenDetails` of a point (SPEC §12): every category, zero when none was reported."""
+    return dict(zip(TOKEN_DETAIL_KEYS, s.token_details.as_tuple(), strict=True))
+
+
 def _usage_fields(s: RollupStats) -> dict[str, Any]:
     return {
         "invocations": s.invocations, "inputTokens": s.input_tokens,
-        "outputTokens": s.output_tokens, "costEstimateCents": s.cost.rounded(),
-        "costEstimateCentsExact": s.cost.exact_str(),
+        "outputTokens": s.output_tokens, "tokenDetails": token_details_body(s),
+        "costEstimateCents": s.cost.rounded(), "costEstimateCentsExact": s.cost.exact_str(),
     }
 
 

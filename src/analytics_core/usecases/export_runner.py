@@ -16,7 +16,7 @@ import attrs
 
 from analytics_core.csvrows import EVENT_COLUMNS, USAGE_COLUMNS, text_row
 from analytics_core.errors import Conflict, StoreUnavailable
-from analytics_core.events import UsageEvent
+from analytics_core.events import TOKEN_DETAIL_KEYS, UsageEvent
 from analytics_core.exports import (
     ExportGranularity,
     ExportJob,
@@ -114,6 +114,7 @@ def _usage_rows(
             request.tz, request.org_id, point.group, s.invocations, s.success, s.errors,
             s.timeouts, s.throttled, s.input_tokens, s.output_tokens, s.cost.exact_str(),
             names.model(None if point.group is None else uuid.UUID(point.group)),
+            *s.token_details.as_tuple(),
         ])
 
 
@@ -135,6 +136,7 @@ def _event_rows(
                 e.event_id, e.org_id, e.model_id, isoformat(e.occurred_at, tz), e.status.value,
                 e.latency_ms, e.input_tokens, e.output_tokens, e.cost.exact_str(), e.actor_id,
                 e.client_id, e.error_code, names.model(e.model_id), names.client(e.client_id),
+                *e.token_details.as_tuple(),
             ])
         tally.totals = tally.totals.merge(stats_of(batch))
 
@@ -167,6 +169,7 @@ def _manifest(job: ExportJob, tally: _Tally, generated_at: datetime, complete: d
             "invocations": t.invocations, "success": t.success, "errors": t.errors,
             "timeouts": t.timeouts, "throttled": t.throttled, "inputTokens": t.input_tokens,
             "outputTokens": t.output_tokens, "costEstimateCents": t.cost.exact_str(),
+            "tokenDetails": dict(zip(TOKEN_DETAIL_KEYS, t.token_details.as_tuple(), strict=True)),
         },
         "columns": list(USAGE_COLUMNS if job.request.kind is ExportKind.USAGE else EVENT_COLUMNS),
     }
