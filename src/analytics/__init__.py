@@ -36,6 +36,7 @@ from analytics_core.freshness import (
     ModelFreshness,
 )
 from analytics_core.money import Cents
+from analytics_core.prices import PriceCategory, PriceVersion
 from analytics_core.registry import ClientName, ModelEntry
 from analytics_core.rollups import RollupStats
 from analytics_core.timegrid import Grain
@@ -67,6 +68,8 @@ __all__ = [
     "ModelEntry",
     "ModelFreshness",
     "NotFound",
+    "PriceCategory",
+    "PriceVersion",
     "RollupStats",
     "SchemaNotMigrated",
     "SeriesPoint",

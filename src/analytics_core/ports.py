@@ -18,8 +18,10 @@ from typing import Protocol, Self
 from analytics_core.events import UsageEvent
 from analytics_core.exports import ExportJob, ExportStatus
 from analytics_core.freshness import FreshnessMarker
+from analytics_core.prices import PriceVersion
 from analytics_core.records import ApiKeyRecord, AuditEntry, DeadLetter, DedupeConflict
 from analytics_core.registry import ClientName, ModelEntry
+from analytics_core.restatements import Restatement, RestatementDelta
 from analytics_core.rollups import AggregateCell, Rollup
 
 EventKey = tuple[uuid.UUID, uuid.UUID]
@@ -55,13 +57,33 @@ class EventDecoder(Protocol):
 class EventStore(Protocol):
     """Raw accepted events, unique by (org_id, event_id) for the whole raw retention."""
 
-    def add_new(self, events: Sequence[UsageEvent]) -> list[UsageEvent]:
+    def add_new(
+        self, events: Sequence[UsageEvent], price_versions: Sequence[uuid.UUID | None] = (),
+    ) -> list[UsageEvent]:
         """Insert the events whose key is not stored yet; return exactly those (the same
-        objects, not copies), in input order.
+        objects, not copies), in input order. `price_versions`, when given, holds one entry
+        per event: the version that priced it (None: unpriced), stored with it.
 
         Within one call the first occurrence of a key wins. Concurrent callers never both
         insert the same key: the loser sees it as already stored.
         """
+        ...
+
+    def priced(
+        self, org_id: uuid.UUID, model_id: uuid.UUID, start: datetime, end: datetime, *,
+        after: tuple[datetime, uuid.UUID] | None, limit: int,
+    ) -> builtins.list[tuple[UsageEvent, uuid.UUID | None]]:
+        """Up to `limit` events of one org's model with start <= occurred_at < end, after the
+        (occurred_at, event_id) position `after` (None: from the start), in that order, each
+        with the price version stored with it."""
+        ...
+
+    def set_price_versions(
+        self, org_id: uuid.UUID,
+        changes: Sequence[tuple[datetime, uuid.UUID, uuid.UUID | None]],
+    ) -> None:
+        """Store new price versions for stored events given as (occurred_at, event_id,
+        version)."""
         ...
 
     def fingerprints(self, keys: Iterable[EventKey]) -> dict[EventKey, str]:
@@ -280,6 +302,57 @@ class ClientNameStore(Protocol):
         ...
 
 
+class PriceCatalogStore(Protocol):
+    """Price versions (analytics_core.prices): append-only, never changed or removed."""
+
+    def all(self) -> builtins.list[PriceVersion]:
+        """Every version, superseded ones too, in the order they were added."""
+        ...
+
+    def add(self, versions: Sequence[PriceVersion]) -> None:
+        """Append versions; Conflict when a version id is already stored."""
+        ...
+
+    def revision(self) -> int:
+        """A number that grows whenever versions are added (0 for an empty catalog). Read on
+        the unit's write connection: a unit that will write (the ingest, adding versions) reads
+        it first, and on SQLite then holds the write lock from its first statement."""
+        ...
+
+
+class RestatementStore(Protocol):
+    """Restatement records (analytics_core.restatements) and their deltas."""
+
+    def create(self, restatement: Restatement) -> None:
+        """Store a new record."""
+        ...
+
+    def get(self, restatement_id: uuid.UUID) -> Restatement | None:
+        """One record, or None."""
+        ...
+
+    def save(self, restatement: Restatement) -> None:
+        """Replace a stored record (status, cursor, counters)."""
+        ...
+
+    def open(self) -> builtins.list[Restatement]:
+        """Records not yet succeeded, oldest first."""
+        ...
+
+    def for_org(self, org_id: uuid.UUID) -> builtins.list[Restatement]:
+        """Records that can touch the org (its own, and every global one), newest first."""
+        ...
+
+    def add_deltas(self, deltas: Sequence[RestatementDelta]) -> None:
+        """Add to the deltas of each (restatement, org, model, day), creating missing ones."""
+        ...
+
+    def deltas(self, restatement_id: uuid.UUID,
+               org_id: uuid.UUID) -> builtins.list[RestatementDelta]:
+        """One org's deltas of one restatement, by (model, day)."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One atomic transaction across every repository."""
 
@@ -293,6 +366,8 @@ class UnitOfWork(Protocol):
     api_keys: ApiKeyStore
     models: ModelRegistry
     clients: ClientNameStore
+    prices: PriceCatalogStore
+    restatements: RestatementStore
 
     def __enter__(self) -> Self: ...
 

@@ -6,11 +6,19 @@ import bisect
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 import attrs
 
-from analytics_core.events import NO_TOKEN_DETAILS, Status, TokenDetails, UsageEvent
+from analytics_core.events import (
+    NO_TOKEN_DETAILS,
+    TOKEN_DETAIL_NAMES,
+    Status,
+    TokenDetails,
+    UsageEvent,
+)
 from analytics_core.money import Cents
+from analytics_core.prices import ZERO_COSTS, EventPrice
 from analytics_core.sketch import LatencySketch, bin_index, merge_sketches
 from analytics_core.timegrid import BUCKET
 
@@ -53,6 +61,10 @@ class RollupStats:
     audio_input_tokens: int = 0
     reasoning_tokens: int = 0
     audio_output_tokens: int = 0
+    # Catalog cost (SPEC §12) per category in units of 0.0001 cent, in `prices.CATEGORIES`
+    # order, of the `priced` invocations a price version covered.
+    catalog_costs: tuple[int, ...] = ZERO_COSTS
+    priced: int = 0
 
     def merge(self, other: RollupStats) -> RollupStats:
         """Statistics of the union of both event sets."""
@@ -64,6 +76,22 @@ class RollupStats:
         return TokenDetails(self.cache_read_tokens, self.cache_write_tokens,
                             self.audio_input_tokens, self.reasoning_tokens,
                             self.audio_output_tokens)
+
+    @property
+    def catalog_cost(self) -> Cents:
+        """The catalog cost of the priced invocations."""
+        return Cents(sum(self.catalog_costs))
+
+    @property
+    def unpriced(self) -> int:
+        """Invocations no price version covered."""
+        return self.invocations - self.priced
+
+    def extra_counters(self) -> tuple[int, ...]:
+        """The counters added after the first release, in `EXTRA_COUNTER_NAMES` order."""
+        return (self.cache_read_tokens, self.cache_write_tokens, self.audio_input_tokens,
+                self.reasoning_tokens, self.audio_output_tokens, *self.catalog_costs,
+                self.priced)
 
     @property
     def failures(self) -> int:
@@ -123,8 +151,8 @@ class _Accumulator:
     """Mutable scratch space used only inside this module to build frozen stats fast."""
 
     def __init__(self) -> None:
-        # invocations success errors timeouts throttled in out, then the token categories
-        self.counts = [0] * 12
+        # invocations success errors timeouts throttled in out, then the extra counters
+        self.counts = [0] * (7 + len(EXTRA_COUNTER_NAMES))
         self.cost = 0
         self.lat_sum = 0
         self.lat_min: int | None = None
@@ -133,8 +161,18 @@ class _Accumulator:
         self.zeros = 0
         self.bins: dict[int, int] = {}
 
-    def add_event(self, e: UsageEvent) -> None:
+    def add_event(self, e: UsageEvent, price: EventPrice | None = None) -> None:
         c = self.counts
+        if price is not None:
+            costs = price.costs
+            c[12] += costs[0]
+            c[13] += costs[1]
+            c[14] += costs[2]
+            c[15] += costs[3]
+            c[16] += costs[4]
+            c[17] += costs[5]
+            c[18] += costs[6]
+            c[19] += 1
         c[0] += 1
         c[_STATUS_SLOT[e.status]] += 1
         c[5] += e.input_tokens
@@ -169,11 +207,8 @@ class _Accumulator:
         c[4] += s.throttled
         c[5] += s.input_tokens
         c[6] += s.output_tokens
-        c[7] += s.cache_read_tokens
-        c[8] += s.cache_write_tokens
-        c[9] += s.audio_input_tokens
-        c[10] += s.reasoning_tokens
-        c[11] += s.audio_output_tokens
+        for i, n in enumerate(s.extra_counters(), 7):
+            c[i] += n
         self.cost += s.cost.units
         if s.latency_min is not None and s.latency_max is not None:
             self._latency(s.latency_sum, s.latency_min, s.latency_max)
@@ -192,29 +227,54 @@ class _Accumulator:
             input_tokens=c[5], output_tokens=c[6], cost=Cents(self.cost),
             latency_sum=self.lat_sum, latency_min=self.lat_min, latency_max=self.lat_max,
             sketch=sketch if sketch is not None else LatencySketch(self.zeros, self.bins),
-            error_codes=_cap(self.codes), cache_read_tokens=c[7], cache_write_tokens=c[8],
-            audio_input_tokens=c[9], reasoning_tokens=c[10], audio_output_tokens=c[11],
+            error_codes=_cap(self.codes), **extra_fields(c[7:]),
         )
+
+
+EXTRA_COUNTER_NAMES = (
+    *TOKEN_DETAIL_NAMES, *(f"catalog_{name}_units" for name in (
+        "input", "cache_read", "cache_write", "audio_input", "output", "reasoning",
+        "audio_output")), "priced_invocations",
+)
+"""Names (columns) of `RollupStats.extra_counters`: token categories, catalog cost per price
+category, priced invocations."""
+
+
+def extra_fields(values: Sequence[int]) -> dict[str, Any]:
+    """RollupStats keyword arguments of extra counter values in `EXTRA_COUNTER_NAMES` order."""
+    v = [int(x) for x in values]
+    return {"cache_read_tokens": v[0], "cache_write_tokens": v[1], "audio_input_tokens": v[2],
+            "reasoning_tokens": v[3], "audio_output_tokens": v[4],
+            "catalog_costs": tuple(v[5:12]), "priced": v[12]}
 
 
 _STATUS_SLOT = {Status.SUCCESS: 1, Status.ERROR: 2, Status.TIMEOUT: 3, Status.THROTTLED: 4}
 
 
-def stats_of(events: Iterable[UsageEvent]) -> RollupStats:
-    """Statistics of a set of events."""
+def stats_of(
+    events: Iterable[UsageEvent], prices: Iterable[EventPrice | None] | None = None
+) -> RollupStats:
+    """Statistics of a set of events (priced by `prices`, one per event, when given)."""
     acc = _Accumulator()
-    for e in events:
-        acc.add_event(e)
+    if prices is None:
+        for e in events:
+            acc.add_event(e)
+    else:
+        for e, price in zip(events, prices, strict=True):
+            acc.add_event(e, price)
     return acc.freeze()
 
 
-def build_rollups(events: Iterable[UsageEvent]) -> list[Rollup]:
-    """Group events into base-bucket rollup deltas, sorted by key (stable lock order for SQL)."""
+def build_rollups(
+    events: Iterable[UsageEvent], prices: Sequence[EventPrice | None] | None = None
+) -> list[Rollup]:
+    """Group events into base-bucket rollup deltas, sorted by key (stable lock order for SQL);
+    `prices` (one per event) adds their catalog costs."""
     # Grouped by the ids' integers and the bucket's epoch second (`floor_bucket` before its
     # datetime): they hash and sort in C, in the same order as the UUIDs and datetimes.
     accs: dict[tuple[int, int, str, int], _Accumulator] = {}
     ids: dict[tuple[int, int, str, int], tuple[uuid.UUID, uuid.UUID]] = {}
-    for e in events:
+    for i, e in enumerate(events):
         org, model = e.org_id, e.model_id
         second = int(e.occurred_at.timestamp() // _BUCKET_SECONDS) * _BUCKET_SECONDS
         key = (org.int, model.int, e.client_id or NO_CLIENT, second)
@@ -222,7 +282,7 @@ def build_rollups(events: Iterable[UsageEvent]) -> list[Rollup]:
         if acc is None:
             acc = accs[key] = _Accumulator()
             ids[key] = (org, model)
-        acc.add_event(e)
+        acc.add_event(e, prices[i] if prices is not None else None)
     return [
         Rollup(
             RollupKey(*ids[k], k[2], datetime.fromtimestamp(k[3], UTC)), accs[k].freeze()

@@ -35,7 +35,8 @@ def test_only_existing_commands_are_listed():
     sub = next(a for a in parser._actions if a.dest == "command")
     assert sorted(sub.choices) == sorted([  # type: ignore[arg-type]
         "serve", "demo", "apikey", "validate", "worker", "export", "migrate", "purge", "doctor",
-        "consume", "publish", "replay", "models", "usage", "reliability",
+        "consume", "publish", "replay", "models", "usage", "reliability", "prices",
+        "restatements",
     ])
 
 

@@ -142,7 +142,8 @@ def test_token_categories_migration_reads_old_rows_as_zero_without_rewriting_the
             files = _storage_files(conn) if postgres else {}
         upgrade(url, "head")
         with storage.engine.connect() as conn:
-            assert (_storage_files(conn) if postgres else {}) == files
+            after = _storage_files(conn) if postgres else {}
+            assert {name: after[name] for name in files} == files  # new tables aside
         with storage.unit_of_work() as uow:
             (stored,) = uow.events.scan(org, at, at + timedelta(seconds=1))
             (rollup,) = uow.rollups.query(org, at, at + timedelta(minutes=15))

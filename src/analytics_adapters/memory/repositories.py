@@ -15,8 +15,10 @@ from analytics_core.errors import Conflict
 from analytics_core.events import UsageEvent
 from analytics_core.freshness import FreshnessMarker
 from analytics_core.ports import EventKey
+from analytics_core.prices import PriceVersion
 from analytics_core.records import ApiKeyRecord, AuditEntry, DeadLetter, DedupeConflict
 from analytics_core.registry import ClientName, ModelEntry, label_key, label_owners
+from analytics_core.restatements import Restatement, RestatementDelta, RestatementStatus
 from analytics_core.rollups import AggregateCell, Rollup, aggregate_rollups
 
 
@@ -39,17 +41,48 @@ class Repository:
 class InMemoryEventStore(Repository):
     """Raw events keyed by (org_id, event_id); first accepted version wins."""
 
-    def add_new(self, events: Sequence[UsageEvent]) -> list[UsageEvent]:
+    def add_new(
+        self, events: Sequence[UsageEvent], price_versions: Sequence[uuid.UUID | None] = (),
+    ) -> list[UsageEvent]:
         """Insert events whose key is not stored yet; return exactly those, in input order."""
         journal = self._unit.journal()
         inserted: list[UsageEvent] = []
-        for event in events:
+        for i, event in enumerate(events):
             table = self._db.org_events(event.org_id)
             if event.event_id in table:
                 continue
             journal.put(table, event.event_id, event)
+            version = price_versions[i] if price_versions else None
+            if version is not None:
+                journal.put(self._db.event_prices, event.key, version)
             inserted.append(event)
         return inserted
+
+    def priced(
+        self, org_id: uuid.UUID, model_id: uuid.UUID, start: datetime, end: datetime, *,
+        after: tuple[datetime, uuid.UUID] | None, limit: int,
+    ) -> builtins.list[tuple[UsageEvent, uuid.UUID | None]]:
+        """A page of one org's model's events with their price versions, in key order."""
+        self._unit.journal()
+        rows = sorted(
+            (e for e in self._db.events.get(org_id, {}).values()
+             if e.model_id == model_id and start <= e.occurred_at < end
+             and (after is None or (e.occurred_at, e.event_id) > after)),
+            key=lambda e: (e.occurred_at, e.event_id),
+        )[:limit]
+        return [(e, self._db.event_prices.get(e.key)) for e in rows]
+
+    def set_price_versions(
+        self, org_id: uuid.UUID,
+        changes: Sequence[tuple[datetime, uuid.UUID, uuid.UUID | None]],
+    ) -> None:
+        """Store new price versions of stored events."""
+        journal = self._unit.journal()
+        for _, event_id, version in changes:
+            if version is None:
+                journal.delete(self._db.event_prices, (org_id, event_id))
+            else:
+                journal.put(self._db.event_prices, (org_id, event_id), version)
 
     def fingerprints(self, keys: Iterable[EventKey]) -> dict[EventKey, str]:
         """Fingerprints of the stored events among `keys`."""
@@ -311,3 +344,82 @@ class InMemoryClientNameStore(Repository):
         found = (org_id, client_id) in self._db.client_names
         journal.delete(self._db.client_names, (org_id, client_id))
         return found
+
+
+class InMemoryPriceCatalog(Repository):
+    """Price versions, append-only."""
+
+    def all(self) -> builtins.list[PriceVersion]:
+        """Every version in the order added."""
+        self._unit.journal()
+        return list(self._db.prices)
+
+    def add(self, versions: Sequence[PriceVersion]) -> None:
+        """Append; Conflict on a known version id."""
+        journal = self._unit.journal()
+        known = {v.version_id for v in self._db.prices}
+        for v in versions:
+            if v.version_id in known:
+                raise Conflict(f"price version {v.version_id} already exists")
+            known.add(v.version_id)
+        for v in versions:
+            journal.append(self._db.prices, v)
+
+    def revision(self) -> int:
+        """The number of versions."""
+        self._unit.journal()
+        return len(self._db.prices)
+
+
+class InMemoryRestatementStore(Repository):
+    """Restatement records and their deltas."""
+
+    def create(self, restatement: Restatement) -> None:
+        """Store a new record."""
+        journal = self._unit.journal()
+        if restatement.restatement_id in self._db.restatements:
+            raise Conflict(f"restatement {restatement.restatement_id} already exists")
+        journal.put(self._db.restatements, restatement.restatement_id, restatement)
+
+    def get(self, restatement_id: uuid.UUID) -> Restatement | None:
+        """One record, or None."""
+        self._unit.journal()
+        return self._db.restatements.get(restatement_id)
+
+    def save(self, restatement: Restatement) -> None:
+        """Replace a stored record."""
+        journal = self._unit.journal()
+        journal.put(self._db.restatements, restatement.restatement_id, restatement)
+
+    def open(self) -> builtins.list[Restatement]:
+        """Records not yet succeeded, oldest first."""
+        self._unit.journal()
+        return sorted((r for r in self._db.restatements.values()
+                       if r.status is not RestatementStatus.SUCCEEDED),
+                      key=lambda r: (r.created_at, r.restatement_id))
+
+    def for_org(self, org_id: uuid.UUID) -> builtins.list[Restatement]:
+        """The org's own records and every global one, newest first."""
+        self._unit.journal()
+        return sorted((r for r in self._db.restatements.values()
+                       if r.org_id is None or r.org_id == org_id),
+                      key=lambda r: (r.created_at, r.restatement_id), reverse=True)
+
+    def add_deltas(self, deltas: Sequence[RestatementDelta]) -> None:
+        """Add to each (restatement, org, model, day) delta."""
+        journal = self._unit.journal()
+        table = self._db.restatement_deltas
+        for d in deltas:
+            key = (d.restatement_id, d.org_id, d.model_id, d.day)
+            old = table.get(key)
+            journal.put(table, key, d if old is None else attrs.evolve(
+                d, events=old.events + d.events, before_units=old.before_units + d.before_units,
+                after_units=old.after_units + d.after_units))
+
+    def deltas(self, restatement_id: uuid.UUID,
+               org_id: uuid.UUID) -> builtins.list[RestatementDelta]:
+        """One org's deltas of one restatement, by (model, day)."""
+        self._unit.journal()
+        return sorted((d for k, d in self._db.restatement_deltas.items()
+                       if k[0] == restatement_id and k[1] == org_id),
+                      key=lambda d: (d.model_id, d.day))

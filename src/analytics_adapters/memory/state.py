@@ -5,13 +5,16 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Callable, MutableMapping
+from datetime import date
 from typing import TypeVar
 
 from analytics_core.events import UsageEvent
 from analytics_core.exports import ExportJob
 from analytics_core.freshness import FreshnessMarker
+from analytics_core.prices import PriceVersion
 from analytics_core.records import ApiKeyRecord, AuditEntry, DeadLetter, DedupeConflict
 from analytics_core.registry import ClientName, ModelEntry
+from analytics_core.restatements import Restatement, RestatementDelta
 from analytics_core.rollups import RollupKey, RollupStats
 
 K = TypeVar("K")
@@ -114,6 +117,11 @@ class InMemoryStorage:
         self.api_keys: dict[str, ApiKeyRecord] = {}
         self.models: dict[uuid.UUID, ModelEntry] = {}
         self.client_names: dict[tuple[uuid.UUID, str], ClientName] = {}
+        self.event_prices: dict[tuple[uuid.UUID, uuid.UUID], uuid.UUID] = {}
+        self.prices: list[PriceVersion] = []
+        self.restatements: dict[uuid.UUID, Restatement] = {}
+        self.restatement_deltas: dict[
+            tuple[uuid.UUID, uuid.UUID, uuid.UUID, date], RestatementDelta] = {}
 
     def org_events(self, org_id: uuid.UUID) -> dict[uuid.UUID, UsageEvent]:
         """The event table of one org (created empty on first use)."""

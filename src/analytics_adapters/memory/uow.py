@@ -16,6 +16,8 @@ from analytics_adapters.memory.repositories import (
     InMemoryFreshnessStore,
     InMemoryModelRegistry,
     InMemoryOffsetStore,
+    InMemoryPriceCatalog,
+    InMemoryRestatementStore,
     InMemoryRollupStore,
 )
 from analytics_adapters.memory.state import InMemoryStorage, Journal
@@ -29,6 +31,8 @@ from analytics_core.ports import (
     FreshnessStore,
     ModelRegistry,
     OffsetStore,
+    PriceCatalogStore,
+    RestatementStore,
     RollupStore,
 )
 
@@ -57,6 +61,8 @@ class InMemoryUnitOfWork:
         self.api_keys: ApiKeyStore = InMemoryApiKeyStore(storage, self)
         self.models: ModelRegistry = InMemoryModelRegistry(storage, self)
         self.clients: ClientNameStore = InMemoryClientNameStore(storage, self)
+        self.prices: PriceCatalogStore = InMemoryPriceCatalog(storage, self)
+        self.restatements: RestatementStore = InMemoryRestatementStore(storage, self)
 
     def journal(self) -> Journal:
         """The undo journal of the open unit; RuntimeError outside the `with` block."""

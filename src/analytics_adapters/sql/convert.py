@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from analytics_adapters.sql.schema import TOKEN_DETAIL_COLUMNS
+from analytics_adapters.sql.schema import EXTRA_COUNTER_COLUMNS, TOKEN_DETAIL_COLUMNS
 from analytics_core.events import NO_TOKEN_DETAILS, Status, TokenDetails, UsageEvent
 from analytics_core.exports import (
     ExportGranularity,
@@ -16,7 +16,7 @@ from analytics_core.exports import (
     ExportStatus,
 )
 from analytics_core.money import Cents
-from analytics_core.rollups import Rollup, RollupKey, RollupStats
+from analytics_core.rollups import Rollup, RollupKey, RollupStats, extra_fields
 from analytics_core.sketch import LatencySketch
 
 STATUS_CODES: dict[Status, int] = {
@@ -34,7 +34,7 @@ ROLLUP_COLUMNS = (
     "org_id", "bucket_start", "model_id", "client_id", "invocations", "success", "errors",
     "timeouts", "throttled", "input_tokens", "output_tokens", "cost_units", "latency_sum",
     "latency_min", "latency_max", "lat_zeros", "lat_bins", "lat_counts", "error_codes",
-    *TOKEN_DETAIL_COLUMNS,
+    *EXTRA_COUNTER_COLUMNS,
 )
 
 
@@ -83,8 +83,7 @@ def rollup_values(r: Rollup) -> tuple[Any, ...]:
         k.org_id, k.bucket_start, k.model_id, k.client_id, s.invocations, s.success, s.errors,
         s.timeouts, s.throttled, s.input_tokens, s.output_tokens, s.cost.units, s.latency_sum,
         s.latency_min, s.latency_max, s.sketch.zero_count, bins, counts, dict(s.error_codes),
-        s.cache_read_tokens, s.cache_write_tokens, s.audio_input_tokens, s.reasoning_tokens,
-        s.audio_output_tokens,
+        *s.extra_counters(),
     )
 
 
@@ -100,7 +99,6 @@ def rollup_from_values(v: tuple[Any, ...] | Any) -> Rollup:
     REAL, which an older release could store; it must read back as an integer, never a float.
     """
     n = [int(x) for x in v[4:13]]
-    d = [int(x) for x in v[19:24]]
     return Rollup(
         RollupKey(v[0], v[2], v[3], v[1]),
         RollupStats(
@@ -108,8 +106,7 @@ def rollup_from_values(v: tuple[Any, ...] | Any) -> Rollup:
             input_tokens=n[5], output_tokens=n[6], cost=Cents(n[7]), latency_sum=n[8],
             latency_min=v[13], latency_max=v[14],
             sketch=LatencySketch(v[15], dict(zip(v[16], v[17], strict=True))),
-            error_codes=v[18] or {}, cache_read_tokens=d[0], cache_write_tokens=d[1],
-            audio_input_tokens=d[2], reasoning_tokens=d[3], audio_output_tokens=d[4],
+            error_codes=v[18] or {}, **extra_fields(v[19:]),
         ),
     )
 

@@ -13,6 +13,7 @@ from analytics_adapters.sql.base import SqlRepository
 from analytics_adapters.sql.convert import event_from_row, event_row
 from analytics_adapters.sql.errors import translate_errors, translated
 from analytics_adapters.sql.schema import event_keys, usage_events
+from analytics_adapters.sql.types import UtcDateTime
 from analytics_core.events import UsageEvent
 from analytics_core.ports import EventKey
 
@@ -29,35 +30,75 @@ class SqlEventStore(SqlRepository):
     """Events unique by (org_id, event_id) across all partitions, first version wins."""
 
     @translated
-    def add_new(self, events: Sequence[UsageEvent]) -> list[UsageEvent]:
-        """Insert the events whose key is not stored yet; return exactly those, in input order."""
+    def add_new(
+        self, events: Sequence[UsageEvent], price_versions: Sequence[uuid.UUID | None] = (),
+    ) -> list[UsageEvent]:
+        """Insert the events whose key is not stored yet (with their price versions); return
+        exactly those, in input order."""
         if not events:
             return []
         conn = self._write()
         if self._postgres:
             # Dedupe inside the batch happens in SQL (DISTINCT ON the key, lowest position).
-            return pg_events.insert_new(self._unit, conn, events)
-        first: dict[EventKey, UsageEvent] = {}
-        for e in events:
-            first.setdefault(e.key, e)
+            return pg_events.insert_new(self._unit, conn, events, price_versions)
+        first: dict[EventKey, tuple[UsageEvent, uuid.UUID | None]] = {}
+        for i, e in enumerate(events):
+            first.setdefault(e.key, (e, price_versions[i] if price_versions else None))
         unique = list(first.values())
         inserted = self._insert_new_generic(conn, unique)
-        return [e for e in unique if e.key in inserted]
+        return [e for e, _ in unique if e.key in inserted]
 
     def _insert_new_generic(
-        self, conn: sa.Connection, events: list[UsageEvent]
+        self, conn: sa.Connection, events: list[tuple[UsageEvent, uuid.UUID | None]]
     ) -> set[EventKey]:
         # SQLite: the unit holds the write lock (BEGIN IMMEDIATE), so read-then-insert is safe.
-        stored = self._stored_keys(conn, [e.key for e in events])
-        new = [e for e in events if e.key not in stored]
+        stored = self._stored_keys(conn, [e.key for e, _ in events])
+        new = [(e, v) for e, v in events if e.key not in stored]
         if new:
             conn.execute(event_keys.insert(), [
                 {"org_id": e.org_id, "event_id": e.event_id, "occurred_at": e.occurred_at,
                  "fingerprint": bytes.fromhex(e.fingerprint())}
-                for e in new
+                for e, _ in new
             ])
-            conn.execute(usage_events.insert(), [event_row(e) for e in new])
-        return {e.key for e in new}
+            conn.execute(usage_events.insert(),
+                         [{**event_row(e), "price_version_id": v} for e, v in new])
+        return {e.key for e, _ in new}
+
+    @translated
+    def priced(
+        self, org_id: uuid.UUID, model_id: uuid.UUID, start: datetime, end: datetime, *,
+        after: tuple[datetime, uuid.UUID] | None, limit: int,
+    ) -> list[tuple[UsageEvent, uuid.UUID | None]]:
+        """A page of one org's model's events with their price versions, in key order."""
+        t = usage_events.c
+        stmt = sa.select(usage_events).where(
+            t.org_id == org_id, t.occurred_at >= start, t.occurred_at < end,
+            t.model_id == model_id,
+        )
+        if after is not None:
+            stmt = stmt.where(sa.tuple_(t.occurred_at, t.event_id) > sa.tuple_(
+                sa.literal(after[0], UtcDateTime()), sa.literal(after[1], sa.Uuid())))
+        stmt = stmt.order_by(t.occurred_at, t.event_id).limit(limit)
+        return [(event_from_row(row), row.price_version_id)
+                for row in self._read().execute(stmt)]
+
+    @translated
+    def set_price_versions(
+        self, org_id: uuid.UUID,
+        changes: Sequence[tuple[datetime, uuid.UUID, uuid.UUID | None]],
+    ) -> None:
+        """Store new price versions of stored events (keyed by the partition column too)."""
+        if not changes:
+            return
+        t = usage_events.c
+        stmt = usage_events.update().where(
+            t.org_id == sa.bindparam("b_org"), t.occurred_at == sa.bindparam("b_at"),
+            t.event_id == sa.bindparam("b_event"),
+        ).values(price_version_id=sa.bindparam("b_version"))
+        self._write().execute(stmt, [
+            {"b_org": org_id, "b_at": at, "b_event": event_id, "b_version": version}
+            for at, event_id, version in changes
+        ])
 
     def _stored_keys(self, conn: sa.Connection, keys: Sequence[EventKey]) -> set[EventKey]:
         return set(self._lookup(conn, keys))

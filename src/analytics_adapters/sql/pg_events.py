@@ -9,6 +9,8 @@ same order, and the loser of a race sees the key as already stored.
 
 from __future__ import annotations
 
+import itertools
+import uuid
 from collections.abc import Sequence
 
 import sqlalchemy as sa
@@ -27,10 +29,10 @@ CREATE TEMP TABLE IF NOT EXISTS analytics_stage_events (
   latency_ms int8, input_tokens int8, output_tokens int8, cost_units int8, actor_id uuid,
   client_id text, error_code text, metadata jsonb, fingerprint bytea, cache_read_tokens int8,
   cache_write_tokens int8, audio_input_tokens int8, reasoning_tokens int8,
-  audio_output_tokens int8
+  audio_output_tokens int8, price_version_id uuid
 ) ON COMMIT DELETE ROWS""", [
     "int4", "uuid", "timestamptz", "uuid", "uuid", "int2", "int8", "int8", "int8", "int8",
-    "uuid", "text", "text", "jsonb", "bytea", "int8", "int8", "int8", "int8", "int8",
+    "uuid", "text", "text", "jsonb", "bytea", "int8", "int8", "int8", "int8", "int8", "uuid",
 ])
 
 _INSERT_NEW = """
@@ -47,11 +49,12 @@ WITH s AS (
   INSERT INTO usage_events (
     org_id, occurred_at, event_id, model_id, status, latency_ms, input_tokens,
     output_tokens, cost_units, actor_id, client_id, error_code, metadata, cache_read_tokens,
-    cache_write_tokens, audio_input_tokens, reasoning_tokens, audio_output_tokens)
+    cache_write_tokens, audio_input_tokens, reasoning_tokens, audio_output_tokens,
+    price_version_id)
   SELECT s.org_id, s.occurred_at, s.event_id, s.model_id, s.status, s.latency_ms,
          s.input_tokens, s.output_tokens, s.cost_units, s.actor_id, s.client_id,
          s.error_code, s.metadata, s.cache_read_tokens, s.cache_write_tokens,
-         s.audio_input_tokens, s.reasoning_tokens, s.audio_output_tokens
+         s.audio_input_tokens, s.reasoning_tokens, s.audio_output_tokens, s.price_version_id
   FROM s JOIN k USING (org_id, event_id)
 )
 SELECT s.ord FROM s JOIN k USING (org_id, event_id)"""
@@ -67,16 +70,19 @@ FROM analytics_stage_keys s JOIN event_keys k USING (org_id, event_id)"""
 
 
 def insert_new(
-    unit: ActiveUnit, conn: sa.Connection, events: Sequence[UsageEvent]
+    unit: ActiveUnit, conn: sa.Connection, events: Sequence[UsageEvent],
+    price_versions: Sequence[uuid.UUID | None] = (),
 ) -> list[UsageEvent]:
-    """Store the events whose key is new (first occurrence wins); return those, in order."""
+    """Store the events whose key is new (first occurrence wins) with their price versions;
+    return those, in order."""
     codes = STATUS_CODES
+    versions = price_versions or itertools.repeat(None)
     copy_rows(unit, conn, _EVENTS, (
         (i, e.org_id, e.occurred_at, e.event_id, e.model_id, codes[e.status], e.latency_ms,
          e.input_tokens, e.output_tokens, e.cost.units, e.actor_id, e.client_id,
          e.error_code, Jsonb(dict(e.metadata)) if e.metadata else None,
-         bytes.fromhex(e.fingerprint()), *e.token_details.as_tuple())
-        for i, e in enumerate(events)
+         bytes.fromhex(e.fingerprint()), *e.token_details.as_tuple(), version)
+        for (i, e), version in zip(enumerate(events), versions, strict=False)
     ))
     ensure_event_partitions(conn, {e.occurred_at.date() for e in events})
     positions = sorted(row[0] for row in fetch_all(conn, _INSERT_NEW))

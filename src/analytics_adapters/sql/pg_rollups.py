@@ -19,7 +19,7 @@ from psycopg.types.json import Jsonb
 from analytics_adapters.sql.base import ActiveUnit
 from analytics_adapters.sql.convert import ROLLUP_COLUMNS, sketch_lists
 from analytics_adapters.sql.pg_stage import Stage, copy_rows
-from analytics_adapters.sql.schema import TOKEN_DETAIL_COLUMNS
+from analytics_adapters.sql.schema import EXTRA_COUNTER_COLUMNS
 from analytics_adapters.sql.sqlite_rollups import floor_day, floor_hour
 from analytics_core.freshness import FreshnessMarker
 from analytics_core.rollups import Rollup
@@ -32,7 +32,7 @@ _SUMMED = (
     "output_tokens", "cost_units", "latency_sum",
 )
 _SUMMED_LATE = ("lat_zeros",)
-_DETAILS = TOKEN_DETAIL_COLUMNS
+_DETAILS = EXTRA_COUNTER_COLUMNS
 
 _ROLLUPS = Stage("analytics_stage_rollups", """
 CREATE TEMP TABLE IF NOT EXISTS analytics_stage_rollups (
@@ -144,9 +144,7 @@ def _rollup_row(r: Rollup) -> tuple[Any, ...]:
         k.org_id, k.bucket_start, k.model_id, k.client_id, s.invocations, s.success,
         s.errors, s.timeouts, s.throttled, s.input_tokens, s.output_tokens, s.cost.units,
         s.latency_sum, s.latency_min, s.latency_max, s.sketch.zero_count, bins, counts,
-        Jsonb(dict(s.error_codes)) if s.error_codes else _EMPTY_JSON,
-        s.cache_read_tokens, s.cache_write_tokens, s.audio_input_tokens, s.reasoning_tokens,
-        s.audio_output_tokens,
+        Jsonb(dict(s.error_codes)) if s.error_codes else _EMPTY_JSON, *s.extra_counters(),
     )
 
 

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 from analytics_adapters.sql.pg_stage import driver
 from analytics_adapters.sql.schema import (
-    TOKEN_DETAIL_COLUMNS,
+    EXTRA_COUNTER_COLUMNS,
     rollups_1d,
     rollups_1h,
     rollups_15m,
@@ -28,6 +28,7 @@ from analytics_core.rollups import (
     GROUP_BY_VALUES,
     AggregateCell,
     RollupStats,
+    extra_fields,
     merge_error_codes,
 )
 from analytics_core.sketch import LatencySketch
@@ -72,7 +73,7 @@ def _pg_sql(table: str, group_by: str, model_ids: Sequence[uuid.UUID],
         "sum(errors), sum(timeouts), sum(throttled), "
         "sum(input_tokens), sum(output_tokens), sum(cost_units), "
         "sum(latency_sum), min(latency_min), max(latency_max), sum(lat_zeros), "
-        f"{', '.join(f'sum({c})' for c in TOKEN_DETAIL_COLUMNS)} "
+        f"{', '.join(f'sum({c})' for c in EXTRA_COUNTER_COLUMNS)} "
         f"{source} GROUP BY 1, 2"
     )
     # unnest in the select list (ProjectSet) streams; in FROM it would materialise per row.
@@ -120,8 +121,7 @@ def merge_in_postgres(
             latency_sum=row[10], latency_min=row[11], latency_max=row[12],
             sketch=LatencySketch(row[13], bins.get((p, g), {})) if latency else LatencySketch(),
             error_codes=merge_error_codes({}, codes.get((p, g), {})),
-            cache_read_tokens=row[14], cache_write_tokens=row[15], audio_input_tokens=row[16],
-            reasoning_tokens=row[17], audio_output_tokens=row[18],
+            **extra_fields(row[14:]),
         )
         cells.append((boundaries[p - 1], None if g is None else str(g), stats))
     cells.sort(key=lambda c: (c[0], c[1] or ""))

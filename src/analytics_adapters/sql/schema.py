@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 from analytics_adapters.sql.types import IntList, UtcDateTime, big_id, c_text, json_type
 from analytics_core.events import TOKEN_DETAIL_NAMES
+from analytics_core.rollups import EXTRA_COUNTER_NAMES
 
 metadata = sa.MetaData(
     naming_convention={
@@ -29,6 +30,17 @@ def token_detail_columns() -> list[sa.Column[int]]:
     """Fresh Column objects for the token categories (a Column belongs to one table)."""
     return [sa.Column(name, sa.BigInteger, nullable=False, server_default="0")
             for name in TOKEN_DETAIL_COLUMNS]
+
+
+EXTRA_COUNTER_COLUMNS = EXTRA_COUNTER_NAMES
+"""Rollup counters added after the first release (token categories: migration 0005; catalog
+cost per price category and priced invocations: 0006), all BIGINT NOT NULL DEFAULT 0."""
+
+
+def extra_counter_columns() -> list[sa.Column[int]]:
+    """Fresh Column objects for every extra rollup counter."""
+    return [sa.Column(name, sa.BigInteger, nullable=False, server_default="0")
+            for name in EXTRA_COUNTER_COLUMNS]
 
 
 # Raw accepted events. On PostgreSQL: range-partitioned by day on occurred_at, one partition
@@ -51,6 +63,8 @@ usage_events = sa.Table(
     sa.Column("error_code", sa.Text, nullable=True),
     sa.Column("metadata", json_type(), nullable=True),
     *token_detail_columns(),
+    # The price version that priced the event (migration 0006); NULL when none covered it.
+    sa.Column("price_version_id", sa.Uuid, nullable=True),
     sa.PrimaryKeyConstraint("org_id", "occurred_at", "event_id"),
     postgresql_partition_by="RANGE (occurred_at)",
 )
@@ -98,7 +112,7 @@ def _rollup_table(name: str) -> sa.Table:
         sa.Column("lat_bins", IntList(), nullable=False),
         sa.Column("lat_counts", IntList(big=True), nullable=False),
         sa.Column("error_codes", json_type(), nullable=False),
-        *token_detail_columns(),
+        *extra_counter_columns(),
         sa.PrimaryKeyConstraint("org_id", "bucket_start", "model_id", "client_id"),
     )
 
@@ -264,4 +278,58 @@ client_names = sa.Table(
     sa.Column("org_id", sa.Uuid, primary_key=True),
     sa.Column("client_id", sa.Text, primary_key=True),
     sa.Column("name", sa.Text, nullable=False),
+)
+
+# The price catalog (SPEC §12): append-only versions, global (org_id NULL) or one org's
+# override; `prices` maps a category to micro-dollars per million tokens. Small and read whole
+# (the ingest caches it by `seq`, the revision).
+price_versions = sa.Table(
+    "price_versions",
+    metadata,
+    sa.Column("seq", big_id(), primary_key=True, autoincrement=True),
+    sa.Column("version_id", sa.Uuid, nullable=False, unique=True),
+    sa.Column("model_id", sa.Uuid, nullable=False),
+    sa.Column("org_id", sa.Uuid, nullable=True),
+    sa.Column("effective_from", UtcDateTime, nullable=False),
+    sa.Column("prices", json_type(), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("created_by", sa.Text, nullable=False),
+    sa.Column("supersedes", sa.Uuid, nullable=True),
+    sa.Column("note", sa.Text, nullable=False),
+)
+
+# Restatements: one row per repricing job (its record and cursor), and its deltas per org,
+# model and UTC day, keyed org first.
+restatements = sa.Table(
+    "restatements",
+    metadata,
+    sa.Column("restatement_id", sa.Uuid, primary_key=True),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("created_by", sa.Text, nullable=False),
+    sa.Column("version_id", sa.Uuid, nullable=False),
+    sa.Column("supersedes", sa.Uuid, nullable=True),
+    sa.Column("model_id", sa.Uuid, nullable=False),
+    sa.Column("org_id", sa.Uuid, nullable=True),
+    sa.Column("window_start", UtcDateTime, nullable=False),
+    sa.Column("window_end", UtcDateTime, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("cursor_org", sa.Uuid, nullable=True),
+    sa.Column("cursor_at", UtcDateTime, nullable=True),
+    sa.Column("cursor_event", sa.Uuid, nullable=True),
+    sa.Column("events_repriced", sa.BigInteger, nullable=False),
+    sa.Column("completed_at", UtcDateTime, nullable=True),
+    sa.Index(None, "created_at"),
+)
+
+restatement_deltas = sa.Table(
+    "restatement_deltas",
+    metadata,
+    sa.Column("org_id", sa.Uuid, nullable=False),
+    sa.Column("restatement_id", sa.Uuid, nullable=False),
+    sa.Column("model_id", sa.Uuid, nullable=False),
+    sa.Column("day", sa.Date, nullable=False),
+    sa.Column("events", sa.BigInteger, nullable=False),
+    sa.Column("before_units", sa.BigInteger, nullable=False),
+    sa.Column("after_units", sa.BigInteger, nullable=False),
+    sa.PrimaryKeyConstraint("org_id", "restatement_id", "model_id", "day"),
 )

@@ -15,7 +15,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from analytics_adapters.sql.convert import rollup_row
 from analytics_adapters.sql.schema import (
-    TOKEN_DETAIL_COLUMNS,
+    EXTRA_COUNTER_COLUMNS,
     rollups_1d,
     rollups_1h,
     rollups_15m,
@@ -25,7 +25,7 @@ from analytics_core.rollups import Rollup, RollupKey, RollupStats, merge_stats
 
 ADDITIVE = (
     "invocations", "success", "errors", "timeouts", "throttled", "input_tokens",
-    "output_tokens", "cost_units", "latency_sum", "lat_zeros", *TOKEN_DETAIL_COLUMNS,
+    "output_tokens", "cost_units", "latency_sum", "lat_zeros", *EXTRA_COUNTER_COLUMNS,
 )
 
 

@@ -16,6 +16,7 @@ from analytics_adapters.sql.errors import translate_errors
 from analytics_adapters.sql.events import SqlEventStore
 from analytics_adapters.sql.exports import SqlExportJobStore
 from analytics_adapters.sql.migrate import check_schema_current
+from analytics_adapters.sql.prices import SqlPriceCatalog, SqlRestatementStore
 from analytics_adapters.sql.records import (
     SqlApiKeyStore,
     SqlAuditLog,
@@ -35,6 +36,8 @@ from analytics_core.ports import (
     FreshnessStore,
     ModelRegistry,
     OffsetStore,
+    PriceCatalogStore,
+    RestatementStore,
     RollupStore,
 )
 
@@ -65,6 +68,8 @@ class SqlUnitOfWork:
         self.api_keys: ApiKeyStore = SqlApiKeyStore(self)
         self.models: ModelRegistry = SqlModelRegistry(self)
         self.clients: ClientNameStore = SqlClientNameStore(self)
+        self.prices: PriceCatalogStore = SqlPriceCatalog(self)
+        self.restatements: RestatementStore = SqlRestatementStore(self)
 
     @property
     def dialect(self) -> str:

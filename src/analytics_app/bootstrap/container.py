@@ -74,6 +74,11 @@ class Probe:
 
 # -- mode selectors (each returns the key of the provider to use) ------------------------------
 
+def _restate(use_cases: UseCases) -> Callable[[int], int]:
+    """At most `n` restatement batches per call (the worker's rounds stay short)."""
+    return lambda n: use_cases.run_restatements(max_batches=n)
+
+
 def storage_mode(settings: Settings) -> str:
     """`memory` or `sql` (PostgreSQL and SQLite share the SQL adapters)."""
     return "memory" if settings.storage == "memory" else "sql"
@@ -327,5 +332,6 @@ class Container(containers.DeclarativeContainer):
     )
     export_worker = providers.Factory(
         ExportWorker, export_runner, schedule_monthly=schedule_monthly, upkeep=upkeep,
+        restate=providers.Callable(_restate, use_cases),
         timing=providers.Factory(WorkerTiming, poll_seconds=settings.provided.worker_poll_seconds),
     )

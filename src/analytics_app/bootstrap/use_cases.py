@@ -20,9 +20,18 @@ from analytics_core.access import Action, Actor, Decision
 from analytics_core.events import UsageEvent
 from analytics_core.exports import ExportJob, ExportRequest, ExportStatus
 from analytics_core.freshness import FreshnessReport
+from analytics_core.prices import PriceVersion
 from analytics_core.records import ApiKeyRecord
 from analytics_core.registry import ClientName, ModelEntry, Names
-from analytics_core.usecases import access, exports, ingest, queries, registry
+from analytics_core.usecases import (
+    access,
+    exports,
+    ingest,
+    prices,
+    queries,
+    registry,
+    restatements,
+)
 from analytics_core.usecases.ingest import BatchResult, IngestScope, RawMessage, StreamCheckpoint
 
 
@@ -32,6 +41,7 @@ class UseCases:
 
     ports: Ports
     authorizer: access.Authorizer = attrs.field(init=False)
+    pricing: ingest.CatalogCache = attrs.field(init=False, factory=ingest.CatalogCache)
 
     @authorizer.default
     def _authorizer(self) -> access.Authorizer:
@@ -193,7 +203,7 @@ class UseCases:
         p = self.ports
         return ingest.ingest_batch(messages, source="http", uow_factory=p.uow_factory,
                                    clock=p.clock, ids=p.ids, raw_retention=p.http.raw_retention,
-                                   cache=p.cache, scope=scope)
+                                   cache=p.cache, scope=scope, pricing=self.pricing)
 
     def ingest_stream(
         self, messages: Sequence[RawMessage], *, source: str,
@@ -203,7 +213,8 @@ class UseCases:
         p = self.ports
         return ingest.ingest_batch(messages, source=source, uow_factory=p.uow_factory,
                                    clock=p.clock, ids=p.ids, raw_retention=p.http.raw_retention,
-                                   checkpoint=checkpoint, cache=p.cache, decoder=p.decoder)
+                                   checkpoint=checkpoint, cache=p.cache, decoder=p.decoder,
+                                   pricing=self.pricing)
 
     def ingest_demo(self, messages: Sequence[RawMessage]) -> BatchResult:
         """Ingest a batch of generated demo events."""
@@ -215,7 +226,45 @@ class UseCases:
         p = self.ports
         return ingest.ingest_batch(messages, source=source, uow_factory=p.uow_factory,
                                    clock=p.clock, ids=p.ids, raw_retention=p.http.raw_retention,
-                                   cache=p.cache)
+                                   cache=p.cache, pricing=self.pricing)
+
+    # -- prices and restatements ----------------------------------------------------------
+
+    def add_prices(self, actor: Actor, drafts: prices.Drafts | Sequence[prices.PriceDraft]
+                   ) -> prices.AddedPrices:
+        """Add price versions (admin), all or none; backdated ones start restatements."""
+        p = self.ports
+        return prices.add_versions(actor, drafts, uow_factory=p.uow_factory, clock=p.clock,
+                                   ids=p.ids)
+
+    def list_prices(self, actor: Actor, model_id: uuid.UUID | None = None,
+                    org_id: uuid.UUID | None = None, history: bool = False,
+                    ) -> list[PriceVersion]:
+        """Price versions (admin); superseded ones too with `history`."""
+        return prices.list_versions(actor, uow_factory=self.ports.uow_factory,
+                                    model_id=model_id, org_id=org_id, history=history)
+
+    def get_price(self, actor: Actor, version_id: uuid.UUID
+                  ) -> tuple[PriceVersion, uuid.UUID | None]:
+        """One version (admin) and what superseded it."""
+        return prices.get_version(actor, version_id, uow_factory=self.ports.uow_factory)
+
+    def org_prices(self, org_id: uuid.UUID) -> list[PriceVersion]:
+        """The live versions that price an org's events (access checked by the driver)."""
+        return prices.org_prices(org_id, uow_factory=self.ports.uow_factory)
+
+    def org_restatements(self, org_id: uuid.UUID) -> list[restatements.RestatementView]:
+        """Restatements that changed (or may change) an org's numbers, with its deltas."""
+        return restatements.org_restatements(org_id, uow_factory=self.ports.uow_factory)
+
+    def run_restatements(self, *, batch: int = restatements.DEFAULT_BATCH,
+                         max_batches: int | None = None,
+                         progress: restatements.Progress | None = None) -> int:
+        """Carry out open restatements in batches; the number of batches run."""
+        p = self.ports
+        return restatements.run_restatements(uow_factory=p.uow_factory, clock=p.clock,
+                                             batch=batch, max_batches=max_batches,
+                                             progress=progress)
 
     def stored_offset(self, group: str, stream: str) -> int | None:
         """The last offset committed for (consumer group, partition stream)."""
@@ -237,7 +286,9 @@ def http_api(use_cases: UseCases, data_location: str = "") -> HttpApi:
         get_export=uc.get_export, download=uc.download, ingest=uc.ingest, validate=uc.validate,
         names=uc.names, list_models=uc.list_models, get_model=uc.get_model,
         put_model=uc.put_model, delete_model=uc.delete_model, list_clients=uc.list_clients,
-        put_client=uc.put_client, delete_client=uc.delete_client,
-        health_checks=ports.health_checks, degraded_checks=ports.degraded_checks,
+        put_client=uc.put_client, delete_client=uc.delete_client, add_prices=uc.add_prices,
+        list_prices=uc.list_prices, get_price=uc.get_price, org_prices=uc.org_prices,
+        org_restatements=uc.org_restatements, health_checks=ports.health_checks,
+        degraded_checks=ports.degraded_checks,
         data_location=data_location,
     )

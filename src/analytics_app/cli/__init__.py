@@ -13,6 +13,7 @@ import attrs
 
 from analytics_app.cli.doctor import register_doctor
 from analytics_app.cli.models import register_model_commands
+from analytics_app.cli.prices import register_price_commands
 from analytics_app.cli.queries import register_query_commands
 from analytics_app.cli.stream import register_stream_commands
 from analytics_app.config import Settings, load_settings
@@ -191,6 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
                 _add_migrate, _add_purge):
         add(sub)
     register_model_commands(sub)  # models import, models list
+    register_price_commands(sub)  # prices import, prices list, restatements run
     register_doctor(sub)
     register_query_commands(sub)  # usage, reliability
     register_stream_commands(sub)  # consume, publish, replay (RabbitMQ streams)

@@ -19,8 +19,9 @@ from analytics_core.events import UsageEvent
 from analytics_core.exports import ExportJob, ExportRequest, ExportStatus
 from analytics_core.freshness import FreshnessReport
 from analytics_core.ports import HealthCheck
+from analytics_core.prices import PriceVersion
 from analytics_core.registry import ClientName, ModelEntry, Names
-from analytics_core.usecases import exports, ingest, queries
+from analytics_core.usecases import exports, ingest, prices, queries, restatements
 
 Cursor = tuple[datetime, uuid.UUID]
 
@@ -74,6 +75,12 @@ class HttpApi:
     list_clients: Callable[[uuid.UUID], list[ClientName]]
     put_client: Callable[[ClientName], None]
     delete_client: Callable[[uuid.UUID, str], None]
+    add_prices: Callable[[Actor, prices.Drafts], prices.AddedPrices]
+    list_prices: Callable[[Actor, uuid.UUID | None, uuid.UUID | None, bool],
+                          list[PriceVersion]]
+    get_price: Callable[[Actor, uuid.UUID], tuple[PriceVersion, uuid.UUID | None]]
+    org_prices: Callable[[uuid.UUID], list[PriceVersion]]
+    org_restatements: Callable[[uuid.UUID], list[restatements.RestatementView]]
     health_checks: Sequence[HealthCheck] = ()
     degraded_checks: Sequence[HealthCheck] = ()
     data_location: str = ""  # where the data lives (credentials masked), for readyz?verbose

@@ -22,6 +22,12 @@ from analytics_app.http.resources.exports import (
     ExportResource,
     ExportsResource,
 )
+from analytics_app.http.resources.prices import (
+    OrgPricesResource,
+    PriceResource,
+    PricesResource,
+    RestatementsResource,
+)
 from analytics_app.http.resources.registry import (
     ClientResource,
     ClientsResource,
@@ -60,6 +66,10 @@ def _resources(api: HttpApi) -> Mapping[str, object]:
         ),
         "export": ExportResource(guard, api.get_export, prefix=PREFIX),
         "download": DownloadResource(guard, api.download),
+        "prices": PricesResource(api.add_prices, api.list_prices),
+        "price": PriceResource(api.get_price),
+        "org_prices": OrgPricesResource(guard, api.org_prices),
+        "restatements": RestatementsResource(guard, api.org_restatements),
         "events": EventsResource(guard, api.ingest, max_body_bytes=max_body),
         "validate": ValidateResource(guard, api.validate, max_body_bytes=max_body),
     }

@@ -32,6 +32,11 @@ PARAMETERS: dict[str, dict[str, Any]] = {
     "clientIdPath": _param("clientId", "path",
                            {"type": "string", "minLength": 1, "maxLength": 128},
                            "Client id (as events carry it)."),
+    "versionIdPath": _param("versionId", "path", UUID, "Price version id."),
+    "priceModelId": _param("modelId", "query", UUID, "Only this model's versions."),
+    "priceOrgId": _param("orgId", "query", UUID, "Only this org's override versions."),
+    "history": _param("history", "query", {"enum": ["true", "false", ""]},
+                      "Also superseded versions (the full history)."),
     "start": _param("start", "query", {"type": "string", "format": "date-time"},
                     "Inclusive start, RFC 3339 with offset.", required=True),
     "end": _param("end", "query", {"type": "string", "format": "date-time"},
@@ -104,7 +109,36 @@ def _op(summary: str, params: list[dict[str, str]], responses: dict[str, Any], *
 
 def _paths() -> dict[str, Any]:
     return {**_status_paths(), **_analytics_paths(), **_export_paths(), **_registry_paths(),
-            **_event_paths()}
+            **_price_paths(), **_event_paths()}
+
+
+def _price_paths() -> dict[str, Any]:
+    return {
+        f"{PREFIX}/prices": {
+            "get": _op("Price versions", _p("priceModelId", "priceOrgId", "history"),
+                       {"200": _json(ref("PriceList"), "By model, org and start")},
+                       description="Needs admin. Live versions only unless `history`."),
+            "post": _op(
+                "Add price versions (all or none)", _p(),
+                {"201": _json(ref("PricesAdded"), "Stored, with the restatements started")},
+                body=ref("PriceVersionsBody"), errors=(*_AUTHED, 413, 415),
+                description="Needs admin. A version starting in the past, or one that "
+                            "supersedes another, needs `restate: true` and starts a "
+                            "restatement. Every bad field of every version is named."),
+        },
+        f"{PREFIX}/prices/{{versionId}}": {"get": _op(
+            "One price version", _p("versionIdPath"),
+            {"200": _json(ref("PriceVersion"), "The version (supersededBy once corrected)")},
+            errors=(*_AUTHED, 404), description="Needs admin.")},
+        f"{_ORG}/prices": {"get": _op(
+            "The prices that apply to the org", _p("orgId"),
+            {"200": _json(ref("OrgPriceList"), "Global versions and the org's overrides")},
+            description="Needs analytics:usage:read.")},
+        f"{_ORG}/restatements": {"get": _op(
+            "Restatements that changed the org's numbers", _p("orgId"),
+            {"200": _json(ref("RestatementList"), "Newest first, with the org's deltas")},
+            description="Needs analytics:usage:read.")},
+    }
 
 
 def _registry_paths() -> dict[str, Any]:

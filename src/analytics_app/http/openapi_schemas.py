@@ -49,11 +49,24 @@ _TOKEN_DETAIL_SUMS: Schema = obj(
     description="Tokens per category (parts of inputTokens and outputTokens); 0 for events "
     "that reported no categories.",
 )
+_CATEGORY_NAMES = ["input", "cacheRead", "cacheWrite", "audioInput", "output", "reasoning",
+                   "audioOutput"]
 _USAGE_FIELDS: dict[str, Schema] = {
     "invocations": INT, "inputTokens": INT, "outputTokens": INT,
     "tokenDetails": _TOKEN_DETAIL_SUMS,
     "costEstimateCents": MONEY_ROUNDED, "costEstimateCentsExact": MONEY_EXACT,
+    "catalogCostCents": {**MONEY_ROUNDED, "description": "Catalog cost of the priced "
+                         "invocations, cents rounded half-even."},
+    "catalogCostCentsExact": MONEY_EXACT,
+    "catalogCostByCategory": obj(dict.fromkeys(_CATEGORY_NAMES, MONEY_EXACT),
+                                 description="Catalog cost per price category (input and "
+                                 "output are the tokens of no other category)."),
+    "pricedInvocations": INT,
+    "unpricedInvocations": {**INT, "description": "Invocations no price version covered."},
 }
+_SIGNED_MONEY: Schema = {"type": "string", "pattern": r"^-?[0-9]+\.[0-9]{4}$"}
+_PRICE: Schema = {"type": ["string", "number"],
+                  "description": "USD per million tokens, >= 0, at most 6 decimal places."}
 _POINT_KEYS: dict[str, Schema] = {
     "bucketStart": TIME,
     "bucketEnd": {**TIME, "description": "Exclusive end of the period (extension to §5)."},
@@ -90,7 +103,65 @@ SCHEMAS: dict[str, Schema] = {
     "UsagePoint": obj({**_POINT_KEYS, **_USAGE_FIELDS},
                       ["bucketStart", "bucketEnd", *_USAGE_FIELDS]),
     "UsageReport": obj({**_HEADER, "series": {"type": "array", "items": ref("UsagePoint")},
-                        "totals": ref("UsageTotals"), "freshness": ref("Freshness")}),
+                        "totals": ref("UsageTotals"),
+                        "priceVersions": {"type": "array", "items": ref("PriceVersion"),
+                                          "description": "Versions in effect for the "
+                                          "report's models in the window."},
+                        "freshness": ref("Freshness")}),
+    "PriceVersion": obj(
+        {"versionId": UUID, "modelId": UUID, "orgId": {**UUID, "type": ["string", "null"]},
+         "effectiveFrom": TIME,
+         "prices": {"type": "object", "propertyNames": {"enum": _CATEGORY_NAMES},
+                    "additionalProperties": {"type": "string"}},
+         "currency": {"const": "USD"}, "unit": {"const": "per million tokens"},
+         "supersedes": {**UUID, "type": ["string", "null"]}, "createdAt": TIME,
+         "createdBy": {"type": "string"}, "note": {"type": "string"},
+         "supersededBy": UUID},
+        ["versionId", "modelId", "orgId", "effectiveFrom", "prices", "currency", "unit",
+         "supersedes", "createdAt", "createdBy", "note"],
+        description="Prices in USD per million tokens; a category left out costs its "
+        "side's plain price (cacheRead, cacheWrite, audioInput: input; reasoning, "
+        "audioOutput: output).",
+    ),
+    "PriceList": obj({"versions": {"type": "array", "items": ref("PriceVersion")}}),
+    "OrgPriceList": obj({"orgId": UUID,
+                         "versions": {"type": "array", "items": ref("PriceVersion")}}),
+    "PriceVersionDraft": obj(
+        {"modelId": UUID, "model": {"type": "string", "description": "A registered name or "
+                                    "alias, instead of modelId."},
+         "orgId": {**UUID, "description": "An org's override (negotiated rates)."},
+         "effectiveFrom": TIME,
+         "prices": {"type": "object", "properties": dict.fromkeys(_CATEGORY_NAMES, _PRICE),
+                    "required": ["input", "output"]},
+         "supersedes": {**UUID, "description": "The version this one corrects."},
+         "note": {"type": "string", "maxLength": 500},
+         "restate": {"type": "boolean", "description": "Required true when the version "
+                     "reprices stored events (starts in the past or supersedes)."}},
+        ["effectiveFrom", "prices"],
+    ),
+    "PriceVersionsBody": {"oneOf": [
+        obj({"versions": {"type": "array", "minItems": 1, "maxItems": 10000,
+                          "items": ref("PriceVersionDraft")}}),
+        ref("PriceVersionDraft"),
+    ]},
+    "Restatement": obj(
+        {"restatementId": UUID, "status": {"enum": ["pending", "running", "succeeded"]},
+         "createdAt": TIME, "createdBy": {"type": "string"}, "versionId": UUID,
+         "supersedes": {**UUID, "type": ["string", "null"]}, "modelId": UUID,
+         "orgId": {**UUID, "type": ["string", "null"]},
+         "window": obj({"start": TIME, "end": TIME}), "eventsRepriced": INT,
+         "completedAt": NULLABLE_TIME,
+         "deltas": {"type": "array", "items": obj(
+             {"modelId": UUID, "day": {"type": "string", "format": "date"}, "events": INT,
+              "catalogCostBeforeCents": MONEY_EXACT, "catalogCostAfterCents": MONEY_EXACT,
+              "deltaCents": _SIGNED_MONEY})}},
+        ["restatementId", "status", "createdAt", "createdBy", "versionId", "supersedes",
+         "modelId", "orgId", "window", "eventsRepriced", "completedAt"],
+    ),
+    "PricesAdded": obj({"versions": {"type": "array", "items": ref("PriceVersion")},
+                        "restatements": {"type": "array", "items": ref("Restatement")}}),
+    "RestatementList": obj({"orgId": UUID,
+                            "restatements": {"type": "array", "items": ref("Restatement")}}),
     "Latency": obj(
         {"p50": NULLABLE_NUMBER, "p95": NULLABLE_NUMBER, "p99": NULLABLE_NUMBER,
          "highlighted": {**NULLABLE_NUMBER,

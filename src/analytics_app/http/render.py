@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime, tzinfo
 from typing import Any
 
 from analytics_core.events import TOKEN_DETAIL_KEYS
 from analytics_core.exports import ExportJob, ExportStatus
 from analytics_core.freshness import Freshness, FreshnessReport
+from analytics_core.money import Cents
+from analytics_core.prices import CATEGORIES, PriceVersion, price_text
 from analytics_core.registry import ModelEntry, Names
+from analytics_core.restatements import Restatement, RestatementDelta
 from analytics_core.rollups import NO_CLIENT, RollupStats
 from analytics_core.timegrid import isoformat, zone, zone_error
 from analytics_core.usecases.ingest import BatchResult
@@ -54,7 +58,31 @@ def _usage_fields(s: RollupStats) -> dict[str, Any]:
         "invocations": s.invocations, "inputTokens": s.input_tokens,
         "outputTokens": s.output_tokens, "tokenDetails": token_details_body(s),
         "costEstimateCents": s.cost.rounded(), "costEstimateCentsExact": s.cost.exact_str(),
+        "catalogCostCents": s.catalog_cost.rounded(),
+        "catalogCostCentsExact": s.catalog_cost.exact_str(),
+        "catalogCostByCategory": {c.value: Cents(n).exact_str()
+                                  for c, n in zip(CATEGORIES, s.catalog_costs, strict=True)},
+        "pricedInvocations": s.priced, "unpricedInvocations": s.unpriced,
     }
+
+
+def price_version_body(v: PriceVersion, superseded_by: uuid.UUID | None = None
+                       ) -> dict[str, Any]:
+    """One price version: prices as exact USD per million tokens (absent categories fall back
+    to their side's plain price)."""
+    body: dict[str, Any] = {
+        "versionId": str(v.version_id), "modelId": str(v.model_id),
+        "orgId": None if v.org_id is None else str(v.org_id),
+        "effectiveFrom": isoformat(v.effective_from, UTC_ZONE),
+        "prices": {c.value: price_text(n) for c, n in v.prices.items()},
+        "currency": "USD", "unit": "per million tokens",
+        "supersedes": None if v.supersedes is None else str(v.supersedes),
+        "createdAt": isoformat(v.created_at, UTC_ZONE), "createdBy": v.created_by,
+        "note": v.note,
+    }
+    if superseded_by is not None:
+        body["supersededBy"] = str(superseded_by)
+    return body
 
 
 def _header(report: AnalyticsReport) -> dict[str, Any]:
@@ -74,8 +102,10 @@ def usage_body(report: AnalyticsReport, names: Names = NO_NAMES) -> dict[str, An
     # SPEC §5: totals equal the sum of the series exactly, the rounded integer included; the
     # exact decimal string is the authoritative amount (it is the exact sum of the points too).
     totals["costEstimateCents"] = sum(point["costEstimateCents"] for point in series)
+    totals["catalogCostCents"] = sum(point["catalogCostCents"] for point in series)
     return {
         **_header(report), "series": series, "totals": totals,
+        "priceVersions": [price_version_body(v) for v in report.price_versions],
         "freshness": freshness_block(report.freshness, tz),
     }
 
@@ -189,3 +219,29 @@ def batch_body(result: BatchResult) -> dict[str, Any]:
         "batchId": str(result.batch_id), "accepted": result.accepted,
         "duplicates": result.duplicates, "rejected": result.rejected, "results": results,
     }
+
+
+def restatement_body(r: Restatement, deltas: Sequence[RestatementDelta] | None = None
+                     ) -> dict[str, Any]:
+    """A restatement record (and, when given, one org's deltas per model and UTC day; money
+    as exact cents)."""
+    body: dict[str, Any] = {
+        "restatementId": str(r.restatement_id), "status": r.status.value,
+        "createdAt": isoformat(r.created_at, UTC_ZONE), "createdBy": r.created_by,
+        "versionId": str(r.version_id),
+        "supersedes": None if r.supersedes is None else str(r.supersedes),
+        "modelId": str(r.model_id), "orgId": None if r.org_id is None else str(r.org_id),
+        "window": {"start": isoformat(r.window_start, UTC_ZONE),
+                   "end": isoformat(r.window_end, UTC_ZONE)},
+        "eventsRepriced": r.events_repriced,
+        "completedAt": None if r.completed_at is None else isoformat(r.completed_at, UTC_ZONE),
+    }
+    if deltas is not None:
+        body["deltas"] = [
+            {"modelId": str(d.model_id), "day": d.day.isoformat(), "events": d.events,
+             "catalogCostBeforeCents": Cents(d.before_units).exact_str(),
+             "catalogCostAfterCents": Cents(d.after_units).exact_str(),
+             "deltaCents": Cents(d.delta_units).exact_str()}
+            for d in deltas
+        ]
+    return body

@@ -30,6 +30,10 @@ ROUTES: tuple[Route, ...] = (
     Route(f"{PREFIX}/models/{{modelId}}", "model"),
     Route(f"{PREFIX}/orgs/{{orgId}}/clients", "clients"),
     Route(f"{PREFIX}/orgs/{{orgId}}/clients/{{clientId}}", "client"),
+    Route(f"{PREFIX}/prices", "prices"),
+    Route(f"{PREFIX}/prices/{{versionId}}", "price"),
+    Route(f"{PREFIX}/orgs/{{orgId}}/prices", "org_prices"),
+    Route(f"{PREFIX}/orgs/{{orgId}}/restatements", "restatements"),
     Route(f"{PREFIX}/events", "events"),
     Route(f"{PREFIX}/events/validate", "validate"),
 )

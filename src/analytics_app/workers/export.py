@@ -17,6 +17,7 @@ from analytics_core.usecases.export_runner import ExportRunner
 log = logging.getLogger("analytics.worker")
 
 MAX_JOBS_PER_ROUND = 50
+RESTATEMENT_BATCHES_PER_ROUND = 20
 MAX_ERROR_BACKOFF_SECONDS = 60.0
 
 
@@ -32,7 +33,8 @@ class WorkerTiming:
 class ExportWorker:
     """Runs export jobs until stopped. Safe to run many (claims are atomic, saves CAS).
 
-    One round runs due jobs until none is left (at most MAX_JOBS_PER_ROUND), then, every
+    One round runs due jobs until none is left (at most MAX_JOBS_PER_ROUND), then up to
+    RESTATEMENT_BATCHES_PER_ROUND batches of open restatements (repricing), then, every
     `housekeeping_every`, runs the storage upkeep, expires jobs past retention and creates the
     monthly exports. With no
     work it sleeps `poll_seconds`; after an error it backs off exponentially up to a minute.
@@ -42,8 +44,10 @@ class ExportWorker:
     def __init__(
         self, runner: ExportRunner, *, schedule_monthly: Callable[[], list[ExportJob]],
         upkeep: Callable[[], None] = lambda: None, timing: WorkerTiming = WorkerTiming(),
+        restate: Callable[[int], int] = lambda n: 0,
     ) -> None:
         self.runner = runner
+        self._restate = restate
         self._schedule_monthly = schedule_monthly
         self._upkeep = upkeep
         self._timing = timing
@@ -71,6 +75,11 @@ class ExportWorker:
             metrics.observe_export_run(job, time.perf_counter() - started)
             log.info("export job %s finished as %s (attempt %d)", job.job_id, job.status,
                      job.attempts, extra={"job_id": str(job.job_id), "org_id": str(job.org_id)})
+        if not self.stopping:
+            batches = self._restate(RESTATEMENT_BATCHES_PER_ROUND)
+            if batches:
+                log.info("ran %d restatement batches", batches)
+            ran += batches
         if time.monotonic() >= self._next_housekeeping:
             self.housekeeping()
             every = self._timing.housekeeping_every.total_seconds()

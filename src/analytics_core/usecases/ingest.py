@@ -27,8 +27,10 @@ from analytics_core.ports import (
     FreshnessCache,
     IdGenerator,
     OffsetStore,
+    PriceCatalogStore,
     UnitOfWorkFactory,
 )
+from analytics_core.prices import Catalog
 from analytics_core.records import DeadLetter, DedupeConflict
 from analytics_core.rollups import build_rollups
 
@@ -252,6 +254,7 @@ def ingest_batch(
     clock: Clock, ids: IdGenerator, raw_retention: timedelta = DEFAULT_RAW_RETENTION,
     checkpoint: StreamCheckpoint | None = None, cache: FreshnessCache | None = None,
     decoder: EventDecoder | None = None, scope: IngestScope | None = None,
+    pricing: CatalogCache | None = None,
 ) -> BatchResult:
     """Validate, dedupe and store a batch with its rollups, freshness markers, dead letters and
     (for the stream) offset in ONE unit of work. Redelivery of the same batch changes nothing.
@@ -261,7 +264,9 @@ def ingest_batch(
 
     Each payload is decoded exactly once, here: a JSON string that decodes to anything but an
     object (another string, a list) is rejected, never decoded again. With a `scope`, the orgs
-    of the parsed events are authorized before anything is stored.
+    of the parsed events are authorized before anything is stored. With `pricing`, every new
+    event is priced by the catalog (read in the same unit) and stored with its price version,
+    its catalog cost rolled up with it.
 
     Raises StoreUnavailable when storage is down, and OffsetGap when the checkpoint's batch
     does not continue from the stored offset; Forbidden when the scope refuses an org; nothing
@@ -275,7 +280,16 @@ def ingest_batch(
     with uow_factory() as uow:
         if checkpoint is not None:
             _check_continuity(uow.offsets, checkpoint)
-        inserted = uow.events.add_new([v.event for v in plan.unique])
+        events = [v.event for v in plan.unique]
+        catalog = pricing.current(uow.prices) if pricing is not None else None
+        if catalog is not None and catalog.versions:
+            priced = [catalog.price(e) for e in events]
+            inserted = uow.events.add_new(
+                events, [None if p is None else p.version_id for p in priced])
+            by_event = {id(e): p for e, p in zip(events, priced, strict=True)}
+            prices = [by_event[id(e)] for e in inserted]
+        else:
+            inserted, prices = uow.events.add_new(events), None
         # add_new returns the very objects it stored, so telling new from old takes no hashing
         # of keys: in the common batch every unique event is new and nothing else is computed.
         stored = set(map(id, inserted))
@@ -283,7 +297,7 @@ def ingest_batch(
         repeats = old + plan.later
         conflicts = (_conflicts(uow.events, plan, old, now=now, source=source, messages=messages)
                      if repeats else {})
-        uow.rollups.add(build_rollups(inserted))
+        uow.rollups.add(build_rollups(inserted, prices))
         uow.freshness.touch(_markers(inserted, now))
         uow.dead_letters.add(plan.dead)
         uow.dead_letters.add_conflicts(list(conflicts.values()))
@@ -373,3 +387,20 @@ def stored_offset(group: str, stream: str, *, uow_factory: UnitOfWorkFactory) ->
     """The last offset of `stream` committed for consumer `group` (None: nothing yet)."""
     with uow_factory() as uow:
         return uow.offsets.get(group, stream)
+
+
+class CatalogCache:
+    """The price catalog the ingest prices with, read again only when its revision changes
+    (one small read per batch). Thread-safe enough: a stale read only re-reads."""
+
+    def __init__(self) -> None:
+        self._revision = -1
+        self._catalog = Catalog()
+
+    def current(self, prices: PriceCatalogStore) -> Catalog:
+        """The catalog at the store's current revision."""
+        revision = prices.revision()
+        if revision != self._revision:
+            catalog = Catalog.of(prices.all()) if revision else Catalog()
+            self._catalog, self._revision = catalog, revision
+        return self._catalog

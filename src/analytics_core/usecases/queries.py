@@ -13,6 +13,7 @@ import attrs
 from analytics_core.errors import FieldError, StoreUnavailable, ValidationFailed
 from analytics_core.freshness import Freshness, FreshnessMarker, FreshnessReport, ModelFreshness
 from analytics_core.ports import Clock, FreshnessCache, PipelineProgress, UnitOfWorkFactory
+from analytics_core.prices import Catalog, PriceVersion
 from analytics_core.rollups import OTHER_ERROR_CODE, Rollup, RollupStats, merge_stats
 from analytics_core.timegrid import (
     Grain,
@@ -87,6 +88,8 @@ class AnalyticsReport:
     series: tuple[SeriesPoint, ...]
     totals: RollupStats
     freshness: Freshness
+    # Usage reports: the catalog versions in effect for the org's models in the window.
+    price_versions: tuple[PriceVersion, ...] = ()
 
     def top_error_codes(self, limit: int = TOP_ERROR_CODES) -> list[tuple[str, int]]:
         """Most frequent error codes over the range, most frequent first."""
@@ -159,13 +162,33 @@ def query_analytics(
             query.org_id, edges, group_by=query.group_by.value, model_ids=query.model_ids,
             client_ids=query.client_ids, latency=latency,
         )
+        catalog = None
+        if not latency and any(stats.priced for _, _, stats in cells):
+            catalog = Catalog.of(uow.prices.all())
     tz = zone(query.tz)
     series = []
     for first, group, stats in cells:
         start = period_start(first, query.grain, tz)
         series.append(SeriesPoint(start, period_end(start, query.grain, tz), group, stats))
     totals = merge_stats(p.stats for p in series)
-    return AnalyticsReport(query, tuple(series), totals, freshness)
+    versions = () if catalog is None else _versions_in(catalog, query, series, edges)
+    return AnalyticsReport(query, tuple(series), totals, freshness, versions)
+
+
+def _versions_in(catalog: Catalog, query: AnalyticsQuery, series: Sequence[SeriesPoint],
+                 edges: Sequence[datetime]) -> tuple[PriceVersion, ...]:
+    """The versions in effect in the window for the report's models: the filter's, else the
+    series' (grouped by model), else every model the catalog prices."""
+    if query.model_ids:
+        models = set(query.model_ids)
+    elif query.group_by is GroupBy.MODEL:
+        models = {uuid.UUID(p.group) for p in series if p.group}
+    else:
+        models = {v.model_id for v in catalog.versions}
+    found = {v.version_id: v for m in models
+             for v in catalog.overlapping(query.org_id, m, edges[0], edges[-1])}
+    return tuple(sorted(found.values(), key=lambda v: (str(v.model_id), v.org_id is not None,
+                                                      v.effective_from)))
 
 
 def get_freshness(

@@ -1,0 +1,179 @@
+"""Carry out restatements (analytics_core.restatements) batch by batch, and read them.
+
+`run_restatements` works through every open restatement, oldest first. One batch is one unit
+of work: up to `batch` events of one org's model after the cursor are priced again by the
+current catalog; each whose price version changes is stored with the new version, the rollups
+get the difference of its catalog cost (every tier, exactly, in the same statement as any other
+rollup delta), the record's per (org, model, UTC day) deltas grow by it, and the cursor moves
+past the batch. Batches are short transactions, so ingestion keeps its pace meanwhile.
+Interrupted anywhere (even kill -9), the next run continues from the committed cursor; a
+batch done again finds its events already carrying the new version and changes nothing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import UTC, date, datetime, timedelta
+
+import attrs
+
+from analytics_core.errors import NotFound
+from analytics_core.events import UsageEvent
+from analytics_core.ports import Clock, UnitOfWork, UnitOfWorkFactory
+from analytics_core.prices import ZERO_COSTS, Catalog, PriceVersion, category_costs
+from analytics_core.restatements import (
+    Restatement,
+    RestatementCursor,
+    RestatementDelta,
+    RestatementStatus,
+)
+from analytics_core.rollups import NO_CLIENT, Rollup, RollupKey, RollupStats
+from analytics_core.timegrid import floor_bucket
+
+DEFAULT_BATCH = 2000
+# A restatement starts this long after its record: an ingest unit that read the catalog just
+# before the new version committed has committed by then, so the walk sees its events.
+START_GRACE = timedelta(seconds=10)
+
+Progress = Callable[[Restatement], None]
+_BEFORE = datetime(1970, 1, 1, tzinfo=UTC)  # cursor time of an org not started yet
+_NO_EVENT = uuid.UUID(int=0)
+
+
+def run_restatements(
+    *, uow_factory: UnitOfWorkFactory, clock: Clock, batch: int = DEFAULT_BATCH,
+    max_batches: int | None = None, progress: Progress | None = None,
+) -> int:
+    """Run open restatements until none is left (or `max_batches` batches ran); the number
+    of batches run."""
+    done = 0
+    while max_batches is None or done < max_batches:
+        with uow_factory() as uow:
+            position = {v.version_id: i for i, v in enumerate(uow.prices.all())}
+            due = sorted((r for r in uow.restatements.open()
+                          if r.created_at + START_GRACE <= clock.now()),
+                         key=lambda r: position.get(r.version_id, -1))
+        if not due:
+            return done
+        finished = _step(due[0].restatement_id, uow_factory=uow_factory, clock=clock,
+                         batch=batch)
+        done += 1
+        if progress is not None:
+            progress(finished)
+    return done
+
+
+def _step(restatement_id: uuid.UUID, *, uow_factory: UnitOfWorkFactory, clock: Clock,
+          batch: int) -> Restatement:
+    """One batch of one restatement, in one unit of work; the record as it now stands.
+
+    Restatements run in the order their versions were added (`run_restatements`)."""
+    with uow_factory() as uow:
+        uow.prices.revision()  # first: on SQLite the unit then holds the write lock
+        r = uow.restatements.get(restatement_id)
+        if r is None:
+            raise NotFound(f"restatement {restatement_id} does not exist")
+        versions = uow.prices.all()
+        position = {v.version_id: i for i, v in enumerate(versions)}
+        mine = position[r.version_id]
+        # The catalog as it stood when this restatement's version was added: restatements run
+        # in that order, each moving only events priced before its version existed, so every
+        # change is recorded under the version that caused it.
+        catalog = Catalog.of(versions[:mine + 1])
+        by_id = {v.version_id: v for v in versions}
+        newer = {v for v, i in position.items() if i > mine}
+        orgs = [r.org_id] if r.org_id is not None else uow.rollups.active_orgs(
+            floor_bucket(r.window_start), r.window_end)
+        cursor = r.cursor
+        remaining = [o for o in orgs if cursor is None or o >= cursor.org_id]
+        if not remaining:
+            r = attrs.evolve(r, status=RestatementStatus.SUCCEEDED, completed_at=clock.now())
+        else:
+            org = remaining[0]
+            after = None
+            if cursor is not None and cursor.org_id == org and cursor.occurred_at != _BEFORE:
+                after = (cursor.occurred_at, cursor.event_id)
+            rows = uow.events.priced(org, r.model_id, r.window_start, r.window_end,
+                                     after=after, limit=batch)
+            changed = _reprice(uow, r, org, [(e, v) for e, v in rows if v not in newer],
+                               catalog=catalog, by_id=by_id)
+            r = attrs.evolve(r, events_repriced=r.events_repriced + changed,
+                             status=RestatementStatus.RUNNING)
+            if len(rows) == batch:  # maybe more of this org: continue after the last one
+                last = rows[-1][0]
+                r = attrs.evolve(r, cursor=RestatementCursor(org, last.occurred_at,
+                                                             last.event_id))
+            elif len(remaining) > 1:  # this org is done: the next one, from its start
+                r = attrs.evolve(r, cursor=RestatementCursor(remaining[1], _BEFORE, _NO_EVENT))
+            else:
+                r = attrs.evolve(r, status=RestatementStatus.SUCCEEDED,
+                                 completed_at=clock.now())
+        uow.restatements.save(r)
+        uow.commit()
+    return r
+
+
+def _reprice(
+    uow: UnitOfWork, r: Restatement, org: uuid.UUID,
+    rows: Sequence[tuple[UsageEvent, uuid.UUID | None]], *, catalog: Catalog,
+    by_id: dict[uuid.UUID, PriceVersion],
+) -> int:
+    """Store the new versions, rollup differences and deltas of one batch; events changed."""
+    changes: list[tuple[datetime, uuid.UUID, uuid.UUID | None]] = []
+    stats: dict[RollupKey, list[int]] = {}
+    days: dict[tuple[uuid.UUID, date], list[int]] = {}
+    for event, stored in rows:
+        new = catalog.price(event)
+        new_id = None if new is None else new.version_id
+        if new_id == stored:
+            continue
+        old_version = by_id.get(stored) if stored is not None else None
+        old = ZERO_COSTS if old_version is None else category_costs(event, old_version)
+        new_costs = ZERO_COSTS if new is None else new.costs
+        changes.append((event.occurred_at, event.event_id, new_id))
+        key = RollupKey(org, event.model_id, event.client_id or NO_CLIENT,
+                        floor_bucket(event.occurred_at))
+        acc = stats.setdefault(key, [0] * 8)
+        for i, (a, b) in enumerate(zip(old, new_costs, strict=True)):
+            acc[i] += b - a
+        acc[7] += (new is not None) - (old_version is not None)
+        day = days.setdefault((event.model_id, event.occurred_at.date()), [0, 0, 0])
+        day[0] += 1
+        day[1] += sum(old)
+        day[2] += sum(new_costs)
+    if not changes:
+        return 0
+    uow.events.set_price_versions(org, changes)
+    uow.rollups.add([
+        Rollup(key, RollupStats(catalog_costs=tuple(v[:7]), priced=v[7]))
+        for key, v in sorted(stats.items())
+    ])
+    uow.restatements.add_deltas([
+        RestatementDelta(r.restatement_id, org, model, day, n, before, after)
+        for (model, day), (n, before, after) in sorted(days.items())
+    ])
+    return len(changes)
+
+
+@attrs.frozen
+class RestatementView:
+    """A restatement as one org sees it: the record and that org's deltas."""
+
+    restatement: Restatement
+    deltas: tuple[RestatementDelta, ...]
+
+
+def org_restatements(org_id: uuid.UUID, *, uow_factory: UnitOfWorkFactory
+                     ) -> list[RestatementView]:
+    """The restatements that touched (or may touch) an org, newest first; a global one shows
+    only when it changed something of the org or is still running."""
+    with uow_factory() as uow:
+        out = []
+        for r in uow.restatements.for_org(org_id):
+            deltas = tuple(uow.restatements.deltas(r.restatement_id, org_id))
+            if deltas or r.org_id == org_id or r.status is not RestatementStatus.SUCCEEDED:
+                out.append(RestatementView(r, deltas))
+    return out
+
+
