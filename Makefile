@@ -6,6 +6,9 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test install lint typecheck imports pytest
 
+# The demo events carry team and feature tags: roll them up for groupBy=tag:team (override by
+# setting ANALYTICS_ATTRIBUTION_KEYS yourself).
+run: export ANALYTICS_ATTRIBUTION_KEYS ?= team,feature
 run: install
 	@echo "==> database: $(BIN)/analytics migrate"
 	@$(BIN)/analytics migrate

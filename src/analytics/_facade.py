@@ -26,7 +26,7 @@ from analytics_core.freshness import FreshnessReport
 from analytics_core.registry import ClientName, ModelEntry, client_name, model_entry
 from analytics_core.timegrid import Grain
 from analytics_core.usecases.ingest import BatchResult, RawMessage
-from analytics_core.usecases.queries import AnalyticsQuery, AnalyticsReport, GroupBy
+from analytics_core.usecases.queries import AnalyticsQuery, AnalyticsReport, parse_group_by
 
 T = TypeVar("T")
 OrgId = uuid.UUID | str
@@ -128,18 +128,23 @@ class Analytics:
     def usage(self, org_id: OrgId, start: datetime, end: datetime, *,
               granularity: str = "day", tz: str = "UTC",
               model_ids: Sequence[uuid.UUID | str] = (), client_ids: Sequence[str] = (),
-              group_by: str = "model") -> AnalyticsReport:
+              group_by: str = "model", top: int | None = None) -> AnalyticsReport:
         """Usage and spend per period of `granularity` (hour, day, month) in `tz`, one series
-        per `group_by` (model, client, none); totals equal the sum of the series."""
-        query = self._query(org_id, start, end, granularity, tz, model_ids, client_ids, group_by)
+        per `group_by` (model, client, actor, none, or tag:KEY for an attribution key); with
+        `top`, the N largest groups and one `(other)` group; totals equal the sum of the
+        series."""
+        query = self._query(org_id, start, end, granularity, tz, model_ids, client_ids,
+                            group_by, top)
         return self._app.use_cases.usage(query)
 
     def reliability(self, org_id: OrgId, start: datetime, end: datetime, *,
                     granularity: str = "day", tz: str = "UTC",
                     model_ids: Sequence[uuid.UUID | str] = (), client_ids: Sequence[str] = (),
-                    group_by: str = "model") -> AnalyticsReport:
-        """Errors and latency percentiles (`RollupStats.percentile`) per period and group."""
-        query = self._query(org_id, start, end, granularity, tz, model_ids, client_ids, group_by)
+                    group_by: str = "model", top: int | None = None) -> AnalyticsReport:
+        """Errors and latency percentiles (`RollupStats.percentile`) per period and group
+        (the groupings and `top` of `usage`)."""
+        query = self._query(org_id, start, end, granularity, tz, model_ids, client_ids,
+                            group_by, top)
         return self._app.use_cases.reliability(query)
 
     def freshness(self, org_id: OrgId,
@@ -151,11 +156,15 @@ class Analytics:
     @staticmethod
     def _query(org_id: OrgId, start: datetime, end: datetime, granularity: str, tz: str,  # noqa: PLR0917  private, mirrors the public signature
                model_ids: Sequence[uuid.UUID | str], client_ids: Sequence[str],
-               group_by: str) -> AnalyticsQuery:
+               group_by: str, top: int | None) -> AnalyticsQuery:
+        try:
+            grouping, tag = parse_group_by(group_by)
+        except ValueError as e:
+            raise ValidationFailed([FieldError("group_by", str(e))]) from None
         return AnalyticsQuery(
             _uuid(org_id, "org_id"), start, end, _choice(granularity, _GRAINS, "granularity"),
             tz, tuple(_uuid(m, "model_ids") for m in model_ids), tuple(client_ids),
-            _choice(group_by, {g.value: g for g in GroupBy}, "group_by"),
+            grouping, tag, top,
         )
 
     # -- exports ---------------------------------------------------------------------------
@@ -245,21 +254,22 @@ class AsyncAnalytics:
     async def usage(self, org_id: OrgId, start: datetime, end: datetime, *,
                     granularity: str = "day", tz: str = "UTC",
                     model_ids: Sequence[uuid.UUID | str] = (), client_ids: Sequence[str] = (),
-                    group_by: str = "model") -> AnalyticsReport:
+                    group_by: str = "model", top: int | None = None) -> AnalyticsReport:
         """See `Analytics.usage`."""
         return await asyncio.to_thread(functools.partial(
             self._sync.usage, org_id, start, end, granularity=granularity, tz=tz,
-            model_ids=model_ids, client_ids=client_ids, group_by=group_by))
+            model_ids=model_ids, client_ids=client_ids, group_by=group_by, top=top))
 
     async def reliability(self, org_id: OrgId, start: datetime, end: datetime, *,
                           granularity: str = "day", tz: str = "UTC",
                           model_ids: Sequence[uuid.UUID | str] = (),
                           client_ids: Sequence[str] = (),
-                          group_by: str = "model") -> AnalyticsReport:
+                          group_by: str = "model", top: int | None = None
+                          ) -> AnalyticsReport:
         """See `Analytics.reliability`."""
         return await asyncio.to_thread(functools.partial(
             self._sync.reliability, org_id, start, end, granularity=granularity, tz=tz,
-            model_ids=model_ids, client_ids=client_ids, group_by=group_by))
+            model_ids=model_ids, client_ids=client_ids, group_by=group_by, top=top))
 
     async def freshness(self, org_id: OrgId,
                         model_ids: Sequence[uuid.UUID | str] = ()) -> FreshnessReport:

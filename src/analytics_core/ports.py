@@ -11,7 +11,7 @@ from __future__ import annotations
 import builtins
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from types import TracebackType
 from typing import Protocol, Self
 
@@ -353,6 +353,35 @@ class RestatementStore(Protocol):
         ...
 
 
+class AttributionStore(Protocol):
+    """Attribution rollups (analytics_core.attribution): rollups whose `client_id` is the group
+    key (dimension and value), and the values admitted under the cap."""
+
+    def admit(self, wanted: Mapping[tuple[uuid.UUID, date, str], set[str]], cap: int
+              ) -> dict[tuple[uuid.UUID, date, str], set[str]]:
+        """For each (org, UTC day, dimension): the wanted values that are admitted, those
+        admitted before and new ones (stored now) while fewer than `cap` are."""
+        ...
+
+    def add(self, rollups: Sequence[Rollup]) -> None:
+        """Merge deltas into the stored attribution rollups (every tier), like RollupStore."""
+        ...
+
+    def aggregate(
+        self, org_id: uuid.UUID, boundaries: Sequence[datetime], *, dimension: str,
+        model_ids: Sequence[uuid.UUID] = (), latency: bool = True,
+    ) -> builtins.list[AggregateCell]:
+        """Stats merged per (period, value of `dimension`), ordered by (period start, value);
+        the semantics of RollupStore.aggregate with the value as the group."""
+        ...
+
+    def adjust_catalog(self, deltas: Sequence[Rollup]) -> None:
+        """Add the catalog costs and priced counts of `deltas` (15-minute keys, distinct) to the
+        rows that exist, in every tier; a key with no row is left alone (a restatement only
+        corrects what ingestion attributed)."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One atomic transaction across every repository."""
 
@@ -368,6 +397,7 @@ class UnitOfWork(Protocol):
     clients: ClientNameStore
     prices: PriceCatalogStore
     restatements: RestatementStore
+    attribution: AttributionStore
 
     def __enter__(self) -> Self: ...
 

@@ -291,6 +291,31 @@ def build_rollups(
     ]
 
 
+def build_group_rollups(
+    events: Sequence[UsageEvent], prices: Sequence[EventPrice | None] | None,
+    groups: Sequence[Sequence[str]],
+) -> list[Rollup]:
+    """Rollup deltas keyed by a group per event and dimension instead of the client: event i
+    counts once in each of `groups[i]` (the attribution rollups). Sorted by key."""
+    accs: dict[tuple[int, int, str, int], _Accumulator] = {}
+    ids: dict[tuple[int, int, str, int], tuple[uuid.UUID, uuid.UUID]] = {}
+    for i, e in enumerate(events):
+        org, model = e.org_id, e.model_id
+        second = int(e.occurred_at.timestamp() // _BUCKET_SECONDS) * _BUCKET_SECONDS
+        price = prices[i] if prices is not None else None
+        for group in groups[i]:
+            key = (org.int, model.int, group, second)
+            acc = accs.get(key)
+            if acc is None:
+                acc = accs[key] = _Accumulator()
+                ids[key] = (org, model)
+            acc.add_event(e, price)
+    return [
+        Rollup(RollupKey(*ids[k], k[2], datetime.fromtimestamp(k[3], UTC)), accs[k].freeze())
+        for k in sorted(accs)
+    ]
+
+
 GROUP_BY_VALUES = ("model", "client", "none")
 AggregateCell = tuple[datetime, str | None, RollupStats]
 

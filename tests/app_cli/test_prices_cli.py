@@ -66,6 +66,19 @@ def test_every_bad_row_is_named_and_nothing_is_stored(
     assert json.loads(capsys.readouterr().out)["versions"] == []
 
 
+def test_the_demo_registers_list_prices_once(
+    migrated: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`analytics demo` adds one price version per demo model, and a second run adds none."""
+    assert main(["demo", "--events", "200", "--days", "1", "--no-progress"]) == 0
+    assert main(["demo", "--events", "200", "--days", "1", "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["prices", "list", "--json"]) == 0
+    versions = json.loads(capsys.readouterr().out)["versions"]
+    assert len(versions) == len({v["modelId"] for v in versions}) == 10
+    assert all(v["note"] == "demo list price" for v in versions)
+
+
 def test_restatements_run_says_when_nothing_is_open(
     migrated: Path, capsys: pytest.CaptureFixture[str],
 ) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import falcon.testing
@@ -84,3 +85,46 @@ def test_bad_arguments_exit_2_naming_each(demo: Path, capsys: pytest.CaptureFixt
     with pytest.raises(SystemExit):
         main(["usage", "--org", ORG, "--granularity", "weekly"])
     assert "choose from 'hour', 'day', 'month'" in capsys.readouterr().err
+
+
+def test_usage_by_tag_with_top_on_the_command_line(
+    migrated: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With team as an attribution key, `usage --group-by tag:team --top 2` prints the API's
+    document (two teams and (other), totals unchanged) and a table labelling (other)."""
+    monkeypatch.setenv("ANALYTICS_ATTRIBUTION_KEYS", "team,feature")
+    assert main(["demo", "--events", "1500", "--days", "3", "--no-progress"]) == 0
+    cli = _cli_json(capsys, "usage", "--org", ORG, *WINDOW, "--group-by", "tag:team",
+                    "--top", "2")
+    whole = _cli_json(capsys, "usage", "--org", ORG, *WINDOW, "--group-by", "tag:team")
+    with Application(load_settings()) as app:
+        client = falcon.testing.TestClient(create_app(app.http_api()))
+        key = app.use_cases.create_api_key(None, ["admin"], "test")[0]
+        api = client.simulate_get(
+            f"/analytics/v1/orgs/{ORG}/usage",
+            params={"start": START, "end": END, "groupBy": "tag:team", "top": "2"},
+            headers={"X-API-Key": key}).json
+    for body in (cli, api, whole):
+        body.pop("freshness")
+    assert cli == api
+
+    def exact(totals: object) -> dict[str, object]:  # rounded cents sum the rounded points
+        assert isinstance(totals, dict)
+        return {k: v for k, v in totals.items() if k not in ("costEstimateCents",
+                                                               "catalogCostCents")}
+
+    assert exact(cli["totals"]) == exact(whole["totals"])
+    totals = whole["totals"]  # the demo's list prices price every demo event at ingest
+    assert isinstance(totals, dict)
+    assert totals["unpricedInvocations"] == 0
+    assert totals["pricedInvocations"] == totals["invocations"] > 0
+    assert Decimal(totals["catalogCostCentsExact"]) > 0
+    assert Decimal(totals["catalogCostByCategory"]["cacheRead"]) > 0
+    teams = {p["tagValue"] for p in cli["series"]}  # type: ignore[attr-defined]
+    assert len(teams - {"(other)"}) == 2
+    assert "(other)" in teams
+    capsys.readouterr()
+    assert main(["usage", "--org", ORG, *WINDOW, "--group-by", "tag:team", "--top", "2"]) == 0
+    assert "(other)" in capsys.readouterr().out
+    assert main(["usage", "--org", ORG, "--group-by", "tag:nope"]) == 2
+    assert "tag:team, tag:feature" in capsys.readouterr().err

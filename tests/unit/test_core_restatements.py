@@ -8,6 +8,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import attrs
 from core_strategies import usage_events
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
@@ -19,6 +20,7 @@ from analytics_adapters.memory import (
     unit_of_work_factory,
 )
 from analytics_core.access import ADMIN, Actor
+from analytics_core.attribution import AttributionSettings
 from analytics_core.errors import ValidationFailed
 from analytics_core.events import UsageEvent, to_canonical
 from analytics_core.money import Cents
@@ -132,3 +134,54 @@ def test_a_restatement_cut_short_and_resumed_ends_as_one_run_uninterrupted(
             for d in view.deltas)
         results.append((_totals(uow_factory), deltas))
     assert results[0] == results[1]
+
+
+ATTRIBUTION = AttributionSettings(("team",))
+TEAMS = ["search", "ads", "growth"]
+
+
+@st.composite
+def team_events(draw: st.DrawFn) -> UsageEvent:
+    """An event of the first org with a team tag, or none."""
+    event = draw(usage_events(orgs=ORGS[:1], models=MODELS, start=T0,
+                              end=NOW - timedelta(minutes=1), rich=False))
+    team = draw(st.none() | st.sampled_from(TEAMS))
+    return attrs.evolve(event, metadata={} if team is None else {"team": team})
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(team_events(), max_size=30, unique_by=lambda e: e.key),
+       st.lists(drafts(), max_size=2), st.lists(drafts(), min_size=1, max_size=3))
+def test_catalog_cost_per_tag_equals_a_recomputation_after_repricing(
+    events: list[UsageEvent], first: list[PriceDraft], later: list[PriceDraft],
+) -> None:
+    """Grouped by an attribution tag, each value's catalog cost after the restatements is the
+    Decimal sum over its events with the final catalog (groupings, versions added after the
+    events, exactly)."""
+    uow_factory = unit_of_work_factory(InMemoryStorage())
+    clock, ids = ManualClock(NOW), SequentialIds()
+    try:
+        if first:
+            add_versions(ADMIN_ACTOR, first, uow_factory=uow_factory, clock=clock, ids=ids)
+        clock.advance(timedelta(seconds=1))
+        ingest_batch([RawMessage(to_canonical(e)) for e in events], source="test",
+                     uow_factory=uow_factory, clock=clock, ids=ids, pricing=CatalogCache(),
+                     attribution=ATTRIBUTION)
+        add_versions(ADMIN_ACTOR, later, uow_factory=uow_factory, clock=clock, ids=ids)
+    except ValidationFailed:
+        assume(False)
+    clock.advance(restatements.START_GRACE)
+    restatements.run_restatements(uow_factory=uow_factory, clock=clock, batch=4,
+                                  attribution=ATTRIBUTION)
+    with uow_factory() as uow:
+        catalog = Catalog.of(uow.prices.all())
+        cells = uow.attribution.aggregate(ORGS[0], [T0, NOW + timedelta(days=1)],
+                                          dimension="tag:team", latency=False)
+    got = {value: Cents(sum(stats.catalog_costs)).exact for _, value, stats in cells}
+    expected: dict[str, Decimal] = {}
+    for e in events:
+        team = e.metadata.get("team", "")
+        version = catalog.version_for(e.org_id, e.model_id, e.occurred_at)
+        expected[team] = expected.get(team, Decimal(0)) + (
+            decimal_cost(e, version) if version else Decimal(0))
+    assert got == {team: cost.quantize(Decimal("0.0001")) for team, cost in expected.items()}

@@ -118,6 +118,8 @@ class InMemoryStorage:
         self.models: dict[uuid.UUID, ModelEntry] = {}
         self.client_names: dict[tuple[uuid.UUID, str], ClientName] = {}
         self.event_prices: dict[tuple[uuid.UUID, uuid.UUID], uuid.UUID] = {}
+        self.attribution: dict[uuid.UUID, dict[RollupKey, RollupStats]] = {}
+        self.attribution_values: dict[tuple[uuid.UUID, date, str], frozenset[str]] = {}
         self.prices: list[PriceVersion] = []
         self.restatements: dict[uuid.UUID, Restatement] = {}
         self.restatement_deltas: dict[

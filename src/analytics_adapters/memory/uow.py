@@ -6,6 +6,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Self
 
+from analytics_adapters.memory.attribution import InMemoryAttributionStore
 from analytics_adapters.memory.exports import InMemoryExportJobStore
 from analytics_adapters.memory.repositories import (
     InMemoryApiKeyStore,
@@ -23,6 +24,7 @@ from analytics_adapters.memory.repositories import (
 from analytics_adapters.memory.state import InMemoryStorage, Journal
 from analytics_core.ports import (
     ApiKeyStore,
+    AttributionStore,
     AuditLog,
     ClientNameStore,
     DeadLetterStore,
@@ -63,6 +65,7 @@ class InMemoryUnitOfWork:
         self.clients: ClientNameStore = InMemoryClientNameStore(storage, self)
         self.prices: PriceCatalogStore = InMemoryPriceCatalog(storage, self)
         self.restatements: RestatementStore = InMemoryRestatementStore(storage, self)
+        self.attribution: AttributionStore = InMemoryAttributionStore(storage, self)
 
     def journal(self) -> Journal:
         """The undo journal of the open unit; RuntimeError outside the `with` block."""

@@ -9,6 +9,7 @@ order (tables always in the same order) keeps concurrent ingests deadlock-free.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
@@ -19,7 +20,7 @@ from psycopg.types.json import Jsonb
 from analytics_adapters.sql.base import ActiveUnit
 from analytics_adapters.sql.convert import ROLLUP_COLUMNS, sketch_lists
 from analytics_adapters.sql.pg_stage import Stage, copy_rows
-from analytics_adapters.sql.schema import EXTRA_COUNTER_COLUMNS
+from analytics_adapters.sql.schema import EXTRA_COUNTER_COLUMNS, ROLLUPS, RollupFamily
 from analytics_adapters.sql.sqlite_rollups import floor_day, floor_hour
 from analytics_core.freshness import FreshnessMarker
 from analytics_core.rollups import Rollup
@@ -66,7 +67,7 @@ ON CONFLICT (org_id, bucket_start, model_id, client_id) DO UPDATE SET
 ))
 
 _UPSERT_BASE = """
-INSERT INTO rollups_15m AS r (@columns)
+INSERT INTO @base AS r (@columns)
 SELECT * FROM analytics_stage_rollups
 ORDER BY org_id, bucket_start, model_id, client_id
 @merge""".replace("@columns", _COLUMNS).replace("@merge", _MERGE)
@@ -122,7 +123,16 @@ def _tier(table: str, unit: str) -> tuple[str, str]:
     return fill(_UPSERT_TIER_DISTINCT), fill(_UPSERT_TIER)
 
 
-_TIERS = ((floor_hour, *_tier("rollups_1h", "hour")), (floor_day, *_tier("rollups_1d", "day")))
+Tiers = tuple[tuple[Callable[[datetime], datetime], str, str], ...]
+
+
+@functools.cache
+def _statements(family: RollupFamily) -> tuple[str, Tiers]:
+    """The base upsert and the tier upserts of a family of rollup tables."""
+    return _UPSERT_BASE.replace("@base", family.base.name), (
+        (floor_hour, *_tier(family.hour.name, "hour")),
+        (floor_day, *_tier(family.day.name, "day")),
+    )
 
 _MARKERS = Stage("analytics_stage_markers", """
 CREATE TEMP TABLE IF NOT EXISTS analytics_stage_markers (
@@ -160,11 +170,14 @@ def distinct_tier_keys(
     return len(keys) == len(rollups)
 
 
-def upsert_rollups(unit: ActiveUnit, conn: sa.Connection, rollups: Sequence[Rollup]) -> None:
-    """Add rollup deltas (keys must be distinct) in one set-based upsert per table."""
+def upsert_rollups(unit: ActiveUnit, conn: sa.Connection, rollups: Sequence[Rollup],
+                   family: RollupFamily = ROLLUPS) -> None:
+    """Add rollup deltas (keys must be distinct) in one set-based upsert per table of the
+    family (the model/client rollups, or the attribution rollups)."""
+    base, tiers = _statements(family)
     copy_rows(unit, conn, _ROLLUPS, map(_rollup_row, rollups))
-    conn.exec_driver_sql(_UPSERT_BASE)
-    for floor, distinct, aggregated in _TIERS:
+    conn.exec_driver_sql(base)
+    for floor, distinct, aggregated in tiers:
         conn.exec_driver_sql(distinct if distinct_tier_keys(rollups, floor) else aggregated)
 
 

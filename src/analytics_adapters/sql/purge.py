@@ -17,7 +17,9 @@ from analytics_adapters.sql import partitions
 from analytics_adapters.sql.errors import translate_errors
 from analytics_adapters.sql.rollups import orgs_with_rollups
 from analytics_adapters.sql.schema import (
+    ATTRIBUTION_TABLES,
     ROLLUP_TABLES,
+    attribution_values,
     audit_log,
     dead_letters,
     dedupe_conflicts,
@@ -131,11 +133,15 @@ def _purge_rollups(engine: sa.Engine, cutoff: datetime) -> int:
         conn.rollback()
     deleted = 0
     for org in orgs:
-        for table in ROLLUP_TABLES:
+        # Attribution rollups and their admitted values age out with the rollups they label.
+        for table in (*ROLLUP_TABLES, *ATTRIBUTION_TABLES):
             t = table.c
             removed = _delete(engine, table.delete().where(t.org_id == org,
                                                            t.bucket_start < cutoff))
             deleted += removed if table is rollups_15m else 0
+        v = attribution_values.c
+        _delete(engine, attribution_values.delete().where(v.org_id == org,
+                                                          v.day < cutoff.date()))
     return deleted
 
 

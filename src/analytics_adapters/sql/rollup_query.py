@@ -17,12 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from analytics_adapters.sql.pg_stage import driver
-from analytics_adapters.sql.schema import (
-    EXTRA_COUNTER_COLUMNS,
-    rollups_1d,
-    rollups_1h,
-    rollups_15m,
-)
+from analytics_adapters.sql.schema import EXTRA_COUNTER_COLUMNS, ROLLUPS, RollupFamily
 from analytics_core.money import Cents
 from analytics_core.rollups import (
     GROUP_BY_VALUES,
@@ -42,30 +37,38 @@ _GROUP_SQL = {"model": "model_id", "client": "client_id", "none": "NULL::text"}
 _WORK_MEM = "SET LOCAL work_mem = '64MB'"
 
 
-def table_for(boundaries: Sequence[datetime]) -> sa.Table:
-    """The coarsest rollup table whose buckets never straddle a boundary."""
+def table_for(boundaries: Sequence[datetime], family: RollupFamily = ROLLUPS) -> sa.Table:
+    """The family's coarsest table whose buckets never straddle a boundary."""
     seconds = [int(b.timestamp()) for b in boundaries]
     if all(s % _DAY == 0 for s in seconds):
-        return rollups_1d
+        return family.day
     if all(s % _HOUR == 0 for s in seconds):
-        return rollups_1h
-    return rollups_15m
+        return family.hour
+    return family.base
 
 
-def _where(table: str, model_ids: Sequence[uuid.UUID], client_ids: Sequence[str]) -> str:
+def prefix_end(prefix: str) -> str:
+    """The least text above every text starting with `prefix` (C collation: code points)."""
+    return prefix[:-1] + chr(ord(prefix[-1]) + 1)
+
+
+def _where(table: str, model_ids: Sequence[uuid.UUID], client_ids: Sequence[str],
+           client_prefix: str) -> str:
     clauses = ["org_id = %(org)s", "bucket_start >= %(lo)s", "bucket_start < %(hi)s"]
     if model_ids:
         clauses.append("model_id = ANY(%(models)s)")
     if client_ids:
         clauses.append("client_id = ANY(%(clients)s)")
+    if client_prefix:
+        clauses.append("client_id >= %(key_lo)s AND client_id < %(key_hi)s")
     return f"FROM {table} WHERE " + " AND ".join(clauses)
 
 
 def _pg_sql(table: str, group_by: str, model_ids: Sequence[uuid.UUID],
-            client_ids: Sequence[str]) -> tuple[str, str, str]:
+            client_ids: Sequence[str], client_prefix: str = "") -> tuple[str, str, str]:
     period = "width_bucket(bucket_start, %(bounds)s::timestamptz[])"
     group = _GROUP_SQL[group_by]
-    source = _where(table, model_ids, client_ids)
+    source = _where(table, model_ids, client_ids, client_prefix)
     # sum(bigint) is numeric: exact past the int64 range (a window of many full days), read
     # back as int below. A cast to int8 here would turn such a window into an error.
     counters = (
@@ -94,13 +97,16 @@ def _pg_sql(table: str, group_by: str, model_ids: Sequence[uuid.UUID],
 def merge_in_postgres(
     conn: sa.Connection, table: sa.Table, org_id: uuid.UUID, boundaries: Sequence[datetime],
     *, group_by: str, model_ids: Sequence[uuid.UUID], client_ids: Sequence[str],
-    latency: bool,
+    latency: bool, client_prefix: str = "",
 ) -> list[Cell]:
-    """Sum counters (and, with `latency`, sketch bins and error codes) per cell in SQL."""
-    counters_sql, bins_sql, codes_sql = _pg_sql(table.name, group_by, model_ids, client_ids)
+    """Sum counters (and, with `latency`, sketch bins and error codes) per cell in SQL; a
+    `client_prefix` keeps the rows whose client_id starts with it."""
+    counters_sql, bins_sql, codes_sql = _pg_sql(table.name, group_by, model_ids, client_ids,
+                                                client_prefix)
     params: dict[str, Any] = {
         "org": org_id, "lo": boundaries[0], "hi": boundaries[-1], "bounds": list(boundaries),
-        "models": list(model_ids), "clients": list(client_ids),
+        "models": list(model_ids), "clients": list(client_ids), "key_lo": client_prefix,
+        "key_hi": prefix_end(client_prefix) if client_prefix else "",
     }
     bins: dict[tuple[int, str | None], dict[int, int]] = {}
     codes: dict[tuple[int, str | None], dict[str, int]] = {}

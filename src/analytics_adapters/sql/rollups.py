@@ -16,9 +16,10 @@ from analytics_adapters.sql.rollup_query import (
     GROUPS,
     Cell,
     merge_in_postgres,
+    prefix_end,
     table_for,
 )
-from analytics_adapters.sql.schema import rollups_15m
+from analytics_adapters.sql.schema import ROLLUPS, RollupFamily, rollups_15m
 from analytics_core.rollups import (
     Rollup,
     RollupKey,
@@ -45,7 +46,7 @@ WHERE o.org_id IS NOT NULL AND EXISTS (
 ORDER BY o.org_id""").columns(org_id=sa.Uuid)
 
 
-def _coalesced(rollups: Sequence[Rollup]) -> list[Rollup]:
+def coalesced(rollups: Sequence[Rollup]) -> list[Rollup]:
     """One delta per key: an upsert statement may touch a row only once.
 
     Lock order is the SQL statement's ORDER BY (PostgreSQL); SQLite writers hold the database
@@ -62,6 +63,26 @@ def _coalesced(rollups: Sequence[Rollup]) -> list[Rollup]:
     ]
 
 
+def rollup_rows(
+    conn: sa.Connection, table: sa.Table, org_id: uuid.UUID, start: datetime, end: datetime,
+    *, model_ids: Sequence[uuid.UUID], client_ids: Sequence[str], client_prefix: str = "",
+) -> list[Rollup]:
+    """Rows of one org's rollup table in [start, end), filtered, by (bucket, model, client)."""
+    t = table.c
+    stmt = sa.select(*(t[c] for c in ROLLUP_COLUMNS)).where(
+        t.org_id == org_id, t.bucket_start >= start, t.bucket_start < end
+    )
+    if model_ids:
+        stmt = stmt.where(t.model_id.in_(list(model_ids)))
+    if client_ids:
+        stmt = stmt.where(t.client_id.in_(list(client_ids)))
+    if client_prefix:
+        stmt = stmt.where(t.client_id >= client_prefix,
+                          t.client_id < prefix_end(client_prefix))
+    stmt = stmt.order_by(t.bucket_start, t.model_id, t.client_id)
+    return [rollup_from_values(row) for row in conn.execute(stmt)]
+
+
 def orgs_with_rollups(conn: sa.Connection, start: datetime, end: datetime) -> list[uuid.UUID]:
     """Orgs having a rollup with start <= bucket_start < end, sorted (two index probes each)."""
     bound = _ACTIVE_ORGS.bindparams(
@@ -71,20 +92,26 @@ def orgs_with_rollups(conn: sa.Connection, start: datetime, end: datetime) -> li
     return list(conn.execute(bound).scalars())
 
 
+def add_deltas(repository: SqlRepository, rollups: Sequence[Rollup],
+               family: RollupFamily) -> None:
+    """Merge deltas into a family's stored rollups (creating missing ones), every tier."""
+    deltas = coalesced(rollups)
+    if not deltas:
+        return
+    conn = repository._write()
+    if repository._postgres:
+        pg_rollups.upsert_rollups(repository._unit, conn, deltas, family)
+    else:
+        sqlite_rollups.add_rollups(conn, deltas, family)
+
+
 class SqlRollupStore(SqlRepository):
     """Rollups keyed (org, bucket, model, client); concurrent adders never lose an update."""
 
     @translated
     def add(self, rollups: Sequence[Rollup]) -> None:
         """Merge deltas into stored rollups (creating missing ones) in key order."""
-        deltas = _coalesced(rollups)
-        if not deltas:
-            return
-        conn = self._write()
-        if self._postgres:
-            pg_rollups.upsert_rollups(self._unit, conn, deltas)
-        else:
-            sqlite_rollups.add_rollups(conn, deltas)
+        add_deltas(self, rollups, ROLLUPS)
 
     @translated
     def query(
@@ -92,24 +119,8 @@ class SqlRollupStore(SqlRepository):
         model_ids: Sequence[uuid.UUID] = (), client_ids: Sequence[str] = (),
     ) -> list[Rollup]:
         """Rollups of one org with start <= bucket_start < end, by (bucket, model, client)."""
-        return self._rows(self._read(), rollups_15m, org_id, start, end,
-                          model_ids=model_ids, client_ids=client_ids)
-
-    @staticmethod
-    def _rows(
-        conn: sa.Connection, table: sa.Table, org_id: uuid.UUID, start: datetime,
-        end: datetime, *, model_ids: Sequence[uuid.UUID], client_ids: Sequence[str],
-    ) -> list[Rollup]:
-        t = table.c
-        stmt = sa.select(*(t[c] for c in ROLLUP_COLUMNS)).where(
-            t.org_id == org_id, t.bucket_start >= start, t.bucket_start < end
-        )
-        if model_ids:
-            stmt = stmt.where(t.model_id.in_(list(model_ids)))
-        if client_ids:
-            stmt = stmt.where(t.client_id.in_(list(client_ids)))
-        stmt = stmt.order_by(t.bucket_start, t.model_id, t.client_id)
-        return [rollup_from_values(row) for row in conn.execute(stmt)]
+        return rollup_rows(self._read(), rollups_15m, org_id, start, end,
+                           model_ids=model_ids, client_ids=client_ids)
 
     @translated
     def aggregate(
@@ -134,8 +145,8 @@ class SqlRollupStore(SqlRepository):
             return merge_in_postgres(conn, table, org_id, boundaries, group_by=group_by,
                                      model_ids=model_ids, client_ids=client_ids,
                                      latency=latency)
-        rows = self._rows(conn, table, org_id, boundaries[0], boundaries[-1],
-                          model_ids=model_ids, client_ids=client_ids)
+        rows = rollup_rows(conn, table, org_id, boundaries[0], boundaries[-1],
+                           model_ids=model_ids, client_ids=client_ids)
         return aggregate_rollups(rows, boundaries, group_by, latency)
 
     @translated

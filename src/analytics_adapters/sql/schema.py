@@ -7,6 +7,7 @@ functions, fillfactor) live in the migrations and `partitions.py`.
 
 from __future__ import annotations
 
+import attrs
 import sqlalchemy as sa
 
 from analytics_adapters.sql.types import IntList, UtcDateTime, big_id, c_text, json_type
@@ -124,6 +125,39 @@ rollups_15m = _rollup_table("rollups_15m")
 rollups_1h = _rollup_table("rollups_1h")
 rollups_1d = _rollup_table("rollups_1d")
 ROLLUP_TABLES = (rollups_15m, rollups_1h, rollups_1d)
+
+
+@attrs.frozen
+class RollupFamily:
+    """A base table of 15-minute rollups with its hour and day tiers."""
+
+    base: sa.Table
+    hour: sa.Table
+    day: sa.Table
+
+    @property
+    def tables(self) -> tuple[sa.Table, sa.Table, sa.Table]:
+        """(base, hour, day)."""
+        return (self.base, self.hour, self.day)
+
+
+ROLLUPS = RollupFamily(rollups_15m, rollups_1h, rollups_1d)
+# Attribution rollups (SPEC §12, migration 0007): the same shape, `client_id` holding the
+# group key (dimension, U+001F, value; analytics_core.attribution).
+ATTRIBUTION = RollupFamily(_rollup_table("attribution_15m"), _rollup_table("attribution_1h"),
+                           _rollup_table("attribution_1d"))
+ATTRIBUTION_TABLES = ATTRIBUTION.tables
+
+# Values admitted per (org, UTC day, dimension) under the cardinality cap.
+attribution_values = sa.Table(
+    "attribution_values",
+    metadata,
+    sa.Column("org_id", sa.Uuid, nullable=False),
+    sa.Column("day", sa.Date, nullable=False),
+    sa.Column("dimension", sa.Text, nullable=False),
+    sa.Column("value", c_text(), nullable=False),
+    sa.PrimaryKeyConstraint("org_id", "day", "dimension", "value"),
+)
 
 dead_letters = sa.Table(
     "dead_letters",

@@ -7,6 +7,7 @@ Python with the core's `merge_stats` and upserted the same way.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
@@ -14,12 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from analytics_adapters.sql.convert import rollup_row
-from analytics_adapters.sql.schema import (
-    EXTRA_COUNTER_COLUMNS,
-    rollups_1d,
-    rollups_1h,
-    rollups_15m,
-)
+from analytics_adapters.sql.schema import EXTRA_COUNTER_COLUMNS, ROLLUPS, RollupFamily
 from analytics_adapters.sql.sqlite_functions import MERGE_BINS, MERGE_COUNTS, MERGE_ERROR_CODES
 from analytics_core.rollups import Rollup, RollupKey, RollupStats, merge_stats
 
@@ -72,15 +68,19 @@ def _upsert(table: sa.Table) -> sa.Insert:
     )
 
 
-_TIERS = (
-    (_upsert(rollups_15m), None),
-    (_upsert(rollups_1h), floor_hour),
-    (_upsert(rollups_1d), floor_day),
-)
+@functools.cache
+def _tiers(family: RollupFamily) -> tuple[tuple[sa.Insert, Callable[[datetime], datetime] | None],
+                                          ...]:
+    return (
+        (_upsert(family.base), None),
+        (_upsert(family.hour), floor_hour),
+        (_upsert(family.day), floor_day),
+    )
 
 
-def add_rollups(conn: sa.Connection, deltas: Sequence[Rollup]) -> None:
-    """Upsert distinct-key deltas into the base table and both tiers."""
-    for stmt, floor in _TIERS:
+def add_rollups(conn: sa.Connection, deltas: Sequence[Rollup],
+                family: RollupFamily = ROLLUPS) -> None:
+    """Upsert distinct-key deltas into the family's base table and both tiers."""
+    for stmt, floor in _tiers(family):
         rows = deltas if floor is None else coarsen(deltas, floor)
         conn.execute(stmt, [rollup_row(r) for r in rows])

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL
 
 from analytics_adapters.sql import partitions
+from analytics_adapters.sql.attribution import SqlAttributionStore
 from analytics_adapters.sql.engine import BEGIN_MODE_KEY, create_sql_engine
 from analytics_adapters.sql.errors import translate_errors
 from analytics_adapters.sql.events import SqlEventStore
@@ -28,6 +29,7 @@ from analytics_adapters.sql.registry import SqlClientNameStore, SqlModelRegistry
 from analytics_adapters.sql.rollups import SqlRollupStore
 from analytics_core.ports import (
     ApiKeyStore,
+    AttributionStore,
     AuditLog,
     ClientNameStore,
     DeadLetterStore,
@@ -70,6 +72,7 @@ class SqlUnitOfWork:
         self.clients: ClientNameStore = SqlClientNameStore(self)
         self.prices: PriceCatalogStore = SqlPriceCatalog(self)
         self.restatements: RestatementStore = SqlRestatementStore(self)
+        self.attribution: AttributionStore = SqlAttributionStore(self)
 
     @property
     def dialect(self) -> str:

@@ -56,6 +56,7 @@ from analytics_app.stream.consumer import StreamConsumer
 from analytics_app.stream.replay import Replay, replay
 from analytics_app.stream.settings import ConsumerSettings
 from analytics_app.workers.export import ExportWorker, WorkerTiming
+from analytics_core.attribution import AttributionSettings
 from analytics_core.ports import Clock, FreshnessCache, HealthCheck, ObjectStore, UnitOfWorkFactory
 from analytics_core.usecases.export_runner import (
     ExportRunner,
@@ -73,6 +74,10 @@ class Probe:
 
 
 # -- mode selectors (each returns the key of the provider to use) ------------------------------
+
+def _attribution(settings: Settings) -> AttributionSettings:
+    return AttributionSettings(settings.attribution_keys, settings.attribution_value_cap)
+
 
 def _restate(use_cases: UseCases) -> Callable[[int], int]:
     """At most `n` restatement batches per call (the worker's rounds stay short)."""
@@ -313,6 +318,7 @@ class Container(containers.DeclarativeContainer):
         cache=providers.Callable(metrics.CountingFreshnessCache, cache),
         http=http_settings, exports=export_settings, health_checks=health_checks,
         degraded_checks=degraded_checks, decoder=decoder,
+        attribution=providers.Callable(_attribution, settings),
     )
     use_cases = providers.Singleton(UseCases, ports)
     http_api = providers.Singleton(http_api, use_cases, settings.provided.data_location)

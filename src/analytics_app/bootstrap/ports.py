@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import attrs
 
 from analytics_app.http.settings import HttpSettings
+from analytics_core.attribution import AttributionSettings
 from analytics_core.ports import (
     Clock,
     EventDecoder,
@@ -40,3 +41,4 @@ class Ports:
     health_checks: Sequence[HealthCheck] = ()
     degraded_checks: Sequence[HealthCheck] = ()
     decoder: EventDecoder | None = None  # the stream edge's typed decoder
+    attribution: AttributionSettings = attrs.field(factory=AttributionSettings)

@@ -86,13 +86,14 @@ class UseCases:
         """Usage report (no latency sketches read)."""
         p = self.ports
         return queries.query_analytics(query, uow_factory=p.uow_factory, progress=p.progress,
-                                       clock=p.clock, latency=False)
+                                       clock=p.clock, latency=False,
+                                       attribution=p.attribution)
 
     def reliability(self, query: queries.AnalyticsQuery) -> queries.AnalyticsReport:
         """Reliability report (latency sketches and error codes merged)."""
         p = self.ports
         return queries.query_analytics(query, uow_factory=p.uow_factory, progress=p.progress,
-                                       clock=p.clock)
+                                       clock=p.clock, attribution=p.attribution)
 
     def freshness(self, org_id: uuid.UUID, model_ids: Sequence[uuid.UUID]) -> FreshnessReport:
         """Per-model freshness of one org."""
@@ -203,7 +204,8 @@ class UseCases:
         p = self.ports
         return ingest.ingest_batch(messages, source="http", uow_factory=p.uow_factory,
                                    clock=p.clock, ids=p.ids, raw_retention=p.http.raw_retention,
-                                   cache=p.cache, scope=scope, pricing=self.pricing)
+                                   cache=p.cache, scope=scope, pricing=self.pricing,
+                                   attribution=p.attribution)
 
     def ingest_stream(
         self, messages: Sequence[RawMessage], *, source: str,
@@ -214,7 +216,8 @@ class UseCases:
         return ingest.ingest_batch(messages, source=source, uow_factory=p.uow_factory,
                                    clock=p.clock, ids=p.ids, raw_retention=p.http.raw_retention,
                                    checkpoint=checkpoint, cache=p.cache, decoder=p.decoder,
-                                   pricing=self.pricing)
+                                   pricing=self.pricing,
+                                   attribution=p.attribution)
 
     def ingest_demo(self, messages: Sequence[RawMessage]) -> BatchResult:
         """Ingest a batch of generated demo events."""
@@ -226,7 +229,8 @@ class UseCases:
         p = self.ports
         return ingest.ingest_batch(messages, source=source, uow_factory=p.uow_factory,
                                    clock=p.clock, ids=p.ids, raw_retention=p.http.raw_retention,
-                                   cache=p.cache, pricing=self.pricing)
+                                   cache=p.cache, pricing=self.pricing,
+                                   attribution=p.attribution)
 
     # -- prices and restatements ----------------------------------------------------------
 
@@ -264,7 +268,7 @@ class UseCases:
         p = self.ports
         return restatements.run_restatements(uow_factory=p.uow_factory, clock=p.clock,
                                              batch=batch, max_batches=max_batches,
-                                             progress=progress)
+                                             progress=progress, attribution=p.attribution)
 
     def stored_offset(self, group: str, stream: str) -> int | None:
         """The last offset committed for (consumer group, partition stream)."""

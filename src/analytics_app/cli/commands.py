@@ -23,7 +23,9 @@ from analytics_app.cli.demo_data import (
     ORGS,
     demo_client_names,
     demo_model_names,
+    demo_price_drafts,
 )
+from analytics_app.cli.prices import cli_actor
 from analytics_app.cli.seeding import (
     SeedResult,
     describe,
@@ -65,6 +67,8 @@ def _seed_and_key(
     """Seed unless data exists (or when forced); return the instructions with a fresh key."""
     uc = application.use_cases
     result = SeedResult(None, None)
+    if not uc.list_prices(cli_actor()):  # before the events: they are priced at ingest
+        uc.add_prices(cli_actor(), demo_price_drafts())
     if force or not uc.has_usage_data():
         result = seed_demo(uc.ingest_demo, now=uc.now(), seed=seed, events=events, days=days,
                            progress=progress)
@@ -77,7 +81,8 @@ def _seed_and_key(
                                  revoke_api_key=uc.revoke_api_key)
     if revoked:
         print(f"Revoked the previous demo key ({revoked}); the new one is below.")
-    return instructions(_base_url(application.settings), org.org_id, org.name, key, uc.now())
+    return instructions(_base_url(application.settings), org.org_id, org.name, key, uc.now(),
+                        tags=application.settings.attribution_keys)
 
 
 def serve(args: argparse.Namespace, settings: Settings) -> int:

@@ -11,9 +11,11 @@ from decimal import Decimal
 
 import attrs
 
+from analytics_core.prices import PriceCategory, price_micros
 from analytics_core.registry import ClientName, ModelEntry
 from analytics_core.timegrid import BUCKET, floor_bucket, zone
 from analytics_core.usecases.ingest import BatchResult, RawMessage
+from analytics_core.usecases.prices import PriceDraft
 
 IngestDemo = Callable[[Sequence[RawMessage]], BatchResult]
 """The ingest use case, bound (source `demo`)."""
@@ -118,6 +120,24 @@ def demo_model_names() -> list[ModelEntry]:
     """A registry entry per demo model (the slug events were generated with is an alias)."""
     return [ModelEntry(m.model_id, name, provider, family, (m.name, *aliases))
             for m in MODELS for name, provider, family, aliases in [_REGISTRY[m.name]]]
+
+
+DEMO_PRICES_FROM = datetime(2020, 1, 1, tzinfo=UTC)
+
+
+def demo_price_drafts() -> list[PriceDraft]:
+    """List prices for the demo models, in effect since 2020: the cents per 1,000 tokens the
+    demo events report, as USD per million tokens (x 10), with cached input at half price."""
+    drafts = []
+    for m in MODELS:
+        input_price = price_micros(m.input_price * 10)
+        drafts.append(PriceDraft(
+            m.model_id, None, DEMO_PRICES_FROM,
+            {PriceCategory.INPUT: input_price, PriceCategory.OUTPUT: price_micros(
+                m.output_price * 10), PriceCategory.CACHE_READ: input_price // 2},
+            note="demo list price", restate=True,
+        ))
+    return drafts
 
 
 def demo_client_names() -> list[ClientName]:

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from analytics_app.cli.lazy import lazy
 from analytics_core.errors import FieldError, ValidationFailed
 from analytics_core.registry import ModelEntry, model_entry
 
@@ -44,13 +45,7 @@ def register_model_commands(sub: argparse._SubParsersAction[argparse.ArgumentPar
 
 
 def _lazy(name: str) -> Callable[[argparse.Namespace], int]:
-    def run(args: argparse.Namespace) -> int:
-        from analytics_app.config import load_settings  # noqa: PLC0415  imported on use
-
-        handler: Callable[[argparse.Namespace, Settings], int] = globals()[name]
-        return handler(args, load_settings())
-
-    return run
+    return lazy(__name__, name)
 
 
 def _rows_of_json(text: str) -> list[Mapping[str, object]]:

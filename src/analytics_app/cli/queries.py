@@ -21,7 +21,6 @@ if TYPE_CHECKING:
     from analytics_core.usecases.queries import AnalyticsQuery, AnalyticsReport
 
 GRANULARITIES = ("hour", "day", "month")
-GROUPS = ("model", "client", "none")
 DEFAULT_DAYS = 7
 
 
@@ -42,7 +41,10 @@ def register_query_commands(sub: argparse._SubParsersAction[argparse.ArgumentPar
                        help="only this model id (repeatable)")
         p.add_argument("--client", action="append", default=[], dest="clients",
                        help="only this client id (repeatable)")
-        p.add_argument("--group-by", choices=GROUPS, default="model", dest="group_by")
+        p.add_argument("--group-by", default="model", dest="group_by", metavar="GROUP",
+                       help="model (default), client, actor, none, or tag:KEY for an "
+                            "attribution key (ANALYTICS_ATTRIBUTION_KEYS)")
+        p.add_argument("--top", type=int, help="the N largest groups, the rest as (other)")
         if name == "reliability":
             p.add_argument("--percentile", choices=("p50", "p95", "p99"), default="p95")
         p.add_argument("--json", action="store_true", help="print the API's JSON document")
@@ -60,7 +62,11 @@ def _lazy(name: str) -> Callable[[argparse.Namespace], int]:
 
 def _query(args: argparse.Namespace) -> AnalyticsQuery:
     from analytics_core.timegrid import Grain  # noqa: PLC0415
-    from analytics_core.usecases.queries import AnalyticsQuery, GroupBy  # noqa: PLC0415
+    from analytics_core.usecases.queries import (  # noqa: PLC0415
+        AnalyticsQuery,
+        GroupBy,
+        parse_group_by,
+    )
 
     errors: list[FieldError] = []
     now = datetime.now(UTC)
@@ -73,10 +79,15 @@ def _query(args: argparse.Namespace) -> AnalyticsQuery:
             errors.append(FieldError(f"--{field}", str(e)))
     org = _uuids([args.org], "--org", errors)
     models = _uuids(args.models, "--model", errors)
+    group_by, tag = GroupBy.MODEL, None
+    try:
+        group_by, tag = parse_group_by(args.group_by)
+    except ValueError as e:
+        errors.append(FieldError("--group-by", str(e)))
     if errors:
         raise ValidationFailed(errors, "invalid query")
     return AnalyticsQuery(org[0], times["start"], times["end"], Grain(args.granularity),
-                          args.tz, tuple(models), tuple(args.clients), GroupBy(args.group_by))
+                          args.tz, tuple(models), tuple(args.clients), group_by, tag, args.top)
 
 
 def _uuids(values: Sequence[str], field: str, errors: list[FieldError]) -> list[uuid.UUID]:
@@ -117,9 +128,14 @@ def report_command(args: argparse.Namespace, settings: Settings, *, kind: str) -
 def _label(report: AnalyticsReport, group: str | None, names: Names) -> str:
     if group is None:
         return "all"
-    if report.query.group_by.value == "model":
+    if group == "(other)":
+        return group
+    kind = report.query.group_by.value
+    if kind == "model":
         return names.model(uuid.UUID(group)) or group
-    return (names.client(group) or group) if group else "(no client)"
+    if kind == "client":
+        return (names.client(group) or group) if group else "(no client)"
+    return group or f"(no {'actor' if kind == 'actor' else report.query.tag})"
 
 
 def _period(report: AnalyticsReport, start: datetime) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shlex
 import sys
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, time, timedelta
 from typing import TextIO
 
@@ -69,8 +69,10 @@ def _day(when: datetime) -> str:
     return datetime.combine(when.date(), time(0)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def instructions(base_url: str, org_id: uuid.UUID, org_name: str, key: str, now: datetime) -> str:
-    """Copy-paste shell commands for usage, reliability, freshness and an export download."""
+def instructions(base_url: str, org_id: uuid.UUID, org_name: str, key: str, now: datetime, *,
+                 tags: Sequence[str] = ()) -> str:
+    """Copy-paste shell commands for usage, reliability, freshness and an export download (and
+    usage by the first attribution tag, when one is configured)."""
     start, end = _day(now - timedelta(days=7)), _day(now + timedelta(days=1))
     org_url = f"{base_url}{API_PREFIX}/orgs/$ORG"
     auth = '-H "X-API-Key: $KEY"'
@@ -86,6 +88,8 @@ def instructions(base_url: str, org_id: uuid.UUID, org_name: str, key: str, now:
         "Try it:",
         f"  export KEY={shlex.quote(key)} ORG={org_id}",
         f'  curl -s {auth} "{org_url}/usage?start={start}&end={end}&granularity=day"{pretty}',
+        *([f'  curl -s {auth} "{org_url}/usage?start={start}&end={end}&granularity=day'
+           f'&groupBy=tag:{tags[0]}&top=3"{pretty}'] if tags else []),
         f'  curl -s {auth} "{org_url}/reliability?start={start}&end={end}'
         f'&granularity=day&groupBy=none&percentile=p95"{pretty}',
         f'  curl -s {auth} "{org_url}/freshness"{pretty}',

@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from analytics_app.config.env import EnvReader, Secret, masked_url
 from analytics_app.config.stream import StreamConfig, read_stream_config
+from analytics_core.attribution import DEFAULT_VALUE_CAP, parse_keys
 from analytics_core.errors import ConfigError
 from analytics_core.timegrid import zone
 
@@ -86,6 +87,8 @@ class Settings:
     rabbitmq: StreamConfig | None = None  # stream ingestion (ANALYTICS_RABBITMQ_*)
     migrations_dir: Path | None = None
     otel_exporter: str = "none"
+    attribution_keys: tuple[str, ...] = ()  # metadata keys rolled up for groupBy=tag:KEY
+    attribution_value_cap: int = DEFAULT_VALUE_CAP  # distinct values per org, key and day
 
     @property
     def data_location(self) -> str:
@@ -314,4 +317,17 @@ def _read(r: EnvReader) -> Settings:
         migrations_dir=_migrations_dir(r),
         # Read again by analytics_app.observability.tracing when it configures the tracer provider.
         otel_exporter=r.choice("OTEL_EXPORTER", "none", ("none", "console", "otlp")),
+        attribution_keys=_attribution_keys(r),
+        attribution_value_cap=r.integer("ATTRIBUTION_VALUE_CAP", DEFAULT_VALUE_CAP, 1, 100_000),
     )
+
+
+def _attribution_keys(r: EnvReader) -> tuple[str, ...]:
+    value = r.raw("ATTRIBUTION_KEYS")
+    if value is None:
+        return ()
+    try:
+        return parse_keys(value)
+    except ValueError as e:
+        r.fail("ATTRIBUTION_KEYS", f"{e} (comma-separated metadata keys, e.g. team,feature)")
+        return ()

@@ -53,8 +53,14 @@ PARAMETERS: dict[str, dict[str, Any]] = {
                        {"type": "array",
                         "items": {"type": "string", "minLength": 1, "maxLength": 128}},
                        "Only these clients (repeat)."),
-    "groupBy": _param("groupBy", "query", {"enum": ["model", "client", "none"],
-                                           "default": "model"}, "One series per ..."),
+    "groupBy": _param("groupBy", "query",
+                      {"type": "string", "pattern": "^(model|client|actor|none|tag:.+)$",
+                       "default": "model"},
+                      "One series per model, client, actor, value of an attribution tag "
+                      "(tag:KEY, KEY in ANALYTICS_ATTRIBUTION_KEYS), or none."),
+    "top": _param("top", "query", {"type": "integer", "minimum": 1, "maximum": 100},
+                  "Only the N largest groups (by reported cost over the window), the rest "
+                  "merged per period into one `(other)` point; totals unchanged."),
     "percentile": _param("percentile", "query", {"enum": ["p50", "p95", "p99"],
                                                  "default": "p95"},
                          "Percentile copied into every `latencyMs.highlighted`."),
@@ -205,12 +211,12 @@ def _analytics_paths() -> dict[str, Any]:
     return {
         f"{_ORG}/usage": {"get": _op(
             "Usage and spend", _p("orgId", "start", "end", "granularity", "tz", "modelId",
-                                  "clientId", "groupBy"),
+                                  "clientId", "groupBy", "top"),
             {"200": _json(ref("UsageReport"), "Series, totals (their exact sum), freshness")},
             description="Needs analytics:usage:read (or org_admin/admin).")},
         f"{_ORG}/reliability": {"get": _op(
             "Errors and latency", _p("orgId", "start", "end", "granularity", "tz", "modelId",
-                                     "clientId", "groupBy", "percentile"),
+                                     "clientId", "groupBy", "top", "percentile"),
             {"200": _json(ref("ReliabilityReport"), "Series, totals, top error codes")},
             description="Needs analytics:reliability:read.")},
         f"{_ORG}/freshness": {"get": _op(

@@ -76,6 +76,13 @@ _POINT_KEYS: dict[str, Schema] = {
     "clientId": {"type": ["string", "null"], "description": "Present when groupBy=client."},
     "clientName": {**NULLABLE_NAME, "description": "Present when groupBy=client: the org's "
                                                    "name for the client (null when unnamed)."},
+    "actorId": {"type": ["string", "null"], "description": "Present when groupBy=actor (null: "
+                "events without an actor; `(other)`: see `other`)."},
+    "tagValue": {"type": ["string", "null"], "description": "Present when groupBy=tag:KEY "
+                 "(null: events without the tag; `(other)`: values past the daily cap)."},
+    "other": {"const": True, "description": "The `(other)` point: with top=N every group "
+              "outside the N largest, merged; for actor and tag groupings also the values past "
+              "the daily cap. Its model or client keys are null."},
 }
 _RATE: Schema = {"type": "number", "minimum": 0, "maximum": 1}
 _RELIABILITY_FIELDS: dict[str, Schema] = {
@@ -85,7 +92,9 @@ _RELIABILITY_FIELDS: dict[str, Schema] = {
     "latencyMs": ref("Latency"),
 }
 _HEADER: dict[str, Schema] = {"orgId": UUID, "granularity": {"enum": ["hour", "day", "month"]},
-           "tz": {"type": "string"}}
+           "tz": {"type": "string"}, "groupBy": {"type": "string"},
+           "top": {"type": "integer", "description": "Present when top=N was asked."}}
+_HEADER_REQUIRED = ["orgId", "granularity", "tz", "groupBy"]
 
 SCHEMAS: dict[str, Schema] = {
     "FieldError": obj({"field": {"type": "string"}, "reason": {"type": "string"}}),
@@ -107,7 +116,8 @@ SCHEMAS: dict[str, Schema] = {
                         "priceVersions": {"type": "array", "items": ref("PriceVersion"),
                                           "description": "Versions in effect for the "
                                           "report's models in the window."},
-                        "freshness": ref("Freshness")}),
+                        "freshness": ref("Freshness")},
+                       [*_HEADER_REQUIRED, "series", "totals", "priceVersions", "freshness"]),
     "PriceVersion": obj(
         {"versionId": UUID, "modelId": UUID, "orgId": {**UUID, "type": ["string", "null"]},
          "effectiveFrom": TIME,
@@ -179,7 +189,7 @@ SCHEMAS: dict[str, Schema] = {
         **_HEADER, "percentile": {"enum": ["p50", "p95", "p99"]},
         "series": {"type": "array", "items": ref("ReliabilityPoint")},
         "totals": ref("ReliabilityTotals"), "freshness": ref("Freshness"),
-    }),
+    }, [*_HEADER_REQUIRED, "percentile", "series", "totals", "freshness"]),
     "FreshnessEntry": obj({"modelId": UUID, "modelName": NULLABLE_NAME,
                            "lastEventAt": NULLABLE_TIME,
                            "lastRollupAt": NULLABLE_TIME,

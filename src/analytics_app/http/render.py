@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime, tzinfo
 from typing import Any
 
+from analytics_core.attribution import OTHER
 from analytics_core.events import TOKEN_DETAIL_KEYS
 from analytics_core.exports import ExportJob, ExportStatus
 from analytics_core.freshness import Freshness, FreshnessReport
@@ -37,8 +38,21 @@ def freshness_block(f: Freshness, tz: tzinfo) -> dict[str, Any]:
     }
 
 
+_ATTRIBUTED = {GroupBy.ACTOR: "actorId", GroupBy.TAG: "tagValue"}
+_KEYS = {GroupBy.MODEL: ("modelId", "modelName"), GroupBy.CLIENT: ("clientId", "clientName"),
+         GroupBy.NONE: ()}
+
+
 def _group(point: SeriesPoint, group_by: GroupBy, names: Names) -> dict[str, Any]:
-    """The group key, with its registered name beside it (null when it has none)."""
+    """The group key, with its registered name beside it (null when it has none). The
+    `(other)` group (top=N, or attribution values past the daily cap) carries `"other": true`:
+    its actorId or tagValue is "(other)", its model or client keys null."""
+    attributed = _ATTRIBUTED.get(group_by)
+    if attributed is not None:
+        return ({attributed: OTHER, "other": True} if point.group == OTHER
+                else {attributed: point.group or None})
+    if point.group == OTHER:
+        return {**dict.fromkeys(_KEYS[group_by]), "other": True}
     if group_by is GroupBy.MODEL:
         model = None if point.group is None else uuid.UUID(point.group)
         return {"modelId": point.group, "modelName": names.model(model)}
@@ -87,7 +101,12 @@ def price_version_body(v: PriceVersion, superseded_by: uuid.UUID | None = None
 
 def _header(report: AnalyticsReport) -> dict[str, Any]:
     q = report.query
-    return {"orgId": str(q.org_id), "granularity": q.grain.value, "tz": q.tz}
+    group = f"tag:{q.tag}" if q.group_by is GroupBy.TAG else q.group_by.value
+    header: dict[str, Any] = {"orgId": str(q.org_id), "granularity": q.grain.value,
+                              "tz": q.tz, "groupBy": group}
+    if q.top is not None:
+        header["top"] = q.top
+    return header
 
 
 def usage_body(report: AnalyticsReport, names: Names = NO_NAMES) -> dict[str, Any]:

@@ -82,6 +82,11 @@ DEAD_LETTERS = Counter(
     "analytics_ingestion_dead_letters_total",
     "Rejected events stored as dead letters (each rejected event is one dead letter).",
 )
+ATTRIBUTION_OVERFLOW = Counter(
+    "analytics_attribution_overflow_total",
+    "Attribution values counted in (other) because their key had reached its cap of distinct "
+    "values for the org and UTC day (ANALYTICS_ATTRIBUTION_VALUE_CAP).",
+)
 CACHE_LOOKUPS = Counter(
     "analytics_freshness_cache_lookups_total",
     "Freshness cache lookups by result (hit|miss|error); misses and errors read the store.",
@@ -154,6 +159,8 @@ def observe_batch(result: BatchResult, seconds: float) -> None:
         DEDUPE_CONFLICTS.inc(result.conflicts)
     if result.rejected:
         DEAD_LETTERS.inc(result.rejected)
+    if result.attribution_overflow:
+        ATTRIBUTION_OVERFLOW.inc(result.attribution_overflow)
     BATCH_DURATION.observe(seconds)
 
 

@@ -80,6 +80,10 @@ class StreamMetrics:
         self.conflicts = Counter("analytics_ingestion_dedupe_conflicts",
                                  "Duplicates whose content differs from the first version",
                                  registry=r)
+        self.attribution_overflow = Counter(
+            "analytics_attribution_overflow",
+            "Attribution values counted in (other): their key had reached its daily cap",
+            registry=r)
         self.batch_duration = Histogram(
             "analytics_ingestion_batch_duration_seconds", "Time to commit one stream batch",
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10), registry=r)
@@ -133,6 +137,7 @@ class StreamMetrics:
         self.events.labels("duplicate").inc(result.duplicates)
         self.events.labels("rejected").inc(result.rejected)
         self.conflicts.inc(result.conflicts)
+        self.attribution_overflow.inc(result.attribution_overflow)
         self.batch_duration.observe(seconds)
         self.batch_size.observe(result.size)
 

@@ -14,12 +14,20 @@ from functools import cached_property
 
 import attrs
 
+from analytics_core.attribution import (
+    OTHER,
+    SEPARATOR,
+    AttributionSettings,
+    groups_of,
+    wanted_values,
+)
 from analytics_core.errors import FieldError, OffsetGap, StoreUnavailable, ValidationFailed
 from analytics_core.event_fastpath import plain_window
 from analytics_core.event_parsing import parse_event
 from analytics_core.events import UsageEvent, is_valid_unicode
 from analytics_core.freshness import FreshnessMarker
 from analytics_core.ports import (
+    AttributionStore,
     Clock,
     EventDecoder,
     EventKey,
@@ -30,9 +38,9 @@ from analytics_core.ports import (
     PriceCatalogStore,
     UnitOfWorkFactory,
 )
-from analytics_core.prices import Catalog
+from analytics_core.prices import Catalog, EventPrice
 from analytics_core.records import DeadLetter, DedupeConflict
-from analytics_core.rollups import build_rollups
+from analytics_core.rollups import build_group_rollups, build_rollups
 
 DEFAULT_RAW_RETENTION = timedelta(days=400)
 MAX_HTTP_BATCH = 5000
@@ -105,6 +113,8 @@ class BatchResult:
     _build: Callable[[], tuple[EventResult, ...]] = attrs.field(
         alias="build", eq=False, repr=False
     )
+    # Attribution values counted in (other) because their key was at its cap for the day.
+    attribution_overflow: int = 0
 
     @cached_property
     def results(self) -> tuple[EventResult, ...]:
@@ -254,7 +264,7 @@ def ingest_batch(
     clock: Clock, ids: IdGenerator, raw_retention: timedelta = DEFAULT_RAW_RETENTION,
     checkpoint: StreamCheckpoint | None = None, cache: FreshnessCache | None = None,
     decoder: EventDecoder | None = None, scope: IngestScope | None = None,
-    pricing: CatalogCache | None = None,
+    pricing: CatalogCache | None = None, attribution: AttributionSettings | None = None,
 ) -> BatchResult:
     """Validate, dedupe and store a batch with its rollups, freshness markers, dead letters and
     (for the stream) offset in ONE unit of work. Redelivery of the same batch changes nothing.
@@ -266,7 +276,8 @@ def ingest_batch(
     object (another string, a list) is rejected, never decoded again. With a `scope`, the orgs
     of the parsed events are authorized before anything is stored. With `pricing`, every new
     event is priced by the catalog (read in the same unit) and stored with its price version,
-    its catalog cost rolled up with it.
+    its catalog cost rolled up with it. With `attribution`, new events are also rolled up per
+    actor and per attribution tag (analytics_core.attribution), in the same unit.
 
     Raises StoreUnavailable when storage is down, and OffsetGap when the checkpoint's batch
     does not continue from the stored offset; Forbidden when the scope refuses an org; nothing
@@ -298,6 +309,9 @@ def ingest_batch(
         conflicts = (_conflicts(uow.events, plan, old, now=now, source=source, messages=messages)
                      if repeats else {})
         uow.rollups.add(build_rollups(inserted, prices))
+        overflow = 0
+        if attribution is not None and inserted:
+            overflow = _attribute(uow.attribution, inserted, prices, attribution)
         uow.freshness.touch(_markers(inserted, now))
         uow.dead_letters.add(plan.dead)
         uow.dead_letters.add_conflicts(list(conflicts.values()))
@@ -320,7 +334,19 @@ def ingest_batch(
 
     return BatchResult(ids.new_id(), len(messages), accepted=len(inserted),
                        duplicates=len(repeats), rejected=len(plan.dead),
-                       conflicts=len(conflicts), build=build)
+                       conflicts=len(conflicts), build=build, attribution_overflow=overflow)
+
+
+def _attribute(
+    store: AttributionStore, events: Sequence[UsageEvent],
+    prices: Sequence[EventPrice | None] | None, settings: AttributionSettings,
+) -> int:
+    """Roll new events up per attribution dimension; how many values fell into (other)."""
+    dimensions = settings.dimensions
+    admitted = store.admit(wanted_values(events, dimensions), settings.value_cap)
+    groups = [groups_of(e, dimensions, admitted) for e in events]
+    store.add(build_group_rollups(events, prices, groups))
+    return sum(g.endswith(OTHER_GROUP) for gs in groups for g in gs)
 
 
 def _conflicts(
@@ -387,6 +413,9 @@ def stored_offset(group: str, stream: str, *, uow_factory: UnitOfWorkFactory) ->
     """The last offset of `stream` committed for consumer `group` (None: nothing yet)."""
     with uow_factory() as uow:
         return uow.offsets.get(group, stream)
+
+
+OTHER_GROUP = SEPARATOR + OTHER
 
 
 class CatalogCache:

@@ -10,11 +10,18 @@ from enum import StrEnum
 
 import attrs
 
+from analytics_core.attribution import ACTOR, OTHER, TAG_PREFIX, AttributionSettings
 from analytics_core.errors import FieldError, StoreUnavailable, ValidationFailed
 from analytics_core.freshness import Freshness, FreshnessMarker, FreshnessReport, ModelFreshness
 from analytics_core.ports import Clock, FreshnessCache, PipelineProgress, UnitOfWorkFactory
 from analytics_core.prices import Catalog, PriceVersion
-from analytics_core.rollups import OTHER_ERROR_CODE, Rollup, RollupStats, merge_stats
+from analytics_core.rollups import (
+    OTHER_ERROR_CODE,
+    AggregateCell,
+    Rollup,
+    RollupStats,
+    merge_stats,
+)
 from analytics_core.timegrid import (
     Grain,
     PeriodIndex,
@@ -32,11 +39,28 @@ FRESHNESS_CACHE_TTL = timedelta(seconds=5)
 
 
 class GroupBy(StrEnum):
-    """Series split: one series per model, per client, or a single series."""
+    """Series split: one series per model, per client, per actor, per value of an attribution
+    tag (`AnalyticsQuery.tag`), or a single series."""
 
     MODEL = "model"
     CLIENT = "client"
     NONE = "none"
+    ACTOR = "actor"
+    TAG = "tag"
+
+
+MAX_TOP = 100
+GROUP_BY_CHOICES = "model, client, actor, none or tag:KEY"
+
+
+def parse_group_by(text: str) -> tuple[GroupBy, str | None]:
+    """`model`, `client`, `actor`, `none` or `tag:KEY` as (GroupBy, tag); ValueError names the
+    valid choices."""
+    if text.startswith(TAG_PREFIX) and len(text) > len(TAG_PREFIX):
+        return GroupBy.TAG, text[len(TAG_PREFIX):]
+    if text in {g.value for g in GroupBy if g is not GroupBy.TAG}:
+        return GroupBy(text), None
+    raise ValueError(f"must be one of {GROUP_BY_CHOICES}")
 
 
 @attrs.frozen
@@ -55,9 +79,29 @@ class AnalyticsQuery:
     model_ids: tuple[uuid.UUID, ...] = ()
     client_ids: tuple[str, ...] = ()
     group_by: GroupBy = GroupBy.MODEL
+    tag: str | None = None  # the attribution key of group_by=tag
+    top: int | None = None  # keep the N largest groups, fold the rest into "(other)"
+
+    @property
+    def dimension(self) -> str | None:
+        """The attribution dimension read for actor and tag groupings, else None."""
+        if self.group_by is GroupBy.ACTOR:
+            return ACTOR
+        if self.group_by is GroupBy.TAG:
+            return f"{TAG_PREFIX}{self.tag}"
+        return None
 
     def __attrs_post_init__(self) -> None:
         errors = served_window_errors(self.start, self.end, "start", "end")
+        if (self.group_by is GroupBy.TAG) != bool(self.tag):
+            errors.append(FieldError("groupBy", "tag:KEY needs a key; only tag takes one"))
+        if self.dimension is not None and self.client_ids:
+            errors.append(FieldError("clientId", "cannot filter by client when grouping by "
+                                     "actor or tag (attribution rollups have no client)"))
+        if self.top is not None and not 1 <= self.top <= MAX_TOP:
+            errors.append(FieldError("top", f"must be an integer from 1 to {MAX_TOP}"))
+        elif self.top is not None and self.group_by is GroupBy.NONE:
+            errors.append(FieldError("top", "needs groupBy other than none"))
         if self.end <= self.start:
             errors.append(FieldError("end", "must be after start"))
         elif self.end - self.start > MAX_QUERY_RANGE:
@@ -146,22 +190,39 @@ def period_boundaries(start: datetime, end: datetime, grain: Grain, tz_name: str
     return edges
 
 
+def check_grouping(query: AnalyticsQuery, attribution: AttributionSettings) -> None:
+    """ValidationFailed naming groupBy when it names a tag that is not an attribution key."""
+    if query.group_by is GroupBy.TAG and query.tag not in attribution.keys:
+        configured = ", ".join(f"tag:{k}" for k in attribution.keys) or "none configured"
+        raise ValidationFailed([FieldError(
+            "groupBy", f"tag:{query.tag} is not an attribution key (ANALYTICS_ATTRIBUTION_KEYS:"
+            f" {configured}); valid: model, client, actor, none, tag:KEY for a configured key",
+        )], "invalid query")
+
+
 def query_analytics(
     query: AnalyticsQuery, *, uow_factory: UnitOfWorkFactory, progress: PipelineProgress,
-    clock: Clock, latency: bool = True,
+    clock: Clock, latency: bool = True, attribution: AttributionSettings | None = None,
 ) -> AnalyticsReport:
     """Usage and reliability both come from one read: series, and totals equal to their sum.
 
     The store merges per period (`RollupStore.aggregate`); `latency=False` (usage) skips the
     sketches and error codes, which usage never shows.
     """
+    check_grouping(query, attribution or AttributionSettings())
     freshness = current_freshness(progress, clock)
     edges = period_boundaries(query.start, query.end, query.grain, query.tz)
     with uow_factory() as uow:
-        cells = uow.rollups.aggregate(
-            query.org_id, edges, group_by=query.group_by.value, model_ids=query.model_ids,
-            client_ids=query.client_ids, latency=latency,
-        )
+        if query.dimension is not None:
+            cells = uow.attribution.aggregate(query.org_id, edges, dimension=query.dimension,
+                                              model_ids=query.model_ids, latency=latency)
+        else:
+            cells = uow.rollups.aggregate(
+                query.org_id, edges, group_by=query.group_by.value,
+                model_ids=query.model_ids, client_ids=query.client_ids, latency=latency,
+            )
+        if query.top is not None:
+            cells = top_groups(cells, query.top)
         catalog = None
         if not latency and any(stats.priced for _, _, stats in cells):
             catalog = Catalog.of(uow.prices.all())
@@ -173,6 +234,32 @@ def query_analytics(
     totals = merge_stats(p.stats for p in series)
     versions = () if catalog is None else _versions_in(catalog, query, series, edges)
     return AnalyticsReport(query, tuple(series), totals, freshness, versions)
+
+
+def top_groups(cells: Sequence[AggregateCell], n: int) -> list[AggregateCell]:
+    """The cells of the `n` largest groups over the whole window (by reported cost, then
+    invocations, then group), and per period one `(other)` cell merging every other group
+    (attribution's own `(other)` included; the group of events without a value, "", ranks
+    like any other), so that the totals are unchanged. Ordered by (period, group), `(other)`
+    last in its period."""
+    totals: dict[str | None, list[int]] = {}
+    for _, group, stats in cells:
+        t = totals.setdefault(group, [0, 0])
+        t[0] += stats.cost.units
+        t[1] += stats.invocations
+    ranked = sorted((g for g in totals if g not in (OTHER, None)),
+                    key=lambda g: (-totals[g][0], -totals[g][1], g or ""))
+    keep = set(ranked[:n])
+    out: list[AggregateCell] = []
+    rest: dict[datetime, list[RollupStats]] = {}
+    for start, group, stats in cells:
+        if group in keep:
+            out.append((start, group, stats))
+        else:
+            rest.setdefault(start, []).append(stats)
+    out.extend((start, OTHER, merge_stats(parts)) for start, parts in rest.items())
+    out.sort(key=lambda c: (c[0], c[1] == OTHER, c[1] or ""))
+    return out
 
 
 def _versions_in(catalog: Catalog, query: AnalyticsQuery, series: Sequence[SeriesPoint],

@@ -1,11 +1,12 @@
 """Carry out restatements (analytics_core.restatements) batch by batch, and read them.
 
-`run_restatements` works through every open restatement, oldest first. One batch is one unit
-of work: up to `batch` events of one org's model after the cursor are priced again by the
-current catalog; each whose price version changes is stored with the new version, the rollups
-get the difference of its catalog cost (every tier, exactly, in the same statement as any other
-rollup delta), the record's per (org, model, UTC day) deltas grow by it, and the cursor moves
-past the batch. Batches are short transactions, so ingestion keeps its pace meanwhile.
+`run_restatements` works through every open restatement in the order their versions were
+added. One batch is one unit of work: up to `batch` events of the model after the cursor
+(orgs in id order; small orgs share a batch) are priced again by the catalog as it stood when
+the restatement's version was added; each whose price version changes is stored with the new
+version, the rollups and the attribution rows it counted in get the difference of its catalog
+cost (every tier, exactly), the record's per (org, model, UTC day) deltas grow by it, and the
+cursor moves past the batch. Batches are short transactions, so ingestion keeps its pace meanwhile.
 Interrupted anywhere (even kill -9), the next run continues from the committed cursor; a
 batch done again finds its events already carrying the new version and changes nothing.
 """
@@ -18,6 +19,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import attrs
 
+from analytics_core.attribution import AttributionSettings, groups_of, wanted_values
 from analytics_core.errors import NotFound
 from analytics_core.events import UsageEvent
 from analytics_core.ports import Clock, UnitOfWork, UnitOfWorkFactory
@@ -44,6 +46,7 @@ _NO_EVENT = uuid.UUID(int=0)
 def run_restatements(
     *, uow_factory: UnitOfWorkFactory, clock: Clock, batch: int = DEFAULT_BATCH,
     max_batches: int | None = None, progress: Progress | None = None,
+    attribution: AttributionSettings | None = None,
 ) -> int:
     """Run open restatements until none is left (or `max_batches` batches ran); the number
     of batches run."""
@@ -57,7 +60,7 @@ def run_restatements(
         if not due:
             return done
         finished = _step(due[0].restatement_id, uow_factory=uow_factory, clock=clock,
-                         batch=batch)
+                         batch=batch, attribution=attribution or AttributionSettings())
         done += 1
         if progress is not None:
             progress(finished)
@@ -65,7 +68,7 @@ def run_restatements(
 
 
 def _step(restatement_id: uuid.UUID, *, uow_factory: UnitOfWorkFactory, clock: Clock,
-          batch: int) -> Restatement:
+          batch: int, attribution: AttributionSettings) -> Restatement:
     """One batch of one restatement, in one unit of work; the record as it now stands.
 
     Restatements run in the order their versions were added (`run_restatements`)."""
@@ -87,28 +90,27 @@ def _step(restatement_id: uuid.UUID, *, uow_factory: UnitOfWorkFactory, clock: C
             floor_bucket(r.window_start), r.window_end)
         cursor = r.cursor
         remaining = [o for o in orgs if cursor is None or o >= cursor.org_id]
-        if not remaining:
-            r = attrs.evolve(r, status=RestatementStatus.SUCCEEDED, completed_at=clock.now())
-        else:
-            org = remaining[0]
+        room = batch  # events this batch may still read: small orgs share one batch
+        r = attrs.evolve(r, status=RestatementStatus.RUNNING)
+        while remaining and room:
+            org = remaining.pop(0)
             after = None
             if cursor is not None and cursor.org_id == org and cursor.occurred_at != _BEFORE:
                 after = (cursor.occurred_at, cursor.event_id)
             rows = uow.events.priced(org, r.model_id, r.window_start, r.window_end,
-                                     after=after, limit=batch)
+                                     after=after, limit=room)
+            room -= len(rows)
             changed = _reprice(uow, r, org, [(e, v) for e, v in rows if v not in newer],
-                               catalog=catalog, by_id=by_id)
-            r = attrs.evolve(r, events_repriced=r.events_repriced + changed,
-                             status=RestatementStatus.RUNNING)
-            if len(rows) == batch:  # maybe more of this org: continue after the last one
+                               catalog=catalog, by_id=by_id, attribution=attribution)
+            r = attrs.evolve(r, events_repriced=r.events_repriced + changed)
+            if not room and rows:  # maybe more of this org: continue after the last one
                 last = rows[-1][0]
                 r = attrs.evolve(r, cursor=RestatementCursor(org, last.occurred_at,
                                                              last.event_id))
-            elif len(remaining) > 1:  # this org is done: the next one, from its start
-                r = attrs.evolve(r, cursor=RestatementCursor(remaining[1], _BEFORE, _NO_EVENT))
-            else:
-                r = attrs.evolve(r, status=RestatementStatus.SUCCEEDED,
-                                 completed_at=clock.now())
+            elif remaining:  # this org is done: the next one, from its start
+                r = attrs.evolve(r, cursor=RestatementCursor(remaining[0], _BEFORE, _NO_EVENT))
+        if not remaining and room:
+            r = attrs.evolve(r, status=RestatementStatus.SUCCEEDED, completed_at=clock.now())
         uow.restatements.save(r)
         uow.commit()
     return r
@@ -117,9 +119,11 @@ def _step(restatement_id: uuid.UUID, *, uow_factory: UnitOfWorkFactory, clock: C
 def _reprice(
     uow: UnitOfWork, r: Restatement, org: uuid.UUID,
     rows: Sequence[tuple[UsageEvent, uuid.UUID | None]], *, catalog: Catalog,
-    by_id: dict[uuid.UUID, PriceVersion],
+    by_id: dict[uuid.UUID, PriceVersion], attribution: AttributionSettings,
 ) -> int:
     """Store the new versions, rollup differences and deltas of one batch; events changed."""
+    changed_events: list[UsageEvent] = []
+    differences: list[list[int]] = []
     changes: list[tuple[datetime, uuid.UUID, uuid.UUID | None]] = []
     stats: dict[RollupKey, list[int]] = {}
     days: dict[tuple[uuid.UUID, date], list[int]] = {}
@@ -134,10 +138,13 @@ def _reprice(
         changes.append((event.occurred_at, event.event_id, new_id))
         key = RollupKey(org, event.model_id, event.client_id or NO_CLIENT,
                         floor_bucket(event.occurred_at))
+        difference = [b - a for a, b in zip(old, new_costs, strict=True)]
+        difference.append((new is not None) - (old_version is not None))
         acc = stats.setdefault(key, [0] * 8)
-        for i, (a, b) in enumerate(zip(old, new_costs, strict=True)):
-            acc[i] += b - a
-        acc[7] += (new is not None) - (old_version is not None)
+        for i, n in enumerate(difference):
+            acc[i] += n
+        changed_events.append(event)
+        differences.append(difference)
         day = days.setdefault((event.model_id, event.occurred_at.date()), [0, 0, 0])
         day[0] += 1
         day[1] += sum(old)
@@ -149,11 +156,34 @@ def _reprice(
         Rollup(key, RollupStats(catalog_costs=tuple(v[:7]), priced=v[7]))
         for key, v in sorted(stats.items())
     ])
+    _adjust_attribution(uow, changed_events, differences, attribution)
     uow.restatements.add_deltas([
         RestatementDelta(r.restatement_id, org, model, day, n, before, after)
         for (model, day), (n, before, after) in sorted(days.items())
     ])
     return len(changes)
+
+
+def _adjust_attribution(uow: UnitOfWork, events: Sequence[UsageEvent],
+                        differences: Sequence[Sequence[int]],
+                        attribution: AttributionSettings) -> None:
+    """The same catalog differences on the attribution rows the events counted in at ingest
+    (their value, or `(other)` when it was not admitted; values admitted are never dropped, so
+    reading them again finds the same groups)."""
+    dimensions = attribution.dimensions
+    admitted = uow.attribution.admit(wanted_values(events, dimensions), 0)
+    per_key: dict[RollupKey, list[int]] = {}
+    for event, difference in zip(events, differences, strict=True):
+        bucket = floor_bucket(event.occurred_at)
+        for group in groups_of(event, dimensions, admitted):
+            acc = per_key.setdefault(RollupKey(event.org_id, event.model_id, group, bucket),
+                                     [0] * 8)
+            for i, n in enumerate(difference):
+                acc[i] += n
+    uow.attribution.adjust_catalog([
+        Rollup(key, RollupStats(catalog_costs=tuple(v[:7]), priced=v[7]))
+        for key, v in sorted(per_key.items())
+    ])
 
 
 @attrs.frozen

@@ -21,7 +21,13 @@ from analytics_core.events import MAX_CLIENT_ID
 from analytics_core.freshness import FreshnessReport
 from analytics_core.registry import Names
 from analytics_core.timegrid import Grain, zone
-from analytics_core.usecases.queries import AnalyticsQuery, AnalyticsReport, GroupBy
+from analytics_core.usecases.queries import (
+    MAX_TOP,
+    AnalyticsQuery,
+    AnalyticsReport,
+    GroupBy,
+    parse_group_by,
+)
 
 QueryFn = Callable[[AnalyticsQuery], AnalyticsReport]
 FreshnessFn = Callable[[uuid.UUID, Sequence[uuid.UUID]], FreshnessReport]
@@ -32,7 +38,6 @@ GRAINS: Mapping[str, Grain] = {
     "hour": Grain.HOUR, "hourly": Grain.HOUR, "day": Grain.DAY, "daily": Grain.DAY,
     "month": Grain.MONTH, "monthly": Grain.MONTH,
 }
-GROUPS: Mapping[str, GroupBy] = {g.value: g for g in GroupBy}
 DEFAULT_PERCENTILE = "p95"
 
 
@@ -43,11 +48,18 @@ def read_query(reader: QueryReader, org_id: uuid.UUID) -> AnalyticsQuery:
     tz = reader.tz()
     models = reader.uuids("modelId")
     clients = reader.texts("clientId", MAX_CLIENT_ID)
-    group_by = reader.choice("groupBy", GROUPS, GroupBy.MODEL)
+    group_by, tag = GroupBy.MODEL, None
+    text = reader.one("groupBy")
+    if text is not None:
+        try:
+            group_by, tag = parse_group_by(text)
+        except ValueError as e:
+            reader.fail("groupBy", str(e))
+    top = reader.integer("top", 1, MAX_TOP, 0) or None
     reader.done()
     assert start is not None
     assert end is not None
-    return AnalyticsQuery(org_id, start, end, grain, tz, models, clients, group_by)
+    return AnalyticsQuery(org_id, start, end, grain, tz, models, clients, group_by, tag, top)
 
 
 def _names(names: NamesFn, report: AnalyticsReport) -> Names:

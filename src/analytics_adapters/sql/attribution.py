@@ -1,0 +1,114 @@
+"""Attribution rollups on SQL: the rollup machinery over the `attribution_*` tables, whose
+`client_id` column holds the group key (dimension, separator, value), and the admitted values
+per (org, UTC day, dimension)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime
+
+import sqlalchemy as sa
+
+from analytics_adapters.sql.errors import translated
+from analytics_adapters.sql.records import SqlRecordRepository
+from analytics_adapters.sql.rollup_query import Cell, merge_in_postgres, table_for
+from analytics_adapters.sql.rollups import add_deltas, rollup_rows
+from analytics_adapters.sql.schema import ATTRIBUTION, attribution_values
+from analytics_adapters.sql.sqlite_rollups import floor_day, floor_hour
+from analytics_core.attribution import SEPARATOR, group_of, value_of
+from analytics_core.rollups import EXTRA_COUNTER_NAMES, Rollup, aggregate_rollups
+
+AdmitKey = tuple[uuid.UUID, date, str]
+_KEYS_PER_READ = 300
+_CATALOG = (*EXTRA_COUNTER_NAMES[5:12], "priced_invocations")  # catalog costs, priced
+
+
+class SqlAttributionStore(SqlRecordRepository):
+    """Attribution rollups (additive, every tier) and admitted values under a cap."""
+
+    @translated
+    def admit(self, wanted: Mapping[AdmitKey, set[str]], cap: int) -> dict[AdmitKey, set[str]]:
+        """The admitted subset of each wanted set; new values are admitted (stored) while the
+        key has fewer than `cap`. One read per few hundred keys and one insert; concurrent
+        writers each see the values committed before them (so under concurrency a key can
+        end a little above the cap: by at most what the concurrent batches admitted)."""
+        if not wanted:
+            return {}
+        write = self._write()
+        t = attribution_values.c
+        keys = sorted(wanted)
+        known: dict[AdmitKey, set[str]] = {}
+        for start in range(0, len(keys), _KEYS_PER_READ):  # one read per few hundred keys
+            chunk = keys[start:start + _KEYS_PER_READ]
+            rows = write.execute(sa.select(t.org_id, t.day, t.dimension, t.value).where(
+                sa.tuple_(t.org_id, t.day, t.dimension).in_(chunk)))
+            for org, day, dimension, value in rows:
+                known.setdefault((org, day, dimension), set()).add(value)
+        out: dict[AdmitKey, set[str]] = {}
+        fresh_rows: list[dict[str, object]] = []
+        for key in keys:
+            have = known.get(key, set())
+            fresh = sorted(wanted[key] - have)[:max(cap - len(have), 0)]
+            fresh_rows.extend({"org_id": key[0], "day": key[1], "dimension": key[2],
+                               "value": v} for v in fresh)
+            out[key] = (wanted[key] & have) | set(fresh)
+        if fresh_rows:  # in key order: concurrent admitters lock the same rows in one order
+            write.execute(self._insert(attribution_values).on_conflict_do_nothing(),
+                          fresh_rows)
+        return out
+
+    @translated
+    def add(self, rollups: Sequence[Rollup]) -> None:
+        """Merge deltas into the stored attribution rollups of every tier."""
+        add_deltas(self, rollups, ATTRIBUTION)
+
+    @translated
+    def aggregate(
+        self, org_id: uuid.UUID, boundaries: Sequence[datetime], *, dimension: str,
+        model_ids: Sequence[uuid.UUID] = (), latency: bool = True,
+    ) -> list[Cell]:
+        """Stats merged per (period, value of `dimension`), ordered by (period, value)."""
+        if len(boundaries) < 2:
+            return []
+        table = table_for(boundaries, ATTRIBUTION)
+        prefix = group_of(dimension, "")
+        conn = self._read()
+        if self._postgres:
+            cells = merge_in_postgres(conn, table, org_id, boundaries, group_by="client",
+                                      model_ids=model_ids, client_ids=(), latency=latency,
+                                      client_prefix=prefix)
+        else:
+            rows = rollup_rows(conn, table, org_id, boundaries[0], boundaries[-1],
+                               model_ids=model_ids, client_ids=(), client_prefix=prefix)
+            cells = aggregate_rollups(rows, boundaries, "client", latency)
+        return [(start, value_of(group or SEPARATOR), stats) for start, group, stats in cells]
+
+    @translated
+    def adjust_catalog(self, deltas: Sequence[Rollup]) -> None:
+        """Add catalog costs and priced counts to the existing rows of every tier, in the key
+        order of the ingest upserts (org, bucket, model, group), so the two never deadlock
+        (one UPDATE per row and tier: restatement batches are small)."""
+        if not deltas:
+            return
+        write = self._write()
+        for table, floor in ((ATTRIBUTION.base, None), (ATTRIBUTION.hour, floor_hour),
+                             (ATTRIBUTION.day, floor_day)):
+            rows: dict[tuple[uuid.UUID, datetime, uuid.UUID, str], list[int]] = {}
+            for d in deltas:
+                k = d.key
+                start = k.bucket_start if floor is None else floor(k.bucket_start)
+                acc = rows.setdefault((k.org_id, start, k.model_id, k.client_id),
+                                      [0] * len(_CATALOG))
+                for i, n in enumerate((*d.stats.catalog_costs, d.stats.priced)):
+                    acc[i] += n
+            t = table.c
+            stmt = table.update().where(
+                t.org_id == sa.bindparam("k_org"), t.bucket_start == sa.bindparam("k_start"),
+                t.model_id == sa.bindparam("k_model"), t.client_id == sa.bindparam("k_group"),
+            ).values({c: t[c] + sa.bindparam(f"d_{c}") for c in _CATALOG})
+            write.execute(stmt, [
+                {"k_org": key[0], "k_start": key[1], "k_model": key[2], "k_group": key[3],
+                 **{f"d_{c}": v for c, v in zip(_CATALOG, values, strict=True)}}
+                for key, values in sorted(rows.items(), key=lambda kv: kv[0])
+            ])
