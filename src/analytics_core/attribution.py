@@ -19,6 +19,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
+from typing import Protocol
 
 import attrs
 
@@ -105,3 +106,50 @@ def parse_keys(text: str) -> tuple[str, ...]:
         if len(k) > MAX_KEY_LENGTH or SEPARATOR in k or not k.isprintable():
             raise ValueError(f"key {k!r} must be at most {MAX_KEY_LENGTH} printable characters")
     return keys
+
+
+AdmitKey = tuple[uuid.UUID, date, str]
+
+
+class Admitter(Protocol):
+    """What `AdmittedCache` asks when it does not know (ports.AttributionStore.admit)."""
+
+    def admit(self, wanted: Mapping[AdmitKey, set[str]], cap: int
+              ) -> dict[AdmitKey, set[str]]: ...
+
+
+class AdmittedCache:
+    """Values known to be admitted per (org, UTC day, dimension), remembered by one process.
+
+    A value once admitted stays admitted (purge drops only days older than the rollups), so a
+    batch whose values are all known, or whose key is known to be full, reads nothing. The
+    cache learns only what `remember` is given after the unit that admitted it committed.
+    Bounded: forgotten whole past `limit` keys.
+    """
+
+    def __init__(self, limit: int = 50_000) -> None:
+        self._known: dict[AdmitKey, set[str]] = {}
+        self._limit = limit
+
+    def admit(self, store: Admitter, wanted: Mapping[AdmitKey, set[str]], cap: int
+              ) -> dict[AdmitKey, set[str]]:
+        """The admitted subset of each wanted set, asking `store` only for keys with values
+        this process has not seen admitted (and that are not known to be full)."""
+        out: dict[AdmitKey, set[str]] = {}
+        missing: dict[AdmitKey, set[str]] = {}
+        for key, values in wanted.items():
+            known = self._known.get(key)
+            if known is not None and (values <= known or len(known) >= cap):
+                out[key] = values & known
+            else:
+                missing[key] = values
+        if missing:
+            out.update(store.admit(missing, cap))
+        return out
+
+    def remember(self, admitted: Mapping[AdmitKey, set[str]]) -> None:
+        """Learn values admitted by a committed unit."""
+        if len(self._known) > self._limit:
+            self._known.clear()
+        for key, values in admitted.items():
+            self._known.setdefault(key, set()).update(values)

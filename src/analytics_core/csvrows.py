@@ -10,7 +10,7 @@ from analytics_core.events import TOKEN_DETAIL_NAMES as TOKEN_DETAIL_COLUMNS
 USAGE_COLUMNS: tuple[str, ...] = (
     "bucket_start", "bucket_end", "timezone", "org_id", "model_id", "invocations", "success",
     "errors", "timeouts", "throttled", "input_tokens", "output_tokens", "cost_estimate_cents",
-    "model_name", *TOKEN_DETAIL_COLUMNS,
+    "model_name", *TOKEN_DETAIL_COLUMNS, "catalog_cost_cents", "unpriced_invocations",
 )
 
 EVENT_COLUMNS: tuple[str, ...] = (

@@ -165,3 +165,38 @@ def test_a_backdated_correction_restates_exactly_and_the_org_reads_the_delta(
     live = client.simulate_get(f"{PREFIX}/prices", headers=admin, params={"modelId": str(model)})
     assert [v["versionId"] for v in live.json["versions"]] == [
         fix.json["versions"][0]["versionId"]]
+
+
+def test_usage_exports_carry_the_catalog_cost(
+    client: falcon.testing.TestClient, auth: HeaderFactory, admin_of_a: dict[str, str],
+    org_a: uuid.UUID, make_event: Any, ingest: Any, services: Ports,
+) -> None:
+    """The usage CSV ends with catalog_cost_cents and unpriced_invocations; the manifest
+    totals carry them too."""
+    import csv  # noqa: PLC0415
+    import io  # noqa: PLC0415
+    import json  # noqa: PLC0415
+
+    from analytics_core.usecases.export_runner import ExportRunner  # noqa: PLC0415
+
+    model = uuid.uuid4()
+    assert _post(client, auth(None, "admin"),
+                 _price(model, "2024-03-15T12:00:00Z")).status_code == 201
+    later = (NOW + timedelta(minutes=1)).isoformat()
+    ingest([make_event(org_a, model, occurredAt=later, inputTokens=1000, outputTokens=500),
+            make_event(org_a, model, occurredAt="2024-03-15T08:00:00Z")])  # before the price
+    url = f"{PREFIX}/orgs/{org_a}/exports"
+    body = {"timeRange": {"start": "2024-03-15T00:00:00Z", "end": "2024-03-16T00:00:00Z"},
+            "granularity": "daily", "kind": "usage"}
+    job_id = client.simulate_post(url, json=body, headers=admin_of_a).json["jobId"]
+    ExportRunner("w", services.uow_factory, services.objects, services.clock,
+                 services.progress, services.exports).run_next()
+    text = client.simulate_get(f"{url}/{job_id}/download", headers=admin_of_a).text
+    (row,) = list(csv.DictReader(io.StringIO(text)))
+    assert list(row)[-2:] == ["catalog_cost_cents", "unpriced_invocations"]
+    assert (row["catalog_cost_cents"], row["unpriced_invocations"]) == ("0.0450", "1")
+    with services.uow_factory() as uow:
+        key = uow.exports.get(org_a, uuid.UUID(job_id)).object_key  # type: ignore[union-attr]
+    manifest = json.loads(b"".join(services.objects.open(
+        key.removesuffix(".csv") + ".manifest.json")))  # type: ignore[union-attr]
+    assert manifest["totals"]["catalogCostCents"] == "0.0450"

@@ -158,4 +158,4 @@ def _storage_files(conn: sa.Connection) -> dict[str, int]:
         "SELECT relname, relfilenode FROM pg_class WHERE relkind = 'r' "
         "AND relnamespace = 'public'::regnamespace"
     ))
-    return dict(rows.tuples().all())
+    return {str(row[0]): int(row[1]) for row in rows}

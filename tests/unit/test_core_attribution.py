@@ -4,7 +4,9 @@ daily cap in `(other)`, and top=N plus `(other)` always summing to the totals.""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import attrs
 import pytest
@@ -179,3 +181,40 @@ def test_attribution_keys_are_bounded(text: str, reason: str) -> None:
 def test_top_groups_of_nothing_is_nothing() -> None:
     """No cells, no (other)."""
     assert top_groups([], 3) == []
+
+
+class CountingStore:
+    """An Admitter that admits everything under the cap from an in-memory table, counting
+    how often it is asked."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.table: dict[object, set[str]] = {}
+
+    def admit(self, wanted: Mapping[Any, set[str]], cap: int) -> dict[Any, set[str]]:
+        self.calls += 1
+        out = {}
+        for key, values in wanted.items():
+            have = self.table.setdefault(key, set())
+            fresh = sorted(values - have)[:max(cap - len(have), 0)]
+            have.update(fresh)
+            out[key] = values & have
+        return out
+
+
+def test_the_admitted_cache_asks_only_for_what_it_has_not_seen_committed() -> None:
+    """Known values and full keys need no read; nothing is known before `remember`."""
+    from analytics_core.attribution import AdmittedCache  # noqa: PLC0415
+
+    store, cache = CountingStore(), AdmittedCache()
+    key = (ORG, T0.date(), "tag:team")
+    first = cache.admit(store, {key: {"a", "b"}}, 2)
+    assert (first, store.calls) == ({key: {"a", "b"}}, 1)
+    cache.admit(store, {key: {"a"}}, 2)
+    assert store.calls == 2  # not remembered: the unit may not have committed
+    cache.remember(first)
+    assert cache.admit(store, {key: {"a"}}, 2) == {key: {"a"}}
+    assert cache.admit(store, {key: {"c"}}, 2) == {key: set()}  # full: (other), no read
+    assert store.calls == 2
+    assert cache.admit(store, {key: {"c"}}, 3) == {key: {"c"}}  # room again: asks
+    assert store.calls == 3

@@ -83,11 +83,12 @@ def test_text_row_renders_none_as_empty_and_neutralises() -> None:
 
 def test_usage_columns_follow_the_spec_order() -> None:
     """The usage CSV header is SPEC §7's column list, in its order, then the model's name,
-    then the token categories (SPEC §12)."""
+    then the token categories and the catalog cost (SPEC §12)."""
     assert ",".join(USAGE_COLUMNS) == (
         "bucket_start,bucket_end,timezone,org_id,model_id,invocations,success,errors,timeouts,"
         "throttled,input_tokens,output_tokens,cost_estimate_cents,model_name,cache_read_tokens,"
-        "cache_write_tokens,audio_input_tokens,reasoning_tokens,audio_output_tokens"
+        "cache_write_tokens,audio_input_tokens,reasoning_tokens,audio_output_tokens,"
+        "catalog_cost_cents,unpriced_invocations"
     )
 
 

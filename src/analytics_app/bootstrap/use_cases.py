@@ -17,6 +17,7 @@ import attrs
 from analytics_app.bootstrap.ports import Ports
 from analytics_app.http.api import Cursor, HttpApi
 from analytics_core.access import Action, Actor, Decision
+from analytics_core.attribution import AdmittedCache
 from analytics_core.events import UsageEvent
 from analytics_core.exports import ExportJob, ExportRequest, ExportStatus
 from analytics_core.freshness import FreshnessReport
@@ -42,6 +43,7 @@ class UseCases:
     ports: Ports
     authorizer: access.Authorizer = attrs.field(init=False)
     pricing: ingest.CatalogCache = attrs.field(init=False, factory=ingest.CatalogCache)
+    admitted: AdmittedCache = attrs.field(init=False, factory=AdmittedCache)
 
     @authorizer.default
     def _authorizer(self) -> access.Authorizer:
@@ -205,7 +207,7 @@ class UseCases:
         return ingest.ingest_batch(messages, source="http", uow_factory=p.uow_factory,
                                    clock=p.clock, ids=p.ids, raw_retention=p.http.raw_retention,
                                    cache=p.cache, scope=scope, pricing=self.pricing,
-                                   attribution=p.attribution)
+                                   attribution=p.attribution, admitted=self.admitted)
 
     def ingest_stream(
         self, messages: Sequence[RawMessage], *, source: str,
@@ -217,7 +219,7 @@ class UseCases:
                                    clock=p.clock, ids=p.ids, raw_retention=p.http.raw_retention,
                                    checkpoint=checkpoint, cache=p.cache, decoder=p.decoder,
                                    pricing=self.pricing,
-                                   attribution=p.attribution)
+                                   attribution=p.attribution, admitted=self.admitted)
 
     def ingest_demo(self, messages: Sequence[RawMessage]) -> BatchResult:
         """Ingest a batch of generated demo events."""
@@ -230,7 +232,7 @@ class UseCases:
         return ingest.ingest_batch(messages, source=source, uow_factory=p.uow_factory,
                                    clock=p.clock, ids=p.ids, raw_retention=p.http.raw_retention,
                                    cache=p.cache, pricing=self.pricing,
-                                   attribution=p.attribution)
+                                   attribution=p.attribution, admitted=self.admitted)
 
     # -- prices and restatements ----------------------------------------------------------
 

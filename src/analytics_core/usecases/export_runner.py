@@ -114,7 +114,7 @@ def _usage_rows(
             request.tz, request.org_id, point.group, s.invocations, s.success, s.errors,
             s.timeouts, s.throttled, s.input_tokens, s.output_tokens, s.cost.exact_str(),
             names.model(None if point.group is None else uuid.UUID(point.group)),
-            *s.token_details.as_tuple(),
+            *s.token_details.as_tuple(), s.catalog_cost.exact_str(), s.unpriced,
         ])
 
 
@@ -170,6 +170,7 @@ def _manifest(job: ExportJob, tally: _Tally, generated_at: datetime, complete: d
             "timeouts": t.timeouts, "throttled": t.throttled, "inputTokens": t.input_tokens,
             "outputTokens": t.output_tokens, "costEstimateCents": t.cost.exact_str(),
             "tokenDetails": dict(zip(TOKEN_DETAIL_KEYS, t.token_details.as_tuple(), strict=True)),
+            "catalogCostCents": t.catalog_cost.exact_str(), "unpricedInvocations": t.unpriced,
         },
         "columns": list(USAGE_COLUMNS if job.request.kind is ExportKind.USAGE else EVENT_COLUMNS),
     }

@@ -17,6 +17,8 @@ import attrs
 from analytics_core.attribution import (
     OTHER,
     SEPARATOR,
+    AdmitKey,
+    AdmittedCache,
     AttributionSettings,
     groups_of,
     wanted_values,
@@ -265,6 +267,7 @@ def ingest_batch(
     checkpoint: StreamCheckpoint | None = None, cache: FreshnessCache | None = None,
     decoder: EventDecoder | None = None, scope: IngestScope | None = None,
     pricing: CatalogCache | None = None, attribution: AttributionSettings | None = None,
+    admitted: AdmittedCache | None = None,
 ) -> BatchResult:
     """Validate, dedupe and store a batch with its rollups, freshness markers, dead letters and
     (for the stream) offset in ONE unit of work. Redelivery of the same batch changes nothing.
@@ -309,15 +312,18 @@ def ingest_batch(
         conflicts = (_conflicts(uow.events, plan, old, now=now, source=source, messages=messages)
                      if repeats else {})
         uow.rollups.add(build_rollups(inserted, prices))
-        overflow = 0
+        overflow, learned = 0, dict[AdmitKey, set[str]]()
         if attribution is not None and inserted:
-            overflow = _attribute(uow.attribution, inserted, prices, attribution)
+            overflow, learned = _attribute(uow.attribution, inserted, prices, attribution,
+                                           admitted or AdmittedCache())
         uow.freshness.touch(_markers(inserted, now))
         uow.dead_letters.add(plan.dead)
         uow.dead_letters.add_conflicts(list(conflicts.values()))
         if checkpoint is not None:
             uow.offsets.save(checkpoint.consumer, checkpoint.stream, checkpoint.offset)
         uow.commit()
+    if admitted is not None and learned:
+        admitted.remember(learned)
     if cache is not None and inserted:
         _invalidate(cache, {e.org_id for e in inserted})
 
@@ -340,13 +346,15 @@ def ingest_batch(
 def _attribute(
     store: AttributionStore, events: Sequence[UsageEvent],
     prices: Sequence[EventPrice | None] | None, settings: AttributionSettings,
-) -> int:
-    """Roll new events up per attribution dimension; how many values fell into (other)."""
+    cache: AdmittedCache,
+) -> tuple[int, dict[AdmitKey, set[str]]]:
+    """Roll new events up per attribution dimension: how many values fell into (other), and
+    the values admitted (for the cache, once committed)."""
     dimensions = settings.dimensions
-    admitted = store.admit(wanted_values(events, dimensions), settings.value_cap)
+    admitted = cache.admit(store, wanted_values(events, dimensions), settings.value_cap)
     groups = [groups_of(e, dimensions, admitted) for e in events]
     store.add(build_group_rollups(events, prices, groups))
-    return sum(g.endswith(OTHER_GROUP) for gs in groups for g in gs)
+    return sum(g.endswith(OTHER_GROUP) for gs in groups for g in gs), admitted
 
 
 def _conflicts(
