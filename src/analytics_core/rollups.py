@@ -270,25 +270,8 @@ def build_rollups(
 ) -> list[Rollup]:
     """Group events into base-bucket rollup deltas, sorted by key (stable lock order for SQL);
     `prices` (one per event) adds their catalog costs."""
-    # Grouped by the ids' integers and the bucket's epoch second (`floor_bucket` before its
-    # datetime): they hash and sort in C, in the same order as the UUIDs and datetimes.
-    accs: dict[tuple[int, int, str, int], _Accumulator] = {}
-    ids: dict[tuple[int, int, str, int], tuple[uuid.UUID, uuid.UUID]] = {}
-    for i, e in enumerate(events):
-        org, model = e.org_id, e.model_id
-        second = int(e.occurred_at.timestamp() // _BUCKET_SECONDS) * _BUCKET_SECONDS
-        key = (org.int, model.int, e.client_id or NO_CLIENT, second)
-        acc = accs.get(key)
-        if acc is None:
-            acc = accs[key] = _Accumulator()
-            ids[key] = (org, model)
-        acc.add_event(e, prices[i] if prices is not None else None)
-    return [
-        Rollup(
-            RollupKey(*ids[k], k[2], datetime.fromtimestamp(k[3], UTC)), accs[k].freeze()
-        )
-        for k in sorted(accs)
-    ]
+    events = events if isinstance(events, Sequence) else list(events)
+    return build_group_rollups(events, prices, [(e.client_id or NO_CLIENT,) for e in events])
 
 
 def build_group_rollups(
@@ -297,6 +280,8 @@ def build_group_rollups(
 ) -> list[Rollup]:
     """Rollup deltas keyed by a group per event and dimension instead of the client: event i
     counts once in each of `groups[i]` (the attribution rollups). Sorted by key."""
+    # Grouped by the ids' integers and the bucket's epoch second (`floor_bucket` before its
+    # datetime): they hash and sort in C, in the same order as the UUIDs and datetimes.
     accs: dict[tuple[int, int, str, int], _Accumulator] = {}
     ids: dict[tuple[int, int, str, int], tuple[uuid.UUID, uuid.UUID]] = {}
     for i, e in enumerate(events):

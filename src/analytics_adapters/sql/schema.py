@@ -27,21 +27,16 @@ TOKEN_DETAIL_COLUMNS = TOKEN_DETAIL_NAMES
 rows written before they existed (a constant default: adding them rewrote nothing)."""
 
 
-def token_detail_columns() -> list[sa.Column[int]]:
-    """Fresh Column objects for the token categories (a Column belongs to one table)."""
+def counter_columns(names: tuple[str, ...]) -> list[sa.Column[int]]:
+    """Fresh BIGINT NOT NULL DEFAULT 0 columns (a Column belongs to one table)."""
     return [sa.Column(name, sa.BigInteger, nullable=False, server_default="0")
-            for name in TOKEN_DETAIL_COLUMNS]
+            for name in names]
 
 
 EXTRA_COUNTER_COLUMNS = EXTRA_COUNTER_NAMES
 """Rollup counters added after the first release (token categories: migration 0005; catalog
 cost per price category and priced invocations: 0006), all BIGINT NOT NULL DEFAULT 0."""
 
-
-def extra_counter_columns() -> list[sa.Column[int]]:
-    """Fresh Column objects for every extra rollup counter."""
-    return [sa.Column(name, sa.BigInteger, nullable=False, server_default="0")
-            for name in EXTRA_COUNTER_COLUMNS]
 
 
 # Raw accepted events. On PostgreSQL: range-partitioned by day on occurred_at, one partition
@@ -63,7 +58,7 @@ usage_events = sa.Table(
     sa.Column("client_id", sa.Text, nullable=True),
     sa.Column("error_code", sa.Text, nullable=True),
     sa.Column("metadata", json_type(), nullable=True),
-    *token_detail_columns(),
+    *counter_columns(TOKEN_DETAIL_COLUMNS),
     # The price version that priced the event (migration 0006); NULL when none covered it.
     sa.Column("price_version_id", sa.Uuid, nullable=True),
     sa.PrimaryKeyConstraint("org_id", "occurred_at", "event_id"),
@@ -113,7 +108,7 @@ def _rollup_table(name: str) -> sa.Table:
         sa.Column("lat_bins", IntList(), nullable=False),
         sa.Column("lat_counts", IntList(big=True), nullable=False),
         sa.Column("error_codes", json_type(), nullable=False),
-        *extra_counter_columns(),
+        *counter_columns(EXTRA_COUNTER_COLUMNS),
         sa.PrimaryKeyConstraint("org_id", "bucket_start", "model_id", "client_id"),
     )
 

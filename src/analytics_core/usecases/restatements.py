@@ -14,7 +14,7 @@ batch done again finds its events already carrying the new version and changes n
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta
 
 import attrs
@@ -125,7 +125,7 @@ def _reprice(
     changed_events: list[UsageEvent] = []
     differences: list[list[int]] = []
     changes: list[tuple[datetime, uuid.UUID, uuid.UUID | None]] = []
-    stats: dict[RollupKey, list[int]] = {}
+    differences_by_key: list[tuple[RollupKey, list[int]]] = []
     days: dict[tuple[uuid.UUID, date], list[int]] = {}
     for event, stored in rows:
         new = catalog.price(event)
@@ -140,9 +140,7 @@ def _reprice(
                         floor_bucket(event.occurred_at))
         difference = [b - a for a, b in zip(old, new_costs, strict=True)]
         difference.append((new is not None) - (old_version is not None))
-        acc = stats.setdefault(key, [0] * 8)
-        for i, n in enumerate(difference):
-            acc[i] += n
+        differences_by_key.append((key, difference))
         changed_events.append(event)
         differences.append(difference)
         day = days.setdefault((event.model_id, event.occurred_at.date()), [0, 0, 0])
@@ -152,10 +150,7 @@ def _reprice(
     if not changes:
         return 0
     uow.events.set_price_versions(org, changes)
-    uow.rollups.add([
-        Rollup(key, RollupStats(catalog_costs=tuple(v[:7]), priced=v[7]))
-        for key, v in sorted(stats.items())
-    ])
+    uow.rollups.add(_catalog_deltas(differences_by_key))
     _adjust_attribution(uow, changed_events, differences, attribution)
     uow.restatements.add_deltas([
         RestatementDelta(r.restatement_id, org, model, day, n, before, after)
@@ -172,18 +167,24 @@ def _adjust_attribution(uow: UnitOfWork, events: Sequence[UsageEvent],
     reading them again finds the same groups)."""
     dimensions = attribution.dimensions
     admitted = uow.attribution.admit(wanted_values(events, dimensions), 0)
+    uow.attribution.adjust_catalog(_catalog_deltas(
+        (RollupKey(event.org_id, event.model_id, group, floor_bucket(event.occurred_at)),
+         difference)
+        for event, difference in zip(events, differences, strict=True)
+        for group in groups_of(event, dimensions, admitted)
+    ))
+
+
+def _catalog_deltas(differences: Iterable[tuple[RollupKey, Sequence[int]]]) -> list[Rollup]:
+    """Rollup deltas carrying only catalog costs and priced counts: the differences (7 costs,
+    then the priced count) summed per key, sorted by key."""
     per_key: dict[RollupKey, list[int]] = {}
-    for event, difference in zip(events, differences, strict=True):
-        bucket = floor_bucket(event.occurred_at)
-        for group in groups_of(event, dimensions, admitted):
-            acc = per_key.setdefault(RollupKey(event.org_id, event.model_id, group, bucket),
-                                     [0] * 8)
-            for i, n in enumerate(difference):
-                acc[i] += n
-    uow.attribution.adjust_catalog([
-        Rollup(key, RollupStats(catalog_costs=tuple(v[:7]), priced=v[7]))
-        for key, v in sorted(per_key.items())
-    ])
+    for key, difference in differences:
+        acc = per_key.setdefault(key, [0] * len(difference))
+        for i, n in enumerate(difference):
+            acc[i] += n
+    return [Rollup(key, RollupStats(catalog_costs=tuple(v[:-1]), priced=v[-1]))
+            for key, v in sorted(per_key.items())]
 
 
 @attrs.frozen
