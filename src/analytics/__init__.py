@@ -16,6 +16,15 @@ from __future__ import annotations
 
 from analytics._facade import Analytics, AsyncAnalytics
 from analytics_app.config import Settings
+from analytics_core.budgets import (
+    Alert,
+    AlertKind,
+    Budget,
+    BudgetPeriod,
+    BudgetScope,
+    Measure,
+    ScopeType,
+)
 from analytics_core.errors import (
     AnalyticsError,
     ConfigError,
@@ -40,20 +49,29 @@ from analytics_core.prices import PriceCategory, PriceVersion
 from analytics_core.registry import ClientName, ModelEntry
 from analytics_core.rollups import RollupStats
 from analytics_core.timegrid import Grain
+from analytics_core.usecases.budgets import BudgetState, BudgetView, Evaluation
 from analytics_core.usecases.ingest import BatchResult, EventOutcome, EventResult
 from analytics_core.usecases.queries import AnalyticsQuery, AnalyticsReport, GroupBy, SeriesPoint
 
 __all__ = [
+    "Alert",
+    "AlertKind",
     "Analytics",
     "AnalyticsError",
     "AnalyticsQuery",
     "AnalyticsReport",
     "AsyncAnalytics",
     "BatchResult",
+    "Budget",
+    "BudgetPeriod",
+    "BudgetScope",
+    "BudgetState",
+    "BudgetView",
     "Cents",
     "ClientName",
     "ConfigError",
     "Conflict",
+    "Evaluation",
     "EventOutcome",
     "EventResult",
     "ExportJob",
@@ -65,6 +83,7 @@ __all__ = [
     "Gone",
     "Grain",
     "GroupBy",
+    "Measure",
     "ModelEntry",
     "ModelFreshness",
     "NotFound",
@@ -72,6 +91,7 @@ __all__ = [
     "PriceVersion",
     "RollupStats",
     "SchemaNotMigrated",
+    "ScopeType",
     "SeriesPoint",
     "Settings",
     "Status",

@@ -7,12 +7,15 @@ import functools
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from types import TracebackType
 from typing import TypeVar
 
 from analytics_app.bootstrap.application import Application
 from analytics_app.config import Settings, load_settings
+from analytics_core.access import ORG_ADMIN, Actor
+from analytics_core.budgets import Alert, Budget
 from analytics_core.errors import FieldError, ValidationFailed
 from analytics_core.events import UsageEvent
 from analytics_core.exports import (
@@ -25,6 +28,7 @@ from analytics_core.exports import (
 from analytics_core.freshness import FreshnessReport
 from analytics_core.registry import ClientName, ModelEntry, client_name, model_entry
 from analytics_core.timegrid import Grain
+from analytics_core.usecases.budgets import BudgetView, Evaluation
 from analytics_core.usecases.ingest import BatchResult, RawMessage
 from analytics_core.usecases.queries import AnalyticsQuery, AnalyticsReport, parse_group_by
 
@@ -231,6 +235,49 @@ class Analytics:
         self._app.use_cases.put_client(entry)
         return entry
 
+    # -- budgets and alerts ----------------------------------------------------------------
+
+    def create_budget(self, org_id: OrgId, name: str, amount: str | int | Decimal, *,
+                      scope: Mapping[str, str] | None = None, measure: str = "catalogCost",
+                      period: str = "month", tz: str = "UTC",
+                      thresholds: Sequence[int] | None = None, forecast: bool = True,
+                      created_by: str = "library") -> Budget:
+        """A new budget (docs/budgets.md): `amount` in cents for cost measures, else a whole
+        number; `scope` as in the API (`{"type": "tag", "key": "team", "value": "search"}`;
+        default the whole org). Audited as `library:{created_by}`."""
+        org = _uuid(org_id, "org_id")
+        body: dict[str, object] = {"name": name, "amount": amount, "measure": measure,
+                                   "period": period, "tz": tz, "forecast": forecast}
+        if scope is not None:
+            body["scope"] = dict(scope)
+        if thresholds is not None:
+            body["thresholds"] = list(thresholds)
+        actor = Actor(f"library:{created_by}", org, frozenset({ORG_ADMIN}), "library")
+        return self._app.use_cases.create_budget(actor, org, body)
+
+    def budgets(self, org_id: OrgId) -> list[BudgetView]:
+        """The org's budgets with their current period's value, forecast and status."""
+        return self._app.use_cases.list_budgets(_uuid(org_id, "org_id"))
+
+    def delete_budget(self, org_id: OrgId, budget_id: uuid.UUID | str, *,
+                      deleted_by: str = "library") -> None:
+        """Delete a budget (its alerts stay); NotFound when the org has no such budget."""
+        org = _uuid(org_id, "org_id")
+        actor = Actor(f"library:{deleted_by}", org, frozenset({ORG_ADMIN}), "library")
+        self._app.use_cases.delete_budget(actor, org, _uuid(budget_id, "budget_id"))
+
+    def alerts(self, org_id: OrgId, *, limit: int = 50,
+               budget_id: uuid.UUID | str | None = None) -> list[Alert]:
+        """The org's most recent alerts, newest first."""
+        budget = None if budget_id is None else _uuid(budget_id, "budget_id")
+        return list(self._app.use_cases.list_alerts(_uuid(org_id, "org_id"), limit,
+                                                    None, budget).alerts)
+
+    def evaluate_budgets(self) -> Evaluation:
+        """One evaluation pass over every budget (what the alerts worker runs each round):
+        the alerts it fired, or why it was deferred."""
+        return self._app.use_cases.evaluate_budgets()
+
 
 class AsyncAnalytics:
     """`Analytics` for asyncio: each coroutine runs the synchronous method in a worker thread
@@ -322,3 +369,34 @@ class AsyncAnalytics:
     async def name_client(self, org_id: OrgId, client_id: str, name: str) -> ClientName:
         """See `Analytics.name_client`."""
         return await asyncio.to_thread(self._sync.name_client, org_id, client_id, name)
+
+    async def create_budget(self, org_id: OrgId, name: str, amount: str | int | Decimal, *,
+                            scope: Mapping[str, str] | None = None,
+                            measure: str = "catalogCost", period: str = "month",
+                            tz: str = "UTC", thresholds: Sequence[int] | None = None,
+                            forecast: bool = True, created_by: str = "library") -> Budget:
+        """See `Analytics.create_budget`."""
+        return await asyncio.to_thread(functools.partial(
+            self._sync.create_budget, org_id, name, amount, scope=scope, measure=measure,
+            period=period, tz=tz, thresholds=thresholds, forecast=forecast,
+            created_by=created_by))
+
+    async def budgets(self, org_id: OrgId) -> list[BudgetView]:
+        """See `Analytics.budgets`."""
+        return await asyncio.to_thread(self._sync.budgets, org_id)
+
+    async def delete_budget(self, org_id: OrgId, budget_id: uuid.UUID | str, *,
+                            deleted_by: str = "library") -> None:
+        """See `Analytics.delete_budget`."""
+        await asyncio.to_thread(functools.partial(self._sync.delete_budget, org_id, budget_id,
+                                                  deleted_by=deleted_by))
+
+    async def alerts(self, org_id: OrgId, *, limit: int = 50,
+                     budget_id: uuid.UUID | str | None = None) -> list[Alert]:
+        """See `Analytics.alerts`."""
+        return await asyncio.to_thread(functools.partial(self._sync.alerts, org_id,
+                                                         limit=limit, budget_id=budget_id))
+
+    async def evaluate_budgets(self) -> Evaluation:
+        """See `Analytics.evaluate_budgets`."""
+        return await asyncio.to_thread(self._sync.evaluate_budgets)

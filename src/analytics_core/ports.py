@@ -15,6 +15,7 @@ from datetime import date, datetime, timedelta
 from types import TracebackType
 from typing import Protocol, Self
 
+from analytics_core.budgets import Alert, Budget
 from analytics_core.events import UsageEvent
 from analytics_core.exports import ExportJob, ExportStatus
 from analytics_core.freshness import FreshnessMarker
@@ -382,6 +383,54 @@ class AttributionStore(Protocol):
         ...
 
 
+class BudgetStore(Protocol):
+    """Org budgets (analytics_core.budgets)."""
+
+    def add(self, budget: Budget) -> None:
+        """Store a new budget; Conflict when its id exists."""
+        ...
+
+    def get(self, org_id: uuid.UUID, budget_id: uuid.UUID) -> Budget | None:
+        """One budget of the org (None for unknown ids and other orgs' budgets)."""
+        ...
+
+    def for_org(self, org_id: uuid.UUID) -> builtins.list[Budget]:
+        """The org's budgets, oldest first."""
+        ...
+
+    def save(self, budget: Budget) -> None:
+        """Replace a stored budget (same org and id)."""
+        ...
+
+    def delete(self, org_id: uuid.UUID, budget_id: uuid.UUID) -> bool:
+        """Remove a budget (its alerts stay); False when there was none."""
+        ...
+
+    def all(self) -> builtins.list[Budget]:
+        """Every budget, by (org, budget id): what the evaluator walks."""
+        ...
+
+
+class AlertStore(Protocol):
+    """Fired alerts: at most one per identity (budget, period start, kind, threshold)."""
+
+    def fire(self, alert: Alert) -> bool:
+        """Store the alert unless one with its identity exists (committed or not, by any
+        writer: concurrent callers wait for each other); True when this call stored it."""
+        ...
+
+    def fired(self, budget_id: uuid.UUID, since: datetime
+              ) -> builtins.list[Alert]:
+        """The budget's alerts of periods starting at or after `since`."""
+        ...
+
+    def page(self, org_id: uuid.UUID, *, limit: int,
+             before: tuple[datetime, uuid.UUID] | None = None,
+             budget_id: uuid.UUID | None = None) -> builtins.list[Alert]:
+        """The org's alerts, newest first by (fired_at, alert_id), strictly before `before`."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One atomic transaction across every repository."""
 
@@ -398,6 +447,8 @@ class UnitOfWork(Protocol):
     prices: PriceCatalogStore
     restatements: RestatementStore
     attribution: AttributionStore
+    budgets: BudgetStore
+    alerts: AlertStore
 
     def __enter__(self) -> Self: ...
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Callable, MutableMapping
-from datetime import date
+from datetime import date, datetime
 from typing import TypeVar
 
+from analytics_core.budgets import Alert, AlertKind, Budget
 from analytics_core.events import UsageEvent
 from analytics_core.exports import ExportJob
 from analytics_core.freshness import FreshnessMarker
@@ -124,6 +125,8 @@ class InMemoryStorage:
         self.restatements: dict[uuid.UUID, Restatement] = {}
         self.restatement_deltas: dict[
             tuple[uuid.UUID, uuid.UUID, uuid.UUID, date], RestatementDelta] = {}
+        self.budgets: dict[uuid.UUID, Budget] = {}
+        self.alerts: dict[tuple[uuid.UUID, datetime, AlertKind, int], Alert] = {}
 
     def org_events(self, org_id: uuid.UUID) -> dict[uuid.UUID, UsageEvent]:
         """The event table of one org (created empty on first use)."""

@@ -7,6 +7,7 @@ from types import TracebackType
 from typing import Self
 
 from analytics_adapters.memory.attribution import InMemoryAttributionStore
+from analytics_adapters.memory.budgets import InMemoryAlertStore, InMemoryBudgetStore
 from analytics_adapters.memory.exports import InMemoryExportJobStore
 from analytics_adapters.memory.repositories import (
     InMemoryApiKeyStore,
@@ -23,9 +24,11 @@ from analytics_adapters.memory.repositories import (
 )
 from analytics_adapters.memory.state import InMemoryStorage, Journal
 from analytics_core.ports import (
+    AlertStore,
     ApiKeyStore,
     AttributionStore,
     AuditLog,
+    BudgetStore,
     ClientNameStore,
     DeadLetterStore,
     EventStore,
@@ -66,6 +69,8 @@ class InMemoryUnitOfWork:
         self.prices: PriceCatalogStore = InMemoryPriceCatalog(storage, self)
         self.restatements: RestatementStore = InMemoryRestatementStore(storage, self)
         self.attribution: AttributionStore = InMemoryAttributionStore(storage, self)
+        self.budgets: BudgetStore = InMemoryBudgetStore(storage, self)
+        self.alerts: AlertStore = InMemoryAlertStore(storage, self)
 
     def journal(self) -> Journal:
         """The undo journal of the open unit; RuntimeError outside the `with` block."""

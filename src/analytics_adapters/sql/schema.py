@@ -362,3 +362,48 @@ restatement_deltas = sa.Table(
     sa.Column("after_units", sa.BigInteger, nullable=False),
     sa.PrimaryKeyConstraint("org_id", "restatement_id", "model_id", "day"),
 )
+
+# Budgets (SPEC §13), keyed org first. The scope is its type, key and value, so new scope
+# types need no migration; `amount` is in the measure's integer unit.
+budgets = sa.Table(
+    "budgets",
+    metadata,
+    sa.Column("org_id", sa.Uuid, primary_key=True),
+    sa.Column("budget_id", sa.Uuid, primary_key=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("scope_type", sa.Text, nullable=False),
+    sa.Column("scope_key", sa.Text, nullable=True),
+    sa.Column("scope_value", sa.Text, nullable=True),
+    sa.Column("measure", sa.Text, nullable=False),
+    sa.Column("period", sa.Text, nullable=False),
+    sa.Column("tz", sa.Text, nullable=False),
+    sa.Column("amount", sa.BigInteger, nullable=False),
+    sa.Column("thresholds", json_type(), nullable=False),
+    sa.Column("forecast", sa.Boolean, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("created_by", sa.Text, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+)
+
+# Fired alerts: the primary key is the alert's identity, so a threshold fires once per budget
+# and period whoever inserts it; newest first per org through the (org, fired_at) index.
+alerts = sa.Table(
+    "alerts",
+    metadata,
+    sa.Column("org_id", sa.Uuid, primary_key=True),
+    sa.Column("budget_id", sa.Uuid, primary_key=True),
+    sa.Column("period_start", UtcDateTime, primary_key=True),
+    sa.Column("kind", sa.Text, primary_key=True),
+    sa.Column("threshold", sa.Integer, primary_key=True),
+    sa.Column("budget_name", sa.Text, nullable=False),
+    sa.Column("measure", sa.Text, nullable=False),
+    sa.Column("alert_id", sa.Uuid, nullable=False, unique=True),
+    sa.Column("period_end", UtcDateTime, nullable=False),
+    sa.Column("value", sa.BigInteger, nullable=False),
+    sa.Column("amount", sa.BigInteger, nullable=False),
+    sa.Column("forecast_value", sa.BigInteger, nullable=True),
+    sa.Column("fired_at", UtcDateTime, nullable=False),
+    sa.Column("late", sa.Boolean, nullable=False),
+    sa.Column("complete_through", UtcDateTime, nullable=False),
+    sa.Index(None, "org_id", "fired_at", "alert_id"),
+)

@@ -12,6 +12,7 @@ from sqlalchemy.engine import URL
 
 from analytics_adapters.sql import partitions
 from analytics_adapters.sql.attribution import SqlAttributionStore
+from analytics_adapters.sql.budgets import SqlAlertStore, SqlBudgetStore
 from analytics_adapters.sql.engine import BEGIN_MODE_KEY, create_sql_engine
 from analytics_adapters.sql.errors import translate_errors
 from analytics_adapters.sql.events import SqlEventStore
@@ -28,9 +29,11 @@ from analytics_adapters.sql.records import (
 from analytics_adapters.sql.registry import SqlClientNameStore, SqlModelRegistry
 from analytics_adapters.sql.rollups import SqlRollupStore
 from analytics_core.ports import (
+    AlertStore,
     ApiKeyStore,
     AttributionStore,
     AuditLog,
+    BudgetStore,
     ClientNameStore,
     DeadLetterStore,
     EventStore,
@@ -73,6 +76,8 @@ class SqlUnitOfWork:
         self.prices: PriceCatalogStore = SqlPriceCatalog(self)
         self.restatements: RestatementStore = SqlRestatementStore(self)
         self.attribution: AttributionStore = SqlAttributionStore(self)
+        self.budgets: BudgetStore = SqlBudgetStore(self)
+        self.alerts: AlertStore = SqlAlertStore(self)
 
     @property
     def dialect(self) -> str:

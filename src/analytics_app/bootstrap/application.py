@@ -34,6 +34,7 @@ from analytics_core.ports import Clock
 if TYPE_CHECKING:
     from analytics_app.stream.consumer import StreamConsumer
     from analytics_app.stream.replay import Replay
+    from analytics_app.workers.alerts import AlertWorker
     from analytics_app.workers.export import ExportWorker, WorkerTiming
 
 
@@ -86,6 +87,11 @@ class Application:
         """A new export worker loop over this process's adapters."""
         overrides = {} if timing is None else {"timing": timing}
         worker: ExportWorker = self.container.export_worker(**overrides)
+        return worker
+
+    def alert_worker(self) -> AlertWorker:
+        """A new alerts worker loop (budget evaluation) over this process's adapters."""
+        worker: AlertWorker = self.container.alert_worker()
         return worker
 
     def stream_consumer(self) -> StreamConsumer:

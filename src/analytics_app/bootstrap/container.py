@@ -55,9 +55,11 @@ from analytics_app.observability import metrics, tracing
 from analytics_app.stream.consumer import StreamConsumer
 from analytics_app.stream.replay import Replay, replay
 from analytics_app.stream.settings import ConsumerSettings
+from analytics_app.workers.alerts import AlertWorker
 from analytics_app.workers.export import ExportWorker, WorkerTiming
 from analytics_core.attribution import AttributionSettings
 from analytics_core.ports import Clock, FreshnessCache, HealthCheck, ObjectStore, UnitOfWorkFactory
+from analytics_core.usecases.budgets import Evaluation
 from analytics_core.usecases.export_runner import (
     ExportRunner,
     ExportSettings,
@@ -82,6 +84,11 @@ def _attribution(settings: Settings) -> AttributionSettings:
 def _restate(use_cases: UseCases) -> Callable[[int], int]:
     """At most `n` restatement batches per call (the worker's rounds stay short)."""
     return lambda n: use_cases.run_restatements(max_batches=n)
+
+
+def _evaluate(use_cases: UseCases) -> Callable[[], Evaluation]:
+    """One budget evaluation pass per call (the alerts worker's round)."""
+    return use_cases.evaluate_budgets
 
 
 def storage_mode(settings: Settings) -> str:
@@ -335,6 +342,10 @@ class Container(containers.DeclarativeContainer):
     schedule_monthly = providers.Factory(
         functools.partial, schedule_monthly_exports, uow_factory=uow_factory,
         clock=clock, ids=ids, tz=settings.provided.monthly_export_tz,
+    )
+    alert_worker = providers.Factory(
+        AlertWorker, providers.Callable(_evaluate, use_cases),
+        interval_seconds=settings.provided.alerts_interval_seconds,
     )
     export_worker = providers.Factory(
         ExportWorker, export_runner, schedule_monthly=schedule_monthly, upkeep=upkeep,

@@ -35,6 +35,7 @@ class Runtime:
     application: Application
     app: falcon.App[falcon.Request, falcon.Response]
     embedded: EmbeddedWorker | None = None
+    alerts: EmbeddedWorker | None = None  # the embedded alerts worker (budget evaluation)
     closed: bool = False
 
     def close(self) -> None:
@@ -42,8 +43,9 @@ class Runtime:
         if self.closed:
             return
         self.closed = True
-        if self.embedded is not None:
-            self.embedded.stop()
+        for worker in (self.alerts, self.embedded):
+            if worker is not None:
+                worker.stop()
         self.application.shutdown()
 
 
@@ -64,6 +66,8 @@ def start_runtime(settings: Settings, application: Application | None = None) ->
     install_tracing(runtime.app)  # ANALYTICS_OTEL_EXPORTER, as in every process
     if settings.embedded_worker:
         runtime.embedded = EmbeddedWorker(application.export_worker()).start()
+        runtime.alerts = EmbeddedWorker(application.alert_worker(),
+                                        "embedded-alerts-worker").start()
     atexit.register(runtime.close)
     log.info("runtime started in process %d (storage %s, embedded worker %s)", os.getpid(),
              settings.storage, "on" if settings.embedded_worker else "off")

@@ -18,6 +18,7 @@ from analytics_app.bootstrap.ports import Ports
 from analytics_app.http.api import Cursor, HttpApi
 from analytics_core.access import Action, Actor, Decision
 from analytics_core.attribution import AdmittedCache
+from analytics_core.budgets import Budget
 from analytics_core.events import UsageEvent
 from analytics_core.exports import ExportJob, ExportRequest, ExportStatus
 from analytics_core.freshness import FreshnessReport
@@ -26,6 +27,7 @@ from analytics_core.records import ApiKeyRecord
 from analytics_core.registry import ClientName, ModelEntry, Names
 from analytics_core.usecases import (
     access,
+    budgets,
     exports,
     ingest,
     prices,
@@ -272,6 +274,51 @@ class UseCases:
                                              batch=batch, max_batches=max_batches,
                                              progress=progress, attribution=p.attribution)
 
+    # -- budgets and alerts ----------------------------------------------------------------
+
+    def create_budget(self, actor: Actor, org_id: uuid.UUID, body: object) -> Budget:
+        """A new budget of the org from a request body (access checked by the driver)."""
+        p = self.ports
+        return budgets.create_budget(actor, org_id, body, uow_factory=p.uow_factory,
+                                     clock=p.clock, ids=p.ids, attribution=p.attribution)
+
+    def update_budget(self, actor: Actor, org_id: uuid.UUID, budget_id: uuid.UUID,
+                      body: object) -> Budget:
+        """Change a budget's name, amount, thresholds or forecast."""
+        p = self.ports
+        return budgets.update_budget(actor, org_id, budget_id, body, uow_factory=p.uow_factory,
+                                     clock=p.clock, ids=p.ids)
+
+    def delete_budget(self, actor: Actor, org_id: uuid.UUID, budget_id: uuid.UUID) -> None:
+        """Delete a budget (its alerts stay)."""
+        p = self.ports
+        budgets.delete_budget(actor, org_id, budget_id, uow_factory=p.uow_factory,
+                              clock=p.clock, ids=p.ids)
+
+    def list_budgets(self, org_id: uuid.UUID) -> list[budgets.BudgetView]:
+        """The org's budgets with their current status."""
+        p = self.ports
+        return budgets.list_budgets(org_id, uow_factory=p.uow_factory, clock=p.clock,
+                                    progress=p.progress)
+
+    def get_budget(self, org_id: uuid.UUID, budget_id: uuid.UUID) -> budgets.BudgetView:
+        """One budget with its current status."""
+        p = self.ports
+        return budgets.get_budget(org_id, budget_id, uow_factory=p.uow_factory, clock=p.clock,
+                                  progress=p.progress)
+
+    def list_alerts(self, org_id: uuid.UUID, limit: int = 50, before: Cursor | None = None,
+                    budget_id: uuid.UUID | None = None) -> budgets.AlertPage:
+        """A page of the org's fired alerts, newest first."""
+        return budgets.list_alerts(org_id, uow_factory=self.ports.uow_factory, limit=limit,
+                                   before=before, budget_id=budget_id)
+
+    def evaluate_budgets(self) -> budgets.Evaluation:
+        """One evaluation pass over every budget (the alerts worker's round)."""
+        p = self.ports
+        return budgets.evaluate_budgets(uow_factory=p.uow_factory, clock=p.clock,
+                                        progress=p.progress, ids=p.ids)
+
     def stored_offset(self, group: str, stream: str) -> int | None:
         """The last offset committed for (consumer group, partition stream)."""
         return ingest.stored_offset(group, stream, uow_factory=self.ports.uow_factory)
@@ -294,7 +341,10 @@ def http_api(use_cases: UseCases, data_location: str = "") -> HttpApi:
         put_model=uc.put_model, delete_model=uc.delete_model, list_clients=uc.list_clients,
         put_client=uc.put_client, delete_client=uc.delete_client, add_prices=uc.add_prices,
         list_prices=uc.list_prices, get_price=uc.get_price, org_prices=uc.org_prices,
-        org_restatements=uc.org_restatements, health_checks=ports.health_checks,
+        org_restatements=uc.org_restatements, create_budget=uc.create_budget,
+        update_budget=uc.update_budget, delete_budget=uc.delete_budget,
+        list_budgets=uc.list_budgets, get_budget=uc.get_budget, list_alerts=uc.list_alerts,
+        health_checks=ports.health_checks,
         degraded_checks=ports.degraded_checks,
         data_location=data_location,
     )

@@ -1,5 +1,5 @@
-"""The `analytics` command line: serve, demo, apikey, validate, worker, export, migrate, purge,
-models, consume, publish, replay."""
+"""The `analytics` command line: serve, demo, apikey, validate, worker, alerts, export, migrate,
+purge, models, consume, publish, replay."""
 
 from __future__ import annotations
 
@@ -148,6 +148,19 @@ def _add_worker(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     p.set_defaults(handler=_command("worker"))
 
 
+def _add_alerts(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "alerts", help="evaluate budgets until SIGTERM (the alerts worker)",
+        description="Evaluates every budget every ANALYTICS_ALERTS_INTERVAL_SECONDS (default 30)"
+                    " and fires the thresholds reached; safe beside other alerts workers and "
+                    "the worker embedded in `serve`.")
+    p.add_argument("--once", action="store_true",
+                   help="one evaluation pass: print what fired, then exit")
+    p.add_argument("--metrics-port", type=int, help="serve /metrics on this port "
+                   "(ANALYTICS_WORKER_METRICS_PORT; 0 serves none)")
+    p.set_defaults(handler=_command("alerts"))
+
+
 def _add_export(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("export", help="create an export job (optionally run it now)")
     p.add_argument("--org", required=True, help="org id (UUID)")
@@ -188,8 +201,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "Configured by ANALYTICS_* environment variables (see README).")
     parser.add_argument("--version", action="version", version=f"analytics {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_serve, _add_demo, _add_apikey, _add_validate, _add_worker, _add_export,
-                _add_migrate, _add_purge):
+    for add in (_add_serve, _add_demo, _add_apikey, _add_validate, _add_worker, _add_alerts,
+                _add_export, _add_migrate, _add_purge):
         add(sub)
     register_model_commands(sub)  # models import, models list
     register_price_commands(sub)  # prices import, prices list, restatements run

@@ -38,6 +38,7 @@ from analytics_app.config import Settings
 from analytics_app.config.env import masked_url
 from analytics_app.observability.setup import configure_process
 from analytics_app.observability.status_server import serve_metrics
+from analytics_core.budgets import BudgetPeriod, period_bounds
 from analytics_core.errors import FieldError, NotFound, ValidationFailed
 from analytics_core.event_parsing import parse_time
 from analytics_core.exports import (
@@ -47,10 +48,12 @@ from analytics_core.exports import (
     ExportRequest,
     ExportStatus,
 )
+from analytics_core.money import Cents
 from analytics_core.records import ApiKeyRecord
-from analytics_core.timegrid import isoformat, zone_error
+from analytics_core.timegrid import isoformat, zone, zone_error
 from analytics_core.usecases.access import API_KEY_PREFIX
 from analytics_core.usecases.ingest import validate_event
+from analytics_core.usecases.queries import AnalyticsQuery, GroupBy
 
 MEMORY_NOTE = ("note: ANALYTICS_DATABASE_URL=memory keeps data only inside this process; "
                "use `analytics serve --demo` or a database URL to keep it")
@@ -77,12 +80,38 @@ def _seed_and_key(
     for client in demo_client_names():
         uc.put_client(client)
     org = ORGS[0]
+    _demo_budgets(application, org.org_id, org.tz)
     key, revoked = mint_demo_key(uc.create_api_key, org.org_id, list_api_keys=uc.list_api_keys,
                                  revoke_api_key=uc.revoke_api_key)
     if revoked:
         print(f"Revoked the previous demo key ({revoked}); the new one is below.")
     return instructions(_base_url(application.settings), org.org_id, org.name, key, uc.now(),
                         tags=application.settings.attribution_keys)
+
+
+def _demo_budgets(application: Application, org_id: uuid.UUID, tz: str) -> None:
+    """Two budgets for the demo org, unless it has some: this month's catalog cost with 25 %
+    headroom (50 % and 80 % fire on the first evaluation, and the forecast likely does), and
+    today's invocations at 90 % of what the demo sent today (100 % fires)."""
+    uc = application.use_cases
+    if uc.list_budgets(org_id):
+        return
+    now = uc.now()
+    month_start, month_end = period_bounds(now, BudgetPeriod.MONTH, zone(tz))
+    day_start, day_end = period_bounds(now, BudgetPeriod.DAY, zone(tz))
+    month = uc.usage(AnalyticsQuery(org_id, month_start, month_end, tz=tz,
+                                    group_by=GroupBy.NONE)).totals
+    today = uc.usage(AnalyticsQuery(org_id, day_start, day_end, tz=tz,
+                                    group_by=GroupBy.NONE)).totals
+    actor = cli_actor()
+    spend = max(month.catalog_cost.units * 5 // 4, 10_000)  # units of 0.0001 cent
+    uc.create_budget(actor, org_id, {
+        "name": "Monthly model spend", "measure": "catalogCost", "period": "month", "tz": tz,
+        "amount": Cents(spend).exact_str()})
+    uc.create_budget(actor, org_id, {
+        "name": "Daily invocations", "measure": "invocations", "period": "day", "tz": tz,
+        "amount": max(today.invocations * 9 // 10, 1), "thresholds": [80, 100],
+        "forecast": False})
 
 
 def serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -315,6 +344,43 @@ def _run_worker(application: Application, *, once: bool) -> int:
     signal.signal(signal.SIGINT, stop)
     loop.run_forever()
     return 0
+
+
+def alerts(args: argparse.Namespace, settings: Settings) -> int:
+    """Run the alerts worker; SIGTERM/SIGINT end it after the pass in hand."""
+    configure_process(settings)
+    port = settings.worker_metrics_port if args.metrics_port is None else args.metrics_port
+    server = serve_metrics(settings.host, port, "alerts-metrics") if port else None
+    try:
+        with Application(settings) as application:
+            application.prepare()
+            loop = application.alert_worker()
+            if args.once:
+                result = loop.run_round()
+                if result.deferred is not None:
+                    print(f"deferred: freshness is {result.deferred.status.value} (complete "
+                          f"through {result.deferred.complete_through.isoformat()}); "
+                          f"{result.budgets} budgets not evaluated")
+                for a in result.fired:
+                    print(f"fired: budget {a.budget_id} ({a.budget_name}) {a.kind.value} "
+                          f"{a.threshold}% of the period from {a.period_start.isoformat()}"
+                          + (" (late)" if a.late else ""))
+                print(f"{result.budgets} budgets, {len(result.fired)} alerts fired",
+                      file=sys.stderr)
+                return 0
+
+            def stop(signum: int, _frame: FrameType | None) -> None:
+                print(f"signal {signal.Signals(signum).name}: finishing the pass in hand",
+                      file=sys.stderr)
+                loop.stop()
+
+            signal.signal(signal.SIGTERM, stop)
+            signal.signal(signal.SIGINT, stop)
+            loop.run_forever()
+            return 0
+    finally:
+        if server is not None:
+            server.shutdown()
 
 
 def _export_request(args: argparse.Namespace) -> ExportRequest:

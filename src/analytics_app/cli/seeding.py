@@ -93,6 +93,9 @@ def instructions(base_url: str, org_id: uuid.UUID, org_name: str, key: str, now:
         f'  curl -s {auth} "{org_url}/reliability?start={start}&end={end}'
         f'&granularity=day&groupBy=none&percentile=p95"{pretty}',
         f'  curl -s {auth} "{org_url}/freshness"{pretty}',
+        f'  curl -s {auth} "{org_url}/budgets"{pretty}',
+        "  # the embedded alerts worker evaluates the demo budgets within 30 seconds:",
+        f'  curl -s {auth} "{org_url}/alerts"{pretty}',
         f"  JOB=$(curl -s {auth} -H 'Content-Type: application/json' -d '{body}' "
         f'"{org_url}/exports" | {job_id})',
         "  sleep 3  # the embedded export worker picks the job up within seconds",

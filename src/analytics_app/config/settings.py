@@ -82,6 +82,7 @@ class Settings:
     worker_poll_seconds: float = 2.0
     worker_metrics_port: int = 0  # /metrics of `analytics worker`; 0 serves none
     embedded_worker: bool = True
+    alerts_interval_seconds: float = 30.0  # budget evaluation passes (at most a minute apart)
     monthly_export_tz: str = "UTC"
     log_level: str = "INFO"
     rabbitmq: StreamConfig | None = None  # stream ingestion (ANALYTICS_RABBITMQ_*)
@@ -311,6 +312,7 @@ def _read(r: EnvReader) -> Settings:
         worker_poll_seconds=r.number("WORKER_POLL_SECONDS", 2.0, 0.05, 3600),
         worker_metrics_port=r.integer("WORKER_METRICS_PORT", 0, 0, 65535),
         embedded_worker=r.boolean("EMBEDDED_WORKER", default=True),
+        alerts_interval_seconds=r.number("ALERTS_INTERVAL_SECONDS", 30.0, 0.05, 60),
         monthly_export_tz=_time_zone(r, "MONTHLY_EXPORT_TZ"),
         log_level=r.choice("LOG_LEVEL", "INFO", LOG_LEVELS),
         rabbitmq=read_stream_config(r),

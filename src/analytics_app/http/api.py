@@ -15,13 +15,14 @@ import attrs
 
 from analytics_app.http.settings import HttpSettings
 from analytics_core.access import Action, Actor, Decision
+from analytics_core.budgets import Budget
 from analytics_core.events import UsageEvent
 from analytics_core.exports import ExportJob, ExportRequest, ExportStatus
 from analytics_core.freshness import FreshnessReport
 from analytics_core.ports import HealthCheck
 from analytics_core.prices import PriceVersion
 from analytics_core.registry import ClientName, ModelEntry, Names
-from analytics_core.usecases import exports, ingest, prices, queries, restatements
+from analytics_core.usecases import budgets, exports, ingest, prices, queries, restatements
 
 Cursor = tuple[datetime, uuid.UUID]
 
@@ -81,6 +82,12 @@ class HttpApi:
     get_price: Callable[[Actor, uuid.UUID], tuple[PriceVersion, uuid.UUID | None]]
     org_prices: Callable[[uuid.UUID], list[PriceVersion]]
     org_restatements: Callable[[uuid.UUID], list[restatements.RestatementView]]
+    create_budget: Callable[[Actor, uuid.UUID, object], Budget]
+    update_budget: Callable[[Actor, uuid.UUID, uuid.UUID, object], Budget]
+    delete_budget: Callable[[Actor, uuid.UUID, uuid.UUID], None]
+    list_budgets: Callable[[uuid.UUID], list[budgets.BudgetView]]
+    get_budget: Callable[[uuid.UUID, uuid.UUID], budgets.BudgetView]
+    list_alerts: Callable[[uuid.UUID, int, Cursor | None, uuid.UUID | None], budgets.AlertPage]
     health_checks: Sequence[HealthCheck] = ()
     degraded_checks: Sequence[HealthCheck] = ()
     data_location: str = ""  # where the data lives (credentials masked), for readyz?verbose

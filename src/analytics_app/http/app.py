@@ -16,6 +16,11 @@ from analytics_app.http.resources.analytics import (
     ReliabilityResource,
     UsageResource,
 )
+from analytics_app.http.resources.budgets import (
+    AlertsResource,
+    BudgetResource,
+    BudgetsResource,
+)
 from analytics_app.http.resources.events import EventsResource, ValidateResource
 from analytics_app.http.resources.exports import (
     DownloadResource,
@@ -70,6 +75,9 @@ def _resources(api: HttpApi) -> Mapping[str, object]:
         "price": PriceResource(api.get_price),
         "org_prices": OrgPricesResource(guard, api.org_prices),
         "restatements": RestatementsResource(guard, api.org_restatements),
+        "budgets": BudgetsResource(guard, api.create_budget, api.list_budgets),
+        "budget": BudgetResource(guard, api.get_budget, api.update_budget, api.delete_budget),
+        "alerts": AlertsResource(guard, api.list_alerts),
         "events": EventsResource(guard, api.ingest, max_body_bytes=max_body),
         "validate": ValidateResource(guard, api.validate, max_body_bytes=max_body),
     }

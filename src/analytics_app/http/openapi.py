@@ -33,6 +33,8 @@ PARAMETERS: dict[str, dict[str, Any]] = {
                            {"type": "string", "minLength": 1, "maxLength": 128},
                            "Client id (as events carry it)."),
     "versionIdPath": _param("versionId", "path", UUID, "Price version id."),
+    "budgetIdPath": _param("budgetId", "path", UUID, "Budget id."),
+    "budgetId": _param("budgetId", "query", UUID, "Only this budget's alerts."),
     "priceModelId": _param("modelId", "query", UUID, "Only this model's versions."),
     "priceOrgId": _param("orgId", "query", UUID, "Only this org's override versions."),
     "history": _param("history", "query", {"enum": ["true", "false", ""]},
@@ -115,7 +117,42 @@ def _op(summary: str, params: list[dict[str, str]], responses: dict[str, Any], *
 
 def _paths() -> dict[str, Any]:
     return {**_status_paths(), **_analytics_paths(), **_export_paths(), **_registry_paths(),
-            **_price_paths(), **_event_paths()}
+            **_price_paths(), **_budget_paths(), **_event_paths()}
+
+
+def _budget_paths() -> dict[str, Any]:
+    return {
+        f"{_ORG}/budgets": {
+            "get": _op("The org's budgets with their status", _p("orgId"),
+                       {"200": _json(ref("BudgetList"), "Oldest first")},
+                       description="Needs analytics:usage:read. `current` is the period "
+                                   "holding now, in the budget's zone."),
+            "post": _op("Create a budget", _p("orgId"),
+                        {"201": {**_json(ref("Budget"), "Created"),
+                                 "headers": {"Location": {"schema": {"type": "string"}}}}},
+                        body=ref("BudgetBody"), errors=(*_AUTHED, 413, 415),
+                        description="Needs org_admin (or admin). Audited."),
+        },
+        f"{_ORG}/budgets/{{budgetId}}": {
+            "get": _op("One budget with its status", _p("orgId", "budgetIdPath"),
+                       {"200": _json(ref("BudgetStatus"), "The budget")},
+                       errors=(*_AUTHED, 404), description="Needs analytics:usage:read."),
+            "patch": _op("Change a budget", _p("orgId", "budgetIdPath"),
+                         {"200": _json(ref("Budget"), "The changed budget")},
+                         body=ref("BudgetChanges"), errors=(*_AUTHED, 404, 413, 415),
+                         description="Needs org_admin (or admin). Audited."),
+            "delete": _op("Delete a budget", _p("orgId", "budgetIdPath"),
+                          {"204": {"description": "Deleted; its alerts stay"}},
+                          errors=(*_AUTHED, 404),
+                          description="Needs org_admin (or admin). Audited."),
+        },
+        f"{_ORG}/alerts": {"get": _op(
+            "Fired alerts, newest first", _p("orgId", "budgetId", "limit", "cursor"),
+            {"200": _json(ref("AlertList"), "A page of alerts")},
+            description="Needs analytics:usage:read. Each threshold of a budget fires at "
+                        "most once per period; `late` marks one fired after its period "
+                        "ended (late events).")},
+    }
 
 
 def _price_paths() -> dict[str, Any]:

@@ -213,12 +213,13 @@ SCHEMAS: dict[str, Schema] = {
         {"clientId": {"type": "string"}, "name": {"type": "string"}})}}),
     "ExportRequest": obj(
         {"timeRange": obj({"start": TIME, "end": TIME}),
-         "granularity": {"enum": ["hourly", "daily", "monthly"], "default": "daily"},
-         "tz": {"type": "string", "default": "UTC"},
-         "models": {"type": "array", "items": UUID, "maxItems": 100},
-         "kind": {"enum": ["usage", "events"], "default": "usage"}},
+         "granularity": {"enum": ["hourly", "daily", "monthly", None], "default": "daily"},
+         "tz": {"type": ["string", "null"], "default": "UTC"},
+         "models": {"type": ["array", "null"], "items": UUID, "maxItems": 100},
+         "kind": {"enum": ["usage", "events", None], "default": "usage"}},
         ["timeRange"],
-        description="Usage exports span at most 31 days, events exports at most 7.",
+        description="Usage exports span at most 31 days, events exports at most 7. An "
+                    "optional field given as null takes its default.",
     ),
     "ExportJob": obj({
         "jobId": UUID, "orgId": UUID,
@@ -279,3 +280,77 @@ SCHEMAS: dict[str, Schema] = {
                                                   "password masked) and the exports."},
     }, ["status", "checks"]),
 }
+
+_AMOUNT_TEXT: Schema = {"type": "string", "pattern": r"^[0-9]+(\.[0-9]{4})?$",
+                        "description": "Exact, in `unit`: cents with 4 decimal places for "
+                                       "cost measures, a whole number otherwise."}
+_MEASURE: Schema = {"enum": ["catalogCost", "reportedCost", "tokens", "invocations"]}
+_PERIOD: Schema = {"enum": ["day", "week", "month"]}
+_THRESHOLDS: Schema = {"type": "array", "maxItems": 10, "uniqueItems": True,
+                       "items": {"type": "integer", "minimum": 1, "maximum": 1000},
+                       "description": "Percentages of the amount; default [50, 80, 100]."}
+_SCOPE_TEXT: Schema = {"type": "string", "minLength": 1, "maxLength": 256}
+_SCOPE: Schema = {
+    "type": "object", "additionalProperties": False, "required": ["type"],
+    "properties": {"type": {"enum": ["org", "model", "client", "actor", "tag"]},
+                   "modelId": UUID, "clientId": _SCOPE_TEXT, "actorId": UUID,
+                   "key": _SCOPE_TEXT, "value": _SCOPE_TEXT},
+    "description": "org; model (modelId); client (clientId); actor (actorId); tag (key, an "
+                   "attribution key, and value). Default: the whole org.",
+}
+_AMOUNT_IN: Schema = {"type": ["string", "number"],
+                      "description": "Positive; cents (up to 4 decimal places) for cost "
+                                     "measures, a whole number of tokens or invocations."}
+_BUDGET_FIELDS: dict[str, Schema] = {
+    "budgetId": UUID, "orgId": UUID, "name": {"type": "string"}, "scope": _SCOPE,
+    "measure": _MEASURE, "unit": {"enum": ["cents", "tokens", "invocations"]},
+    "period": _PERIOD, "tz": {"type": "string"}, "amount": _AMOUNT_TEXT,
+    "thresholds": {"type": "array", "items": {"type": "integer"}},
+    "forecast": {"type": "boolean"}, "createdAt": TIME, "createdBy": {"type": "string"},
+    "updatedAt": TIME,
+}
+_PERCENT: Schema = {"type": "number", "minimum": 0}
+SCHEMAS.update({
+    "BudgetBody": obj({
+        "name": _NAME, "scope": _SCOPE,
+        "measure": {**_MEASURE, "default": "catalogCost"},
+        "period": {**_PERIOD, "default": "month"},
+        "tz": {"type": "string", "default": "UTC", "description": "IANA zone of the period."},
+        "amount": _AMOUNT_IN, "thresholds": _THRESHOLDS,
+        "forecast": {"type": "boolean", "default": True,
+                     "description": "Also alert when the projected end-of-period value "
+                                    "reaches the amount."},
+    }, ["name", "amount"], additionalProperties=False),
+    "BudgetChanges": obj({"name": _NAME, "amount": _AMOUNT_IN, "thresholds": _THRESHOLDS,
+                          "forecast": {"type": "boolean"}}, [], additionalProperties=False,
+                         description="Scope, measure, period and tz cannot change."),
+    "Budget": obj(_BUDGET_FIELDS),
+    "BudgetStatus": obj({
+        **_BUDGET_FIELDS,
+        "current": obj({
+            "periodStart": TIME, "periodEnd": TIME, "value": _AMOUNT_TEXT,
+            "percent": _PERCENT, "forecastValue": _AMOUNT_TEXT, "forecastPercent": _PERCENT,
+            "status": {"enum": ["ok", "warning", "exceeded", "deferred"]},
+            "statusReason": {"type": ["string", "null"],
+                             "description": "Why evaluation is deferred (freshness)."},
+            "firedThresholds": {"type": "array", "items": {"type": "integer"}},
+            "forecastFired": {"type": "boolean"},
+        }),
+        "freshness": ref("Freshness"),
+    }),
+    "BudgetList": obj({"orgId": UUID,
+                       "budgets": {"type": "array", "items": ref("BudgetStatus")}}),
+    "Alert": obj({
+        "alertId": UUID, "orgId": UUID, "budgetId": UUID, "budgetName": {"type": "string"},
+        "measure": _MEASURE, "unit": {"enum": ["cents", "tokens", "invocations"]},
+        "kind": {"enum": ["threshold", "forecast"]},
+        "threshold": {"type": "integer", "description": "Percent; 100 for the forecast."},
+        "periodStart": TIME, "periodEnd": TIME, "value": _AMOUNT_TEXT,
+        "amount": _AMOUNT_TEXT, "forecastValue": {**_AMOUNT_TEXT, "type": ["string", "null"]},
+        "firedAt": TIME,
+        "late": {"type": "boolean", "description": "Fired after its period ended."},
+        "completeThrough": TIME,
+    }),
+    "AlertList": obj({"orgId": UUID, "alerts": {"type": "array", "items": ref("Alert")},
+                      "nextCursor": {"type": ["string", "null"]}}),
+})

@@ -132,6 +132,9 @@ class QueryReader:
         return value is not None and value.lower() not in {"0", "false", "no"}
 
     def done(self, message: str = "invalid query") -> None:
-        """Raise ValidationFailed naming every bad field, if any."""
+        """Raise ValidationFailed naming every bad field, if any (a parameter without a name,
+        as in `?=1`, is one)."""
+        if "" in self._params:
+            self.fail("query", "has a parameter without a name")
         if self.errors:
             raise ValidationFailed(self.errors, message)

@@ -8,6 +8,7 @@ from datetime import datetime, tzinfo
 from typing import Any
 
 from analytics_core.attribution import OTHER
+from analytics_core.budgets import Alert, Budget, BudgetScope, ScopeType, amount_text, percent
 from analytics_core.events import TOKEN_DETAIL_KEYS
 from analytics_core.exports import ExportJob, ExportStatus
 from analytics_core.freshness import Freshness, FreshnessReport
@@ -17,6 +18,7 @@ from analytics_core.registry import ModelEntry, Names
 from analytics_core.restatements import Restatement, RestatementDelta
 from analytics_core.rollups import NO_CLIENT, RollupStats
 from analytics_core.timegrid import isoformat, zone, zone_error
+from analytics_core.usecases.budgets import BudgetView
 from analytics_core.usecases.ingest import BatchResult
 from analytics_core.usecases.queries import AnalyticsReport, GroupBy, SeriesPoint
 
@@ -264,3 +266,64 @@ def restatement_body(r: Restatement, deltas: Sequence[RestatementDelta] | None =
             for d in deltas
         ]
     return body
+
+
+_SCOPE_FIELD = {ScopeType.MODEL: "modelId", ScopeType.CLIENT: "clientId",
+                ScopeType.ACTOR: "actorId"}
+
+
+def scope_body(scope: BudgetScope) -> dict[str, Any]:
+    """`{"type": ...}` with the scope's id, or the tag's key and value."""
+    if scope.type is ScopeType.TAG:
+        return {"type": scope.type.value, "key": scope.key, "value": scope.value}
+    field = _SCOPE_FIELD.get(scope.type)
+    return {"type": scope.type.value, **({field: scope.value} if field else {})}
+
+
+def budget_body(b: Budget) -> dict[str, Any]:
+    """A budget as configured; amounts as exact decimal strings in `unit`."""
+    return {
+        "budgetId": str(b.budget_id), "orgId": str(b.org_id), "name": b.name,
+        "scope": scope_body(b.scope), "measure": b.measure.value, "unit": b.measure.unit,
+        "period": b.period.value, "tz": b.tz, "amount": amount_text(b.amount, b.measure),
+        "thresholds": list(b.thresholds), "forecast": b.forecast,
+        "createdAt": isoformat(b.created_at, UTC_ZONE), "createdBy": b.created_by,
+        "updatedAt": isoformat(b.updated_at, UTC_ZONE),
+    }
+
+
+def budget_view_body(v: BudgetView) -> dict[str, Any]:
+    """A budget with its current period: value, percentage, forecast, status and why."""
+    b, tz = v.budget, zone(v.budget.tz)
+    return {
+        **budget_body(b),
+        "current": {
+            "periodStart": isoformat(v.period_start, tz),
+            "periodEnd": isoformat(v.period_end, tz),
+            "value": amount_text(v.value, b.measure),
+            "percent": float(percent(v.value, b.amount)),
+            "forecastValue": amount_text(v.forecast_value, b.measure),
+            "forecastPercent": float(percent(v.forecast_value, b.amount)),
+            "status": v.state.value, "statusReason": v.reason,
+            "firedThresholds": sorted(a.threshold for a in v.fired
+                                      if a.kind.value == "threshold"),
+            "forecastFired": any(a.kind.value == "forecast" for a in v.fired),
+        },
+        "freshness": freshness_block(v.freshness, tz),
+    }
+
+
+def alert_body(a: Alert) -> dict[str, Any]:
+    """A fired alert; value and amount in the budget's unit, as exact decimal strings."""
+    return {
+        "alertId": str(a.alert_id), "orgId": str(a.org_id), "budgetId": str(a.budget_id),
+        "budgetName": a.budget_name, "measure": a.measure.value, "unit": a.measure.unit,
+        "kind": a.kind.value, "threshold": a.threshold,
+        "periodStart": isoformat(a.period_start, UTC_ZONE),
+        "periodEnd": isoformat(a.period_end, UTC_ZONE),
+        "value": amount_text(a.value, a.measure), "amount": amount_text(a.amount, a.measure),
+        "forecastValue": None if a.forecast_value is None
+        else amount_text(a.forecast_value, a.measure),
+        "firedAt": isoformat(a.fired_at, UTC_ZONE), "late": a.late,
+        "completeThrough": isoformat(a.complete_through, UTC_ZONE),
+    }

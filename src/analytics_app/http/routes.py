@@ -34,6 +34,9 @@ ROUTES: tuple[Route, ...] = (
     Route(f"{PREFIX}/prices/{{versionId}}", "price"),
     Route(f"{PREFIX}/orgs/{{orgId}}/prices", "org_prices"),
     Route(f"{PREFIX}/orgs/{{orgId}}/restatements", "restatements"),
+    Route(f"{PREFIX}/orgs/{{orgId}}/budgets", "budgets"),
+    Route(f"{PREFIX}/orgs/{{orgId}}/budgets/{{budgetId}}", "budget"),
+    Route(f"{PREFIX}/orgs/{{orgId}}/alerts", "alerts"),
     Route(f"{PREFIX}/events", "events"),
     Route(f"{PREFIX}/events/validate", "validate"),
 )

@@ -87,6 +87,23 @@ ATTRIBUTION_OVERFLOW = Counter(
     "Attribution values counted in (other) because their key had reached its cap of distinct "
     "values for the org and UTC day (ANALYTICS_ATTRIBUTION_VALUE_CAP).",
 )
+ALERT_EVALUATIONS = Counter(
+    "analytics_alert_evaluations_total",
+    "Budget evaluation passes by outcome (evaluated|deferred: freshness not fresh|failed).",
+    ["outcome"],
+)
+ALERT_EVALUATION_DURATION = Histogram(
+    "analytics_alert_evaluation_seconds", "Duration of one evaluation pass over every budget.",
+)
+ALERT_BUDGETS = Gauge(
+    "analytics_alert_budgets", "Budgets seen by the last evaluation pass of this process.",
+    multiprocess_mode="livemax",
+)
+ALERTS_FIRED = Counter(
+    "analytics_alerts_fired_total",
+    "Alerts fired by this process, by kind (threshold|forecast) and late (true|false).",
+    ["kind", "late"],
+)
 CACHE_LOOKUPS = Counter(
     "analytics_freshness_cache_lookups_total",
     "Freshness cache lookups by result (hit|miss|error); misses and errors read the store.",
@@ -183,6 +200,16 @@ def observe_freshness_lag(seconds: float) -> None:
     FRESHNESS_LAG.set(seconds)
 
 
+def observe_evaluation(outcome: str, seconds: float, budgets: int,
+                       fired: Iterable[tuple[str, bool]]) -> None:
+    """Count one evaluation pass and the alerts it fired ((kind, late) each)."""
+    ALERT_EVALUATIONS.labels(outcome).inc()
+    ALERT_EVALUATION_DURATION.observe(seconds)
+    ALERT_BUDGETS.set(budgets)
+    for kind, late in fired:
+        ALERTS_FIRED.labels(kind, "true" if late else "false").inc()
+
+
 def observe_export_job(status: str) -> None:
     """Count an export job entering `status`."""
     EXPORT_JOBS.labels(status).inc()
@@ -225,6 +252,11 @@ def _initialise_labels() -> None:
         INGESTED_EVENTS.labels(result)
     for result in CACHE_RESULTS:
         CACHE_LOOKUPS.labels(result)
+    for outcome in ("evaluated", "deferred", "failed"):
+        ALERT_EVALUATIONS.labels(outcome)
+    for kind in ("threshold", "forecast"):
+        for late in ("true", "false"):
+            ALERTS_FIRED.labels(kind, late)
 
 
 _initialise_labels()

@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Protocol
 
 import attrs
 
@@ -121,14 +122,21 @@ class ExportWorker:
         self._stopping.wait(seconds)
 
 
-class EmbeddedWorker:
-    """An ExportWorker on a daemon thread inside the API process (no separate worker needed)."""
+class Loop(Protocol):
+    """A worker loop: runs until stopped."""
 
-    def __init__(self, worker: ExportWorker) -> None:
+    def run_forever(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+class EmbeddedWorker:
+    """A worker loop (the export worker, the alerts worker) on a daemon thread inside the API
+    process (no separate worker process needed)."""
+
+    def __init__(self, worker: Loop, name: str = "embedded-export-worker") -> None:
         self.worker = worker
-        self._thread = threading.Thread(
-            target=worker.run_forever, name="embedded-export-worker", daemon=True
-        )
+        self._thread = threading.Thread(target=worker.run_forever, name=name, daemon=True)
 
     def start(self) -> EmbeddedWorker:
         """Start the thread; returns self."""

@@ -1,0 +1,116 @@
+"""Budgets and their alerts over HTTP (SPEC §13): `org_admin` manages an org's budgets; anyone
+who may read the org's usage reads them, with their status, and the alerts they fired."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+
+import falcon
+
+from analytics_app.http.auth import Guard, actor_of
+from analytics_app.http.bodies import read_json
+from analytics_app.http.params import QueryReader, path_uuid
+from analytics_app.http.render import alert_body, budget_body, budget_view_body
+from analytics_app.http.resources.exports import Cursor, decode_cursor, encode_cursor
+from analytics_core.access import Action, Actor
+from analytics_core.budgets import Budget
+from analytics_core.usecases.budgets import AlertPage, BudgetView
+
+MAX_BUDGET_BODY = 64 * 1024
+MAX_ALERTS_PAGE = 200
+DEFAULT_ALERTS_PAGE = 50
+
+CreateBudget = Callable[[Actor, uuid.UUID, object], Budget]
+UpdateBudget = Callable[[Actor, uuid.UUID, uuid.UUID, object], Budget]
+DeleteBudget = Callable[[Actor, uuid.UUID, uuid.UUID], None]
+ListBudgets = Callable[[uuid.UUID], list[BudgetView]]
+GetBudget = Callable[[uuid.UUID, uuid.UUID], BudgetView]
+ListAlerts = Callable[[uuid.UUID, int, Cursor | None, uuid.UUID | None], AlertPage]
+
+
+class BudgetsResource:
+    """GET (with status) and POST /orgs/{orgId}/budgets."""
+
+    def __init__(self, guard: Guard, create: CreateBudget, list_budgets: ListBudgets) -> None:
+        self._guard, self._create, self._list = guard, create, list_budgets
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, **path: str) -> None:
+        """The org's budgets, oldest first, each with its current period's status."""
+        org_id = path_uuid(path["orgId"], "orgId")
+        self._guard.require(req, Action.USAGE_READ, org_id, resource=f"budgets:{org_id}")
+        QueryReader(req.params).done()
+        resp.media = {"orgId": str(org_id),
+                      "budgets": [budget_view_body(v) for v in self._list(org_id)]}
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, **path: str) -> None:
+        """201 with the new budget (org_admin or admin)."""
+        org_id = path_uuid(path["orgId"], "orgId")
+        self._guard.require(req, Action.BUDGETS_WRITE, org_id, resource=f"budgets:{org_id}")
+        budget = self._create(actor_of(req), org_id, read_json(req, MAX_BUDGET_BODY))
+        resp.status = falcon.HTTP_201
+        resp.location = f"{req.path.rstrip('/')}/{budget.budget_id}"
+        resp.media = budget_body(budget)
+
+
+class BudgetResource:
+    """GET, PATCH and DELETE /orgs/{orgId}/budgets/{budgetId}."""
+
+    def __init__(self, guard: Guard, get: GetBudget, update: UpdateBudget,
+                 delete: DeleteBudget) -> None:
+        self._guard, self._get, self._update, self._delete = guard, get, update, delete
+
+    def _ids(self, req: falcon.Request, path: dict[str, str], action: Action
+             ) -> tuple[uuid.UUID, uuid.UUID]:
+        org_id = path_uuid(path["orgId"], "orgId")
+        budget_id = path_uuid(path["budgetId"], "budgetId")
+        self._guard.require(req, action, org_id, resource=f"budget:{budget_id}")
+        return org_id, budget_id
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, **path: str) -> None:
+        """One budget with its status; 404 for unknown ids and other orgs' budgets."""
+        org_id, budget_id = self._ids(req, path, Action.USAGE_READ)
+        QueryReader(req.params).done()
+        resp.media = budget_view_body(self._get(org_id, budget_id))
+
+    def on_patch(self, req: falcon.Request, resp: falcon.Response, **path: str) -> None:
+        """Change name, amount, thresholds or forecast."""
+        org_id, budget_id = self._ids(req, path, Action.BUDGETS_WRITE)
+        budget = self._update(actor_of(req), org_id, budget_id,
+                              read_json(req, MAX_BUDGET_BODY))
+        resp.media = budget_body(budget)
+
+    def on_delete(self, req: falcon.Request, resp: falcon.Response, **path: str) -> None:
+        """204; the budget's alerts stay readable."""
+        org_id, budget_id = self._ids(req, path, Action.BUDGETS_WRITE)
+        self._delete(actor_of(req), org_id, budget_id)
+        resp.status = falcon.HTTP_204
+
+
+class AlertsResource:
+    """GET /orgs/{orgId}/alerts: fired alerts, newest first, with a cursor."""
+
+    def __init__(self, guard: Guard, list_alerts: ListAlerts) -> None:
+        self._guard, self._list = guard, list_alerts
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, **path: str) -> None:
+        """`limit` (1-200), `cursor` (from `nextCursor`) and `budgetId`."""
+        org_id = path_uuid(path["orgId"], "orgId")
+        self._guard.require(req, Action.USAGE_READ, org_id, resource=f"alerts:{org_id}")
+        reader = QueryReader(req.params)
+        limit = reader.integer("limit", 1, MAX_ALERTS_PAGE, DEFAULT_ALERTS_PAGE)
+        budgets = reader.uuids("budgetId")
+        cursor_text = reader.one("cursor")
+        before = None
+        if cursor_text is not None:
+            try:
+                before = decode_cursor(cursor_text)
+            except ValueError:
+                reader.fail("cursor", "is not a cursor returned by this API")
+        reader.done()
+        page = self._list(org_id, limit, before, budgets[0] if budgets else None)
+        resp.media = {
+            "orgId": str(org_id),
+            "alerts": [alert_body(a) for a in page.alerts],
+            "nextCursor": encode_cursor(page.next_cursor) if page.next_cursor else None,
+        }
