@@ -23,9 +23,11 @@ class Action(StrEnum):
     EVENTS_WRITE = "analytics:events:write"
     CLIENTS_WRITE = "analytics:clients:write"
     BUDGETS_WRITE = "analytics:budgets:write"
+    WEBHOOKS_MANAGE = "analytics:webhooks:manage"
 
 
-ORG_ADMIN_ONLY = frozenset({Action.CLIENTS_WRITE, Action.BUDGETS_WRITE})
+ORG_ADMIN_ONLY = frozenset({Action.CLIENTS_WRITE, Action.BUDGETS_WRITE,
+                            Action.WEBHOOKS_MANAGE})
 """Actions only `org_admin` (in its org) and `admin` hold: the SPEC §6 roles stay the six."""
 KNOWN_ROLES = frozenset({ADMIN, ORG_ADMIN, *(a.value for a in Action if a not in ORG_ADMIN_ONLY)})
 

@@ -24,6 +24,13 @@ from analytics_core.records import ApiKeyRecord, AuditEntry, DeadLetter, DedupeC
 from analytics_core.registry import ClientName, ModelEntry
 from analytics_core.restatements import Restatement, RestatementDelta
 from analytics_core.rollups import AggregateCell, Rollup
+from analytics_core.webhooks import (
+    Claim,
+    Delivery,
+    DeliveryAttempt,
+    SendResult,
+    WebhookEndpoint,
+)
 
 EventKey = tuple[uuid.UUID, uuid.UUID]
 
@@ -431,6 +438,83 @@ class AlertStore(Protocol):
         ...
 
 
+class WebhookStore(Protocol):
+    """Org webhook endpoints (analytics_core.webhooks), secrets included."""
+
+    def add(self, endpoint: WebhookEndpoint) -> None:
+        """Store a new endpoint; Conflict when its id exists."""
+        ...
+
+    def get(self, org_id: uuid.UUID, endpoint_id: uuid.UUID) -> WebhookEndpoint | None:
+        """One endpoint of the org (None for unknown ids and other orgs' endpoints)."""
+        ...
+
+    def for_org(self, org_id: uuid.UUID) -> builtins.list[WebhookEndpoint]:
+        """The org's endpoints, oldest first."""
+        ...
+
+    def save(self, endpoint: WebhookEndpoint) -> None:
+        """Replace a stored endpoint (same org and id)."""
+        ...
+
+    def delete(self, org_id: uuid.UUID, endpoint_id: uuid.UUID) -> bool:
+        """Remove an endpoint and its deliveries; False when there was none."""
+        ...
+
+
+class DeliveryStore(Protocol):
+    """Webhook deliveries (an outbox) and the log of their attempts."""
+
+    def add(self, deliveries: Sequence[Delivery]) -> None:
+        """Store new deliveries."""
+        ...
+
+    def claim(self, now: datetime, lease: timedelta, limit: int) -> builtins.list[Claim]:
+        """Up to `limit` due deliveries of enabled endpoints (pending, next attempt and lease
+        in the past), earliest due first, each leased until now + lease with a new attempt
+        logged as in flight (numbered after the delivery's earlier attempts; one still in
+        flight is marked interrupted). Concurrent claimers never get the same delivery while
+        its lease runs."""
+        ...
+
+    def finish(self, delivery: Delivery, attempt: DeliveryAttempt) -> None:
+        """Store the delivery after an attempt and that attempt's outcome (by its number)."""
+        ...
+
+    def get(self, org_id: uuid.UUID, delivery_id: uuid.UUID) -> Delivery | None:
+        """One delivery of the org."""
+        ...
+
+    def save(self, delivery: Delivery) -> None:
+        """Replace a stored delivery (redelivery)."""
+        ...
+
+    def page(self, org_id: uuid.UUID, endpoint_id: uuid.UUID, *, limit: int,
+             before: tuple[datetime, uuid.UUID] | None = None) -> builtins.list[Delivery]:
+        """An endpoint's deliveries, newest first by (created_at, delivery_id)."""
+        ...
+
+    def attempts(self, delivery_ids: Sequence[uuid.UUID]
+                 ) -> dict[uuid.UUID, builtins.list[DeliveryAttempt]]:
+        """The attempts of each delivery, first first."""
+        ...
+
+
+class WebhookSender(Protocol):
+    """Sends signed webhooks over HTTP (Standard Webhooks), refusing private addresses unless
+    allowed."""
+
+    def check_url(self, url: str) -> str | None:
+        """Why the URL's host may not receive webhooks (it resolves to a loopback, private,
+        link-local or otherwise internal address, or not at all), or None."""
+        ...
+
+    def send(self, url: str, *, secrets: Sequence[str], message_id: str, timestamp: datetime,
+             body: str) -> SendResult:
+        """POST `body` signed with every secret; never follows redirects; bounded in time."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One atomic transaction across every repository."""
 
@@ -449,6 +533,8 @@ class UnitOfWork(Protocol):
     attribution: AttributionStore
     budgets: BudgetStore
     alerts: AlertStore
+    webhooks: WebhookStore
+    deliveries: DeliveryStore
 
     def __enter__(self) -> Self: ...
 

@@ -17,6 +17,7 @@ from analytics_core.records import ApiKeyRecord, AuditEntry, DeadLetter, DedupeC
 from analytics_core.registry import ClientName, ModelEntry
 from analytics_core.restatements import Restatement, RestatementDelta
 from analytics_core.rollups import RollupKey, RollupStats
+from analytics_core.webhooks import Delivery, DeliveryAttempt, WebhookEndpoint
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -127,6 +128,9 @@ class InMemoryStorage:
             tuple[uuid.UUID, uuid.UUID, uuid.UUID, date], RestatementDelta] = {}
         self.budgets: dict[uuid.UUID, Budget] = {}
         self.alerts: dict[tuple[uuid.UUID, datetime, AlertKind, int], Alert] = {}
+        self.webhooks: dict[uuid.UUID, WebhookEndpoint] = {}
+        self.deliveries: dict[uuid.UUID, Delivery] = {}
+        self.attempts: dict[uuid.UUID, tuple[DeliveryAttempt, ...]] = {}
 
     def org_events(self, org_id: uuid.UUID) -> dict[uuid.UUID, UsageEvent]:
         """The event table of one org (created empty on first use)."""

@@ -7,7 +7,12 @@ from types import TracebackType
 from typing import Self
 
 from analytics_adapters.memory.attribution import InMemoryAttributionStore
-from analytics_adapters.memory.budgets import InMemoryAlertStore, InMemoryBudgetStore
+from analytics_adapters.memory.budgets import (
+    InMemoryAlertStore,
+    InMemoryBudgetStore,
+    InMemoryDeliveryStore,
+    InMemoryWebhookStore,
+)
 from analytics_adapters.memory.exports import InMemoryExportJobStore
 from analytics_adapters.memory.repositories import (
     InMemoryApiKeyStore,
@@ -31,6 +36,7 @@ from analytics_core.ports import (
     BudgetStore,
     ClientNameStore,
     DeadLetterStore,
+    DeliveryStore,
     EventStore,
     ExportJobStore,
     FreshnessStore,
@@ -39,6 +45,7 @@ from analytics_core.ports import (
     PriceCatalogStore,
     RestatementStore,
     RollupStore,
+    WebhookStore,
 )
 
 __all__ = ["InMemoryStorage", "InMemoryUnitOfWork", "unit_of_work_factory"]
@@ -71,6 +78,8 @@ class InMemoryUnitOfWork:
         self.attribution: AttributionStore = InMemoryAttributionStore(storage, self)
         self.budgets: BudgetStore = InMemoryBudgetStore(storage, self)
         self.alerts: AlertStore = InMemoryAlertStore(storage, self)
+        self.webhooks: WebhookStore = InMemoryWebhookStore(storage, self)
+        self.deliveries: DeliveryStore = InMemoryDeliveryStore(storage, self)
 
     def journal(self) -> Journal:
         """The undo journal of the open unit; RuntimeError outside the `with` block."""

@@ -1,17 +1,25 @@
-"""Budgets and fired alerts on SQL (SPEC §13)."""
+"""Budgets, fired alerts, webhook endpoints and deliveries on SQL (SPEC §13)."""
 
 from __future__ import annotations
 
 import builtins
 import uuid
-from datetime import datetime
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
+import attrs
 import sqlalchemy as sa
 
 from analytics_adapters.sql.errors import translated
 from analytics_adapters.sql.records import SqlRecordRepository
-from analytics_adapters.sql.schema import alerts, budgets
+from analytics_adapters.sql.schema import (
+    alerts,
+    budgets,
+    webhook_attempts,
+    webhook_deliveries,
+    webhook_endpoints,
+)
 from analytics_core.budgets import (
     Alert,
     AlertKind,
@@ -22,6 +30,14 @@ from analytics_core.budgets import (
     ScopeType,
 )
 from analytics_core.errors import Conflict
+from analytics_core.webhooks import (
+    AttemptOutcome,
+    Claim,
+    Delivery,
+    DeliveryAttempt,
+    DeliveryStatus,
+    WebhookEndpoint,
+)
 
 
 def _budget_row(b: Budget) -> dict[str, Any]:
@@ -143,3 +159,199 @@ class SqlAlertStore(SqlRecordRepository):
         rows = self._read().execute(stmt.order_by(t.fired_at.desc(), t.alert_id.desc())
                                     .limit(limit))
         return [_alert(r) for r in rows]
+
+
+def _endpoint_row(e: WebhookEndpoint) -> dict[str, Any]:
+    return {"org_id": e.org_id, "endpoint_id": e.endpoint_id, "url": e.url,
+            "description": e.description, "secret": e.secret,
+            "previous_secret": e.previous_secret, "previous_until": e.previous_until,
+            "enabled": e.enabled, "created_at": e.created_at, "created_by": e.created_by,
+            "updated_at": e.updated_at}
+
+
+def _endpoint(r: Any) -> WebhookEndpoint:
+    return WebhookEndpoint(r.endpoint_id, r.org_id, r.url, r.description, r.secret,
+                           r.previous_secret, r.previous_until, bool(r.enabled), r.created_at,
+                           r.created_by, r.updated_at)
+
+
+def _delivery_row(d: Delivery) -> dict[str, Any]:
+    return {"org_id": d.org_id, "delivery_id": d.delivery_id, "endpoint_id": d.endpoint_id,
+            "alert_id": d.alert_id, "event_type": d.event_type, "payload": d.payload,
+            "status": d.status.value, "attempts": d.attempts, "created_at": d.created_at,
+            "next_attempt_at": d.next_attempt_at, "deadline": d.deadline,
+            "lease_until": d.lease_until, "last_status_code": d.last_status_code,
+            "last_error": d.last_error, "completed_at": d.completed_at}
+
+
+def _delivery(r: Any) -> Delivery:
+    return Delivery(r.delivery_id, r.org_id, r.endpoint_id, r.alert_id, r.event_type,
+                    r.payload, DeliveryStatus(r.status), int(r.attempts), r.created_at,
+                    r.next_attempt_at, r.deadline, r.lease_until, r.last_status_code,
+                    r.last_error, r.completed_at)
+
+
+def _attempt(r: Any) -> DeliveryAttempt:
+    return DeliveryAttempt(r.delivery_id, int(r.number), r.started_at, AttemptOutcome(r.outcome),
+                           r.status_code, r.error, r.seconds)
+
+
+class SqlWebhookStore(SqlRecordRepository):
+    """Webhook endpoints keyed by (org, endpoint id)."""
+
+    @translated
+    def add(self, endpoint: WebhookEndpoint) -> None:
+        """Store a new endpoint; Conflict when its id exists."""
+        t = webhook_endpoints
+        stmt = self._insert(t).on_conflict_do_nothing().returning(t.c.endpoint_id)
+        if self._write().execute(stmt, _endpoint_row(endpoint)).first() is None:
+            raise Conflict(f"webhook {endpoint.endpoint_id} already exists")
+
+    @translated
+    def get(self, org_id: uuid.UUID, endpoint_id: uuid.UUID) -> WebhookEndpoint | None:
+        """One endpoint of the org."""
+        t = webhook_endpoints.c
+        row = self._read().execute(sa.select(webhook_endpoints).where(
+            t.org_id == org_id, t.endpoint_id == endpoint_id)).one_or_none()
+        return None if row is None else _endpoint(row)
+
+    @translated
+    def for_org(self, org_id: uuid.UUID) -> builtins.list[WebhookEndpoint]:
+        """The org's endpoints, oldest first."""
+        t = webhook_endpoints.c
+        return [_endpoint(r) for r in self._read().execute(sa.select(webhook_endpoints).where(
+            t.org_id == org_id).order_by(t.created_at, t.endpoint_id))]
+
+    @translated
+    def save(self, endpoint: WebhookEndpoint) -> None:
+        """Replace a stored endpoint of the same org."""
+        t = webhook_endpoints.c
+        self._write().execute(webhook_endpoints.update().where(
+            t.org_id == endpoint.org_id, t.endpoint_id == endpoint.endpoint_id).values(
+            _endpoint_row(endpoint)))
+
+    @translated
+    def delete(self, org_id: uuid.UUID, endpoint_id: uuid.UUID) -> bool:
+        """Remove an endpoint of the org with its deliveries and their attempts."""
+        write = self._write()
+        d, a = webhook_deliveries.c, webhook_attempts.c
+        ids = sa.select(d.delivery_id).where(d.org_id == org_id, d.endpoint_id == endpoint_id)
+        write.execute(webhook_attempts.delete().where(a.org_id == org_id,
+                                                      a.delivery_id.in_(ids)))
+        write.execute(webhook_deliveries.delete().where(d.org_id == org_id,
+                                                        d.endpoint_id == endpoint_id))
+        t = webhook_endpoints.c
+        result = write.execute(webhook_endpoints.delete().where(
+            t.org_id == org_id, t.endpoint_id == endpoint_id))
+        return bool(result.rowcount)
+
+
+class SqlDeliveryStore(SqlRecordRepository):
+    """The delivery outbox and its attempt log. A claim selects due rows FOR UPDATE SKIP
+    LOCKED (PostgreSQL; SQLite has one writer) and leases them in the same transaction."""
+
+    @translated
+    def add(self, deliveries: Sequence[Delivery]) -> None:
+        """Store new deliveries."""
+        if deliveries:
+            self._write().execute(webhook_deliveries.insert(),
+                                  [_delivery_row(d) for d in deliveries])
+
+    @translated
+    def claim(self, now: datetime, lease: timedelta, limit: int) -> builtins.list[Claim]:
+        """Due deliveries of enabled endpoints, earliest due first, leased, each with a new
+        attempt in flight."""
+        write = self._write()
+        d, e = webhook_deliveries.c, webhook_endpoints.c
+        due = (sa.select(webhook_deliveries)
+               .join(webhook_endpoints, sa.and_(e.org_id == d.org_id,
+                                                e.endpoint_id == d.endpoint_id))
+               .where(d.status == DeliveryStatus.PENDING.value, d.next_attempt_at <= now,
+                      sa.or_(d.lease_until.is_(None), d.lease_until <= now), e.enabled)
+               .order_by(d.next_attempt_at, d.delivery_id).limit(max(limit, 0))
+               .with_for_update(of=webhook_deliveries, skip_locked=True))
+        rows = [_delivery(r) for r in write.execute(due)]
+        if not rows:
+            return []
+        until = now + lease
+        keys = [(r.org_id, r.delivery_id) for r in rows]
+        write.execute(webhook_deliveries.update().where(
+            sa.tuple_(d.org_id, d.delivery_id).in_(keys)).values(lease_until=until))
+        a = webhook_attempts.c
+        write.execute(webhook_attempts.update().where(
+            sa.tuple_(a.org_id, a.delivery_id).in_(keys),
+            a.outcome == AttemptOutcome.IN_FLIGHT.value).values(
+            outcome=AttemptOutcome.INTERRUPTED.value))
+        last = dict(write.execute(sa.select(a.delivery_id, sa.func.max(a.number)).where(
+            sa.tuple_(a.org_id, a.delivery_id).in_(keys)).group_by(a.delivery_id)).all())
+        endpoints = {(r.org_id, r.endpoint_id): _endpoint(r) for r in write.execute(
+            sa.select(webhook_endpoints).where(sa.tuple_(e.org_id, e.endpoint_id).in_(
+                {(r.org_id, r.endpoint_id) for r in rows})))}
+        claims = []
+        for r in rows:
+            attempt = DeliveryAttempt(r.delivery_id, int(last.get(r.delivery_id) or 0) + 1, now,
+                                      AttemptOutcome.IN_FLIGHT)
+            claims.append(Claim(attrs.evolve(r, lease_until=until),
+                                endpoints[(r.org_id, r.endpoint_id)], attempt))
+        write.execute(webhook_attempts.insert(), [
+            {"org_id": c.delivery.org_id, "delivery_id": c.delivery.delivery_id,
+             "number": c.attempt.number, "started_at": now,
+             "outcome": AttemptOutcome.IN_FLIGHT.value} for c in claims])
+        return claims
+
+    @translated
+    def finish(self, delivery: Delivery, attempt: DeliveryAttempt) -> None:
+        """Store the delivery and the outcome of its attempt."""
+        write = self._write()
+        d, a = webhook_deliveries.c, webhook_attempts.c
+        write.execute(webhook_deliveries.update().where(
+            d.org_id == delivery.org_id, d.delivery_id == delivery.delivery_id).values(
+            _delivery_row(delivery)))
+        write.execute(webhook_attempts.update().where(
+            a.org_id == delivery.org_id, a.delivery_id == delivery.delivery_id,
+            a.number == attempt.number).values(
+            outcome=attempt.outcome.value, status_code=attempt.status_code,
+            error=attempt.error, seconds=attempt.seconds))
+
+    @translated
+    def get(self, org_id: uuid.UUID, delivery_id: uuid.UUID) -> Delivery | None:
+        """One delivery of the org."""
+        d = webhook_deliveries.c
+        row = self._read().execute(sa.select(webhook_deliveries).where(
+            d.org_id == org_id, d.delivery_id == delivery_id)).one_or_none()
+        return None if row is None else _delivery(row)
+
+    @translated
+    def save(self, delivery: Delivery) -> None:
+        """Replace a stored delivery."""
+        d = webhook_deliveries.c
+        self._write().execute(webhook_deliveries.update().where(
+            d.org_id == delivery.org_id, d.delivery_id == delivery.delivery_id).values(
+            _delivery_row(delivery)))
+
+    @translated
+    def page(self, org_id: uuid.UUID, endpoint_id: uuid.UUID, *, limit: int,
+             before: tuple[datetime, uuid.UUID] | None = None) -> builtins.list[Delivery]:
+        """An endpoint's deliveries, newest first."""
+        d = webhook_deliveries.c
+        stmt = sa.select(webhook_deliveries).where(d.org_id == org_id,
+                                                   d.endpoint_id == endpoint_id)
+        if before is not None:
+            stmt = stmt.where(sa.tuple_(d.created_at, d.delivery_id) < sa.tuple_(
+                sa.literal(before[0], d.created_at.type), sa.literal(before[1], sa.Uuid())))
+        rows = self._read().execute(stmt.order_by(d.created_at.desc(), d.delivery_id.desc())
+                                    .limit(limit))
+        return [_delivery(r) for r in rows]
+
+    @translated
+    def attempts(self, delivery_ids: Sequence[uuid.UUID]
+                 ) -> dict[uuid.UUID, builtins.list[DeliveryAttempt]]:
+        """The attempts of each delivery, first first."""
+        out: dict[uuid.UUID, builtins.list[DeliveryAttempt]] = {i: [] for i in delivery_ids}
+        if not delivery_ids:
+            return out
+        a = webhook_attempts.c
+        for r in self._read().execute(sa.select(webhook_attempts).where(
+                a.delivery_id.in_(list(delivery_ids))).order_by(a.delivery_id, a.number)):
+            out[r.delivery_id].append(_attempt(r))
+        return out

@@ -407,3 +407,56 @@ alerts = sa.Table(
     sa.Column("complete_through", UtcDateTime, nullable=False),
     sa.Index(None, "org_id", "fired_at", "alert_id"),
 )
+
+# Webhook endpoints (the signing secrets are stored: they sign every delivery), the delivery
+# outbox and the log of attempts, keyed org first.
+webhook_endpoints = sa.Table(
+    "webhook_endpoints",
+    metadata,
+    sa.Column("org_id", sa.Uuid, primary_key=True),
+    sa.Column("endpoint_id", sa.Uuid, primary_key=True),
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("secret", sa.Text, nullable=False),
+    sa.Column("previous_secret", sa.Text, nullable=True),
+    sa.Column("previous_until", UtcDateTime, nullable=True),
+    sa.Column("enabled", sa.Boolean, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("created_by", sa.Text, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+)
+
+webhook_deliveries = sa.Table(
+    "webhook_deliveries",
+    metadata,
+    sa.Column("org_id", sa.Uuid, primary_key=True),
+    sa.Column("delivery_id", sa.Uuid, primary_key=True),
+    sa.Column("endpoint_id", sa.Uuid, nullable=False),
+    sa.Column("alert_id", sa.Uuid, nullable=False),
+    sa.Column("event_type", sa.Text, nullable=False),
+    sa.Column("payload", sa.Text, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("next_attempt_at", UtcDateTime, nullable=False),
+    sa.Column("deadline", UtcDateTime, nullable=False),
+    sa.Column("lease_until", UtcDateTime, nullable=True),
+    sa.Column("last_status_code", sa.Integer, nullable=True),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("completed_at", UtcDateTime, nullable=True),
+    sa.Index(None, "status", "next_attempt_at"),
+    sa.Index(None, "org_id", "endpoint_id", "created_at", "delivery_id"),
+)
+
+webhook_attempts = sa.Table(
+    "webhook_attempts",
+    metadata,
+    sa.Column("org_id", sa.Uuid, primary_key=True),
+    sa.Column("delivery_id", sa.Uuid, primary_key=True),
+    sa.Column("number", sa.Integer, primary_key=True),
+    sa.Column("started_at", UtcDateTime, nullable=False),
+    sa.Column("outcome", sa.Text, nullable=False),
+    sa.Column("status_code", sa.Integer, nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("seconds", sa.Float, nullable=True),
+)

@@ -12,7 +12,12 @@ from sqlalchemy.engine import URL
 
 from analytics_adapters.sql import partitions
 from analytics_adapters.sql.attribution import SqlAttributionStore
-from analytics_adapters.sql.budgets import SqlAlertStore, SqlBudgetStore
+from analytics_adapters.sql.budgets import (
+    SqlAlertStore,
+    SqlBudgetStore,
+    SqlDeliveryStore,
+    SqlWebhookStore,
+)
 from analytics_adapters.sql.engine import BEGIN_MODE_KEY, create_sql_engine
 from analytics_adapters.sql.errors import translate_errors
 from analytics_adapters.sql.events import SqlEventStore
@@ -36,6 +41,7 @@ from analytics_core.ports import (
     BudgetStore,
     ClientNameStore,
     DeadLetterStore,
+    DeliveryStore,
     EventStore,
     ExportJobStore,
     FreshnessStore,
@@ -44,6 +50,7 @@ from analytics_core.ports import (
     PriceCatalogStore,
     RestatementStore,
     RollupStore,
+    WebhookStore,
 )
 
 
@@ -78,6 +85,8 @@ class SqlUnitOfWork:
         self.attribution: AttributionStore = SqlAttributionStore(self)
         self.budgets: BudgetStore = SqlBudgetStore(self)
         self.alerts: AlertStore = SqlAlertStore(self)
+        self.webhooks: WebhookStore = SqlWebhookStore(self)
+        self.deliveries: DeliveryStore = SqlDeliveryStore(self)
 
     @property
     def dialect(self) -> str:

@@ -47,6 +47,7 @@ from analytics_adapters.redis.freshness_cache import RedisFreshnessCache
 from analytics_adapters.s3.object_store import S3ObjectStore
 from analytics_adapters.sql import AdvisoryLockOwnership, SqlStorage
 from analytics_adapters.system import RandomIds, SystemClock
+from analytics_adapters.webhooks import HttpWebhookSender
 from analytics_app.bootstrap.ports import Ports
 from analytics_app.bootstrap.use_cases import UseCases, http_api
 from analytics_app.config import Settings
@@ -65,6 +66,7 @@ from analytics_core.usecases.export_runner import (
     ExportSettings,
     schedule_monthly_exports,
 )
+from analytics_core.usecases.webhooks import DeliveryRound, WebhookPolicy
 
 
 @attrs.define  # HealthCheck.name is a plain (settable) attribute
@@ -89,6 +91,11 @@ def _restate(use_cases: UseCases) -> Callable[[int], int]:
 def _evaluate(use_cases: UseCases) -> Callable[[], Evaluation]:
     """One budget evaluation pass per call (the alerts worker's round)."""
     return use_cases.evaluate_budgets
+
+
+def _deliver(use_cases: UseCases) -> Callable[[], DeliveryRound]:
+    """One claim of due webhook deliveries per call (the alerts worker's other half)."""
+    return use_cases.deliver_webhooks
 
 
 def storage_mode(settings: Settings) -> str:
@@ -326,6 +333,11 @@ class Container(containers.DeclarativeContainer):
         http=http_settings, exports=export_settings, health_checks=health_checks,
         degraded_checks=degraded_checks, decoder=decoder,
         attribution=providers.Callable(_attribution, settings),
+        webhooks=providers.Singleton(
+            HttpWebhookSender, allow_private=settings.provided.webhook_allow_private,
+            timeout_seconds=settings.provided.webhook_timeout_seconds),
+        webhook_policy=providers.Singleton(
+            WebhookPolicy, allow_private=settings.provided.webhook_allow_private),
     )
     use_cases = providers.Singleton(UseCases, ports)
     http_api = providers.Singleton(http_api, use_cases, settings.provided.data_location)
@@ -345,7 +357,9 @@ class Container(containers.DeclarativeContainer):
     )
     alert_worker = providers.Factory(
         AlertWorker, providers.Callable(_evaluate, use_cases),
+        deliver=providers.Callable(_deliver, use_cases),
         interval_seconds=settings.provided.alerts_interval_seconds,
+        poll_seconds=settings.provided.worker_poll_seconds,
     )
     export_worker = providers.Factory(
         ExportWorker, export_runner, schedule_monthly=schedule_monthly, upkeep=upkeep,

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 import attrs
 
+from analytics_adapters.webhooks import HttpWebhookSender
 from analytics_app.http.settings import HttpSettings
 from analytics_core.attribution import AttributionSettings
 from analytics_core.ports import (
@@ -22,8 +23,10 @@ from analytics_core.ports import (
     ObjectStore,
     PipelineProgress,
     UnitOfWorkFactory,
+    WebhookSender,
 )
 from analytics_core.usecases.export_runner import ExportSettings
+from analytics_core.usecases.webhooks import WebhookPolicy
 
 
 @attrs.frozen
@@ -42,3 +45,5 @@ class Ports:
     degraded_checks: Sequence[HealthCheck] = ()
     decoder: EventDecoder | None = None  # the stream edge's typed decoder
     attribution: AttributionSettings = attrs.field(factory=AttributionSettings)
+    webhooks: WebhookSender = attrs.field(factory=HttpWebhookSender)
+    webhook_policy: WebhookPolicy = attrs.field(factory=WebhookPolicy)

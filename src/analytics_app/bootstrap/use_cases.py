@@ -34,8 +34,10 @@ from analytics_core.usecases import (
     queries,
     registry,
     restatements,
+    webhooks,
 )
 from analytics_core.usecases.ingest import BatchResult, IngestScope, RawMessage, StreamCheckpoint
+from analytics_core.webhooks import Delivery, WebhookEndpoint
 
 
 @attrs.frozen
@@ -319,6 +321,63 @@ class UseCases:
         return budgets.evaluate_budgets(uow_factory=p.uow_factory, clock=p.clock,
                                         progress=p.progress, ids=p.ids)
 
+    # -- webhooks ----------------------------------------------------------------------------
+
+    def create_webhook(self, actor: Actor, org_id: uuid.UUID, body: object
+                       ) -> tuple[WebhookEndpoint, str]:
+        """A new endpoint and its secret (shown once)."""
+        p = self.ports
+        return webhooks.create_webhook(actor, org_id, body, uow_factory=p.uow_factory,
+                                       clock=p.clock, ids=p.ids, sender=p.webhooks,
+                                       policy=p.webhook_policy)
+
+    def list_webhooks(self, org_id: uuid.UUID) -> list[WebhookEndpoint]:
+        """The org's endpoints."""
+        return webhooks.list_webhooks(org_id, uow_factory=self.ports.uow_factory)
+
+    def get_webhook(self, org_id: uuid.UUID, endpoint_id: uuid.UUID) -> WebhookEndpoint:
+        """One endpoint of the org."""
+        return webhooks.get_webhook(org_id, endpoint_id, uow_factory=self.ports.uow_factory)
+
+    def update_webhook(self, actor: Actor, org_id: uuid.UUID, endpoint_id: uuid.UUID,
+                       body: object) -> WebhookEndpoint:
+        """Change url, description or enabled."""
+        p = self.ports
+        return webhooks.update_webhook(actor, org_id, endpoint_id, body,
+                                       uow_factory=p.uow_factory, clock=p.clock, ids=p.ids,
+                                       sender=p.webhooks, policy=p.webhook_policy)
+
+    def delete_webhook(self, actor: Actor, org_id: uuid.UUID, endpoint_id: uuid.UUID) -> None:
+        """Remove an endpoint and its deliveries."""
+        p = self.ports
+        webhooks.delete_webhook(actor, org_id, endpoint_id, uow_factory=p.uow_factory,
+                                clock=p.clock, ids=p.ids)
+
+    def rotate_webhook_secret(self, actor: Actor, org_id: uuid.UUID, endpoint_id: uuid.UUID
+                              ) -> tuple[WebhookEndpoint, str]:
+        """A new secret (shown once); the previous one signs beside it for 24 h."""
+        p = self.ports
+        return webhooks.rotate_secret(actor, org_id, endpoint_id, uow_factory=p.uow_factory,
+                                      clock=p.clock, ids=p.ids)
+
+    def list_deliveries(self, org_id: uuid.UUID, endpoint_id: uuid.UUID, limit: int = 50,
+                        before: Cursor | None = None) -> webhooks.DeliveryPage:
+        """An endpoint's deliveries with their attempts, newest first."""
+        return webhooks.list_deliveries(org_id, endpoint_id, uow_factory=self.ports.uow_factory,
+                                        limit=limit, before=before)
+
+    def redeliver(self, actor: Actor, org_id: uuid.UUID, endpoint_id: uuid.UUID,
+                  delivery_id: uuid.UUID) -> Delivery:
+        """Send a delivery again with a new retry window."""
+        p = self.ports
+        return webhooks.redeliver(actor, org_id, endpoint_id, delivery_id,
+                                  uow_factory=p.uow_factory, clock=p.clock, ids=p.ids)
+
+    def deliver_webhooks(self) -> webhooks.DeliveryRound:
+        """Send the webhooks that are due (the alerts worker's other half)."""
+        p = self.ports
+        return webhooks.deliver_due(uow_factory=p.uow_factory, clock=p.clock, sender=p.webhooks)
+
     def stored_offset(self, group: str, stream: str) -> int | None:
         """The last offset committed for (consumer group, partition stream)."""
         return ingest.stored_offset(group, stream, uow_factory=self.ports.uow_factory)
@@ -344,6 +403,10 @@ def http_api(use_cases: UseCases, data_location: str = "") -> HttpApi:
         org_restatements=uc.org_restatements, create_budget=uc.create_budget,
         update_budget=uc.update_budget, delete_budget=uc.delete_budget,
         list_budgets=uc.list_budgets, get_budget=uc.get_budget, list_alerts=uc.list_alerts,
+        create_webhook=uc.create_webhook, list_webhooks=uc.list_webhooks,
+        get_webhook=uc.get_webhook, update_webhook=uc.update_webhook,
+        delete_webhook=uc.delete_webhook, rotate_webhook_secret=uc.rotate_webhook_secret,
+        list_deliveries=uc.list_deliveries, redeliver=uc.redeliver,
         health_checks=ports.health_checks,
         degraded_checks=ports.degraded_checks,
         data_location=data_location,

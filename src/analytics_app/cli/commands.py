@@ -357,6 +357,7 @@ def alerts(args: argparse.Namespace, settings: Settings) -> int:
             loop = application.alert_worker()
             if args.once:
                 result = loop.run_round()
+                sent = loop.deliver()
                 if result.deferred is not None:
                     print(f"deferred: freshness is {result.deferred.status.value} (complete "
                           f"through {result.deferred.complete_through.isoformat()}); "
@@ -365,8 +366,8 @@ def alerts(args: argparse.Namespace, settings: Settings) -> int:
                     print(f"fired: budget {a.budget_id} ({a.budget_name}) {a.kind.value} "
                           f"{a.threshold}% of the period from {a.period_start.isoformat()}"
                           + (" (late)" if a.late else ""))
-                print(f"{result.budgets} budgets, {len(result.fired)} alerts fired",
-                      file=sys.stderr)
+                print(f"{result.budgets} budgets, {len(result.fired)} alerts fired, "
+                      f"{sent} webhook attempts", file=sys.stderr)
                 return 0
 
             def stop(signum: int, _frame: FrameType | None) -> None:

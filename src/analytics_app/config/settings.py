@@ -83,6 +83,8 @@ class Settings:
     worker_metrics_port: int = 0  # /metrics of `analytics worker`; 0 serves none
     embedded_worker: bool = True
     alerts_interval_seconds: float = 30.0  # budget evaluation passes (at most a minute apart)
+    webhook_allow_private: bool = False  # deliver to loopback/private/link-local addresses
+    webhook_timeout_seconds: float = 10.0  # each socket operation of a webhook attempt
     monthly_export_tz: str = "UTC"
     log_level: str = "INFO"
     rabbitmq: StreamConfig | None = None  # stream ingestion (ANALYTICS_RABBITMQ_*)
@@ -313,6 +315,8 @@ def _read(r: EnvReader) -> Settings:
         worker_metrics_port=r.integer("WORKER_METRICS_PORT", 0, 0, 65535),
         embedded_worker=r.boolean("EMBEDDED_WORKER", default=True),
         alerts_interval_seconds=r.number("ALERTS_INTERVAL_SECONDS", 30.0, 0.05, 60),
+        webhook_allow_private=r.boolean("WEBHOOK_ALLOW_PRIVATE", default=False),
+        webhook_timeout_seconds=r.number("WEBHOOK_TIMEOUT_SECONDS", 10.0, 0.1, 60),
         monthly_export_tz=_time_zone(r, "MONTHLY_EXPORT_TZ"),
         log_level=r.choice("LOG_LEVEL", "INFO", LOG_LEVELS),
         rabbitmq=read_stream_config(r),

@@ -22,7 +22,16 @@ from analytics_core.freshness import FreshnessReport
 from analytics_core.ports import HealthCheck
 from analytics_core.prices import PriceVersion
 from analytics_core.registry import ClientName, ModelEntry, Names
-from analytics_core.usecases import budgets, exports, ingest, prices, queries, restatements
+from analytics_core.usecases import (
+    budgets,
+    exports,
+    ingest,
+    prices,
+    queries,
+    restatements,
+    webhooks,
+)
+from analytics_core.webhooks import Delivery, WebhookEndpoint
 
 Cursor = tuple[datetime, uuid.UUID]
 
@@ -88,6 +97,16 @@ class HttpApi:
     list_budgets: Callable[[uuid.UUID], list[budgets.BudgetView]]
     get_budget: Callable[[uuid.UUID, uuid.UUID], budgets.BudgetView]
     list_alerts: Callable[[uuid.UUID, int, Cursor | None, uuid.UUID | None], budgets.AlertPage]
+    create_webhook: Callable[[Actor, uuid.UUID, object], tuple[WebhookEndpoint, str]]
+    list_webhooks: Callable[[uuid.UUID], list[WebhookEndpoint]]
+    get_webhook: Callable[[uuid.UUID, uuid.UUID], WebhookEndpoint]
+    update_webhook: Callable[[Actor, uuid.UUID, uuid.UUID, object], WebhookEndpoint]
+    delete_webhook: Callable[[Actor, uuid.UUID, uuid.UUID], None]
+    rotate_webhook_secret: Callable[[Actor, uuid.UUID, uuid.UUID],
+                                    tuple[WebhookEndpoint, str]]
+    list_deliveries: Callable[[uuid.UUID, uuid.UUID, int, Cursor | None],
+                              webhooks.DeliveryPage]
+    redeliver: Callable[[Actor, uuid.UUID, uuid.UUID, uuid.UUID], Delivery]
     health_checks: Sequence[HealthCheck] = ()
     degraded_checks: Sequence[HealthCheck] = ()
     data_location: str = ""  # where the data lives (credentials masked), for readyz?verbose

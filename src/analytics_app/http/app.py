@@ -45,6 +45,13 @@ from analytics_app.http.resources.status import (
     OpenApiResource,
     ReadyResource,
 )
+from analytics_app.http.resources.webhooks import (
+    DeliveriesResource,
+    RedeliverResource,
+    RotateResource,
+    WebhookResource,
+    WebhooksResource,
+)
 from analytics_app.http.routes import PREFIX, ROUTES
 from analytics_app.observability import metrics
 
@@ -78,6 +85,12 @@ def _resources(api: HttpApi) -> Mapping[str, object]:
         "budgets": BudgetsResource(guard, api.create_budget, api.list_budgets),
         "budget": BudgetResource(guard, api.get_budget, api.update_budget, api.delete_budget),
         "alerts": AlertsResource(guard, api.list_alerts),
+        "webhooks": WebhooksResource(guard, api.create_webhook, api.list_webhooks),
+        "webhook": WebhookResource(guard, api.get_webhook, api.update_webhook,
+                                   api.delete_webhook),
+        "webhook_rotate": RotateResource(guard, api.rotate_webhook_secret),
+        "deliveries": DeliveriesResource(guard, api.list_deliveries),
+        "redeliver": RedeliverResource(guard, api.redeliver),
         "events": EventsResource(guard, api.ingest, max_body_bytes=max_body),
         "validate": ValidateResource(guard, api.validate, max_body_bytes=max_body),
     }

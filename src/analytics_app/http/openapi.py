@@ -35,6 +35,8 @@ PARAMETERS: dict[str, dict[str, Any]] = {
     "versionIdPath": _param("versionId", "path", UUID, "Price version id."),
     "budgetIdPath": _param("budgetId", "path", UUID, "Budget id."),
     "budgetId": _param("budgetId", "query", UUID, "Only this budget's alerts."),
+    "webhookIdPath": _param("webhookId", "path", UUID, "Webhook endpoint id."),
+    "deliveryIdPath": _param("deliveryId", "path", UUID, "Delivery id."),
     "priceModelId": _param("modelId", "query", UUID, "Only this model's versions."),
     "priceOrgId": _param("orgId", "query", UUID, "Only this org's override versions."),
     "history": _param("history", "query", {"enum": ["true", "false", ""]},
@@ -117,7 +119,78 @@ def _op(summary: str, params: list[dict[str, str]], responses: dict[str, Any], *
 
 def _paths() -> dict[str, Any]:
     return {**_status_paths(), **_analytics_paths(), **_export_paths(), **_registry_paths(),
-            **_price_paths(), **_budget_paths(), **_event_paths()}
+            **_price_paths(), **_budget_paths(), **_webhook_paths(), **_event_paths()}
+
+
+_MANAGE = "Needs org_admin (or admin)."
+
+
+def _webhook_paths() -> dict[str, Any]:
+    hook = f"{_ORG}/webhooks/{{webhookId}}"
+    return {
+        f"{_ORG}/webhooks": {
+            "get": _op("The org's webhook endpoints", _p("orgId"),
+                       {"200": _json(ref("WebhookList"), "Oldest first; never a secret")},
+                       description=_MANAGE),
+            "post": _op("Register a webhook endpoint", _p("orgId"),
+                        {"201": {**_json(ref("WebhookWithSecret"),
+                                         "Created; `secret` is shown only here"),
+                                 "headers": {"Location": {"schema": {"type": "string"}}}}},
+                        body=ref("WebhookBody"), errors=(*_AUTHED, 413, 415),
+                        description=f"{_MANAGE} Audited. Alerts of the org's budgets are "
+                                    "delivered to every enabled endpoint."),
+        },
+        hook: {
+            "get": _op("One webhook endpoint", _p("orgId", "webhookIdPath"),
+                       {"200": _json(ref("Webhook"), "The endpoint")},
+                       errors=(*_AUTHED, 404), description=_MANAGE),
+            "patch": _op("Change a webhook endpoint", _p("orgId", "webhookIdPath"),
+                         {"200": _json(ref("Webhook"), "The changed endpoint")},
+                         body=ref("WebhookChanges"), errors=(*_AUTHED, 404, 413, 415),
+                         description=f"{_MANAGE} Audited."),
+            "delete": _op("Delete a webhook endpoint", _p("orgId", "webhookIdPath"),
+                          {"204": {"description": "Deleted, with its deliveries"}},
+                          errors=(*_AUTHED, 404), description=f"{_MANAGE} Audited."),
+        },
+        f"{hook}/rotate": {"post": _op(
+            "Rotate the signing secret", _p("orgId", "webhookIdPath"),
+            {"200": _json(ref("WebhookWithSecret"), "The new `secret`, shown only here")},
+            errors=(*_AUTHED, 404),
+            description=f"{_MANAGE} Audited. The previous secret keeps signing beside the "
+                        "new one (two signatures per delivery) for 24 hours.")},
+        f"{hook}/deliveries": {"get": _op(
+            "The delivery log", _p("orgId", "webhookIdPath", "limit", "cursor"),
+            {"200": _json(ref("DeliveryList"), "Newest first, every attempt of each")},
+            errors=(*_AUTHED, 404), description=_MANAGE)},
+        f"{hook}/deliveries/{{deliveryId}}/redeliver": {"post": _op(
+            "Send a delivery again", _p("orgId", "webhookIdPath", "deliveryIdPath"),
+            {"202": _json(ref("Delivery"), "Due now, retried for 24 hours")},
+            errors=(*_AUTHED, 404),
+            description=f"{_MANAGE} Audited. Same webhook-id and payload.")},
+    }
+
+
+def _webhooks() -> dict[str, Any]:
+    """The webhooks this API sends (OpenAPI 3.1 `webhooks`)."""
+    return {"budget.alert": {"post": {
+        "summary": "A budget threshold or forecast fired",
+        "description": "Sent to every enabled endpoint of the org, signed per Standard "
+                       "Webhooks; retried with exponential backoff and jitter for 24 hours "
+                       "until a 2xx answer. Redirects are not followed. Deduplicate on "
+                       "webhook-id: delivery is at least once.",
+        "parameters": [
+            {"name": "webhook-id", "in": "header", "required": True,
+             "schema": {"type": "string"}},
+            {"name": "webhook-timestamp", "in": "header", "required": True,
+             "schema": {"type": "string"}},
+            {"name": "webhook-signature", "in": "header", "required": True,
+             "schema": {"type": "string"}},
+        ],
+        "requestBody": {"required": True, "content": {
+            "application/json": {"schema": ref("AlertWebhook")}}},
+        "responses": {"2XX": {"description": "Received (anything else is retried)"}},
+        "security": [],
+    }}}
 
 
 def _budget_paths() -> dict[str, Any]:
@@ -324,6 +397,7 @@ def build_document() -> dict[str, Any]:
         "servers": [{"url": "/"}],
         "security": [{"bearerAuth": []}, {"apiKeyAuth": []}, {"gatewayHeaders": []}],
         "paths": _paths(),
+        "webhooks": _webhooks(),
         "components": {
             "schemas": SCHEMAS,
             "parameters": PARAMETERS,

@@ -354,3 +354,70 @@ SCHEMAS.update({
     "AlertList": obj({"orgId": UUID, "alerts": {"type": "array", "items": ref("Alert")},
                       "nextCursor": {"type": ["string", "null"]}}),
 })
+
+_URL: Schema = {"type": "string", "minLength": 1, "maxLength": 2048, "pattern": "^https?://",
+                "description": "https (http only with ANALYTICS_WEBHOOK_ALLOW_PRIVATE); no "
+                               "credentials, no fragment; must not resolve to a loopback, "
+                               "private or link-local address unless allowed."}
+_DESCRIPTION: Schema = {"type": "string", "maxLength": 200}
+_WEBHOOK_FIELDS: dict[str, Schema] = {
+    "webhookId": UUID, "orgId": UUID, "url": {"type": "string"},
+    "description": {"type": "string"}, "enabled": {"type": "boolean"},
+    "previousSecretValidUntil": {**NULLABLE_TIME,
+                                 "description": "Until when the secret replaced by the last "
+                                                "rotation still signs (beside the new one)."},
+    "createdAt": TIME, "createdBy": {"type": "string"}, "updatedAt": TIME,
+}
+_SECRET: Schema = {"type": "string", "pattern": "^whsec_",
+                   "description": "The signing secret (Standard Webhooks), shown only here."}
+_NULLABLE_INT: Schema = {"type": ["integer", "null"]}
+SCHEMAS.update({
+    "WebhookBody": obj({"url": _URL, "description": _DESCRIPTION,
+                        "enabled": {"type": "boolean", "default": True}},
+                       ["url"], additionalProperties=False),
+    "WebhookChanges": obj({"url": _URL, "description": _DESCRIPTION,
+                           "enabled": {"type": "boolean",
+                                       "description": "false pauses deliveries"}},
+                          [], additionalProperties=False),
+    "Webhook": obj(_WEBHOOK_FIELDS),
+    "WebhookWithSecret": obj({**_WEBHOOK_FIELDS, "secret": _SECRET}),
+    "WebhookList": obj({"orgId": UUID, "webhooks": {"type": "array", "items": ref("Webhook")}}),
+    "AlertWebhook": obj({
+        "type": {"const": "budget.alert"}, "id": UUID, "timestamp": TIME,
+        "data": obj({
+            "alertId": UUID, "orgId": UUID,
+            "budget": obj({"budgetId": UUID, "name": {"type": "string"}, "measure": _MEASURE,
+                           "unit": {"enum": ["cents", "tokens", "invocations"]},
+                           "period": _PERIOD, "tz": {"type": "string"},
+                           "scope": {"type": "object"}},
+                          ["budgetId", "name", "measure", "unit"]),
+            "kind": {"enum": ["threshold", "forecast"]}, "threshold": {"type": "integer"},
+            "periodStart": TIME, "periodEnd": TIME, "value": _AMOUNT_TEXT,
+            "amount": _AMOUNT_TEXT, "forecastValue": {**_AMOUNT_TEXT,
+                                                      "type": ["string", "null"]},
+            "late": {"type": "boolean"}, "firedAt": TIME,
+            "freshness": obj({"completeThrough": TIME}),
+            "links": obj({"budget": {"type": "string"}, "alerts": {"type": "string"}},
+                         description="Paths on this API."),
+        }),
+    }, description="The body of an alert webhook. Headers: webhook-id (the delivery's "
+                   "messageId, the same on every attempt), webhook-timestamp (Unix seconds), "
+                   "webhook-signature (v1,<base64 HMAC-SHA256 of id.timestamp.body> per "
+                   "signing secret, space-separated): Standard Webhooks."),
+    "Delivery": obj({
+        "deliveryId": UUID, "webhookId": UUID, "messageId": {"type": "string"},
+        "alertId": UUID, "eventType": {"type": "string"},
+        "status": {"enum": ["pending", "succeeded", "failed"]}, "attempts": INT,
+        "createdAt": TIME, "nextAttemptAt": NULLABLE_TIME, "deadline": TIME,
+        "lastStatusCode": _NULLABLE_INT, "lastError": {"type": ["string", "null"]},
+        "completedAt": NULLABLE_TIME, "payload": ref("AlertWebhook"),
+        "attemptLog": {"type": "array", "items": obj({
+            "number": INT, "startedAt": TIME,
+            "outcome": {"enum": ["succeeded", "failed", "interrupted", "in_flight"]},
+            "statusCode": _NULLABLE_INT, "error": {"type": ["string", "null"]},
+            "seconds": NULLABLE_NUMBER})},
+    }),
+    "DeliveryList": obj({"orgId": UUID, "webhookId": UUID,
+                         "deliveries": {"type": "array", "items": ref("Delivery")},
+                         "nextCursor": {"type": ["string", "null"]}}),
+})

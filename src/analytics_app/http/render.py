@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, tzinfo
@@ -21,6 +22,7 @@ from analytics_core.timegrid import isoformat, zone, zone_error
 from analytics_core.usecases.budgets import BudgetView
 from analytics_core.usecases.ingest import BatchResult
 from analytics_core.usecases.queries import AnalyticsReport, GroupBy, SeriesPoint
+from analytics_core.webhooks import Delivery, DeliveryAttempt, DeliveryStatus, WebhookEndpoint
 
 PERCENTILES = {"p50": 0.50, "p95": 0.95, "p99": 0.99}
 NO_NAMES = Names()
@@ -326,4 +328,37 @@ def alert_body(a: Alert) -> dict[str, Any]:
         else amount_text(a.forecast_value, a.measure),
         "firedAt": isoformat(a.fired_at, UTC_ZONE), "late": a.late,
         "completeThrough": isoformat(a.complete_through, UTC_ZONE),
+    }
+
+
+def webhook_body(e: WebhookEndpoint) -> dict[str, Any]:
+    """An endpoint, never its secret: only until when a rotated-out secret still signs."""
+    return {
+        "webhookId": str(e.endpoint_id), "orgId": str(e.org_id), "url": e.url,
+        "description": e.description, "enabled": e.enabled,
+        "previousSecretValidUntil": None if e.previous_until is None
+        else isoformat(e.previous_until, UTC_ZONE),
+        "createdAt": isoformat(e.created_at, UTC_ZONE), "createdBy": e.created_by,
+        "updatedAt": isoformat(e.updated_at, UTC_ZONE),
+    }
+
+
+def delivery_body(d: Delivery, attempts: Sequence[DeliveryAttempt]) -> dict[str, Any]:
+    """A delivery with its payload (as sent) and its attempts."""
+    return {
+        "deliveryId": str(d.delivery_id), "webhookId": str(d.endpoint_id),
+        "messageId": d.message_id, "alertId": str(d.alert_id), "eventType": d.event_type,
+        "status": d.status.value, "attempts": d.attempts,
+        "createdAt": isoformat(d.created_at, UTC_ZONE),
+        "nextAttemptAt": isoformat(d.next_attempt_at, UTC_ZONE)
+        if d.status is DeliveryStatus.PENDING else None,
+        "deadline": isoformat(d.deadline, UTC_ZONE),
+        "lastStatusCode": d.last_status_code, "lastError": d.last_error,
+        "completedAt": None if d.completed_at is None else isoformat(d.completed_at, UTC_ZONE),
+        "payload": json.loads(d.payload),
+        "attemptLog": [{"number": a.number, "startedAt": isoformat(a.started_at, UTC_ZONE),
+                        "outcome": a.outcome.value, "statusCode": a.status_code,
+                        "error": a.error,
+                        "seconds": None if a.seconds is None else round(a.seconds, 3)}
+                       for a in attempts],
     }

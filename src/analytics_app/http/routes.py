@@ -37,6 +37,12 @@ ROUTES: tuple[Route, ...] = (
     Route(f"{PREFIX}/orgs/{{orgId}}/budgets", "budgets"),
     Route(f"{PREFIX}/orgs/{{orgId}}/budgets/{{budgetId}}", "budget"),
     Route(f"{PREFIX}/orgs/{{orgId}}/alerts", "alerts"),
+    Route(f"{PREFIX}/orgs/{{orgId}}/webhooks", "webhooks"),
+    Route(f"{PREFIX}/orgs/{{orgId}}/webhooks/{{webhookId}}", "webhook"),
+    Route(f"{PREFIX}/orgs/{{orgId}}/webhooks/{{webhookId}}/rotate", "webhook_rotate"),
+    Route(f"{PREFIX}/orgs/{{orgId}}/webhooks/{{webhookId}}/deliveries", "deliveries"),
+    Route(f"{PREFIX}/orgs/{{orgId}}/webhooks/{{webhookId}}/deliveries/{{deliveryId}}/redeliver",
+          "redeliver"),
     Route(f"{PREFIX}/events", "events"),
     Route(f"{PREFIX}/events/validate", "validate"),
 )

@@ -104,6 +104,15 @@ ALERTS_FIRED = Counter(
     "Alerts fired by this process, by kind (threshold|forecast) and late (true|false).",
     ["kind", "late"],
 )
+WEBHOOK_DELIVERIES = Counter(
+    "analytics_webhook_deliveries_total",
+    "Webhook delivery attempts by what they left the delivery in: succeeded, retrying (failed, "
+    "retried later) or failed (failed for good: its 24 h of retries are over).",
+    ["outcome"],
+)
+WEBHOOK_ATTEMPT_DURATION = Histogram(
+    "analytics_webhook_attempt_seconds", "Duration of one webhook delivery attempt.",
+)
 CACHE_LOOKUPS = Counter(
     "analytics_freshness_cache_lookups_total",
     "Freshness cache lookups by result (hit|miss|error); misses and errors read the store.",
@@ -210,6 +219,12 @@ def observe_evaluation(outcome: str, seconds: float, budgets: int,
         ALERTS_FIRED.labels(kind, "true" if late else "false").inc()
 
 
+def observe_delivery(outcome: str, seconds: float) -> None:
+    """Count one webhook attempt by the state it left its delivery in."""
+    WEBHOOK_DELIVERIES.labels(outcome).inc()
+    WEBHOOK_ATTEMPT_DURATION.observe(seconds)
+
+
 def observe_export_job(status: str) -> None:
     """Count an export job entering `status`."""
     EXPORT_JOBS.labels(status).inc()
@@ -254,6 +269,8 @@ def _initialise_labels() -> None:
         CACHE_LOOKUPS.labels(result)
     for outcome in ("evaluated", "deferred", "failed"):
         ALERT_EVALUATIONS.labels(outcome)
+    for outcome in ("succeeded", "retrying", "failed"):
+        WEBHOOK_DELIVERIES.labels(outcome)
     for kind in ("threshold", "forecast"):
         for late in ("true", "false"):
             ALERTS_FIRED.labels(kind, late)

@@ -1,8 +1,9 @@
-"""Alerts worker: evaluates every budget at least once a minute until stopped (SPEC §13).
+"""Alerts worker: evaluates every budget at least once a minute and delivers the webhooks that
+are due, until stopped (SPEC §13).
 
 Safe to run any number of times at once (`analytics alerts` processes and the loops embedded in
 `serve`): a threshold fires once per budget and period whoever evaluates it, because the alert
-store keeps one alert per identity.
+store keeps one alert per identity, and a delivery is sent by the worker holding its lease.
 """
 
 from __future__ import annotations
@@ -14,22 +15,36 @@ from collections.abc import Callable
 
 from analytics_app.observability import metrics
 from analytics_core.usecases.budgets import Evaluation
+from analytics_core.usecases.webhooks import DeliveryRound
+from analytics_core.webhooks import DeliveryStatus
 
 log = logging.getLogger("analytics.alerts")
 
 DEFAULT_INTERVAL_SECONDS = 30.0
+DEFAULT_POLL_SECONDS = 2.0
 MAX_ERROR_BACKOFF_SECONDS = 60.0
+MAX_DELIVERY_ROUNDS_PER_TICK = 10
+
+
+def _no_deliveries() -> DeliveryRound:
+    return DeliveryRound(0, 0, 0, ())
 
 
 class AlertWorker:
-    """Runs an evaluation pass every `interval_seconds`; errors are logged, retried with
-    backoff, and never end the loop. `stop()` ends it after the pass in hand."""
+    """Every `poll_seconds`: deliver due webhooks; every `interval_seconds`: one evaluation
+    pass. Errors are logged, retried with backoff, and never end the loop. `stop()` ends it
+    after the work in hand."""
 
     def __init__(self, evaluate: Callable[[], Evaluation], *,
-                 interval_seconds: float = DEFAULT_INTERVAL_SECONDS) -> None:
+                 deliver: Callable[[], DeliveryRound] = _no_deliveries,
+                 interval_seconds: float = DEFAULT_INTERVAL_SECONDS,
+                 poll_seconds: float = DEFAULT_POLL_SECONDS) -> None:
         self._evaluate = evaluate
+        self._deliver = deliver
         self._interval = interval_seconds
+        self._poll = min(poll_seconds, interval_seconds)
         self._stopping = threading.Event()
+        self._next_evaluation = 0.0  # monotonic seconds; 0 evaluates at once
 
     @property
     def stopping(self) -> bool:
@@ -37,7 +52,7 @@ class AlertWorker:
         return self._stopping.is_set()
 
     def stop(self) -> None:
-        """Ask the loop to return after the pass in hand (callable from a signal handler)."""
+        """Ask the loop to return after the work in hand (callable from a signal handler)."""
         self._stopping.set()
 
     def run_round(self) -> Evaluation:
@@ -62,18 +77,47 @@ class AlertWorker:
                         result.deferred.complete_through.isoformat())
         return result
 
+    def deliver(self) -> int:
+        """Deliver due webhooks until none is due (at most 10 claims); how many were sent."""
+        sent = 0
+        for _ in range(MAX_DELIVERY_ROUNDS_PER_TICK):
+            if self.stopping:
+                break
+            done = self._deliver()
+            for delivery, attempt in done.results:
+                metrics.observe_delivery(delivery.status.value if delivery.status
+                                         is not DeliveryStatus.PENDING else "retrying",
+                                         attempt.seconds or 0.0)
+                if delivery.status is DeliveryStatus.FAILED:
+                    log.warning("webhook delivery %s to endpoint %s failed for good after %d "
+                                "attempts: %s", delivery.delivery_id, delivery.endpoint_id,
+                                delivery.attempts, delivery.last_error,
+                                extra={"org_id": str(delivery.org_id)})
+            sent += done.attempted
+            if not done.attempted:
+                break
+        return sent
+
+    def tick(self) -> None:
+        """Deliver what is due, then evaluate when the interval has passed."""
+        self.deliver()
+        if time.monotonic() >= self._next_evaluation and not self.stopping:
+            self.run_round()
+            self._next_evaluation = time.monotonic() + self._interval
+            self.deliver()  # what this pass fired goes out at once
+
     def run_forever(self) -> None:
         """Loop until stop(); never raises."""
         backoff = 1.0
-        log.info("alerts worker started (every %.0f s)", self._interval)
+        log.info("alerts worker started (evaluating every %.0f s)", self._interval)
         while not self.stopping:
             try:
-                self.run_round()
+                self.tick()
             except Exception:
-                log.exception("budget evaluation failed; retrying in %.1f s", backoff)
+                log.exception("alerts worker round failed; retrying in %.1f s", backoff)
                 self._stopping.wait(backoff)
                 backoff = min(backoff * 2, MAX_ERROR_BACKOFF_SECONDS)
                 continue
             backoff = 1.0
-            self._stopping.wait(self._interval)
+            self._stopping.wait(self._poll)
         log.info("alerts worker stopped")

@@ -7,6 +7,8 @@ once per identity (budget, period start, kind, threshold), in the transaction of
 any number of evaluators can run at once, crash and restart, and late events that push a closed
 period over a threshold fire it once, marked late. While the pipeline's freshness is not
 `fresh`, nothing is evaluated: a value that lags could fire too late or a forecast too early.
+Each fired alert gets one webhook delivery per enabled endpoint of its org, in the same
+transaction (analytics_core.webhooks).
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from analytics_core.records import AuditEntry
 from analytics_core.rollups import RollupStats
 from analytics_core.timegrid import floor_bucket, zone
 from analytics_core.usecases.queries import current_freshness
+from analytics_core.webhooks import deliveries_for
 
 LATE_LOOKBACK = timedelta(days=7)
 """How long after a period ends late events can still fire its thresholds (marked late).
@@ -93,13 +96,16 @@ class AlertPage:
 # -- management ---------------------------------------------------------------------------
 
 
-def _audit(uow: UnitOfWork, ids: IdGenerator, now: datetime, *, actor: Actor, budget: Budget,
-           action: str, reason: str) -> None:
+def _audit(uow: UnitOfWork, ids: IdGenerator, now: datetime, *, actor: Actor,
+           org_id: uuid.UUID, budget_id: uuid.UUID, action: str, reason: str) -> None:
+    """Record a change. Changing use cases record it first: on SQLite the unit then holds the
+    write lock before it reads, and never has to upgrade a read transaction (which fails at
+    once under a concurrent writer); a change that then fails rolls its entry back."""
     uow.audit.record(AuditEntry(
         audit_id=ids.new_id(), at=now, actor=actor.subject, actor_org=actor.org_id,
-        org_id=budget.org_id, action=action, resource=f"budget:{budget.budget_id}",
+        org_id=org_id, action=action, resource=f"budget:{budget_id}",
         outcome=Outcome.ALLOWED, reason=reason, request_id=None,
-        cross_org=actor.org_id != budget.org_id,
+        cross_org=actor.org_id != org_id,
     ))
 
 
@@ -114,7 +120,8 @@ def create_budget(actor: Actor, org_id: uuid.UUID, body: object, *,
                     actor.subject, now)
     with uow_factory() as uow:
         uow.budgets.add(budget)
-        _audit(uow, ids, now, actor=actor, budget=budget, action="budgets.create",
+        _audit(uow, ids, now, actor=actor, org_id=org_id, budget_id=budget.budget_id,
+               action="budgets.create",
                reason=f"{budget.measure.value} of {budget.scope.label()} per "
                       f"{budget.period.value}")
         uow.commit()
@@ -126,14 +133,14 @@ def update_budget(actor: Actor, org_id: uuid.UUID, budget_id: uuid.UUID, body: o
     """Change a budget's name, amount, thresholds or forecast; audited."""
     now = clock.now()
     with uow_factory() as uow:
+        _audit(uow, ids, now, actor=actor, org_id=org_id, budget_id=budget_id,
+               action="budgets.update", reason="changed " + ", ".join(sorted(body))
+               if isinstance(body, Mapping) else "")
         budget = uow.budgets.get(org_id, budget_id)
         if budget is None:
             raise NotFound(f"budget {budget_id} not found")
         changed = attrs.evolve(read_update(body, budget), updated_at=now)
         uow.budgets.save(changed)
-        _audit(uow, ids, now, actor=actor, budget=changed, action="budgets.update",
-               reason="changed " + ", ".join(sorted(body)) if isinstance(body, Mapping)
-               else "")
         uow.commit()
     return changed
 
@@ -143,11 +150,10 @@ def delete_budget(actor: Actor, org_id: uuid.UUID, budget_id: uuid.UUID, *,
     """Remove a budget (its alerts stay); audited; NotFound when unknown."""
     now = clock.now()
     with uow_factory() as uow:
-        budget = uow.budgets.get(org_id, budget_id)
-        if budget is None or not uow.budgets.delete(org_id, budget_id):
+        _audit(uow, ids, now, actor=actor, org_id=org_id, budget_id=budget_id,
+               action="budgets.delete", reason="deleted")
+        if not uow.budgets.delete(org_id, budget_id):
             raise NotFound(f"budget {budget_id} not found")
-        _audit(uow, ids, now, actor=actor, budget=budget, action="budgets.delete",
-               reason=budget.name)
         uow.commit()
 
 
@@ -224,17 +230,27 @@ def evaluate_budgets(*, uow_factory: UnitOfWorkFactory, clock: Clock,
     by_org: dict[uuid.UUID, list[Budget]] = {}
     for b in budgets:
         by_org.setdefault(b.org_id, []).append(b)
-    for org_budgets in by_org.values():  # one unit per org: its reads are shared
-        with uow_factory() as uow:
+    for org_id, org_budgets in by_org.items():
+        with uow_factory() as uow:  # one read per org: the rollup reads are shared
             reader = _Reader(uow)
-            for budget in org_budgets:
-                fired.extend(_evaluate(budget, uow, reader, now, freshness, ids, lookback))
-            uow.commit()
+            due = [(alert, budget) for budget in org_budgets
+                   for alert in _due(budget, uow, reader, now, freshness, ids, lookback)]
+        if due:  # then a write unit that begins with its first write (SQLite: the lock)
+            with uow_factory() as uow:
+                org_fired = [(a, b) for a, b in due if uow.alerts.fire(a)]
+                if org_fired:  # the webhook outbox, in the transaction that fired them
+                    endpoints = uow.webhooks.for_org(org_id)
+                    uow.deliveries.add([d for alert, budget in org_fired for d in
+                                        deliveries_for(alert, budget, endpoints, ids, now)])
+                uow.commit()
+            fired.extend(a for a, _ in org_fired)
     return Evaluation(len(budgets), tuple(fired), None)
 
 
-def _evaluate(budget: Budget, uow: UnitOfWork, reader: _Reader, now: datetime,  # noqa: PLR0917
-              freshness: Freshness, ids: IdGenerator, lookback: timedelta) -> list[Alert]:
+def _due(budget: Budget, uow: UnitOfWork, reader: _Reader, now: datetime,  # noqa: PLR0917
+         freshness: Freshness, ids: IdGenerator, lookback: timedelta) -> list[Alert]:
+    """The alerts the budget's values reach that are not stored yet (firing them is the
+    store's decision: another evaluator may get there first)."""
     periods = [p for p in periods_to_check(now, budget.period, zone(budget.tz), lookback)
                if p[1] > budget.created_at]  # never for periods over before it existed
     if not periods:
@@ -245,26 +261,23 @@ def _evaluate(budget: Budget, uow: UnitOfWork, reader: _Reader, now: datetime,  
     values = reader.values(budget, edges)
     out = []
 
-    def fire(kind: AlertKind, threshold: int, period: tuple[datetime, datetime], value: int,
+    def due(kind: AlertKind, threshold: int, period: tuple[datetime, datetime], value: int,
              forecast: int | None) -> None:
         start, end = period
         if (start, kind, threshold) in done:
             return
-        alert = Alert(ids.new_id(), budget.org_id, budget.budget_id, budget.name,
-                      budget.measure, kind, threshold, start,
-                      end, value, budget.amount, forecast, now, end <= now,
-                      freshness.complete_through)
-        if uow.alerts.fire(alert):
-            out.append(alert)
+        out.append(Alert(ids.new_id(), budget.org_id, budget.budget_id, budget.name,
+                         budget.measure, kind, threshold, start, end, value, budget.amount,
+                         forecast, now, end <= now, freshness.complete_through))
 
     for (start, end), value in zip(periods, values, strict=True):
         for t in crossed(value, budget.amount, budget.thresholds):
-            fire(AlertKind.THRESHOLD, t, (start, end), value, None)
+            due(AlertKind.THRESHOLD, t, (start, end), value, None)
         if (budget.forecast and end > now and value < budget.amount
                 and (start, AlertKind.FORECAST, 100) not in done):
             forecast = projection(value, reader.trailing(budget, now), now, end)
             if forecast >= budget.amount:
-                fire(AlertKind.FORECAST, 100, (start, end), value, forecast)
+                due(AlertKind.FORECAST, 100, (start, end), value, forecast)
     return out
 
 
