@@ -48,10 +48,18 @@ from analytics_core.money import Cents
 from analytics_core.prices import PriceCategory, PriceVersion
 from analytics_core.registry import ClientName, ModelEntry
 from analytics_core.rollups import RollupStats
+from analytics_core.rules import (
+    ErrorClass,
+    ReliabilityRule,
+    RuleMetric,
+    RuleState,
+    RuleTransition,
+)
 from analytics_core.timegrid import Grain
 from analytics_core.usecases.budgets import BudgetState, BudgetView, Evaluation
 from analytics_core.usecases.ingest import BatchResult, EventOutcome, EventResult
 from analytics_core.usecases.queries import AnalyticsQuery, AnalyticsReport, GroupBy, SeriesPoint
+from analytics_core.usecases.rules import RuleView
 
 __all__ = [
     "Alert",
@@ -71,6 +79,7 @@ __all__ = [
     "ClientName",
     "ConfigError",
     "Conflict",
+    "ErrorClass",
     "Evaluation",
     "EventOutcome",
     "EventResult",
@@ -89,7 +98,12 @@ __all__ = [
     "NotFound",
     "PriceCategory",
     "PriceVersion",
+    "ReliabilityRule",
     "RollupStats",
+    "RuleMetric",
+    "RuleState",
+    "RuleTransition",
+    "RuleView",
     "SchemaNotMigrated",
     "ScopeType",
     "SeriesPoint",

@@ -27,10 +27,12 @@ from analytics_core.exports import (
 )
 from analytics_core.freshness import FreshnessReport
 from analytics_core.registry import ClientName, ModelEntry, client_name, model_entry
+from analytics_core.rules import ReliabilityRule, RuleTransition
 from analytics_core.timegrid import Grain
 from analytics_core.usecases.budgets import BudgetView, Evaluation
 from analytics_core.usecases.ingest import BatchResult, RawMessage
 from analytics_core.usecases.queries import AnalyticsQuery, AnalyticsReport, parse_group_by
+from analytics_core.usecases.rules import RuleView
 
 T = TypeVar("T")
 OrgId = uuid.UUID | str
@@ -267,11 +269,36 @@ class Analytics:
         self._app.use_cases.delete_budget(actor, org, _uuid(budget_id, "budget_id"))
 
     def alerts(self, org_id: OrgId, *, limit: int = 50,
-               budget_id: uuid.UUID | str | None = None) -> list[Alert]:
-        """The org's most recent alerts, newest first."""
+               budget_id: uuid.UUID | str | None = None,
+               rule_id: uuid.UUID | str | None = None) -> list[Alert | RuleTransition]:
+        """The org's most recent budget alerts and reliability rule transitions, newest
+        first (of one budget, or one rule)."""
         budget = None if budget_id is None else _uuid(budget_id, "budget_id")
+        rule = None if rule_id is None else _uuid(rule_id, "rule_id")
         return list(self._app.use_cases.list_alerts(_uuid(org_id, "org_id"), limit,
-                                                    None, budget).alerts)
+                                                    None, budget, rule).alerts)
+
+    def create_rule(self, org_id: OrgId, name: str, metric: str, threshold: str | int, *,
+                    scope: Mapping[str, str] | None = None, error_class: str = "any",
+                    window_minutes: int = 15, resolve_threshold: str | int | None = None,
+                    min_volume: int = 100, created_by: str = "library") -> ReliabilityRule:
+        """A new reliability rule (docs/budgets.md): `metric` errorRate (threshold in
+        percent) or p95Latency (milliseconds)."""
+        org = _uuid(org_id, "org_id")
+        body: dict[str, object] = {"name": name, "metric": metric, "threshold": threshold,
+                                   "windowMinutes": window_minutes, "minVolume": min_volume}
+        if metric == "errorRate":
+            body["errorClass"] = error_class
+        if scope is not None:
+            body["scope"] = dict(scope)
+        if resolve_threshold is not None:
+            body["resolveThreshold"] = resolve_threshold
+        actor = Actor(f"library:{created_by}", org, frozenset({ORG_ADMIN}), "library")
+        return self._app.use_cases.create_rule(actor, org, body)
+
+    def rules(self, org_id: OrgId) -> list[RuleView]:
+        """The org's reliability rules with their state and current window."""
+        return self._app.use_cases.list_rules(_uuid(org_id, "org_id"))
 
     def evaluate_budgets(self) -> Evaluation:
         """One evaluation pass over every budget (what the alerts worker runs each round):
@@ -392,10 +419,26 @@ class AsyncAnalytics:
                                                   deleted_by=deleted_by))
 
     async def alerts(self, org_id: OrgId, *, limit: int = 50,
-                     budget_id: uuid.UUID | str | None = None) -> list[Alert]:
+                     budget_id: uuid.UUID | str | None = None,
+                     rule_id: uuid.UUID | str | None = None) -> list[Alert | RuleTransition]:
         """See `Analytics.alerts`."""
-        return await asyncio.to_thread(functools.partial(self._sync.alerts, org_id,
-                                                         limit=limit, budget_id=budget_id))
+        return await asyncio.to_thread(functools.partial(
+            self._sync.alerts, org_id, limit=limit, budget_id=budget_id, rule_id=rule_id))
+
+    async def create_rule(self, org_id: OrgId, name: str, metric: str, threshold: str | int,
+                          *, scope: Mapping[str, str] | None = None, error_class: str = "any",
+                          window_minutes: int = 15, resolve_threshold: str | int | None = None,
+                          min_volume: int = 100, created_by: str = "library"
+                          ) -> ReliabilityRule:
+        """See `Analytics.create_rule`."""
+        return await asyncio.to_thread(functools.partial(
+            self._sync.create_rule, org_id, name, metric, threshold, scope=scope,
+            error_class=error_class, window_minutes=window_minutes,
+            resolve_threshold=resolve_threshold, min_volume=min_volume, created_by=created_by))
+
+    async def rules(self, org_id: OrgId) -> list[RuleView]:
+        """See `Analytics.rules`."""
+        return await asyncio.to_thread(self._sync.rules, org_id)
 
     async def evaluate_budgets(self) -> Evaluation:
         """See `Analytics.evaluate_budgets`."""

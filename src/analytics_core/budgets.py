@@ -9,8 +9,8 @@ evaluators, restarts and late data can try to fire it as often as they like.
 
 The forecast threshold fires when the projected end-of-period value reaches the amount while
 the value itself is still below it. The projection is the value so far plus the run rate of the
-trailing 7 days (the scope's measure over the 7 days before now, per second) times the seconds
-left in the period.
+trailing 7 days (the scope's measure over the 168 whole hours before the current hour, per
+second) times the seconds left in the period.
 
 Everything here is pure: values come from rollups (analytics_core.usecases.budgets).
 """

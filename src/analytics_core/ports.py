@@ -24,6 +24,7 @@ from analytics_core.records import ApiKeyRecord, AuditEntry, DeadLetter, DedupeC
 from analytics_core.registry import ClientName, ModelEntry
 from analytics_core.restatements import Restatement, RestatementDelta
 from analytics_core.rollups import AggregateCell, Rollup
+from analytics_core.rules import ReliabilityRule, RuleTransition
 from analytics_core.webhooks import (
     Claim,
     Delivery,
@@ -426,15 +427,62 @@ class AlertStore(Protocol):
         writer: concurrent callers wait for each other); True when this call stored it."""
         ...
 
-    def fired(self, budget_id: uuid.UUID, since: datetime
-              ) -> builtins.list[Alert]:
-        """The budget's alerts of periods starting at or after `since`."""
+    def fired(self, org_id: uuid.UUID, since: datetime) -> builtins.list[Alert]:
+        """The org's alerts of periods starting at or after `since` (what an evaluation pass
+        checks before firing), by (budget, period start, kind, threshold)."""
         ...
 
     def page(self, org_id: uuid.UUID, *, limit: int,
              before: tuple[datetime, uuid.UUID] | None = None,
              budget_id: uuid.UUID | None = None) -> builtins.list[Alert]:
         """The org's alerts, newest first by (fired_at, alert_id), strictly before `before`."""
+        ...
+
+
+class RuleStore(Protocol):
+    """Org reliability rules (analytics_core.rules)."""
+
+    def add(self, rule: ReliabilityRule) -> None:
+        """Store a new rule; Conflict when its id exists."""
+        ...
+
+    def get(self, org_id: uuid.UUID, rule_id: uuid.UUID) -> ReliabilityRule | None:
+        """One rule of the org (None for unknown ids and other orgs' rules)."""
+        ...
+
+    def for_org(self, org_id: uuid.UUID) -> builtins.list[ReliabilityRule]:
+        """The org's rules, oldest first."""
+        ...
+
+    def save(self, rule: ReliabilityRule) -> None:
+        """Replace a stored rule (same org and id)."""
+        ...
+
+    def delete(self, org_id: uuid.UUID, rule_id: uuid.UUID) -> bool:
+        """Remove a rule (its transitions stay); False when there was none."""
+        ...
+
+    def all(self) -> builtins.list[ReliabilityRule]:
+        """Every rule, by (org, rule id)."""
+        ...
+
+
+class TransitionStore(Protocol):
+    """Rule transitions: at most one per (rule, number)."""
+
+    def record(self, transition: RuleTransition) -> bool:
+        """Store the transition unless its rule has one with its number (committed or not,
+        by any writer); True when this call stored it."""
+        ...
+
+    def latest(self, org_id: uuid.UUID) -> dict[uuid.UUID, RuleTransition]:
+        """The last transition of each of the org's rules that has one."""
+        ...
+
+    def page(self, org_id: uuid.UUID, *, limit: int,
+             before: tuple[datetime, uuid.UUID] | None = None,
+             rule_id: uuid.UUID | None = None) -> builtins.list[RuleTransition]:
+        """The org's transitions, newest first by (at, transition_id), before a cursor."""
         ...
 
 
@@ -535,6 +583,8 @@ class UnitOfWork(Protocol):
     alerts: AlertStore
     webhooks: WebhookStore
     deliveries: DeliveryStore
+    rules: RuleStore
+    transitions: TransitionStore
 
     def __enter__(self) -> Self: ...
 

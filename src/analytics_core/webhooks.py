@@ -21,7 +21,7 @@ from __future__ import annotations
 import base64
 import json
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -29,9 +29,16 @@ from urllib.parse import urlsplit
 
 import attrs
 
-from analytics_core.budgets import Alert, Budget, amount_text
+from analytics_core.budgets import Alert, Budget, BudgetScope, amount_text
 from analytics_core.errors import FieldError, ValidationFailed
 from analytics_core.events import as_utc
+from analytics_core.rules import (
+    ReliabilityRule,
+    RuleMetric,
+    RuleState,
+    RuleTransition,
+    threshold_text,
+)
 
 if TYPE_CHECKING:
     from analytics_core.ports import IdGenerator
@@ -45,6 +52,7 @@ DELIVERY_LEASE = timedelta(seconds=60)
 MAX_URL_LENGTH = 2048
 MAX_DESCRIPTION_LENGTH = 200
 EVENT_ALERT = "budget.alert"
+EVENT_RELIABILITY = "reliability.alert"
 API_PREFIX = "/analytics/v1"
 
 
@@ -220,7 +228,10 @@ def alert_payload(alert: Alert, budget: Budget | None, event_id: uuid.UUID) -> s
 
 
 def _scope(budget: Budget) -> dict[str, Any]:
-    s = budget.scope
+    return _scope_of(budget.scope)
+
+
+def _scope_of(s: BudgetScope) -> dict[str, Any]:
     if s.key is not None:
         return {"type": s.type.value, "key": s.key, "value": s.value}
     return {"type": s.type.value, **({"id": s.value} if s.value is not None else {})}
@@ -230,13 +241,45 @@ def _time(value: datetime) -> str:
     return value.isoformat().replace("+00:00", "Z")
 
 
-def deliveries_for(alert: Alert, budget: Budget | None, endpoints: list[WebhookEndpoint],
-                   ids: IdGenerator, now: datetime) -> list[Delivery]:
-    """One pending delivery of `alert` per enabled endpoint, due now."""
-    return [Delivery(ids.new_id(), alert.org_id, e.endpoint_id, alert.alert_id, EVENT_ALERT,
-                     alert_payload(alert, budget, alert.alert_id), DeliveryStatus.PENDING, 0,
-                     now, now, now + RETRY_WINDOW)
+def transition_payload(t: RuleTransition, rule: ReliabilityRule | None) -> str:
+    """The JSON body of a reliability rule's webhook: it fired or resolved."""
+    org = f"{API_PREFIX}/orgs/{t.org_id}"
+    unit = "percent" if t.metric is RuleMetric.ERROR_RATE else "ms"
+    data: dict[str, Any] = {
+        "alertId": str(t.transition_id), "orgId": str(t.org_id),
+        "rule": {"ruleId": str(t.rule_id), "name": t.rule_name, "metric": t.metric.value,
+                 "unit": unit,
+                 **({"errorClass": rule.error_class.value, "windowMinutes": rule.window_minutes,
+                     "scope": _scope_of(rule.scope)} if rule is not None else {})},
+        "state": "firing" if t.state is RuleState.FIRING else "resolved",
+        "number": t.number, "value": threshold_text(t.value, t.metric),
+        "threshold": threshold_text(t.threshold, t.metric), "volume": t.volume,
+        "windowStart": _time(t.window_start), "windowEnd": _time(t.window_end),
+        "firedAt": _time(t.at),
+        "links": {"rule": f"{org}/reliability-rules/{t.rule_id}",
+                  "alerts": f"{org}/alerts?ruleId={t.rule_id}"},
+    }
+    return json.dumps({"type": EVENT_RELIABILITY, "id": str(t.transition_id),
+                       "timestamp": _time(t.at), "data": data},
+                      separators=(",", ":"), ensure_ascii=False)
+
+
+def deliveries_of(event_id: uuid.UUID, org_id: uuid.UUID, payload: str, *,
+                  endpoints: Sequence[WebhookEndpoint], ids: IdGenerator, now: datetime
+                  ) -> list[Delivery]:
+    """One pending delivery of an event (its JSON body) per enabled endpoint, due now."""
+    event_type = json.loads(payload)["type"]
+    return [Delivery(ids.new_id(), org_id, e.endpoint_id, event_id, event_type, payload,
+                     DeliveryStatus.PENDING, 0, now, now, now + RETRY_WINDOW)
             for e in endpoints if e.enabled]
+
+
+def deliveries_for(alert: Alert, budget: Budget | None, endpoints: Sequence[WebhookEndpoint],
+                   ids: IdGenerator, now: datetime) -> list[Delivery]:
+    """One pending delivery of a budget alert per enabled endpoint, due now."""
+    return deliveries_of(alert.alert_id, alert.org_id,
+                         alert_payload(alert, budget, alert.alert_id), endpoints=endpoints,
+                         ids=ids, now=now)
 
 
 def retry_delay(failed_attempts: int, jitter: Callable[[], float]) -> timedelta:

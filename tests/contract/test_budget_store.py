@@ -131,11 +131,12 @@ def test_an_alert_identity_fires_once(uow_factory: UnitOfWorkFactory) -> None:
                                       late=True))
         uow.commit()
     with uow_factory() as uow:
-        fired = uow.alerts.fired(budget.budget_id, first.period_start)
+        fired = uow.alerts.fired(budget.org_id, first.period_start)
         assert first in fired
         assert len(fired) == 4
-        assert uow.alerts.fired(budget.budget_id, first.period_end) == [
+        assert uow.alerts.fired(budget.org_id, first.period_end) == [
             a for a in fired if a.period_start == first.period_end]
+        assert uow.alerts.fired(new_id(), first.period_start) == []
 
 
 def test_concurrent_writers_fire_an_identity_once(uow_factory: UnitOfWorkFactory) -> None:
@@ -158,7 +159,7 @@ def test_concurrent_writers_fire_an_identity_once(uow_factory: UnitOfWorkFactory
         t.join()
     assert sorted(results) == [False] * 5 + [True]
     with uow_factory() as uow:
-        assert len(uow.alerts.fired(budget.budget_id, BASE - timedelta(days=1))) == 1
+        assert len(uow.alerts.fired(budget.org_id, BASE - timedelta(days=1))) == 1
 
 
 def test_a_rolled_back_alert_can_fire_again(uow_factory: UnitOfWorkFactory) -> None:

@@ -1,4 +1,5 @@
-"""In-memory budgets, fired alerts, webhook endpoints and deliveries (SPEC §13)."""
+"""In-memory budgets, fired alerts, reliability rules and their transitions, webhook endpoints
+and deliveries (SPEC §13)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import attrs
 from analytics_adapters.memory.repositories import Repository
 from analytics_core.budgets import Alert, Budget
 from analytics_core.errors import Conflict
+from analytics_core.rules import ReliabilityRule, RuleTransition
 from analytics_core.webhooks import (
     AttemptOutcome,
     Claim,
@@ -75,12 +77,12 @@ class InMemoryAlertStore(Repository):
         journal.put(self._db.alerts, alert.identity, alert)
         return True
 
-    def fired(self, budget_id: uuid.UUID, since: datetime) -> builtins.list[Alert]:
-        """The budget's alerts of periods starting at or after `since`."""
+    def fired(self, org_id: uuid.UUID, since: datetime) -> builtins.list[Alert]:
+        """The org's alerts of periods starting at or after `since`."""
         self._unit.journal()
         return sorted((a for a in self._db.alerts.values()
-                       if a.budget_id == budget_id and a.period_start >= since),
-                      key=lambda a: (a.period_start, a.kind, a.threshold))
+                       if a.org_id == org_id and a.period_start >= since),
+                      key=lambda a: (a.budget_id, a.period_start, a.kind, a.threshold))
 
     def page(self, org_id: uuid.UUID, *, limit: int,
              before: tuple[datetime, uuid.UUID] | None = None,
@@ -206,3 +208,78 @@ class InMemoryDeliveryStore(Repository):
         """The attempts of each delivery, first first."""
         self._unit.journal()
         return {i: list(self._db.attempts.get(i, ())) for i in delivery_ids}
+
+
+class InMemoryRuleStore(Repository):
+    """Reliability rules by id."""
+
+    def add(self, rule: ReliabilityRule) -> None:
+        """Store a new rule; Conflict when its id exists."""
+        journal = self._unit.journal()
+        if rule.rule_id in self._db.rules:
+            raise Conflict(f"rule {rule.rule_id} already exists")
+        journal.put(self._db.rules, rule.rule_id, rule)
+
+    def get(self, org_id: uuid.UUID, rule_id: uuid.UUID) -> ReliabilityRule | None:
+        """One rule of the org."""
+        self._unit.journal()
+        rule = self._db.rules.get(rule_id)
+        return rule if rule is not None and rule.org_id == org_id else None
+
+    def for_org(self, org_id: uuid.UUID) -> builtins.list[ReliabilityRule]:
+        """The org's rules, oldest first."""
+        self._unit.journal()
+        return sorted((r for r in self._db.rules.values() if r.org_id == org_id),
+                      key=lambda r: (r.created_at, r.rule_id))
+
+    def save(self, rule: ReliabilityRule) -> None:
+        """Replace a stored rule of the same org."""
+        journal = self._unit.journal()
+        if self.get(rule.org_id, rule.rule_id) is not None:
+            journal.put(self._db.rules, rule.rule_id, rule)
+
+    def delete(self, org_id: uuid.UUID, rule_id: uuid.UUID) -> bool:
+        """Remove a rule of the org."""
+        journal = self._unit.journal()
+        if self.get(org_id, rule_id) is None:
+            return False
+        journal.delete(self._db.rules, rule_id)
+        return True
+
+    def all(self) -> builtins.list[ReliabilityRule]:
+        """Every rule by (org, id)."""
+        self._unit.journal()
+        return sorted(self._db.rules.values(), key=lambda r: (r.org_id, r.rule_id))
+
+
+class InMemoryTransitionStore(Repository):
+    """Rule transitions by (rule, number)."""
+
+    def record(self, transition: RuleTransition) -> bool:
+        """Store unless the rule has a transition with this number."""
+        journal = self._unit.journal()
+        key = (transition.rule_id, transition.number)
+        if key in self._db.transitions:
+            return False
+        journal.put(self._db.transitions, key, transition)
+        return True
+
+    def latest(self, org_id: uuid.UUID) -> dict[uuid.UUID, RuleTransition]:
+        """The last transition of each rule of the org."""
+        self._unit.journal()
+        out: dict[uuid.UUID, RuleTransition] = {}
+        for t in self._db.transitions.values():
+            if t.org_id == org_id and (t.rule_id not in out or t.number > out[t.rule_id].number):
+                out[t.rule_id] = t
+        return out
+
+    def page(self, org_id: uuid.UUID, *, limit: int,
+             before: tuple[datetime, uuid.UUID] | None = None,
+             rule_id: uuid.UUID | None = None) -> builtins.list[RuleTransition]:
+        """The org's transitions, newest first."""
+        self._unit.journal()
+        rows = sorted((t for t in self._db.transitions.values() if t.org_id == org_id
+                       and (rule_id is None or t.rule_id == rule_id)
+                       and (before is None or (t.at, t.transition_id) < before)),
+                      key=lambda t: (t.at, t.transition_id), reverse=True)
+        return rows[:limit]

@@ -17,6 +17,7 @@ from analytics_core.records import ApiKeyRecord, AuditEntry, DeadLetter, DedupeC
 from analytics_core.registry import ClientName, ModelEntry
 from analytics_core.restatements import Restatement, RestatementDelta
 from analytics_core.rollups import RollupKey, RollupStats
+from analytics_core.rules import ReliabilityRule, RuleTransition
 from analytics_core.webhooks import Delivery, DeliveryAttempt, WebhookEndpoint
 
 K = TypeVar("K")
@@ -131,6 +132,8 @@ class InMemoryStorage:
         self.webhooks: dict[uuid.UUID, WebhookEndpoint] = {}
         self.deliveries: dict[uuid.UUID, Delivery] = {}
         self.attempts: dict[uuid.UUID, tuple[DeliveryAttempt, ...]] = {}
+        self.rules: dict[uuid.UUID, ReliabilityRule] = {}
+        self.transitions: dict[tuple[uuid.UUID, int], RuleTransition] = {}
 
     def org_events(self, org_id: uuid.UUID) -> dict[uuid.UUID, UsageEvent]:
         """The event table of one org (created empty on first use)."""

@@ -11,6 +11,8 @@ from analytics_adapters.memory.budgets import (
     InMemoryAlertStore,
     InMemoryBudgetStore,
     InMemoryDeliveryStore,
+    InMemoryRuleStore,
+    InMemoryTransitionStore,
     InMemoryWebhookStore,
 )
 from analytics_adapters.memory.exports import InMemoryExportJobStore
@@ -45,6 +47,8 @@ from analytics_core.ports import (
     PriceCatalogStore,
     RestatementStore,
     RollupStore,
+    RuleStore,
+    TransitionStore,
     WebhookStore,
 )
 
@@ -80,6 +84,8 @@ class InMemoryUnitOfWork:
         self.alerts: AlertStore = InMemoryAlertStore(storage, self)
         self.webhooks: WebhookStore = InMemoryWebhookStore(storage, self)
         self.deliveries: DeliveryStore = InMemoryDeliveryStore(storage, self)
+        self.rules: RuleStore = InMemoryRuleStore(storage, self)
+        self.transitions: TransitionStore = InMemoryTransitionStore(storage, self)
 
     def journal(self) -> Journal:
         """The undo journal of the open unit; RuntimeError outside the `with` block."""

@@ -16,6 +16,8 @@ from analytics_adapters.sql.records import SqlRecordRepository
 from analytics_adapters.sql.schema import (
     alerts,
     budgets,
+    reliability_rules,
+    rule_transitions,
     webhook_attempts,
     webhook_deliveries,
     webhook_endpoints,
@@ -30,6 +32,13 @@ from analytics_core.budgets import (
     ScopeType,
 )
 from analytics_core.errors import Conflict
+from analytics_core.rules import (
+    ErrorClass,
+    ReliabilityRule,
+    RuleMetric,
+    RuleState,
+    RuleTransition,
+)
 from analytics_core.webhooks import (
     AttemptOutcome,
     Claim,
@@ -136,12 +145,12 @@ class SqlAlertStore(SqlRecordRepository):
         return self._write().execute(stmt, row).first() is not None
 
     @translated
-    def fired(self, budget_id: uuid.UUID, since: datetime) -> builtins.list[Alert]:
-        """The budget's alerts of periods starting at or after `since`."""
+    def fired(self, org_id: uuid.UUID, since: datetime) -> builtins.list[Alert]:
+        """The org's alerts of periods starting at or after `since`."""
         t = alerts.c
         rows = self._read().execute(sa.select(alerts).where(
-            t.budget_id == budget_id, t.period_start >= since).order_by(
-            t.period_start, t.kind, t.threshold))
+            t.org_id == org_id, t.period_start >= since).order_by(
+            t.budget_id, t.period_start, t.kind, t.threshold))
         return [_alert(r) for r in rows]
 
     @translated
@@ -355,3 +364,121 @@ class SqlDeliveryStore(SqlRecordRepository):
                 a.delivery_id.in_(list(delivery_ids))).order_by(a.delivery_id, a.number)):
             out[r.delivery_id].append(_attempt(r))
         return out
+
+
+def _rule_row(r: ReliabilityRule) -> dict[str, Any]:
+    return {"org_id": r.org_id, "rule_id": r.rule_id, "name": r.name,
+            "scope_type": r.scope.type.value, "scope_value": r.scope.value,
+            "metric": r.metric.value, "error_class": r.error_class.value,
+            "window_minutes": r.window_minutes, "threshold": r.threshold,
+            "resolve_threshold": r.resolve_threshold, "min_volume": r.min_volume,
+            "created_at": r.created_at, "created_by": r.created_by, "updated_at": r.updated_at}
+
+
+def _rule(r: Any) -> ReliabilityRule:
+    return ReliabilityRule(r.rule_id, r.org_id, r.name,
+                           BudgetScope(ScopeType(r.scope_type), r.scope_value),
+                           RuleMetric(r.metric), ErrorClass(r.error_class),
+                           int(r.window_minutes), int(r.threshold), int(r.resolve_threshold),
+                           int(r.min_volume), r.created_at, r.created_by, r.updated_at)
+
+
+def _transition(r: Any) -> RuleTransition:
+    return RuleTransition(r.transition_id, r.org_id, r.rule_id, r.rule_name, int(r.number),
+                          RuleState(r.state), RuleMetric(r.metric), int(r.value),
+                          int(r.threshold), int(r.volume), r.window_start, r.window_end, r.at)
+
+
+class SqlRuleStore(SqlRecordRepository):
+    """Reliability rules keyed by (org, rule id)."""
+
+    @translated
+    def add(self, rule: ReliabilityRule) -> None:
+        """Store a new rule; Conflict when its id exists."""
+        t = reliability_rules
+        stmt = self._insert(t).on_conflict_do_nothing().returning(t.c.rule_id)
+        if self._write().execute(stmt, _rule_row(rule)).first() is None:
+            raise Conflict(f"rule {rule.rule_id} already exists")
+
+    @translated
+    def get(self, org_id: uuid.UUID, rule_id: uuid.UUID) -> ReliabilityRule | None:
+        """One rule of the org."""
+        t = reliability_rules.c
+        row = self._read().execute(sa.select(reliability_rules).where(
+            t.org_id == org_id, t.rule_id == rule_id)).one_or_none()
+        return None if row is None else _rule(row)
+
+    @translated
+    def for_org(self, org_id: uuid.UUID) -> builtins.list[ReliabilityRule]:
+        """The org's rules, oldest first."""
+        t = reliability_rules.c
+        return [_rule(r) for r in self._read().execute(sa.select(reliability_rules).where(
+            t.org_id == org_id).order_by(t.created_at, t.rule_id))]
+
+    @translated
+    def save(self, rule: ReliabilityRule) -> None:
+        """Replace a stored rule of the same org."""
+        t = reliability_rules.c
+        self._write().execute(reliability_rules.update().where(
+            t.org_id == rule.org_id, t.rule_id == rule.rule_id).values(_rule_row(rule)))
+
+    @translated
+    def delete(self, org_id: uuid.UUID, rule_id: uuid.UUID) -> bool:
+        """Remove a rule of the org."""
+        t = reliability_rules.c
+        result = self._write().execute(reliability_rules.delete().where(
+            t.org_id == org_id, t.rule_id == rule_id))
+        return bool(result.rowcount)
+
+    @translated
+    def all(self) -> builtins.list[ReliabilityRule]:
+        """Every rule by (org, id)."""
+        t = reliability_rules.c
+        return [_rule(r) for r in self._read().execute(
+            sa.select(reliability_rules).order_by(t.org_id, t.rule_id))]
+
+
+class SqlTransitionStore(SqlRecordRepository):
+    """Rule transitions keyed by (org, rule, number): ON CONFLICT DO NOTHING records each
+    transition once."""
+
+    @translated
+    def record(self, transition: RuleTransition) -> bool:
+        """Store unless the rule has a transition with this number."""
+        t = rule_transitions
+        x = transition
+        stmt = self._insert(t).on_conflict_do_nothing(
+            index_elements=["org_id", "rule_id", "number"]).returning(t.c.transition_id)
+        return self._write().execute(stmt, {
+            "org_id": x.org_id, "rule_id": x.rule_id, "number": x.number,
+            "transition_id": x.transition_id, "rule_name": x.rule_name, "state": x.state.value,
+            "metric": x.metric.value, "value": x.value, "threshold": x.threshold,
+            "volume": x.volume, "window_start": x.window_start, "window_end": x.window_end,
+            "at": x.at}).first() is not None
+
+    @translated
+    def latest(self, org_id: uuid.UUID) -> dict[uuid.UUID, RuleTransition]:
+        """The last transition of each rule of the org."""
+        t = rule_transitions.c
+        last = sa.select(t.rule_id, sa.func.max(t.number).label("n")).where(
+            t.org_id == org_id).group_by(t.rule_id).subquery()
+        rows = self._read().execute(sa.select(rule_transitions).join(
+            last, sa.and_(t.rule_id == last.c.rule_id, t.number == last.c.n)).where(
+            t.org_id == org_id))
+        return {r.rule_id: _transition(r) for r in rows}
+
+    @translated
+    def page(self, org_id: uuid.UUID, *, limit: int,
+             before: tuple[datetime, uuid.UUID] | None = None,
+             rule_id: uuid.UUID | None = None) -> builtins.list[RuleTransition]:
+        """The org's transitions, newest first."""
+        t = rule_transitions.c
+        stmt = sa.select(rule_transitions).where(t.org_id == org_id)
+        if rule_id is not None:
+            stmt = stmt.where(t.rule_id == rule_id)
+        if before is not None:
+            stmt = stmt.where(sa.tuple_(t.at, t.transition_id) < sa.tuple_(
+                sa.literal(before[0], t.at.type), sa.literal(before[1], sa.Uuid())))
+        rows = self._read().execute(stmt.order_by(t.at.desc(), t.transition_id.desc())
+                                    .limit(limit))
+        return [_transition(r) for r in rows]

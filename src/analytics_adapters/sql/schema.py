@@ -460,3 +460,43 @@ webhook_attempts = sa.Table(
     sa.Column("error", sa.Text, nullable=True),
     sa.Column("seconds", sa.Float, nullable=True),
 )
+
+# Reliability rules (SPEC §13) and their transitions; a transition's key is (org, rule, number),
+# so each transition of a rule is recorded once whoever evaluates it.
+reliability_rules = sa.Table(
+    "reliability_rules",
+    metadata,
+    sa.Column("org_id", sa.Uuid, primary_key=True),
+    sa.Column("rule_id", sa.Uuid, primary_key=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("scope_type", sa.Text, nullable=False),
+    sa.Column("scope_value", sa.Text, nullable=True),
+    sa.Column("metric", sa.Text, nullable=False),
+    sa.Column("error_class", sa.Text, nullable=False),
+    sa.Column("window_minutes", sa.Integer, nullable=False),
+    sa.Column("threshold", sa.BigInteger, nullable=False),
+    sa.Column("resolve_threshold", sa.BigInteger, nullable=False),
+    sa.Column("min_volume", sa.BigInteger, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("created_by", sa.Text, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+)
+
+rule_transitions = sa.Table(
+    "rule_transitions",
+    metadata,
+    sa.Column("org_id", sa.Uuid, primary_key=True),
+    sa.Column("rule_id", sa.Uuid, primary_key=True),
+    sa.Column("number", sa.Integer, primary_key=True),
+    sa.Column("transition_id", sa.Uuid, nullable=False, unique=True),
+    sa.Column("rule_name", sa.Text, nullable=False),
+    sa.Column("state", sa.Text, nullable=False),
+    sa.Column("metric", sa.Text, nullable=False),
+    sa.Column("value", sa.BigInteger, nullable=False),
+    sa.Column("threshold", sa.BigInteger, nullable=False),
+    sa.Column("volume", sa.BigInteger, nullable=False),
+    sa.Column("window_start", UtcDateTime, nullable=False),
+    sa.Column("window_end", UtcDateTime, nullable=False),
+    sa.Column("at", UtcDateTime, nullable=False),
+    sa.Index(None, "org_id", "at", "transition_id"),
+)

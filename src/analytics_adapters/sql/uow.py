@@ -16,6 +16,8 @@ from analytics_adapters.sql.budgets import (
     SqlAlertStore,
     SqlBudgetStore,
     SqlDeliveryStore,
+    SqlRuleStore,
+    SqlTransitionStore,
     SqlWebhookStore,
 )
 from analytics_adapters.sql.engine import BEGIN_MODE_KEY, create_sql_engine
@@ -50,6 +52,8 @@ from analytics_core.ports import (
     PriceCatalogStore,
     RestatementStore,
     RollupStore,
+    RuleStore,
+    TransitionStore,
     WebhookStore,
 )
 
@@ -87,6 +91,8 @@ class SqlUnitOfWork:
         self.alerts: AlertStore = SqlAlertStore(self)
         self.webhooks: WebhookStore = SqlWebhookStore(self)
         self.deliveries: DeliveryStore = SqlDeliveryStore(self)
+        self.rules: RuleStore = SqlRuleStore(self)
+        self.transitions: TransitionStore = SqlTransitionStore(self)
 
     @property
     def dialect(self) -> str:

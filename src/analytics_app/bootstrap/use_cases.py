@@ -25,6 +25,7 @@ from analytics_core.freshness import FreshnessReport
 from analytics_core.prices import PriceVersion
 from analytics_core.records import ApiKeyRecord
 from analytics_core.registry import ClientName, ModelEntry, Names
+from analytics_core.rules import ReliabilityRule
 from analytics_core.usecases import (
     access,
     budgets,
@@ -34,6 +35,7 @@ from analytics_core.usecases import (
     queries,
     registry,
     restatements,
+    rules,
     webhooks,
 )
 from analytics_core.usecases.ingest import BatchResult, IngestScope, RawMessage, StreamCheckpoint
@@ -310,10 +312,40 @@ class UseCases:
                                   progress=p.progress)
 
     def list_alerts(self, org_id: uuid.UUID, limit: int = 50, before: Cursor | None = None,
-                    budget_id: uuid.UUID | None = None) -> budgets.AlertPage:
-        """A page of the org's fired alerts, newest first."""
+                    budget_id: uuid.UUID | None = None,
+                    rule_id: uuid.UUID | None = None) -> budgets.AlertPage:
+        """A page of the org's budget alerts and rule transitions, newest first."""
         return budgets.list_alerts(org_id, uow_factory=self.ports.uow_factory, limit=limit,
-                                   before=before, budget_id=budget_id)
+                                   before=before, budget_id=budget_id, rule_id=rule_id)
+
+    def create_rule(self, actor: Actor, org_id: uuid.UUID, body: object) -> ReliabilityRule:
+        """A new reliability rule from a request body (access checked by the driver)."""
+        p = self.ports
+        return rules.create_rule(actor, org_id, body, uow_factory=p.uow_factory,
+                                 clock=p.clock, ids=p.ids)
+
+    def update_rule(self, actor: Actor, org_id: uuid.UUID, rule_id: uuid.UUID,
+                    body: object) -> ReliabilityRule:
+        """Change a rule's name, thresholds, minimum volume or window."""
+        p = self.ports
+        return rules.update_rule(actor, org_id, rule_id, body, uow_factory=p.uow_factory,
+                                 clock=p.clock, ids=p.ids)
+
+    def delete_rule(self, actor: Actor, org_id: uuid.UUID, rule_id: uuid.UUID) -> None:
+        """Delete a rule (its transitions stay)."""
+        p = self.ports
+        rules.delete_rule(actor, org_id, rule_id, uow_factory=p.uow_factory, clock=p.clock,
+                          ids=p.ids)
+
+    def list_rules(self, org_id: uuid.UUID) -> list[rules.RuleView]:
+        """The org's rules with their state."""
+        return rules.list_rules(org_id, uow_factory=self.ports.uow_factory,
+                                clock=self.ports.clock)
+
+    def get_rule(self, org_id: uuid.UUID, rule_id: uuid.UUID) -> rules.RuleView:
+        """One rule with its state."""
+        return rules.get_rule(org_id, rule_id, uow_factory=self.ports.uow_factory,
+                              clock=self.ports.clock)
 
     def evaluate_budgets(self) -> budgets.Evaluation:
         """One evaluation pass over every budget (the alerts worker's round)."""
@@ -403,6 +435,8 @@ def http_api(use_cases: UseCases, data_location: str = "") -> HttpApi:
         org_restatements=uc.org_restatements, create_budget=uc.create_budget,
         update_budget=uc.update_budget, delete_budget=uc.delete_budget,
         list_budgets=uc.list_budgets, get_budget=uc.get_budget, list_alerts=uc.list_alerts,
+        create_rule=uc.create_rule, update_rule=uc.update_rule, delete_rule=uc.delete_rule,
+        list_rules=uc.list_rules, get_rule=uc.get_rule,
         create_webhook=uc.create_webhook, list_webhooks=uc.list_webhooks,
         get_webhook=uc.get_webhook, update_webhook=uc.update_webhook,
         delete_webhook=uc.delete_webhook, rotate_webhook_secret=uc.rotate_webhook_secret,

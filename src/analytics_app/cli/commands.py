@@ -366,7 +366,11 @@ def alerts(args: argparse.Namespace, settings: Settings) -> int:
                     print(f"fired: budget {a.budget_id} ({a.budget_name}) {a.kind.value} "
                           f"{a.threshold}% of the period from {a.period_start.isoformat()}"
                           + (" (late)" if a.late else ""))
+                for t in result.transitions:
+                    print(f"rule: {t.rule_id} ({t.rule_name}) "
+                          f"{'fired' if t.state.value == 'firing' else 'resolved'}")
                 print(f"{result.budgets} budgets, {len(result.fired)} alerts fired, "
+                      f"{result.rules} rules, {len(result.transitions)} rule transitions, "
                       f"{sent} webhook attempts", file=sys.stderr)
                 return 0
 

@@ -22,6 +22,7 @@ from analytics_core.freshness import FreshnessReport
 from analytics_core.ports import HealthCheck
 from analytics_core.prices import PriceVersion
 from analytics_core.registry import ClientName, ModelEntry, Names
+from analytics_core.rules import ReliabilityRule
 from analytics_core.usecases import (
     budgets,
     exports,
@@ -29,6 +30,7 @@ from analytics_core.usecases import (
     prices,
     queries,
     restatements,
+    rules,
     webhooks,
 )
 from analytics_core.webhooks import Delivery, WebhookEndpoint
@@ -96,7 +98,13 @@ class HttpApi:
     delete_budget: Callable[[Actor, uuid.UUID, uuid.UUID], None]
     list_budgets: Callable[[uuid.UUID], list[budgets.BudgetView]]
     get_budget: Callable[[uuid.UUID, uuid.UUID], budgets.BudgetView]
-    list_alerts: Callable[[uuid.UUID, int, Cursor | None, uuid.UUID | None], budgets.AlertPage]
+    list_alerts: Callable[[uuid.UUID, int, Cursor | None, uuid.UUID | None, uuid.UUID | None],
+                          budgets.AlertPage]
+    create_rule: Callable[[Actor, uuid.UUID, object], ReliabilityRule]
+    update_rule: Callable[[Actor, uuid.UUID, uuid.UUID, object], ReliabilityRule]
+    delete_rule: Callable[[Actor, uuid.UUID, uuid.UUID], None]
+    list_rules: Callable[[uuid.UUID], list[rules.RuleView]]
+    get_rule: Callable[[uuid.UUID, uuid.UUID], rules.RuleView]
     create_webhook: Callable[[Actor, uuid.UUID, object], tuple[WebhookEndpoint, str]]
     list_webhooks: Callable[[uuid.UUID], list[WebhookEndpoint]]
     get_webhook: Callable[[uuid.UUID, uuid.UUID], WebhookEndpoint]

@@ -20,6 +20,8 @@ from analytics_app.http.resources.budgets import (
     AlertsResource,
     BudgetResource,
     BudgetsResource,
+    RuleResource,
+    RulesResource,
 )
 from analytics_app.http.resources.events import EventsResource, ValidateResource
 from analytics_app.http.resources.exports import (
@@ -85,6 +87,8 @@ def _resources(api: HttpApi) -> Mapping[str, object]:
         "budgets": BudgetsResource(guard, api.create_budget, api.list_budgets),
         "budget": BudgetResource(guard, api.get_budget, api.update_budget, api.delete_budget),
         "alerts": AlertsResource(guard, api.list_alerts),
+        "rules": RulesResource(guard, api.create_rule, api.list_rules),
+        "rule": RuleResource(guard, api.get_rule, api.update_rule, api.delete_rule),
         "webhooks": WebhooksResource(guard, api.create_webhook, api.list_webhooks),
         "webhook": WebhookResource(guard, api.get_webhook, api.update_webhook,
                                    api.delete_webhook),

@@ -36,6 +36,8 @@ PARAMETERS: dict[str, dict[str, Any]] = {
     "budgetIdPath": _param("budgetId", "path", UUID, "Budget id."),
     "budgetId": _param("budgetId", "query", UUID, "Only this budget's alerts."),
     "webhookIdPath": _param("webhookId", "path", UUID, "Webhook endpoint id."),
+    "ruleIdPath": _param("ruleId", "path", UUID, "Reliability rule id."),
+    "ruleId": _param("ruleId", "query", UUID, "Only this rule's transitions."),
     "deliveryIdPath": _param("deliveryId", "path", UUID, "Delivery id."),
     "priceModelId": _param("modelId", "query", UUID, "Only this model's versions."),
     "priceOrgId": _param("orgId", "query", UUID, "Only this org's override versions."),
@@ -172,7 +174,15 @@ def _webhook_paths() -> dict[str, Any]:
 
 def _webhooks() -> dict[str, Any]:
     """The webhooks this API sends (OpenAPI 3.1 `webhooks`)."""
-    return {"budget.alert": {"post": {
+    reliability = {"post": {
+        "summary": "A reliability rule fired or resolved",
+        "description": "Signed, retried and logged like budget.alert.",
+        "requestBody": {"required": True, "content": {
+            "application/json": {"schema": ref("ReliabilityWebhook")}}},
+        "responses": {"2XX": {"description": "Received (anything else is retried)"}},
+        "security": [],
+    }}
+    return {"reliability.alert": reliability, "budget.alert": {"post": {
         "summary": "A budget threshold or forecast fired",
         "description": "Sent to every enabled endpoint of the org, signed per Standard "
                        "Webhooks; retried with exponential backoff and jitter for 24 hours "
@@ -220,11 +230,35 @@ def _budget_paths() -> dict[str, Any]:
                           description="Needs org_admin (or admin). Audited."),
         },
         f"{_ORG}/alerts": {"get": _op(
-            "Fired alerts, newest first", _p("orgId", "budgetId", "limit", "cursor"),
+            "Fired alerts, newest first", _p("orgId", "budgetId", "ruleId", "limit", "cursor"),
             {"200": _json(ref("AlertList"), "A page of alerts")},
-            description="Needs analytics:usage:read. Each threshold of a budget fires at "
-                        "most once per period; `late` marks one fired after its period "
-                        "ended (late events).")},
+            description="Needs analytics:usage:read. Budget alerts (`source: budget`: each "
+                        "threshold of a budget fires at most once per period; `late` marks "
+                        "one fired after its period ended) and reliability rules firing and "
+                        "resolving (`source: reliability`, each transition once).")},
+        f"{_ORG}/reliability-rules": {
+            "get": _op("The org's reliability rules with their state", _p("orgId"),
+                       {"200": _json(ref("RuleList"), "Oldest first")},
+                       description="Needs analytics:reliability:read."),
+            "post": _op("Create a reliability rule", _p("orgId"),
+                        {"201": {**_json(ref("Rule"), "Created"),
+                                 "headers": {"Location": {"schema": {"type": "string"}}}}},
+                        body=ref("RuleBody"), errors=(*_AUTHED, 413, 415),
+                        description="Needs org_admin (or admin). Audited."),
+        },
+        f"{_ORG}/reliability-rules/{{ruleId}}": {
+            "get": _op("One reliability rule with its state", _p("orgId", "ruleIdPath"),
+                       {"200": _json(ref("RuleStatus"), "The rule")},
+                       errors=(*_AUTHED, 404), description="Needs analytics:reliability:read."),
+            "patch": _op("Change a reliability rule", _p("orgId", "ruleIdPath"),
+                         {"200": _json(ref("Rule"), "The changed rule")},
+                         body=ref("RuleChanges"), errors=(*_AUTHED, 404, 413, 415),
+                         description="Needs org_admin (or admin). Audited."),
+            "delete": _op("Delete a reliability rule", _p("orgId", "ruleIdPath"),
+                          {"204": {"description": "Deleted; its transitions stay"}},
+                          errors=(*_AUTHED, 404),
+                          description="Needs org_admin (or admin). Audited."),
+        },
     }
 
 

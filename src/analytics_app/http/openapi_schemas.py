@@ -421,3 +421,75 @@ SCHEMAS.update({
                          "deliveries": {"type": "array", "items": ref("Delivery")},
                          "nextCursor": {"type": ["string", "null"]}}),
 })
+
+_RULE_SCOPE: Schema = {
+    "type": "object", "additionalProperties": False, "required": ["type"],
+    "properties": {"type": {"enum": ["org", "model", "client"]}, "modelId": UUID,
+                   "clientId": _SCOPE_TEXT},
+    "description": "org; model (modelId); client (clientId). Default: the whole org.",
+}
+_RULE_THRESHOLD: Schema = {"type": ["string", "number"],
+                           "description": "Percent (up to 2 decimals, at most 100) for "
+                                          "errorRate; whole milliseconds for p95Latency."}
+_RULE_WINDOW: Schema = {"type": "integer", "minimum": 15, "maximum": 1440, "multipleOf": 15,
+                        "description": "Minutes; whole 15-minute buckets, the current one "
+                                       "included."}
+_MIN_VOLUME: Schema = {"type": "integer", "minimum": 1, "maximum": 1_000_000_000,
+                       "description": "Invocations the window needs before the rule changes "
+                                      "state."}
+_RULE_FIELDS: dict[str, Schema] = {
+    "ruleId": UUID, "orgId": UUID, "name": {"type": "string"}, "scope": _RULE_SCOPE,
+    "metric": {"enum": ["errorRate", "p95Latency"]},
+    "errorClass": {"enum": ["any", "error", "timeout", "throttled", None]},
+    "unit": {"enum": ["percent", "ms"]}, "windowMinutes": {"type": "integer"},
+    "threshold": {"type": "string"}, "resolveThreshold": {"type": "string"},
+    "minVolume": {"type": "integer"}, "createdAt": TIME, "createdBy": {"type": "string"},
+    "updatedAt": TIME,
+}
+_RULE_ALERT_FIELDS: dict[str, Schema] = {
+    "source": {"const": "reliability"}, "alertId": UUID, "orgId": UUID, "ruleId": UUID,
+    "ruleName": {"type": "string"}, "number": {"type": "integer", "minimum": 1},
+    "state": {"enum": ["firing", "resolved"]}, "metric": {"enum": ["errorRate", "p95Latency"]},
+    "unit": {"enum": ["percent", "ms"]}, "value": {"type": "string"},
+    "threshold": {"type": "string"}, "volume": INT, "windowStart": TIME, "windowEnd": TIME,
+    "firedAt": TIME,
+}
+SCHEMAS["Alert"]["properties"]["source"] = {"const": "budget"}
+SCHEMAS["Alert"]["required"].append("source")
+SCHEMAS["AlertList"]["properties"]["alerts"] = {"type": "array", "items": {
+    "oneOf": [ref("Alert"), ref("ReliabilityAlert")]}}
+SCHEMAS.update({
+    "RuleBody": obj({
+        "name": _NAME, "scope": _RULE_SCOPE, "metric": {"enum": ["errorRate", "p95Latency"]},
+        "errorClass": {"enum": ["any", "error", "timeout", "throttled"], "default": "any",
+                       "description": "errorRate only: which failures count."},
+        "windowMinutes": {**_RULE_WINDOW, "default": 15}, "threshold": _RULE_THRESHOLD,
+        "resolveThreshold": {**_RULE_THRESHOLD,
+                             "description": "Resolves below this (at most threshold; "
+                                            "default 80 % of it)."},
+        "minVolume": {**_MIN_VOLUME, "default": 100},
+    }, ["name", "metric", "threshold"], additionalProperties=False),
+    "RuleChanges": obj({"name": _NAME, "windowMinutes": _RULE_WINDOW,
+                        "threshold": _RULE_THRESHOLD, "resolveThreshold": _RULE_THRESHOLD,
+                        "minVolume": _MIN_VOLUME}, [], additionalProperties=False,
+                       description="Scope, metric and errorClass cannot change."),
+    "Rule": obj(_RULE_FIELDS),
+    "RuleStatus": obj({
+        **_RULE_FIELDS, "state": {"enum": ["ok", "firing"]},
+        "current": obj({"windowStart": TIME, "windowEnd": TIME,
+                        "value": {"type": ["string", "null"]}, "volume": INT}),
+        "lastTransition": {"oneOf": [ref("ReliabilityAlert"), {"type": "null"}]},
+    }),
+    "RuleList": obj({"orgId": UUID, "rules": {"type": "array", "items": ref("RuleStatus")}}),
+    "ReliabilityAlert": obj(_RULE_ALERT_FIELDS),
+    "ReliabilityWebhook": obj({
+        "type": {"const": "reliability.alert"}, "id": UUID, "timestamp": TIME,
+        "data": {"type": "object", "description": "alertId, orgId, rule {ruleId, name, metric, "
+                                                  "unit, errorClass, windowMinutes, scope}, "
+                                                  "state (firing|resolved), number, value, "
+                                                  "threshold, volume, windowStart, windowEnd, "
+                                                  "firedAt, links."},
+    }),
+})
+SCHEMAS["Delivery"]["properties"]["payload"] = {"oneOf": [ref("AlertWebhook"),
+                                                          ref("ReliabilityWebhook")]}

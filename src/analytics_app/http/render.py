@@ -18,10 +18,18 @@ from analytics_core.prices import CATEGORIES, PriceVersion, price_text
 from analytics_core.registry import ModelEntry, Names
 from analytics_core.restatements import Restatement, RestatementDelta
 from analytics_core.rollups import NO_CLIENT, RollupStats
+from analytics_core.rules import (
+    ReliabilityRule,
+    RuleMetric,
+    RuleState,
+    RuleTransition,
+    threshold_text,
+)
 from analytics_core.timegrid import isoformat, zone, zone_error
 from analytics_core.usecases.budgets import BudgetView
 from analytics_core.usecases.ingest import BatchResult
 from analytics_core.usecases.queries import AnalyticsReport, GroupBy, SeriesPoint
+from analytics_core.usecases.rules import RuleView
 from analytics_core.webhooks import Delivery, DeliveryAttempt, DeliveryStatus, WebhookEndpoint
 
 PERCENTILES = {"p50": 0.50, "p95": 0.95, "p99": 0.99}
@@ -315,9 +323,13 @@ def budget_view_body(v: BudgetView) -> dict[str, Any]:
     }
 
 
-def alert_body(a: Alert) -> dict[str, Any]:
-    """A fired alert; value and amount in the budget's unit, as exact decimal strings."""
+def alert_body(a: Alert | RuleTransition) -> dict[str, Any]:
+    """A fired budget alert (value and amount in the budget's unit, as exact decimal strings),
+    or a reliability rule's transition."""
+    if isinstance(a, RuleTransition):
+        return transition_body(a)
     return {
+        "source": "budget",
         "alertId": str(a.alert_id), "orgId": str(a.org_id), "budgetId": str(a.budget_id),
         "budgetName": a.budget_name, "measure": a.measure.value, "unit": a.measure.unit,
         "kind": a.kind.value, "threshold": a.threshold,
@@ -361,4 +373,51 @@ def delivery_body(d: Delivery, attempts: Sequence[DeliveryAttempt]) -> dict[str,
                         "error": a.error,
                         "seconds": None if a.seconds is None else round(a.seconds, 3)}
                        for a in attempts],
+    }
+
+
+def _rule_unit(metric: RuleMetric) -> str:
+    return "percent" if metric is RuleMetric.ERROR_RATE else "ms"
+
+
+def transition_body(t: RuleTransition) -> dict[str, Any]:
+    """A reliability rule firing or resolving, in the alerts list."""
+    return {
+        "source": "reliability", "alertId": str(t.transition_id), "orgId": str(t.org_id),
+        "ruleId": str(t.rule_id), "ruleName": t.rule_name, "number": t.number,
+        "state": "firing" if t.state is RuleState.FIRING else "resolved",
+        "metric": t.metric.value, "unit": _rule_unit(t.metric),
+        "value": threshold_text(t.value, t.metric),
+        "threshold": threshold_text(t.threshold, t.metric), "volume": t.volume,
+        "windowStart": isoformat(t.window_start, UTC_ZONE),
+        "windowEnd": isoformat(t.window_end, UTC_ZONE),
+        "firedAt": isoformat(t.at, UTC_ZONE),
+    }
+
+
+def rule_body(r: ReliabilityRule) -> dict[str, Any]:
+    """A rule as configured; thresholds in `unit` (percent with 2 decimals, or ms)."""
+    return {
+        "ruleId": str(r.rule_id), "orgId": str(r.org_id), "name": r.name,
+        "scope": scope_body(r.scope), "metric": r.metric.value,
+        "errorClass": r.error_class.value if r.metric is RuleMetric.ERROR_RATE else None,
+        "unit": _rule_unit(r.metric), "windowMinutes": r.window_minutes,
+        "threshold": threshold_text(r.threshold, r.metric),
+        "resolveThreshold": threshold_text(r.resolve_threshold, r.metric),
+        "minVolume": r.min_volume, "createdAt": isoformat(r.created_at, UTC_ZONE),
+        "createdBy": r.created_by, "updatedAt": isoformat(r.updated_at, UTC_ZONE),
+    }
+
+
+def rule_view_body(v: RuleView) -> dict[str, Any]:
+    """A rule with its state and current window."""
+    r = v.rule
+    return {
+        **rule_body(r),
+        "state": v.state.value,
+        "current": {"windowStart": isoformat(v.window_start, UTC_ZONE),
+                    "windowEnd": isoformat(v.window_end, UTC_ZONE),
+                    "value": None if v.value is None else threshold_text(v.value, r.metric),
+                    "volume": v.volume},
+        "lastTransition": None if v.last is None else transition_body(v.last),
     }

@@ -37,6 +37,8 @@ ROUTES: tuple[Route, ...] = (
     Route(f"{PREFIX}/orgs/{{orgId}}/budgets", "budgets"),
     Route(f"{PREFIX}/orgs/{{orgId}}/budgets/{{budgetId}}", "budget"),
     Route(f"{PREFIX}/orgs/{{orgId}}/alerts", "alerts"),
+    Route(f"{PREFIX}/orgs/{{orgId}}/reliability-rules", "rules"),
+    Route(f"{PREFIX}/orgs/{{orgId}}/reliability-rules/{{ruleId}}", "rule"),
     Route(f"{PREFIX}/orgs/{{orgId}}/webhooks", "webhooks"),
     Route(f"{PREFIX}/orgs/{{orgId}}/webhooks/{{webhookId}}", "webhook"),
     Route(f"{PREFIX}/orgs/{{orgId}}/webhooks/{{webhookId}}/rotate", "webhook_rotate"),

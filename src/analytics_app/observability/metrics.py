@@ -104,6 +104,12 @@ ALERTS_FIRED = Counter(
     "Alerts fired by this process, by kind (threshold|forecast) and late (true|false).",
     ["kind", "late"],
 )
+RULE_TRANSITIONS = Counter(
+    "analytics_rule_transitions_total",
+    "Reliability rule transitions recorded by this process, by the state entered "
+    "(firing|ok).",
+    ["state"],
+)
 WEBHOOK_DELIVERIES = Counter(
     "analytics_webhook_deliveries_total",
     "Webhook delivery attempts by what they left the delivery in: succeeded, retrying (failed, "
@@ -210,13 +216,17 @@ def observe_freshness_lag(seconds: float) -> None:
 
 
 def observe_evaluation(outcome: str, seconds: float, budgets: int,
-                       fired: Iterable[tuple[str, bool]]) -> None:
-    """Count one evaluation pass and the alerts it fired ((kind, late) each)."""
+                       fired: Iterable[tuple[str, bool]], transitions: Iterable[str] = ()
+                       ) -> None:
+    """Count one evaluation pass, the alerts it fired ((kind, late) each) and the rule
+    transitions it recorded (the state entered, each)."""
     ALERT_EVALUATIONS.labels(outcome).inc()
     ALERT_EVALUATION_DURATION.observe(seconds)
     ALERT_BUDGETS.set(budgets)
     for kind, late in fired:
         ALERTS_FIRED.labels(kind, "true" if late else "false").inc()
+    for state in transitions:
+        RULE_TRANSITIONS.labels(state).inc()
 
 
 def observe_delivery(outcome: str, seconds: float) -> None:
@@ -271,6 +281,8 @@ def _initialise_labels() -> None:
         ALERT_EVALUATIONS.labels(outcome)
     for outcome in ("succeeded", "retrying", "failed"):
         WEBHOOK_DELIVERIES.labels(outcome)
+    for state in ("firing", "ok"):
+        RULE_TRANSITIONS.labels(state)
     for kind in ("threshold", "forecast"):
         for late in ("true", "false"):
             ALERTS_FIRED.labels(kind, late)

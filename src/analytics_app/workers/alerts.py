@@ -65,13 +65,18 @@ class AlertWorker:
             raise
         outcome = "deferred" if result.deferred is not None else "evaluated"
         metrics.observe_evaluation(outcome, time.perf_counter() - started, result.budgets,
-                                   ((a.kind.value, a.late) for a in result.fired))
+                                   ((a.kind.value, a.late) for a in result.fired),
+                                   (t.state.value for t in result.transitions))
         for alert in result.fired:
             log.info("budget %s fired %s %d%% for the period from %s%s", alert.budget_id,
                      alert.kind.value, alert.threshold, alert.period_start.isoformat(),
                      " (late)" if alert.late else "",
                      extra={"org_id": str(alert.org_id), "alert_id": str(alert.alert_id)})
-        if result.deferred is not None and result.budgets:
+        for t in result.transitions:
+            log.info("reliability rule %s %s (transition %d, value %d)", t.rule_id,
+                     "fired" if t.state.value == "firing" else "resolved", t.number, t.value,
+                     extra={"org_id": str(t.org_id), "alert_id": str(t.transition_id)})
+        if result.deferred is not None and (result.budgets or result.rules):
             log.warning("budget evaluation deferred: freshness is %s (complete through %s)",
                         result.deferred.status.value,
                         result.deferred.complete_through.isoformat())

@@ -13,9 +13,10 @@ transaction (analytics_core.webhooks).
 
 from __future__ import annotations
 
+import bisect
 import uuid
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 import attrs
@@ -42,7 +43,9 @@ from analytics_core.freshness import Freshness, FreshnessStatus
 from analytics_core.ports import Clock, IdGenerator, PipelineProgress, UnitOfWork, UnitOfWorkFactory
 from analytics_core.records import AuditEntry
 from analytics_core.rollups import RollupStats
-from analytics_core.timegrid import floor_bucket, zone
+from analytics_core.rules import ReliabilityRule, RuleTransition
+from analytics_core.timegrid import zone
+from analytics_core.usecases import rules
 from analytics_core.usecases.queries import current_freshness
 from analytics_core.webhooks import deliveries_for
 
@@ -83,13 +86,15 @@ class Evaluation:
     budgets: int
     fired: tuple[Alert, ...]
     deferred: Freshness | None  # the freshness that deferred the pass, if it was
+    rules: int = 0
+    transitions: tuple[RuleTransition, ...] = ()  # reliability rules that fired or resolved
 
 
 @attrs.frozen
 class AlertPage:
     """One page of alerts, newest first, and the cursor of the next page."""
 
-    alerts: tuple[Alert, ...]
+    alerts: tuple[Alert | RuleTransition, ...]  # budget alerts and rule transitions
     next_cursor: tuple[datetime, uuid.UUID] | None
 
 
@@ -162,8 +167,7 @@ def list_budgets(org_id: uuid.UUID, *, uow_factory: UnitOfWorkFactory, clock: Cl
     """The org's budgets with their current status, oldest first."""
     freshness = current_freshness(progress, clock)
     with uow_factory() as uow:
-        reader = _Reader(uow)
-        return [_view(b, uow, reader, freshness, clock.now()) for b in uow.budgets.for_org(org_id)]
+        return _views(uow.budgets.for_org(org_id), uow, freshness, clock.now())
 
 
 def get_budget(org_id: uuid.UUID, budget_id: uuid.UUID, *, uow_factory: UnitOfWorkFactory,
@@ -174,28 +178,58 @@ def get_budget(org_id: uuid.UUID, budget_id: uuid.UUID, *, uow_factory: UnitOfWo
         budget = uow.budgets.get(org_id, budget_id)
         if budget is None:
             raise NotFound(f"budget {budget_id} not found")
-        return _view(budget, uow, _Reader(uow), freshness, clock.now())
+        (view,) = _views([budget], uow, freshness, clock.now())
+        return view
+
+
+def _when(item: Alert | RuleTransition) -> tuple[datetime, uuid.UUID]:
+    if isinstance(item, Alert):
+        return item.fired_at, item.alert_id
+    return item.at, item.transition_id
 
 
 def list_alerts(org_id: uuid.UUID, *, uow_factory: UnitOfWorkFactory, limit: int = 50,
                 before: tuple[datetime, uuid.UUID] | None = None,
-                budget_id: uuid.UUID | None = None) -> AlertPage:
-    """A page of the org's alerts, newest first (optionally of one budget)."""
+                budget_id: uuid.UUID | None = None,
+                rule_id: uuid.UUID | None = None) -> AlertPage:
+    """A page of the org's budget alerts and rule transitions, newest first by (time, id);
+    `budget_id` keeps one budget's alerts, `rule_id` one rule's transitions."""
     limit = max(1, min(limit, MAX_ALERTS_PAGE))
+    items: list[Alert | RuleTransition] = []
     with uow_factory() as uow:
-        alerts = uow.alerts.page(org_id, limit=limit + 1, before=before, budget_id=budget_id)
-    page = tuple(alerts[:limit])
-    cursor = (page[-1].fired_at, page[-1].alert_id) if len(alerts) > limit else None
-    return AlertPage(page, cursor)
+        if rule_id is None:
+            items.extend(uow.alerts.page(org_id, limit=limit + 1, before=before,
+                                         budget_id=budget_id))
+        if budget_id is None:
+            items.extend(uow.transitions.page(org_id, limit=limit + 1, before=before,
+                                              rule_id=rule_id))
+    items.sort(key=_when, reverse=True)
+    page = tuple(items[:limit])
+    return AlertPage(page, _when(page[-1]) if len(items) > limit else None)
 
 
-def _view(budget: Budget, uow: UnitOfWork, reader: _Reader, freshness: Freshness,
-          now: datetime) -> BudgetView:
-    start, end = period_bounds(now, budget.period, zone(budget.tz))
-    (value,) = reader.values(budget, [start, end])
+def _views(budgets: Sequence[Budget], uow: UnitOfWork, freshness: Freshness,
+           now: datetime) -> list[BudgetView]:
+    """Budgets of one org with their current period, read together."""
+    if not budgets:
+        return []
+    reader = _Reader(uow)
+    periods = {b.budget_id: period_bounds(now, b.period, zone(b.tz)) for b in budgets}
+    for b in budgets:
+        reader.want(b, periods[b.budget_id], now)
+    since = min(start for start, _ in periods.values())
+    fired = uow.alerts.fired(budgets[0].org_id, since)
+    return [_view(b, periods[b.budget_id], reader, freshness, now,
+                  tuple(a for a in fired if a.budget_id == b.budget_id
+                        and a.period_start == periods[b.budget_id][0]))
+            for b in budgets]
+
+
+def _view(budget: Budget, period: tuple[datetime, datetime], reader: _Reader,  # noqa: PLR0917
+          freshness: Freshness, now: datetime, fired: tuple[Alert, ...]) -> BudgetView:
+    start, end = period
+    value = reader.value(budget, start, end)
     forecast = projection(value, reader.trailing(budget, now), now, end)
-    fired = tuple(a for a in uow.alerts.fired(budget.budget_id, start)
-                  if a.period_start == start)
     reason = None
     if freshness.status is not FreshnessStatus.FRESH:
         state = BudgetState.DEFERRED
@@ -218,104 +252,162 @@ def _view(budget: Budget, uow: UnitOfWork, reader: _Reader, freshness: Freshness
 def evaluate_budgets(*, uow_factory: UnitOfWorkFactory, clock: Clock,
                      progress: PipelineProgress, ids: IdGenerator,
                      lookback: timedelta = LATE_LOOKBACK) -> Evaluation:
-    """One pass over every budget: fire the thresholds reached (each at most once per budget
-    and period), or nothing while freshness is not `fresh`."""
+    """One pass over every budget and reliability rule: fire the budget thresholds reached
+    (each at most once per budget and period) and the rules' transitions (each once), or
+    nothing while freshness is not `fresh`."""
     freshness = current_freshness(progress, clock)
     with uow_factory() as uow:
         budgets = uow.budgets.all()
+        all_rules = uow.rules.all()
     if freshness.status is not FreshnessStatus.FRESH:
-        return Evaluation(len(budgets), (), freshness)
+        return Evaluation(len(budgets), (), freshness, len(all_rules))
     now = clock.now()
     fired: list[Alert] = []
-    by_org: dict[uuid.UUID, list[Budget]] = {}
+    moved: list[RuleTransition] = []
+    by_org: dict[uuid.UUID, tuple[list[Budget], list[ReliabilityRule]]] = {}
     for b in budgets:
-        by_org.setdefault(b.org_id, []).append(b)
-    for org_id, org_budgets in by_org.items():
-        with uow_factory() as uow:  # one read per org: the rollup reads are shared
-            reader = _Reader(uow)
-            due = [(alert, budget) for budget in org_budgets
-                   for alert in _due(budget, uow, reader, now, freshness, ids, lookback)]
-        if due:  # then a write unit that begins with its first write (SQLite: the lock)
+        by_org.setdefault(b.org_id, ([], []))[0].append(b)
+    for r in all_rules:
+        by_org.setdefault(r.org_id, ([], []))[1].append(r)
+    for org_id, (org_budgets, org_rules) in by_org.items():
+        with uow_factory() as uow:  # one read per org and grouping, shared by its budgets
+            due = _due_in_org(org_budgets, uow, now, freshness, ids, lookback)
+            turning = rules.due_transitions(org_rules, uow, now, ids)
+        if due or turning:  # then a write unit that begins with its first write (SQLite)
             with uow_factory() as uow:
                 org_fired = [(a, b) for a, b in due if uow.alerts.fire(a)]
-                if org_fired:  # the webhook outbox, in the transaction that fired them
-                    endpoints = uow.webhooks.for_org(org_id)
-                    uow.deliveries.add([d for alert, budget in org_fired for d in
-                                        deliveries_for(alert, budget, endpoints, ids, now)])
+                endpoints = uow.webhooks.for_org(org_id)
+                # the webhook outbox, in the transaction that fired them
+                uow.deliveries.add([d for alert, budget in org_fired for d in
+                                    deliveries_for(alert, budget, endpoints, ids, now)])
+                moved.extend(rules.record_transitions(turning, uow, endpoints, ids, now))
                 uow.commit()
             fired.extend(a for a, _ in org_fired)
-    return Evaluation(len(budgets), tuple(fired), None)
+    return Evaluation(len(budgets), tuple(fired), None, len(all_rules), tuple(moved))
 
 
-def _due(budget: Budget, uow: UnitOfWork, reader: _Reader, now: datetime,  # noqa: PLR0917
-         freshness: Freshness, ids: IdGenerator, lookback: timedelta) -> list[Alert]:
-    """The alerts the budget's values reach that are not stored yet (firing them is the
-    store's decision: another evaluator may get there first)."""
-    periods = [p for p in periods_to_check(now, budget.period, zone(budget.tz), lookback)
-               if p[1] > budget.created_at]  # never for periods over before it existed
-    if not periods:
+def _due_in_org(budgets: Sequence[Budget], uow: UnitOfWork, now: datetime,  # noqa: PLR0917
+                freshness: Freshness, ids: IdGenerator, lookback: timedelta
+                ) -> list[tuple[Alert, Budget]]:
+    """The alerts the values of one org's budgets reach that are not stored yet (firing them
+    is the store's decision: another evaluator may get there first)."""
+    reader = _Reader(uow)
+    plans = {}
+    for b in budgets:
+        periods = [p for p in periods_to_check(now, b.period, zone(b.tz), lookback)
+                   if p[1] > b.created_at]  # never for periods over before it existed
+        if periods:
+            plans[b.budget_id] = periods
+            for period in periods:
+                reader.want(b, period, now)
+    if not plans:
         return []
-    done = {(a.period_start, a.kind, a.threshold)
-            for a in uow.alerts.fired(budget.budget_id, periods[0][0])}
-    edges = [start for start, _ in periods] + [periods[-1][1]]
-    values = reader.values(budget, edges)
+    since = min(periods[0][0] for periods in plans.values())
+    done = {(a.budget_id, a.period_start, a.kind, a.threshold)
+            for a in uow.alerts.fired(budgets[0].org_id, since)}
+    return [(alert, b) for b in budgets if b.budget_id in plans
+            for alert in _due(b, plans[b.budget_id], reader, done, now, freshness, ids)]
+
+
+def _due(budget: Budget, periods: Sequence[tuple[datetime, datetime]],  # noqa: PLR0917
+         reader: _Reader, done: set[tuple[uuid.UUID, datetime, AlertKind, int]],
+         now: datetime, freshness: Freshness, ids: IdGenerator) -> list[Alert]:
     out = []
 
     def due(kind: AlertKind, threshold: int, period: tuple[datetime, datetime], value: int,
-             forecast: int | None) -> None:
+            forecast: int | None) -> None:
         start, end = period
-        if (start, kind, threshold) in done:
+        if (budget.budget_id, start, kind, threshold) in done:
             return
         out.append(Alert(ids.new_id(), budget.org_id, budget.budget_id, budget.name,
                          budget.measure, kind, threshold, start, end, value, budget.amount,
                          forecast, now, end <= now, freshness.complete_through))
 
-    for (start, end), value in zip(periods, values, strict=True):
+    for start, end in periods:
+        value = reader.value(budget, start, end)
         for t in crossed(value, budget.amount, budget.thresholds):
             due(AlertKind.THRESHOLD, t, (start, end), value, None)
         if (budget.forecast and end > now and value < budget.amount
-                and (start, AlertKind.FORECAST, 100) not in done):
+                and (budget.budget_id, start, AlertKind.FORECAST, 100) not in done):
             forecast = projection(value, reader.trailing(budget, now), now, end)
             if forecast >= budget.amount:
                 due(AlertKind.FORECAST, 100, (start, end), value, forecast)
     return out
 
 
+def _grouping(budget: Budget) -> str:
+    """What a budget's value is read by: an attribution dimension, the client, or the model
+    (the org scope sums every model)."""
+    scope = budget.scope
+    return scope.dimension or ("client" if scope.type is ScopeType.CLIENT else "model")
+
+
+_TRAILING = ""  # the window class of forecast windows (zones are never empty)
+
+
+def _trailing_window(now: datetime) -> tuple[datetime, datetime]:
+    """The forecast's trailing window: the 168 whole hours (7 days) before now, hour-aligned so
+    that it is read from the hour tier."""
+    end = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    return end - FORECAST_WINDOW, end
+
+
 class _Reader:
-    """Values of budgets from one unit's rollups, one read per (org, window, grouping) shared
-    by every budget of the org that needs it."""
+    """Values of one org's budgets from one unit's rollups. Every window a budget needs is
+    registered with `want`, then read once per (grouping, window class): the grouping is the
+    model, the client or an attribution dimension; the class is the budget's zone (its
+    periods' edges) or the forecast window. Each read covers the union of its class's edges
+    (all 15-minute boundaries, so each window is an exact run of the intervals read), and
+    the store answers it from the coarsest tier those edges allow: day and hour tiers for
+    UTC and whole-hour zones, the 15-minute base only for zones such as Asia/Kolkata."""
+
+    Key = tuple[uuid.UUID, str, str]
 
     def __init__(self, uow: UnitOfWork) -> None:
         self._uow = uow
-        self._cells: dict[tuple[uuid.UUID, tuple[datetime, ...], str],
-                          dict[tuple[datetime, str | None], RollupStats]] = {}
+        self._edges: dict[_Reader.Key, set[datetime]] = {}
+        self._read: dict[_Reader.Key, tuple[list[datetime],
+                                            dict[datetime, dict[str | None, RollupStats]]]] = {}
 
-    def _read(self, org_id: uuid.UUID, edges: Sequence[datetime], grouping: str
-              ) -> Mapping[tuple[datetime, str | None], RollupStats]:
-        key = (org_id, tuple(edges), grouping)
-        if key not in self._cells:
+    def want(self, budget: Budget, period: tuple[datetime, datetime], now: datetime) -> None:
+        """Register a period of the budget (and its forecast window) before reading."""
+        grouping = _grouping(budget)
+        self._edges.setdefault((budget.org_id, grouping, budget.tz), set()).update(period)
+        self._edges.setdefault((budget.org_id, grouping, _TRAILING), set()).update(
+            _trailing_window(now))
+
+    def _cells(self, key: _Reader.Key
+               ) -> tuple[list[datetime], dict[datetime, dict[str | None, RollupStats]]]:
+        if key not in self._read:
+            org_id, grouping, _ = key
+            edges = sorted(self._edges[key])
             if grouping in ("model", "client"):
                 cells = self._uow.rollups.aggregate(org_id, edges, group_by=grouping,
                                                     latency=False)
             else:
                 cells = self._uow.attribution.aggregate(org_id, edges, dimension=grouping,
                                                         latency=False)
-            self._cells[key] = {(start, group): stats for start, group, stats in cells}
-        return self._cells[key]
+            by_start: dict[datetime, dict[str | None, RollupStats]] = {}
+            for start, group, stats in cells:
+                by_start.setdefault(start, {})[group] = stats
+            self._read[key] = (edges, by_start)
+        return self._read[key]
 
-    def values(self, budget: Budget, edges: Sequence[datetime]) -> list[int]:
-        """The budget's value in each period between consecutive `edges`."""
-        scope = budget.scope
-        grouping = scope.dimension or ("client" if scope.type is ScopeType.CLIENT else "model")
-        cells = self._read(budget.org_id, edges, grouping)
-        totals = dict.fromkeys(edges[:-1], 0)
-        for (start, group), stats in cells.items():
-            if scope.type is ScopeType.ORG or group == scope.value:
-                totals[start] += measure_value(stats, budget.measure)
-        return [totals[e] for e in edges[:-1]]
+    def value(self, budget: Budget, start: datetime, end: datetime,
+              window: str | None = None) -> int:
+        """The budget's value over [start, end), a window registered with `want`."""
+        key = (budget.org_id, _grouping(budget), budget.tz if window is None else window)
+        edges, cells = self._cells(key)
+        scope, total = budget.scope, 0
+        for edge in edges[bisect.bisect_left(edges, start):bisect.bisect_left(edges, end)]:
+            groups = cells.get(edge, {})
+            if scope.type is ScopeType.ORG:
+                total += sum(measure_value(s, budget.measure) for s in groups.values())
+            elif scope.value in groups:
+                total += measure_value(groups[scope.value], budget.measure)
+        return total
 
     def trailing(self, budget: Budget, now: datetime) -> int:
-        """The budget's value over the forecast window before now (whole buckets)."""
-        end = floor_bucket(now)
-        (value,) = self.values(budget, [end - FORECAST_WINDOW, end])
-        return value
+        """The budget's value over the forecast window (the 168 whole hours before now)."""
+        start, end = _trailing_window(now)
+        return self.value(budget, start, end, _TRAILING)
