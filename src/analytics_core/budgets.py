@@ -233,20 +233,6 @@ def amount_text(amount: int, measure: Measure) -> str:
 # -- reading a budget from a request --------------------------------------------------------
 
 
-@attrs.frozen
-class BudgetDraft:
-    """The user-supplied part of a budget (checked)."""
-
-    name: str
-    scope: BudgetScope
-    measure: Measure
-    period: BudgetPeriod
-    tz: str
-    amount: int
-    thresholds: tuple[int, ...]
-    forecast: bool
-
-
 def _choice(errors: list[FieldError], field: str, raw: object, enum: type[StrEnum],
             default: StrEnum | None = None) -> Any:
     if raw is None and default is not None:
@@ -356,13 +342,14 @@ BUDGET_FIELDS = frozenset({"name", "scope", "measure", "period", "tz", "amount",
 UPDATABLE_FIELDS = frozenset({"name", "amount", "thresholds", "forecast"})
 
 
-def read_budget(body: object, tag_keys: Sequence[str]) -> BudgetDraft:
-    """A new budget from a JSON object; ValidationFailed naming every bad field."""
+def read_budget(body: object, tag_keys: Sequence[str]) -> dict[str, Any]:
+    """The fields of a new budget (Budget keyword arguments) from a JSON object;
+    ValidationFailed naming every bad field."""
     if not isinstance(body, Mapping):
         raise ValidationFailed([FieldError("body", "must be a JSON object")], "invalid budget")
     errors = [FieldError(k, f"is not a budget field; valid: {', '.join(sorted(BUDGET_FIELDS))}")
               for k in sorted(set(body) - BUDGET_FIELDS)]
-    name = _name(body.get("name"), errors)
+    name = read_name(body.get("name"), errors)
     scope = read_scope(body.get("scope"), errors, tag_keys)
     measure = _choice(errors, "measure", body.get("measure"), Measure, Measure.CATALOG_COST)
     period = _choice(errors, "period", body.get("period"), BudgetPeriod, BudgetPeriod.MONTH)
@@ -378,7 +365,8 @@ def read_budget(body: object, tag_keys: Sequence[str]) -> BudgetDraft:
     forecast = _flag(body.get("forecast", True), "forecast", errors)
     if errors:
         raise ValidationFailed(errors, "invalid budget")
-    return BudgetDraft(name, scope, measure, period, str(tz), amount, thresholds, forecast)
+    return {"name": name, "scope": scope, "measure": measure, "period": period,
+            "tz": str(tz), "amount": amount, "thresholds": thresholds, "forecast": forecast}
 
 
 def read_update(body: object, budget: Budget) -> Budget:
@@ -392,7 +380,7 @@ def read_update(body: object, budget: Budget) -> Budget:
                for k in sorted(set(body) - BUDGET_FIELDS)]
     changes: dict[str, Any] = {}
     if "name" in body:
-        changes["name"] = _name(body["name"], errors)
+        changes["name"] = read_name(body["name"], errors)
     if "amount" in body:
         changes["amount"] = read_amount(body["amount"], budget.measure, errors)
     if "thresholds" in body:
@@ -404,7 +392,8 @@ def read_update(body: object, budget: Budget) -> Budget:
     return attrs.evolve(budget, **changes)
 
 
-def _name(raw: object, errors: list[FieldError]) -> str:
+def read_name(raw: object, errors: list[FieldError]) -> str:
+    """A budget's or rule's name: 1 to 200 printable characters, trimmed."""
     if (not isinstance(raw, str) or not raw.strip() or len(raw) > MAX_NAME_LENGTH
             or any(ord(c) < 32 for c in raw)):
         errors.append(FieldError("name", f"must be 1 to {MAX_NAME_LENGTH} printable "

@@ -29,7 +29,7 @@ from typing import Any
 
 import attrs
 
-from analytics_core.budgets import BudgetScope, ScopeType, read_scope
+from analytics_core.budgets import BudgetScope, ScopeType, read_name, read_scope
 from analytics_core.errors import FieldError, ValidationFailed
 from analytics_core.events import as_utc
 from analytics_core.rollups import RollupStats
@@ -40,7 +40,6 @@ MAX_WINDOW_MINUTES = 1440
 DEFAULT_MIN_VOLUME = 100
 MAX_P95_MS = 86_400_000
 RESOLVE_SHARE = Decimal("0.8")  # default resolve threshold: 80 % of the threshold
-MAX_NAME_LENGTH = 200
 
 
 class RuleMetric(StrEnum):
@@ -200,7 +199,7 @@ def read_rule(body: object) -> dict[str, Any]:
         raise ValidationFailed([FieldError("body", "must be a JSON object")], "invalid rule")
     errors = [FieldError(k, f"is not a rule field; valid: {', '.join(sorted(RULE_FIELDS))}")
               for k in sorted(set(body) - RULE_FIELDS)]
-    name = read_rule_name(body.get("name"), errors)
+    name = read_name(body.get("name"), errors)
     scope = read_scope(body.get("scope"), errors, ())
     if scope.type not in (ScopeType.ORG, ScopeType.MODEL, ScopeType.CLIENT):
         errors.append(FieldError("scope.type", "must be one of: org, model, client"))
@@ -237,7 +236,7 @@ def read_rule_update(body: object, rule: ReliabilityRule) -> ReliabilityRule:
                for k in sorted(set(body) - RULE_FIELDS)]
     changes: dict[str, Any] = {}
     if "name" in body:
-        changes["name"] = read_rule_name(body["name"], errors)
+        changes["name"] = read_name(body["name"], errors)
     if "threshold" in body:
         changes["threshold"] = read_threshold(body["threshold"], rule.metric, "threshold",
                                               errors)
@@ -257,16 +256,6 @@ def read_rule_update(body: object, rule: ReliabilityRule) -> ReliabilityRule:
         raise ValidationFailed([FieldError("resolveThreshold", "must be at most threshold")],
                                "invalid rule")
     return changed
-
-
-def read_rule_name(raw: object, errors: list[FieldError]) -> str:
-    """A rule name: 1 to 200 printable characters, trimmed."""
-    if (not isinstance(raw, str) or not raw.strip() or len(raw) > MAX_NAME_LENGTH
-            or any(ord(c) < 32 for c in raw)):
-        errors.append(FieldError("name", f"must be 1 to {MAX_NAME_LENGTH} printable "
-                                         "characters"))
-        return ""
-    return raw.strip()
 
 
 def _enum(raw: object, enum: type[StrEnum], field: str, errors: list[FieldError]) -> Any:

@@ -109,12 +109,12 @@ def test_the_projection_adds_the_trailing_run_rate_for_the_time_left() -> None:
 def test_a_minimal_budget_takes_the_documented_defaults() -> None:
     """Whole org, catalog cost, month, UTC, 50/80/100 %, forecast on; cents to units."""
     draft = read_budget({"name": "Spend", "amount": "1234.5"}, ())
-    assert draft.scope == BudgetScope(ScopeType.ORG)
-    assert (draft.measure, draft.period, draft.tz) == (Measure.CATALOG_COST,
-                                                       BudgetPeriod.MONTH, "UTC")
-    assert draft.amount == 12_345_000
-    assert draft.thresholds == DEFAULT_THRESHOLDS
-    assert draft.forecast
+    assert draft["scope"] == BudgetScope(ScopeType.ORG)
+    assert (draft["measure"], draft["period"], draft["tz"]) == (Measure.CATALOG_COST,
+                                                                BudgetPeriod.MONTH, "UTC")
+    assert draft["amount"] == 12_345_000
+    assert draft["thresholds"] == DEFAULT_THRESHOLDS
+    assert draft["forecast"]
 
 
 def test_every_bad_field_is_named_with_the_valid_choices() -> None:
@@ -152,10 +152,9 @@ def test_invalid_values_are_refused(body: dict[str, object], field: str) -> None
 
 def test_updates_cannot_change_what_alerts_are_about() -> None:
     """scope, measure, period and tz are fixed; the rest change."""
-    draft = read_budget({"name": "b", "amount": 10}, ())
-    budget = uc.Budget(uuid.uuid4(), uuid.uuid4(), draft.name, draft.scope, draft.measure,
-                       draft.period, draft.tz, draft.amount, draft.thresholds, draft.forecast,
-                       utc(2026, 1, 1), "me", utc(2026, 1, 1))
+    budget = uc.Budget(uuid.uuid4(), uuid.uuid4(), created_at=utc(2026, 1, 1), created_by="me",
+                       updated_at=utc(2026, 1, 1),
+                       **read_budget({"name": "b", "amount": 10}, ()))
     with pytest.raises(ValidationFailed) as info:
         read_update({"period": "day", "tz": "UTC", "amount": 3}, budget)
     assert {e.field for e in info.value.errors} == {"period", "tz"}

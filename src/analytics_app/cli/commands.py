@@ -38,6 +38,7 @@ from analytics_app.config import Settings
 from analytics_app.config.env import masked_url
 from analytics_app.observability.setup import configure_process
 from analytics_app.observability.status_server import serve_metrics
+from analytics_app.workers.export import Loop
 from analytics_core.budgets import BudgetPeriod, period_bounds
 from analytics_core.errors import FieldError, NotFound, ValidationFailed
 from analytics_core.event_parsing import parse_time
@@ -334,10 +335,14 @@ def _run_worker(application: Application, *, once: bool) -> int:
     if once:
         loop.run_round()
         return 0
+    return _until_signalled(loop, "the job in hand")
+
+
+def _until_signalled(loop: Loop, work: str) -> int:
+    """Run a worker loop until SIGTERM or SIGINT, which let it finish `work` first."""
 
     def stop(signum: int, _frame: FrameType | None) -> None:
-        print(f"signal {signal.Signals(signum).name}: finishing the job in hand",
-              file=sys.stderr)
+        print(f"signal {signal.Signals(signum).name}: finishing {work}", file=sys.stderr)
         loop.stop()
 
     signal.signal(signal.SIGTERM, stop)
@@ -373,16 +378,7 @@ def alerts(args: argparse.Namespace, settings: Settings) -> int:
                       f"{result.rules} rules, {len(result.transitions)} rule transitions, "
                       f"{sent} webhook attempts", file=sys.stderr)
                 return 0
-
-            def stop(signum: int, _frame: FrameType | None) -> None:
-                print(f"signal {signal.Signals(signum).name}: finishing the pass in hand",
-                      file=sys.stderr)
-                loop.stop()
-
-            signal.signal(signal.SIGTERM, stop)
-            signal.signal(signal.SIGINT, stop)
-            loop.run_forever()
-            return 0
+            return _until_signalled(loop, "the pass in hand")
     finally:
         if server is not None:
             server.shutdown()

@@ -28,7 +28,6 @@ from analytics_core.budgets import (
     Alert,
     AlertKind,
     Budget,
-    BudgetDraft,
     ScopeType,
     crossed,
     measure_value,
@@ -118,11 +117,10 @@ def create_budget(actor: Actor, org_id: uuid.UUID, body: object, *,
                   uow_factory: UnitOfWorkFactory, clock: Clock, ids: IdGenerator,
                   attribution: AttributionSettings) -> Budget:
     """A new budget from a request body (access checked by the driver); audited."""
-    draft: BudgetDraft = read_budget(body, attribution.keys)
+    fields = read_budget(body, attribution.keys)
     now = clock.now()
-    budget = Budget(ids.new_id(), org_id, draft.name, draft.scope, draft.measure, draft.period,
-                    draft.tz, draft.amount, draft.thresholds, draft.forecast, now,
-                    actor.subject, now)
+    budget = Budget(ids.new_id(), org_id, created_at=now, created_by=actor.subject,
+                    updated_at=now, **fields)
     with uow_factory() as uow:
         uow.budgets.add(budget)
         _audit(uow, ids, now, actor=actor, org_id=org_id, budget_id=budget.budget_id,

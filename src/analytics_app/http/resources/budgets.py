@@ -19,7 +19,7 @@ from analytics_app.http.render import (
     rule_body,
     rule_view_body,
 )
-from analytics_app.http.resources.exports import Cursor, decode_cursor, encode_cursor
+from analytics_app.http.resources.exports import Cursor, cursor_param, encode_cursor
 from analytics_core.access import Action, Actor
 from analytics_core.budgets import Budget
 from analytics_core.rules import ReliabilityRule
@@ -118,13 +118,7 @@ class AlertsResource:
         rules = reader.uuids("ruleId")
         if budgets and rules:
             reader.fail("ruleId", "cannot be combined with budgetId")
-        cursor_text = reader.one("cursor")
-        before = None
-        if cursor_text is not None:
-            try:
-                before = decode_cursor(cursor_text)
-            except ValueError:
-                reader.fail("cursor", "is not a cursor returned by this API")
+        before = cursor_param(reader)
         reader.done()
         page = self._list(org_id, limit, before, budgets[0] if budgets else None,
                           rules[0] if rules else None)

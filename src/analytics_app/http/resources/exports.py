@@ -56,6 +56,18 @@ def decode_cursor(text: str) -> Cursor:
         raise ValueError("malformed cursor") from e
 
 
+def cursor_param(reader: QueryReader) -> Cursor | None:
+    """The optional `cursor` parameter (a `nextCursor` this API issued), or a field error."""
+    text = reader.one("cursor")
+    if text is None:
+        return None
+    try:
+        return decode_cursor(text)
+    except ValueError:
+        reader.fail("cursor", "is not a cursor returned by this API")
+        return None
+
+
 def _idempotency_key(req: falcon.Request) -> str | None:
     key = req.get_header("Idempotency-Key")
     if key is None:
@@ -101,13 +113,7 @@ class ExportsResource:
         reader = QueryReader(req.params)
         status = reader.choice("status", _STATUSES, None)
         limit = reader.integer("limit", 1, MAX_PAGE, DEFAULT_PAGE)
-        cursor_text = reader.one("cursor")
-        before = None
-        if cursor_text is not None:
-            try:
-                before = decode_cursor(cursor_text)
-            except ValueError:
-                reader.fail("cursor", "is not a cursor returned by this API")
+        before = cursor_param(reader)
         reader.done()
         page = self._list(org_id, status, limit, before)
         resp.media = {

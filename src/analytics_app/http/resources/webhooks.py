@@ -13,7 +13,7 @@ from analytics_app.http.auth import Guard, actor_of
 from analytics_app.http.bodies import read_json
 from analytics_app.http.params import QueryReader, path_uuid
 from analytics_app.http.render import delivery_body, webhook_body
-from analytics_app.http.resources.exports import Cursor, decode_cursor, encode_cursor
+from analytics_app.http.resources.exports import Cursor, cursor_param, encode_cursor
 from analytics_core.access import Action, Actor
 from analytics_core.usecases.webhooks import DeliveryPage
 from analytics_core.webhooks import Delivery, WebhookEndpoint
@@ -117,13 +117,7 @@ class DeliveriesResource:
         endpoint_id = path_uuid(path["webhookId"], "webhookId")
         reader = QueryReader(req.params)
         limit = reader.integer("limit", 1, MAX_DELIVERIES_PAGE, 50)
-        cursor_text = reader.one("cursor")
-        before = None
-        if cursor_text is not None:
-            try:
-                before = decode_cursor(cursor_text)
-            except ValueError:
-                reader.fail("cursor", "is not a cursor returned by this API")
+        before = cursor_param(reader)
         reader.done()
         page = self._list(org_id, endpoint_id, limit, before)
         resp.media = {
