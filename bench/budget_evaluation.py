@@ -13,10 +13,12 @@ the periods day / week / month and the zones UTC, America/New_York, Asia/Kolkata
 Asia/Kathmandu; amounts are set so that about half reach a threshold. The clock is an hour
 before the data ends; the pipeline is fresh.
 
-Prints: the first pass (which fires alerts) and the second (steady state, nothing new) in
-seconds, each against the 5 s target; then the ingest rate of `--events` stream-like events
-through `ingest_batch` alone and with an evaluator running passes back to back in a second
-thread, and their ratio.
+Prints: the first pass (which fires alerts), then steady passes (nothing new) in seconds
+against the 5 s target: one that also re-reads the closed periods of the 7-day late lookback
+(the alerts worker does that every 5 minutes) and one of the current periods only (every other
+pass); then the ingest rate of `--events` stream-like events through `ingest_batch` alone and
+with an evaluator running passes back to back in a second thread (one in ten with the closed
+periods), and their ratio.
 """
 
 from __future__ import annotations
@@ -88,11 +90,14 @@ def make_budgets(count: int, now: datetime) -> list[Budget]:
     return out
 
 
-def evaluate(storage: SqlStorage, clock: ManualClock) -> tuple[float, int]:
-    """Seconds of one full pass and the alerts it fired."""
+def evaluate(storage: SqlStorage, clock: ManualClock, *, closed: bool = True
+             ) -> tuple[float, int]:
+    """Seconds of one pass over every budget (`closed`: the late lookback's closed periods
+    too) and the alerts it fired."""
     started = time.perf_counter()
     result = budgets.evaluate_budgets(uow_factory=storage.unit_of_work, clock=clock,
-                                      progress=SynchronousPipeline(), ids=RandomIds())
+                                      progress=SynchronousPipeline(), ids=RandomIds(),
+                                      closed=closed)
     assert result.deferred is None
     return time.perf_counter() - started, len(result.fired)
 
@@ -122,16 +127,21 @@ def main() -> None:
     now = END - timedelta(hours=1)
     clock = ManualClock(now)
     storage = SqlStorage.from_url(url)
+    with storage.engine.begin() as conn:  # a reused database: the previous run's budgets go
+        conn.exec_driver_sql("TRUNCATE budgets, alerts, webhook_deliveries, webhook_attempts")
     try:
         with storage.unit_of_work() as uow:
             for b in make_budgets(args.budgets, now):
                 uow.budgets.add(b)
             uow.commit()
         first, fired = evaluate(storage, clock)
-        second, again = evaluate(storage, clock)
-        print(f"{args.budgets:,} budgets: first pass {first:.2f} s ({fired:,} alerts fired), "
-              f"steady pass {second:.2f} s ({again} fired); target <= {TARGET_SECONDS:.0f} s: "
-              f"{second / TARGET_SECONDS:.2f} of it")
+        full, again = evaluate(storage, clock)
+        current, _ = evaluate(storage, clock, closed=False)
+        print(f"{args.budgets:,} budgets: first pass {first:.2f} s ({fired:,} alerts fired); "
+              f"steady passes: with the closed periods of the 7-day lookback {full:.2f} s "
+              f"({again} fired, {full / TARGET_SECONDS:.2f} of the {TARGET_SECONDS:.0f} s "
+              f"target), current periods only {current:.2f} s "
+              f"({current / TARGET_SECONDS:.2f} of it)")
         factory = EventFactory(seed=3)
         plain = factory.payloads(args.events, now - timedelta(minutes=20),
                                  timedelta(minutes=15))
@@ -141,9 +151,9 @@ def main() -> None:
         stop = threading.Event()
         passes = [0]
 
-        def loop() -> None:
+        def loop() -> None:  # what the alerts worker does, back to back instead of every 30 s
             while not stop.is_set():
-                evaluate(storage, clock)
+                evaluate(storage, clock, closed=passes[0] % 10 == 0)
                 passes[0] += 1
 
         thread = threading.Thread(target=loop)

@@ -9,14 +9,15 @@ evaluators, restarts and late data can try to fire it as often as they like.
 
 The forecast threshold fires when the projected end-of-period value reaches the amount while
 the value itself is still below it. The projection is the value so far plus the run rate of the
-trailing 7 days (the scope's measure over the 168 whole hours before the current hour, per
-second) times the seconds left in the period.
+trailing 7 days (the scope's measure over the 7 whole UTC days before today, per second) times
+the seconds left in the period.
 
 Everything here is pure: values come from rollups (analytics_core.usecases.budgets).
 """
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta, tzinfo
@@ -161,6 +162,7 @@ class Alert:
 # -- periods ------------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=4096)  # an evaluation pass asks for the same few periods often
 def period_bounds(at: datetime, period: BudgetPeriod, tz: tzinfo) -> tuple[datetime, datetime]:
     """[start, end) in UTC of the zone-local period holding `at` (exact across DST changes and
     :30/:45 offsets: every local midnight is a 15-minute bucket edge)."""
@@ -179,8 +181,9 @@ def period_bounds(at: datetime, period: BudgetPeriod, tz: tzinfo) -> tuple[datet
     return start, end
 
 
+@functools.lru_cache(maxsize=256)
 def periods_to_check(now: datetime, period: BudgetPeriod, tz: tzinfo,
-                     lookback: timedelta) -> list[tuple[datetime, datetime]]:
+                     lookback: timedelta) -> tuple[tuple[datetime, datetime], ...]:
     """The current period and every earlier one that ended less than `lookback` ago (late
     events can still change those), oldest first."""
     current = period_bounds(now, period, tz)
@@ -191,7 +194,7 @@ def periods_to_check(now: datetime, period: BudgetPeriod, tz: tzinfo,
         if previous[1] <= now - lookback:
             break
         out.insert(0, previous)
-    return out
+    return tuple(out)
 
 
 # -- values -------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from datetime import date, datetime, timedelta
 from types import TracebackType
 from typing import Protocol, Self
 
-from analytics_core.budgets import Alert, Budget
+from analytics_core.budgets import Alert, AlertKind, Budget
 from analytics_core.events import UsageEvent
 from analytics_core.exports import ExportJob, ExportStatus
 from analytics_core.freshness import FreshnessMarker
@@ -430,6 +430,12 @@ class AlertStore(Protocol):
     def fired(self, org_id: uuid.UUID, since: datetime) -> builtins.list[Alert]:
         """The org's alerts of periods starting at or after `since` (what an evaluation pass
         checks before firing), by (budget, period start, kind, threshold)."""
+        ...
+
+    def fired_keys(self, org_id: uuid.UUID, since: datetime
+                   ) -> set[tuple[uuid.UUID, datetime, AlertKind, int]]:
+        """The identities (budget, period start, kind, threshold) of `fired(org_id, since)`:
+        what an evaluation pass checks, without reading whole alerts."""
         ...
 
     def page(self, org_id: uuid.UUID, *, limit: int,

@@ -137,6 +137,8 @@ def test_an_alert_identity_fires_once(uow_factory: UnitOfWorkFactory) -> None:
         assert uow.alerts.fired(budget.org_id, first.period_end) == [
             a for a in fired if a.period_start == first.period_end]
         assert uow.alerts.fired(new_id(), first.period_start) == []
+        assert uow.alerts.fired_keys(budget.org_id, first.period_start) == {
+            a.identity for a in fired}
 
 
 def test_concurrent_writers_fire_an_identity_once(uow_factory: UnitOfWorkFactory) -> None:

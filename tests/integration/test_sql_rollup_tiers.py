@@ -5,19 +5,22 @@ from __future__ import annotations
 import random
 import uuid
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import attrs
 import pytest
 import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from analytics_adapters.sql import SqlStorage
 from analytics_adapters.sql.convert import ROLLUP_COLUMNS, rollup_from_values
+from analytics_adapters.sql.rollup_query import read_plan
 from analytics_adapters.sql.rollups import SqlRollupStore
 from analytics_adapters.sql.schema import rollups_1d, rollups_1h
 from analytics_adapters.sql.sqlite_rollups import coarsen, floor_day, floor_hour
 from analytics_core.events import Status, UsageEvent
-from analytics_core.rollups import Rollup, build_rollups
+from analytics_core.rollups import Rollup, aggregate_rollups, build_rollups
 from analytics_core.timegrid import Grain, floor_bucket, period_end, period_start, zone
 from analytics_core.usecases.queries import GroupBy, group_series
 from tests.integration.sql_support import T0, event, fresh_storage
@@ -125,3 +128,41 @@ def test_aggregate_filters_models_and_clients_and_can_skip_latency(
     assert [c[2].invocations for c in cells] == [p.stats.invocations for p in expected]
     assert [c[2].cost for c in cells] == [p.stats.cost for p in expected]
     assert all(c[2].sketch.count == 0 and not c[2].error_codes for c in cells)
+
+
+ZONES = ["UTC", "America/New_York", "Asia/Kolkata", "Asia/Kathmandu", "Australia/Lord_Howe"]
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@given(zones=st.lists(st.sampled_from(ZONES), min_size=1, max_size=3, unique=True),
+       grains=st.lists(st.sampled_from([Grain.HOUR, Grain.DAY]), min_size=1, max_size=2),
+       cut=st.integers(0, 2 * 24 * 4), group_by=st.sampled_from(["model", "client", "none"]))
+def test_any_union_of_zone_edges_reads_exactly_the_base_merge(
+    loaded: tuple[SqlStorage, uuid.UUID, list[UsageEvent]], zones: list[str],
+    grains: list[Grain], cut: int, group_by: str,
+) -> None:
+    """Edges of several zones and grains at once (what budget evaluation reads), cut at a
+    random 15-minute edge: day, hour and base tiers mixed give the core's merge exactly."""
+    storage, org, _ = loaded
+    edges = sorted({e for tz in zones for grain in grains
+                    for e in boundaries(START, START + timedelta(days=3), grain, tz)}
+                   | {floor_bucket(START) + timedelta(minutes=15 * cut)})
+    with storage.unit_of_work() as uow:
+        base = uow.rollups.query(org, edges[0], edges[-1])
+        cells = uow.rollups.aggregate(org, edges, group_by=group_by)
+    assert cells == aggregate_rollups(base, edges, group_by)
+
+
+def test_the_read_plan_takes_whole_days_and_hours_between_edges() -> None:
+    """A Kathmandu day (18:15 to 18:15 UTC) and the next midnight: base up to the hour, hours
+    to midnight, a whole UTC day, then hours and base to the edge."""
+    day = datetime(2026, 12, 1, tzinfo=UTC)
+    edges = [day - timedelta(hours=5, minutes=45), day + timedelta(hours=42, minutes=15)]
+    plan = {table.name: ranges for table, _, ranges in read_plan(edges)}
+    assert plan == {
+        "rollups_1d": [(day, day + timedelta(days=1))],
+        "rollups_1h": [(day - timedelta(hours=5), day),
+                       (day + timedelta(days=1), day + timedelta(hours=42))],
+        "rollups_15m": [(day - timedelta(hours=5, minutes=45), day - timedelta(hours=5)),
+                        (day + timedelta(hours=42), day + timedelta(hours=42, minutes=15))],
+    }

@@ -79,10 +79,10 @@ def test_periods_to_check_reach_back_over_the_lookback() -> None:
     """The current day and the days that ended within 2 days, oldest first."""
     now = utc(2026, 12, 3, 10)
     got = periods_to_check(now, BudgetPeriod.DAY, UTC, timedelta(days=2))
-    assert got == [(utc(2026, 12, 1), utc(2026, 12, 2)), (utc(2026, 12, 2), utc(2026, 12, 3)),
-                   (utc(2026, 12, 3), utc(2026, 12, 4))]
-    assert periods_to_check(now, BudgetPeriod.MONTH, UTC, timedelta(days=2)) == [
-        (utc(2026, 12, 1), utc(2027, 1, 1))]
+    assert got == ((utc(2026, 12, 1), utc(2026, 12, 2)), (utc(2026, 12, 2), utc(2026, 12, 3)),
+                   (utc(2026, 12, 3), utc(2026, 12, 4)))
+    assert periods_to_check(now, BudgetPeriod.MONTH, UTC, timedelta(days=2)) == (
+        (utc(2026, 12, 1), utc(2027, 1, 1)),)
 
 
 # -- values -------------------------------------------------------------------------------
@@ -199,13 +199,14 @@ class World:
                                 attribution=ATTRIBUTION)
 
     def ingest(self, *events: tuple[datetime, int], team: str = "search",
-               client: str = "app") -> None:
+               client: str = "app", actor: uuid.UUID | None = None) -> None:
         """Events (occurred at, cost in cents) of the org's model."""
         messages = [RawMessage(json.dumps({
             "eventId": str(uuid.uuid4()), "orgId": str(self.org), "modelId": str(self.model),
             "occurredAt": at.isoformat(), "status": "success", "latencyMs": 10,
             "inputTokens": 100, "outputTokens": 10, "costEstimateCents": cents,
             "clientId": client, "metadata": {"team": team},
+            **({"actorId": str(actor)} if actor else {}),
         }).encode()) for at, cents in events]
         result = ingest_batch(messages, source="http", uow_factory=self.uow_factory,
                               clock=self.clock, ids=self.ids, attribution=ATTRIBUTION)
@@ -318,8 +319,20 @@ def test_scopes_read_their_own_part_of_the_org(scope: dict[str, str],
     assert [a.threshold for a in w.evaluate().fired] == expected
 
 
-def test_model_and_actor_scopes() -> None:
-    """A model scope counts that model only; other scopes of the org are separate budgets."""
+def test_an_actor_scope_counts_that_actor_only() -> None:
+    """Two actors spend 60 each: the actor's budget of 100 reaches 50 %, not 100 %."""
+    now = utc(2026, 12, 3, 12)
+    w = World.at(now)
+    alice, bob = uuid.uuid4(), uuid.uuid4()
+    w.budget(scope={"type": "actor", "actorId": str(alice)}, measure="reportedCost",
+             amount=100, thresholds=[50, 100], forecast=False)
+    w.ingest((now - timedelta(hours=2), 60), actor=alice)
+    w.ingest((now - timedelta(hours=1), 60), actor=bob)
+    assert [a.threshold for a in w.evaluate().fired] == [50]
+
+
+def test_a_model_scope_counts_that_model_only() -> None:
+    """Two budgets on two models: only the one whose model spent fires."""
     now = utc(2026, 12, 3, 12)
     w = World.at(now)
     w.budget(scope={"type": "model", "modelId": str(w.model)}, measure="invocations",

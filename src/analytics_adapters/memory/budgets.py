@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 import attrs
 
 from analytics_adapters.memory.repositories import Repository
-from analytics_core.budgets import Alert, Budget
+from analytics_core.budgets import Alert, AlertKind, Budget
 from analytics_core.errors import Conflict
 from analytics_core.rules import ReliabilityRule, RuleTransition
 from analytics_core.webhooks import (
@@ -83,6 +83,11 @@ class InMemoryAlertStore(Repository):
         return sorted((a for a in self._db.alerts.values()
                        if a.org_id == org_id and a.period_start >= since),
                       key=lambda a: (a.budget_id, a.period_start, a.kind, a.threshold))
+
+    def fired_keys(self, org_id: uuid.UUID, since: datetime
+                   ) -> set[tuple[uuid.UUID, datetime, AlertKind, int]]:
+        """The identities of the org's alerts of periods starting at or after `since`."""
+        return {a.identity for a in self.fired(org_id, since)}
 
     def page(self, org_id: uuid.UUID, *, limit: int,
              before: tuple[datetime, uuid.UUID] | None = None,

@@ -71,16 +71,16 @@ class SqlAttributionStore(SqlRecordRepository):
         """Stats merged per (period, value of `dimension`), ordered by (period, value)."""
         if len(boundaries) < 2:
             return []
-        table = table_for(boundaries, ATTRIBUTION)
         prefix = group_of(dimension, "")
         conn = self._read()
         if self._postgres:
-            cells = merge_in_postgres(conn, table, org_id, boundaries, group_by="client",
+            cells = merge_in_postgres(conn, ATTRIBUTION, org_id, boundaries, group_by="client",
                                       model_ids=model_ids, client_ids=(), latency=latency,
                                       client_prefix=prefix)
         else:
-            rows = rollup_rows(conn, table, org_id, boundaries[0], boundaries[-1],
-                               model_ids=model_ids, client_ids=(), client_prefix=prefix)
+            rows = rollup_rows(conn, table_for(boundaries, ATTRIBUTION), org_id,
+                               boundaries[0], boundaries[-1], model_ids=model_ids,
+                               client_ids=(), client_prefix=prefix)
             cells = aggregate_rollups(rows, boundaries, "client", latency)
         return [(start, value_of(group or SEPARATOR), stats) for start, group, stats in cells]
 

@@ -154,6 +154,16 @@ class SqlAlertStore(SqlRecordRepository):
         return [_alert(r) for r in rows]
 
     @translated
+    def fired_keys(self, org_id: uuid.UUID, since: datetime
+                   ) -> set[tuple[uuid.UUID, datetime, AlertKind, int]]:
+        """The identities of the org's alerts of periods starting at or after `since` (the
+        primary key's columns only)."""
+        t = alerts.c
+        rows = self._read().execute(sa.select(t.budget_id, t.period_start, t.kind, t.threshold)
+                                    .where(t.org_id == org_id, t.period_start >= since))
+        return {(b, start, AlertKind(kind), int(n)) for b, start, kind, n in rows}
+
+    @translated
     def page(self, org_id: uuid.UUID, *, limit: int,
              before: tuple[datetime, uuid.UUID] | None = None,
              budget_id: uuid.UUID | None = None) -> builtins.list[Alert]:

@@ -1,17 +1,21 @@
 """Rollups merged per (period, group) for usage and reliability series.
 
-The caller gives period boundaries (computed in the core, exact in any zone); the coarsest
-table whose buckets align with every boundary is read: day tier, hour tier or the 15-minute
-base. PostgreSQL sums counters, sketches and error codes in SQL and returns one small row per
-(period, group, bin); SQLite (embedded scale) merges the rows in Python with the core's
-`merge_stats`.
+The caller gives period boundaries (computed in the core, exact in any zone). On PostgreSQL
+each UTC day of the window is read from the day tier when no boundary falls inside it, each
+remaining hour from the hour tier when none falls inside that, and only what is left from the
+15-minute base (`read_plan`): a month in Asia/Kathmandu reads ~30 day rows per group and two
+partial days, not ~2,900 base rows. PostgreSQL sums counters, sketches and error codes in SQL
+per tier and returns one small row per (period, group, bin); the tiers' cells are merged with
+the core's `merge_stats`. SQLite (embedded scale) reads the coarsest table aligned with every
+boundary and merges the rows in Python.
 """
 
 from __future__ import annotations
 
+import bisect
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -25,6 +29,7 @@ from analytics_core.rollups import (
     RollupStats,
     extra_fields,
     merge_error_codes,
+    merge_stats,
 )
 from analytics_core.sketch import LatencySketch
 
@@ -47,14 +52,54 @@ def table_for(boundaries: Sequence[datetime], family: RollupFamily = ROLLUPS) ->
     return family.base
 
 
+_BASE = 900
+
+
+def read_plan(boundaries: Sequence[datetime], family: RollupFamily = ROLLUPS
+              ) -> list[tuple[sa.Table, int, list[tuple[datetime, datetime]]]]:
+    """What to read from each table of the family to cover [boundaries[0], boundaries[-1]):
+    (table, bucket seconds, ranges of bucket starts [lo, hi)), contiguous ranges merged. A
+    day (hour) bucket is read from its tier when no boundary falls strictly inside it, so
+    every bucket read lies in one period."""
+    edges = sorted(int(b.timestamp()) for b in boundaries)
+    first, last = edges[0], edges[-1]
+
+    def clean(start: int, size: int) -> bool:
+        i = bisect.bisect_right(edges, start)
+        return start + size <= last and (i == len(edges) or edges[i] >= start + size)
+
+    ranges: dict[int, list[list[int]]] = {_DAY: [], _HOUR: [], _BASE: []}
+    t = first
+    while t < last:
+        size = next(s for s in (_DAY, _HOUR, _BASE) if (t % s == 0 and clean(t, s))
+                    or s == _BASE)
+        runs = ranges[size]
+        if runs and runs[-1][1] == t:
+            runs[-1][1] = t + size
+        else:
+            runs.append([t, t + size])
+        t += size
+    tables = {_DAY: family.day, _HOUR: family.hour, _BASE: family.base}
+    return [(tables[size], size, [(_utc(lo), _utc(hi)) for lo, hi in runs])
+            for size, runs in ranges.items() if runs]
+
+
+def _utc(seconds: int) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
 def prefix_end(prefix: str) -> str:
     """The least text above every text starting with `prefix` (C collation: code points)."""
     return prefix[:-1] + chr(ord(prefix[-1]) + 1)
 
 
 def _where(table: str, model_ids: Sequence[uuid.UUID], client_ids: Sequence[str],
-           client_prefix: str) -> str:
+           client_prefix: str, *, runs: int = 1) -> str:
     clauses = ["org_id = %(org)s", "bucket_start >= %(lo)s", "bucket_start < %(hi)s"]
+    if runs > 1:  # several runs of buckets: an index range scan each (a BitmapOr)
+        clauses.append("(" + " OR ".join(
+            f"bucket_start >= %(lo{i})s AND bucket_start < %(hi{i})s" for i in range(runs))
+            + ")")
     if model_ids:
         clauses.append("model_id = ANY(%(models)s)")
     if client_ids:
@@ -64,11 +109,12 @@ def _where(table: str, model_ids: Sequence[uuid.UUID], client_ids: Sequence[str]
     return f"FROM {table} WHERE " + " AND ".join(clauses)
 
 
-def _pg_sql(table: str, group_by: str, model_ids: Sequence[uuid.UUID],
-            client_ids: Sequence[str], client_prefix: str = "") -> tuple[str, str, str]:
+def _pg_sql(table: str, group_by: str, model_ids: Sequence[uuid.UUID],  # noqa: PLR0917
+            client_ids: Sequence[str], client_prefix: str = "", runs: int = 1
+            ) -> tuple[str, str, str]:
     period = "width_bucket(bucket_start, %(bounds)s::timestamptz[])"
     group = _GROUP_SQL[group_by]
-    source = _where(table, model_ids, client_ids, client_prefix)
+    source = _where(table, model_ids, client_ids, client_prefix, runs=runs)
     # sum(bigint) is numeric: exact past the int64 range (a window of many full days), read
     # back as int below. A cast to int8 here would turn such a window into an error.
     counters = (
@@ -95,19 +141,37 @@ def _pg_sql(table: str, group_by: str, model_ids: Sequence[uuid.UUID],
 
 
 def merge_in_postgres(
-    conn: sa.Connection, table: sa.Table, org_id: uuid.UUID, boundaries: Sequence[datetime],
-    *, group_by: str, model_ids: Sequence[uuid.UUID], client_ids: Sequence[str],
-    latency: bool, client_prefix: str = "",
+    conn: sa.Connection, family: RollupFamily, org_id: uuid.UUID,
+    boundaries: Sequence[datetime], *, group_by: str, model_ids: Sequence[uuid.UUID],
+    client_ids: Sequence[str], latency: bool, client_prefix: str = "",
 ) -> list[Cell]:
-    """Sum counters (and, with `latency`, sketch bins and error codes) per cell in SQL; a
-    `client_prefix` keeps the rows whose client_id starts with it."""
-    counters_sql, bins_sql, codes_sql = _pg_sql(table.name, group_by, model_ids, client_ids,
-                                                client_prefix)
-    params: dict[str, Any] = {
-        "org": org_id, "lo": boundaries[0], "hi": boundaries[-1], "bounds": list(boundaries),
-        "models": list(model_ids), "clients": list(client_ids), "key_lo": client_prefix,
-        "key_hi": prefix_end(client_prefix) if client_prefix else "",
-    }
+    """Sum counters (and, with `latency`, sketch bins and error codes) per cell in SQL, each
+    tier of the `read_plan` on its own, then merge the tiers' cells; a `client_prefix` keeps
+    the rows whose client_id starts with it."""
+    parts: dict[tuple[int, str | None], list[RollupStats]] = {}
+    for table, _, ranges in read_plan(boundaries, family):
+        sqls = _pg_sql(table.name, group_by, model_ids, client_ids, client_prefix, len(ranges))
+        params: dict[str, Any] = {
+            "org": org_id, "lo": ranges[0][0], "hi": ranges[-1][1],
+            **{f"lo{i}": lo for i, (lo, _) in enumerate(ranges)},
+            **{f"hi{i}": hi for i, (_, hi) in enumerate(ranges)},
+            "bounds": list(boundaries), "models": list(model_ids),
+            "clients": list(client_ids), "key_lo": client_prefix,
+            "key_hi": prefix_end(client_prefix) if client_prefix else "",
+        }
+        for key, stats in _cells(conn, sqls, params, latency):
+            parts.setdefault(key, []).append(stats)
+    cells = [(boundaries[p - 1], None if g is None else str(g),
+              stats[0] if len(stats) == 1 else merge_stats(stats))
+             for (p, g), stats in parts.items()]
+    cells.sort(key=lambda c: (c[0], c[1] or ""))
+    return cells
+
+
+def _cells(conn: sa.Connection, sqls: tuple[str, str, str], params: dict[str, Any],
+           latency: bool) -> list[tuple[tuple[int, str | None], RollupStats]]:
+    """(period index, group) and stats of one tier's read."""
+    counters_sql, bins_sql, codes_sql = sqls
     bins: dict[tuple[int, str | None], dict[int, int]] = {}
     codes: dict[tuple[int, str | None], dict[str, int]] = {}
     with driver(conn).cursor(binary=True) as cur:
@@ -118,17 +182,15 @@ def merge_in_postgres(
                 bins[(p, g)] = dict(zip(indexes, counts, strict=True))
             for p, g, code, n in cur.execute(codes_sql, params):
                 codes.setdefault((p, g), {})[code] = n
-    cells = []
+    out = []
     for p, g, *sums in counters:
         row = [p, g, *(None if v is None else int(v) for v in sums)]
-        stats = RollupStats(
+        out.append(((p, g), RollupStats(
             invocations=row[2], success=row[3], errors=row[4], timeouts=row[5],
             throttled=row[6], input_tokens=row[7], output_tokens=row[8], cost=Cents(row[9]),
             latency_sum=row[10], latency_min=row[11], latency_max=row[12],
             sketch=LatencySketch(row[13], bins.get((p, g), {})) if latency else LatencySketch(),
             error_codes=merge_error_codes({}, codes.get((p, g), {})),
             **extra_fields(row[14:]),
-        )
-        cells.append((boundaries[p - 1], None if g is None else str(g), stats))
-    cells.sort(key=lambda c: (c[0], c[1] or ""))
-    return cells
+        )))
+    return out

@@ -139,13 +139,12 @@ class SqlRollupStore(SqlRepository):
             raise ValueError(f"group_by must be one of {GROUPS}")
         if len(boundaries) < 2:
             return []
-        table = table_for(boundaries)
         conn = self._read()
         if self._postgres:
-            return merge_in_postgres(conn, table, org_id, boundaries, group_by=group_by,
+            return merge_in_postgres(conn, ROLLUPS, org_id, boundaries, group_by=group_by,
                                      model_ids=model_ids, client_ids=client_ids,
                                      latency=latency)
-        rows = rollup_rows(conn, table, org_id, boundaries[0], boundaries[-1],
+        rows = rollup_rows(conn, table_for(boundaries), org_id, boundaries[0], boundaries[-1],
                            model_ids=model_ids, client_ids=client_ids)
         return aggregate_rollups(rows, boundaries, group_by, latency)
 

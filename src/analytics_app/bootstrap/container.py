@@ -88,7 +88,7 @@ def _restate(use_cases: UseCases) -> Callable[[int], int]:
     return lambda n: use_cases.run_restatements(max_batches=n)
 
 
-def _evaluate(use_cases: UseCases) -> Callable[[], Evaluation]:
+def _evaluate(use_cases: UseCases) -> Callable[[bool], Evaluation]:
     """One budget evaluation pass per call (the alerts worker's round)."""
     return use_cases.evaluate_budgets
 

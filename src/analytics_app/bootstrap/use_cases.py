@@ -347,11 +347,12 @@ class UseCases:
         return rules.get_rule(org_id, rule_id, uow_factory=self.ports.uow_factory,
                               clock=self.ports.clock)
 
-    def evaluate_budgets(self) -> budgets.Evaluation:
-        """One evaluation pass over every budget (the alerts worker's round)."""
+    def evaluate_budgets(self, closed: bool = True) -> budgets.Evaluation:
+        """One evaluation pass over every budget and rule (the alerts worker's round);
+        `closed=False` reads only each budget's current period."""
         p = self.ports
         return budgets.evaluate_budgets(uow_factory=p.uow_factory, clock=p.clock,
-                                        progress=p.progress, ids=p.ids)
+                                        progress=p.progress, ids=p.ids, closed=closed)
 
     # -- webhooks ----------------------------------------------------------------------------
 

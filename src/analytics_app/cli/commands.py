@@ -361,7 +361,7 @@ def alerts(args: argparse.Namespace, settings: Settings) -> int:
             application.prepare()
             loop = application.alert_worker()
             if args.once:
-                result = loop.run_round()
+                result = loop.run_round(closed=True)
                 sent = loop.deliver()
                 if result.deferred is not None:
                     print(f"deferred: freshness is {result.deferred.status.value} (complete "

@@ -21,6 +21,7 @@ from analytics_core.webhooks import DeliveryStatus
 log = logging.getLogger("analytics.alerts")
 
 DEFAULT_INTERVAL_SECONDS = 30.0
+CLOSED_PERIODS_EVERY_SECONDS = 300.0  # closed periods (late events only) are re-read this often
 DEFAULT_POLL_SECONDS = 2.0
 MAX_ERROR_BACKOFF_SECONDS = 60.0
 MAX_DELIVERY_ROUNDS_PER_TICK = 10
@@ -35,7 +36,7 @@ class AlertWorker:
     pass. Errors are logged, retried with backoff, and never end the loop. `stop()` ends it
     after the work in hand."""
 
-    def __init__(self, evaluate: Callable[[], Evaluation], *,
+    def __init__(self, evaluate: Callable[[bool], Evaluation], *,
                  deliver: Callable[[], DeliveryRound] = _no_deliveries,
                  interval_seconds: float = DEFAULT_INTERVAL_SECONDS,
                  poll_seconds: float = DEFAULT_POLL_SECONDS) -> None:
@@ -45,6 +46,7 @@ class AlertWorker:
         self._poll = min(poll_seconds, interval_seconds)
         self._stopping = threading.Event()
         self._next_evaluation = 0.0  # monotonic seconds; 0 evaluates at once
+        self._next_closed = 0.0  # when a pass next re-reads the closed periods too
 
     @property
     def stopping(self) -> bool:
@@ -55,14 +57,20 @@ class AlertWorker:
         """Ask the loop to return after the work in hand (callable from a signal handler)."""
         self._stopping.set()
 
-    def run_round(self) -> Evaluation:
-        """One evaluation pass, counted in the metrics and logged when it fires or defers."""
+    def run_round(self, closed: bool | None = None) -> Evaluation:
+        """One evaluation pass, counted in the metrics and logged when it fires or defers.
+        It re-reads the closed periods of the late lookback too when `closed`, or (None) when
+        the last pass that did was CLOSED_PERIODS_EVERY_SECONDS ago."""
+        if closed is None:
+            closed = time.monotonic() >= self._next_closed
         started = time.perf_counter()
         try:
-            result = self._evaluate()
+            result = self._evaluate(closed)
         except Exception:
             metrics.observe_evaluation("failed", time.perf_counter() - started, 0, ())
             raise
+        if closed and result.deferred is None:
+            self._next_closed = time.monotonic() + CLOSED_PERIODS_EVERY_SECONDS
         outcome = "deferred" if result.deferred is not None else "evaluated"
         metrics.observe_evaluation(outcome, time.perf_counter() - started, result.budgets,
                                    ((a.kind.value, a.late) for a in result.fired),

@@ -2,13 +2,15 @@
 
 Evaluation (`evaluate_budgets`, run by the alerts worker at least once a minute) reads each
 budget's value from the rollups, for the current period and the periods that ended within the
-late lookback, and fires every threshold reached. Firing is an insert that the store keeps only
-once per identity (budget, period start, kind, threshold), in the transaction of that budget, so
-any number of evaluators can run at once, crash and restart, and late events that push a closed
-period over a threshold fire it once, marked late. While the pipeline's freshness is not
-`fresh`, nothing is evaluated: a value that lags could fire too late or a forecast too early.
-Each fired alert gets one webhook delivery per enabled endpoint of its org, in the same
-transaction (analytics_core.webhooks).
+late lookback, and fires every threshold reached; the same pass evaluates the reliability rules
+(analytics_core.usecases.rules). Per org, one read transaction computes what is due, then (only
+when something is) one write transaction fires it: firing is an insert that the store keeps
+only once per identity (budget, period start, kind, threshold), so any number of evaluators can
+run at once, crash and restart, and late events that push a closed period over a threshold fire
+it once, marked late. While the pipeline's freshness is not `fresh`, nothing is evaluated: a
+value that lags could fire too late or a forecast too early. Each fired alert gets one webhook
+delivery per enabled endpoint of its org, in the write transaction that fired it
+(analytics_core.webhooks).
 """
 
 from __future__ import annotations
@@ -249,10 +251,12 @@ def _view(budget: Budget, period: tuple[datetime, datetime], reader: _Reader,  #
 
 def evaluate_budgets(*, uow_factory: UnitOfWorkFactory, clock: Clock,
                      progress: PipelineProgress, ids: IdGenerator,
-                     lookback: timedelta = LATE_LOOKBACK) -> Evaluation:
+                     lookback: timedelta = LATE_LOOKBACK, closed: bool = True) -> Evaluation:
     """One pass over every budget and reliability rule: fire the budget thresholds reached
     (each at most once per budget and period) and the rules' transitions (each once), or
-    nothing while freshness is not `fresh`."""
+    nothing while freshness is not `fresh`. With `closed=False` only the current period of
+    each budget is read (the alerts worker re-reads the closed periods of the lookback, where
+    only late events can change anything, every few minutes)."""
     freshness = current_freshness(progress, clock)
     with uow_factory() as uow:
         budgets = uow.budgets.all()
@@ -269,7 +273,8 @@ def evaluate_budgets(*, uow_factory: UnitOfWorkFactory, clock: Clock,
         by_org.setdefault(r.org_id, ([], []))[1].append(r)
     for org_id, (org_budgets, org_rules) in by_org.items():
         with uow_factory() as uow:  # one read per org and grouping, shared by its budgets
-            due = _due_in_org(org_budgets, uow, now, freshness, ids, lookback)
+            due = _due_in_org(org_budgets, uow, now, freshness, ids,
+                              lookback if closed else timedelta(0))
             turning = rules.due_transitions(org_rules, uow, now, ids)
         if due or turning:  # then a write unit that begins with its first write (SQLite)
             with uow_factory() as uow:
@@ -301,8 +306,7 @@ def _due_in_org(budgets: Sequence[Budget], uow: UnitOfWork, now: datetime,  # no
     if not plans:
         return []
     since = min(periods[0][0] for periods in plans.values())
-    done = {(a.budget_id, a.period_start, a.kind, a.threshold)
-            for a in uow.alerts.fired(budgets[0].org_id, since)}
+    done = uow.alerts.fired_keys(budgets[0].org_id, since)
     return [(alert, b) for b in budgets if b.budget_id in plans
             for alert in _due(b, plans[b.budget_id], reader, done, now, freshness, ids)]
 
@@ -344,9 +348,9 @@ _TRAILING = ""  # the window class of forecast windows (zones are never empty)
 
 
 def _trailing_window(now: datetime) -> tuple[datetime, datetime]:
-    """The forecast's trailing window: the 168 whole hours (7 days) before now, hour-aligned so
-    that it is read from the hour tier."""
-    end = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    """The forecast's trailing window: the 7 whole UTC days before today (read from the day
+    tier)."""
+    end = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     return end - FORECAST_WINDOW, end
 
 
@@ -370,7 +374,7 @@ class _Reader:
     def want(self, budget: Budget, period: tuple[datetime, datetime], now: datetime) -> None:
         """Register a period of the budget (and its forecast window) before reading."""
         grouping = _grouping(budget)
-        self._edges.setdefault((budget.org_id, grouping, budget.tz), set()).update(period)
+        self._edges.setdefault((budget.org_id, grouping, _TRAILING), set()).update(period)
         self._edges.setdefault((budget.org_id, grouping, _TRAILING), set()).update(
             _trailing_window(now))
 
@@ -394,7 +398,7 @@ class _Reader:
     def value(self, budget: Budget, start: datetime, end: datetime,
               window: str | None = None) -> int:
         """The budget's value over [start, end), a window registered with `want`."""
-        key = (budget.org_id, _grouping(budget), budget.tz if window is None else window)
+        key = (budget.org_id, _grouping(budget), _TRAILING)
         edges, cells = self._cells(key)
         scope, total = budget.scope, 0
         for edge in edges[bisect.bisect_left(edges, start):bisect.bisect_left(edges, end)]:
