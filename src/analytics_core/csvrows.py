@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from analytics_core.events import TOKEN_DETAIL_NAMES as TOKEN_DETAIL_COLUMNS
 
@@ -16,11 +17,12 @@ USAGE_COLUMNS: tuple[str, ...] = (
 EVENT_COLUMNS: tuple[str, ...] = (
     "event_id", "org_id", "model_id", "occurred_at", "status", "latency_ms", "input_tokens",
     "output_tokens", "cost_estimate_cents", "actor_id", "client_id", "error_code", "model_name",
-    "client_name", *TOKEN_DETAIL_COLUMNS,
+    "client_name", *TOKEN_DETAIL_COLUMNS, "metadata",
 )
 """Columns added later come after the ones before them, which keep their positions: the name
-columns (the registry's names when the export ran; empty when unnamed), then the token
-categories (zero for events that reported none)."""
+columns (the registry's names when the export ran; empty when unnamed), the token categories
+(zero for events that reported none), then the event's metadata as compact JSON with sorted
+keys (empty when it has none)."""
 
 _DANGEROUS_FIRST = ("=", "+", "-", "@", "\t", "\r")
 _FORMULA = frozenset("=+-@")
@@ -45,6 +47,15 @@ def neutralise(cell: str) -> str:
     if first and (first in _FORMULA or unicodedata.normalize("NFKC", first)[:1] in _FORMULA):
         return "'" + cell
     return cell
+
+
+_METADATA_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def metadata_json(metadata: Mapping[str, str]) -> str:
+    """An event's metadata as one cell: compact JSON, keys sorted, UTF-8 text as written; empty
+    when there is none. The cell starts with `{`, so it never reads as a formula."""
+    return _METADATA_JSON.encode(dict(metadata)) if metadata else ""
 
 
 def text_row(values: Sequence[object]) -> list[str]:

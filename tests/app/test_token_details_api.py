@@ -86,7 +86,7 @@ def test_exports_carry_the_categories_after_the_earlier_columns(
         download = client.simulate_get(f"{url}/{job_id}/download", headers=admin_of_a)
         assert download.status_code == 200, download.text
         rows = list(csv.DictReader(io.StringIO(download.text)))
-        assert tuple(rows[0])[-7 if kind == "usage" else -5:][:5] == COLUMNS
+        assert tuple(rows[0])[-7 if kind == "usage" else -6:][:5] == COLUMNS
         counts = [tuple(int(r[c]) for c in COLUMNS) for r in rows]
         if kind == "usage":
             assert counts == [(60, 30, 10, 25, 15)]

@@ -59,6 +59,7 @@ QUARTER = timedelta(minutes=15)
 DAY = 86_400
 STATUSES = ("success", "error", "timeout", "throttled")
 CLIENTS = (None, "app-1", '=HYPERLINK("http://x")', "-svc", "@ops")
+METADATA = ({}, {"team": "search"}, {"feature": "=cmd()", "team": "ads", "é": "ü"})
 MODELS = 4
 GRAINS = (("hourly", "hour"), ("daily", "day"), ("monthly", "month"))
 UNITS = Decimal("0.0001")
@@ -77,6 +78,7 @@ class Spec:
     cost: Decimal
     second: int  # relative to the window start
     other_org: bool
+    metadata: int = 0  # index into METADATA
 
 
 @attrs.frozen
@@ -105,6 +107,7 @@ def specs(length: int) -> st.SearchStrategy[Spec]:
         input_tokens=st.integers(0, 200_000), output_tokens=st.integers(0, 50_000),
         cost=st.decimals(min_value=0, max_value=Decimal("5000"), places=6), second=seconds,
         other_org=st.integers(0, 5).map(lambda n: n == 0),
+        metadata=st.integers(0, len(METADATA) - 1),
     )
 
 
@@ -195,6 +198,8 @@ def payload(spec: Spec, org: uuid.UUID, other: uuid.UUID, models: Sequence[uuid.
     }
     if spec.client is not None:
         body["clientId"] = spec.client
+    if METADATA[spec.metadata]:
+        body["metadata"] = METADATA[spec.metadata]
     return body
 
 
@@ -341,8 +346,12 @@ def check_events_export(world: World, org: uuid.UUID, scenario: Scenario,
                          r["cost_estimate_cents"]) for r in rows])
     assert summed == manifest_totals(manifest) == raw_totals(events)
     clients = {e["eventId"]: e.get("clientId") for e in events}
+    metadata = {e["eventId"]: e.get("metadata", {}) for e in events}
     for r in rows:
         assert r["client_id"] == neutralise(clients[r["event_id"]] or "")
+        # The metadata column: the event's metadata as compact JSON with sorted keys, empty
+        # when it has none (never a formula: JSON objects start with `{`).
+        assert (json.loads(r["metadata"]) if r["metadata"] else {}) == metadata[r["event_id"]]
 
 
 # Each example ingests, queries six times and runs four exports: a fifth of the profile's

@@ -94,10 +94,10 @@ def test_usage_columns_follow_the_spec_order() -> None:
 
 def test_event_columns_cover_the_event_fields() -> None:
     """The raw-event CSV has one column per exported event field, without duplicates, then the
-    model's and the client's names, then the token categories."""
-    assert len(set(EVENT_COLUMNS)) == len(EVENT_COLUMNS) == 19
+    model's and the client's names, then the token categories, then the metadata."""
+    assert len(set(EVENT_COLUMNS)) == len(EVENT_COLUMNS) == 20
     assert EVENT_COLUMNS[0] == "event_id"
     assert EVENT_COLUMNS[12:14] == ("model_name", "client_name")
     assert EVENT_COLUMNS[14:] == ("cache_read_tokens", "cache_write_tokens",
                                   "audio_input_tokens", "reasoning_tokens",
-                                  "audio_output_tokens")
+                                  "audio_output_tokens", "metadata")

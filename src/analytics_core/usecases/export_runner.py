@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 import attrs
 
-from analytics_core.csvrows import EVENT_COLUMNS, USAGE_COLUMNS, text_row
+from analytics_core.csvrows import EVENT_COLUMNS, USAGE_COLUMNS, metadata_json, text_row
 from analytics_core.errors import Conflict, StoreUnavailable
 from analytics_core.events import TOKEN_DETAIL_KEYS, UsageEvent
 from analytics_core.exports import (
@@ -136,7 +136,7 @@ def _event_rows(
                 e.event_id, e.org_id, e.model_id, isoformat(e.occurred_at, tz), e.status.value,
                 e.latency_ms, e.input_tokens, e.output_tokens, e.cost.exact_str(), e.actor_id,
                 e.client_id, e.error_code, names.model(e.model_id), names.client(e.client_id),
-                *e.token_details.as_tuple(),
+                *e.token_details.as_tuple(), metadata_json(e.metadata),
             ])
         tally.totals = tally.totals.merge(stats_of(batch))
 
