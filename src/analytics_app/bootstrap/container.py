@@ -60,7 +60,7 @@ from analytics_app.workers.alerts import AlertWorker
 from analytics_app.workers.export import ExportWorker, WorkerTiming
 from analytics_core.attribution import AttributionSettings
 from analytics_core.ports import Clock, FreshnessCache, HealthCheck, ObjectStore, UnitOfWorkFactory
-from analytics_core.usecases.budgets import Evaluation
+from analytics_core.usecases.budgets import Closed, Evaluation
 from analytics_core.usecases.export_runner import (
     ExportRunner,
     ExportSettings,
@@ -88,7 +88,7 @@ def _restate(use_cases: UseCases) -> Callable[[int], int]:
     return lambda n: use_cases.run_restatements(max_batches=n)
 
 
-def _evaluate(use_cases: UseCases) -> Callable[[bool], Evaluation]:
+def _evaluate(use_cases: UseCases) -> Callable[[Closed], Evaluation]:
     """One budget evaluation pass per call (the alerts worker's round)."""
     return use_cases.evaluate_budgets
 

@@ -347,9 +347,9 @@ class UseCases:
         return rules.get_rule(org_id, rule_id, uow_factory=self.ports.uow_factory,
                               clock=self.ports.clock)
 
-    def evaluate_budgets(self, closed: bool = True) -> budgets.Evaluation:
+    def evaluate_budgets(self, closed: budgets.Closed = True) -> budgets.Evaluation:
         """One evaluation pass over every budget and rule (the alerts worker's round);
-        `closed=False` reads only each budget's current period."""
+        `closed` says whose closed periods of the late lookback are read too."""
         p = self.ports
         return budgets.evaluate_budgets(uow_factory=p.uow_factory, clock=p.clock,
                                         progress=p.progress, ids=p.ids, closed=closed)

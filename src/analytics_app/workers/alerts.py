@@ -14,14 +14,14 @@ import time
 from collections.abc import Callable
 
 from analytics_app.observability import metrics
-from analytics_core.usecases.budgets import Evaluation
+from analytics_core.usecases.budgets import Closed, Evaluation
 from analytics_core.usecases.webhooks import DeliveryRound
 from analytics_core.webhooks import DeliveryStatus
 
 log = logging.getLogger("analytics.alerts")
 
 DEFAULT_INTERVAL_SECONDS = 30.0
-CLOSED_PERIODS_EVERY_SECONDS = 300.0  # closed periods (late events only) are re-read this often
+CLOSED_PERIOD_SLOTS = 10  # each pass re-reads the closed periods of one org in ten
 DEFAULT_POLL_SECONDS = 2.0
 MAX_ERROR_BACKOFF_SECONDS = 60.0
 MAX_DELIVERY_ROUNDS_PER_TICK = 10
@@ -36,7 +36,7 @@ class AlertWorker:
     pass. Errors are logged, retried with backoff, and never end the loop. `stop()` ends it
     after the work in hand."""
 
-    def __init__(self, evaluate: Callable[[bool], Evaluation], *,
+    def __init__(self, evaluate: Callable[[Closed], Evaluation], *,
                  deliver: Callable[[], DeliveryRound] = _no_deliveries,
                  interval_seconds: float = DEFAULT_INTERVAL_SECONDS,
                  poll_seconds: float = DEFAULT_POLL_SECONDS) -> None:
@@ -46,7 +46,7 @@ class AlertWorker:
         self._poll = min(poll_seconds, interval_seconds)
         self._stopping = threading.Event()
         self._next_evaluation = 0.0  # monotonic seconds; 0 evaluates at once
-        self._next_closed = 0.0  # when a pass next re-reads the closed periods too
+        self._passes = 0  # passes so far: which share of orgs reads its closed periods
 
     @property
     def stopping(self) -> bool:
@@ -57,20 +57,21 @@ class AlertWorker:
         """Ask the loop to return after the work in hand (callable from a signal handler)."""
         self._stopping.set()
 
-    def run_round(self, closed: bool | None = None) -> Evaluation:
+    def run_round(self, closed: Closed | None = None) -> Evaluation:
         """One evaluation pass, counted in the metrics and logged when it fires or defers.
-        It re-reads the closed periods of the late lookback too when `closed`, or (None) when
-        the last pass that did was CLOSED_PERIODS_EVERY_SECONDS ago."""
+        Every budget's current period is read; the closed periods of the late lookback of
+        the orgs `closed` says, by default one org in CLOSED_PERIOD_SLOTS, in turn (so each
+        org's in every 10 passes: 5 minutes at the default interval)."""
         if closed is None:
-            closed = time.monotonic() >= self._next_closed
+            closed = (self._passes % CLOSED_PERIOD_SLOTS, CLOSED_PERIOD_SLOTS)
         started = time.perf_counter()
         try:
             result = self._evaluate(closed)
         except Exception:
             metrics.observe_evaluation("failed", time.perf_counter() - started, 0, ())
             raise
-        if closed and result.deferred is None:
-            self._next_closed = time.monotonic() + CLOSED_PERIODS_EVERY_SECONDS
+        if result.deferred is None:  # a deferred pass read nothing: its share goes next
+            self._passes += 1
         outcome = "deferred" if result.deferred is not None else "evaluated"
         metrics.observe_evaluation(outcome, time.perf_counter() - started, result.budgets,
                                    ((a.kind.value, a.late) for a in result.fired),

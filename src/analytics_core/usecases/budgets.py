@@ -251,12 +251,14 @@ def _view(budget: Budget, period: tuple[datetime, datetime], reader: _Reader,  #
 
 def evaluate_budgets(*, uow_factory: UnitOfWorkFactory, clock: Clock,
                      progress: PipelineProgress, ids: IdGenerator,
-                     lookback: timedelta = LATE_LOOKBACK, closed: bool = True) -> Evaluation:
+                     lookback: timedelta = LATE_LOOKBACK, closed: Closed = True
+                     ) -> Evaluation:
     """One pass over every budget and reliability rule: fire the budget thresholds reached
     (each at most once per budget and period) and the rules' transitions (each once), or
-    nothing while freshness is not `fresh`. With `closed=False` only the current period of
-    each budget is read (the alerts worker re-reads the closed periods of the lookback, where
-    only late events can change anything, every few minutes)."""
+    nothing while freshness is not `fresh`. `closed` says whose closed periods of the late
+    lookback (which only late events change) are read too: every org's (True), none (False),
+    or, for `(slot, slots)`, the orgs whose id is `slot` modulo `slots` (the alerts worker
+    spreads them over its passes)."""
     freshness = current_freshness(progress, clock)
     with uow_factory() as uow:
         budgets = uow.budgets.all()
@@ -274,7 +276,7 @@ def evaluate_budgets(*, uow_factory: UnitOfWorkFactory, clock: Clock,
     for org_id, (org_budgets, org_rules) in by_org.items():
         with uow_factory() as uow:  # one read per org and grouping, shared by its budgets
             due = _due_in_org(org_budgets, uow, now, freshness, ids,
-                              lookback if closed else timedelta(0))
+                              lookback if _reads_closed(closed, org_id) else timedelta(0))
             turning = rules.due_transitions(org_rules, uow, now, ids)
         if due or turning:  # then a write unit that begins with its first write (SQLite)
             with uow_factory() as uow:
@@ -287,6 +289,17 @@ def evaluate_budgets(*, uow_factory: UnitOfWorkFactory, clock: Clock,
                 uow.commit()
             fired.extend(a for a, _ in org_fired)
     return Evaluation(len(budgets), tuple(fired), None, len(all_rules), tuple(moved))
+
+
+Closed = bool | tuple[int, int]
+"""Whose closed periods a pass reads: every org's, none, or (slot, slots) a share of orgs."""
+
+
+def _reads_closed(closed: Closed, org_id: uuid.UUID) -> bool:
+    if isinstance(closed, bool):
+        return closed
+    slot, slots = closed
+    return org_id.int % slots == slot
 
 
 def _due_in_org(budgets: Sequence[Budget], uow: UnitOfWork, now: datetime,  # noqa: PLR0917
