@@ -20,7 +20,16 @@ from analytics_core.events import UsageEvent
 from analytics_core.exports import ExportJob, ExportStatus
 from analytics_core.freshness import FreshnessMarker
 from analytics_core.prices import PriceVersion
-from analytics_core.records import ApiKeyRecord, AuditEntry, DeadLetter, DedupeConflict
+from analytics_core.reconciliation import ReconciliationLine
+from analytics_core.reconciliation_runs import ReconciliationRun
+from analytics_core.records import (
+    ApiKeyRecord,
+    AuditEntry,
+    AuditFilter,
+    DeadLetter,
+    DeadLetterFilter,
+    DedupeConflict,
+)
 from analytics_core.registry import ClientName, ModelEntry
 from analytics_core.restatements import Restatement, RestatementDelta
 from analytics_core.rollups import AggregateCell, Rollup
@@ -166,6 +175,22 @@ class DeadLetterStore(Protocol):
         """Newest first."""
         ...
 
+    def page(self, org_id: uuid.UUID | None, where: DeadLetterFilter, *, limit: int,
+             before: tuple[datetime, uuid.UUID] | None = None) -> list[DeadLetter]:
+        """Up to `limit` letters matching `where`, newest first by (received_at, id), strictly
+        before the `before` key; `org_id` None pages every org's (and unattributed) letters."""
+        ...
+
+    def get(self, dead_letter_id: uuid.UUID) -> DeadLetter | None:
+        """One letter by id, whatever its org (callers check the org)."""
+        ...
+
+    def mark_redriven(self, dead_letter_id: uuid.UUID, at: datetime, by: str,
+                      outcome: str) -> bool:
+        """Record a successful re-drive once; False (and nothing changed) when the letter is
+        missing or was already marked."""
+        ...
+
     def count(self) -> int:
         """Number of dead letters stored."""
         ...
@@ -242,6 +267,12 @@ class AuditLog(Protocol):
 
     def recent(self, org_id: uuid.UUID, limit: int = 100) -> list[AuditEntry]:
         """Entries about one org, newest first."""
+        ...
+
+    def page(self, org_id: uuid.UUID, where: AuditFilter, *, limit: int,
+             before: tuple[datetime, uuid.UUID] | None = None) -> list[AuditEntry]:
+        """Up to `limit` entries about one org matching `where`, newest first by
+        (at, audit_id), strictly before the `before` key."""
         ...
 
 
@@ -445,6 +476,29 @@ class AlertStore(Protocol):
         ...
 
 
+class ReconciliationStore(Protocol):
+    """Kept invoice reconciliations (SPEC §15) and their lines."""
+
+    def add(self, run: ReconciliationRun, lines: Sequence[ReconciliationLine]) -> None:
+        """Store a new run with its lines (in report order); Conflict when its id exists."""
+        ...
+
+    def get(self, org_id: uuid.UUID, reconciliation_id: uuid.UUID
+            ) -> ReconciliationRun | None:
+        """One run of the org."""
+        ...
+
+    def page(self, org_id: uuid.UUID, *, limit: int,
+             before: tuple[datetime, uuid.UUID] | None = None) -> builtins.list[ReconciliationRun]:
+        """The org's runs, newest first by (created_at, id), strictly before `before`."""
+        ...
+
+    def lines(self, org_id: uuid.UUID, reconciliation_id: uuid.UUID
+              ) -> builtins.list[ReconciliationLine]:
+        """A run's lines in report order (empty for an unknown run)."""
+        ...
+
+
 class RuleStore(Protocol):
     """Org reliability rules (analytics_core.rules)."""
 
@@ -591,6 +645,7 @@ class UnitOfWork(Protocol):
     deliveries: DeliveryStore
     rules: RuleStore
     transitions: TransitionStore
+    reconciliations: ReconciliationStore
 
     def __enter__(self) -> Self: ...
 

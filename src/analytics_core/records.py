@@ -21,6 +21,24 @@ class DeadLetter:
     reason: str
     org_id: uuid.UUID | None = None
     offset: int | None = None
+    # Set once, when a re-drive stored the message's event (`accepted`) or found it already
+    # stored (`duplicate`); the letter stays, as the record of what happened.
+    redriven_at: datetime | None = None
+    redriven_by: str | None = None
+    redrive_outcome: str | None = None
+
+
+@attrs.frozen
+class DeadLetterFilter:
+    """Which dead letters a page holds: `reason` is a case-insensitive substring of the reason,
+    `source` the exact source (`http`, `stream:<name>`), `since` <= received_at < `until`,
+    `redriven` True/False keeps only re-driven / open letters."""
+
+    reason: str | None = None
+    source: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    redriven: bool | None = None
 
 
 @attrs.frozen
@@ -54,6 +72,18 @@ class AuditEntry:
     reason: str
     request_id: str | None
     cross_org: bool = False
+
+
+@attrs.frozen
+class AuditFilter:
+    """Which audit entries a page holds: exact `actor`, `action` and `outcome`,
+    `since` <= at < `until`."""
+
+    actor: str | None = None
+    action: str | None = None
+    outcome: Outcome | None = None
+    since: datetime | None = None
+    until: datetime | None = None
 
 
 @attrs.frozen

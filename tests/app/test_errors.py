@@ -162,3 +162,22 @@ def test_log_lines_are_json_with_the_request_id_and_no_credentials(
 def test_trailing_slash_reaches_the_same_route(client: falcon.testing.TestClient) -> None:
     """`/status/healthz/` is served like `/status/healthz`."""
     assert client.simulate_get(f"{PREFIX}/status/healthz/").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("path", "query", "field"),
+    [("usage", "start=2024-03-14T00:00:00Z&end=2024-03-15T00:00:00Z&timezone=Asia/Kolkata",
+      "timezone"),
+     ("alerts", "limt=5", "limt"),
+     ("dead-letters", "status=open&reasons=x", "reasons")],
+)
+def test_a_parameter_the_route_does_not_read_is_400_naming_it(
+    client: falcon.testing.TestClient, org_a: uuid.UUID, admin_of_a: dict[str, str],
+    problem: Any, path: str, query: str, field: str,
+) -> None:
+    """A misspelt parameter is refused, not silently ignored (a `timezone=` that read as UTC
+    would show the wrong day buckets)."""
+    body = problem(client.simulate_get(f"/analytics/v1/orgs/{org_a}/{path}", query_string=query,
+                                       headers=admin_of_a), 400)
+    assert [(e["field"], e["reason"]) for e in body["errors"]] == [
+        (field, "is not a parameter of this route")]

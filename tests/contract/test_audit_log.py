@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from analytics_core.access import Outcome
 from analytics_core.ports import UnitOfWorkFactory
-from analytics_core.records import AuditEntry
+from analytics_core.records import AuditEntry, AuditFilter
 from tests.contract.factories import BASE, make_audit_entry, new_id
 
 
@@ -61,3 +61,47 @@ def test_entries_round_trip_every_field(uow_factory: UnitOfWorkFactory) -> None:
     record(uow_factory, [denied, cross])
     with uow_factory() as uow:
         assert uow.audit.recent(org) == [denied, cross]
+
+
+def test_pages_walk_every_entry_newest_first_with_ties_by_id(
+    uow_factory: UnitOfWorkFactory,
+) -> None:
+    """Pages of 2 list each of the org's entries once, newest first, ties by id descending."""
+    org = new_id()
+    entries = [make_audit_entry(org_id=org, at=BASE + timedelta(seconds=s))
+               for s in (2, 1, 2, 3, 2)]
+    record(uow_factory, [*entries, make_audit_entry()])
+    seen: list[AuditEntry] = []
+    before = None
+    while True:
+        with uow_factory() as uow:
+            page = uow.audit.page(org, AuditFilter(), limit=2, before=before)
+        seen += page
+        if len(page) < 2:
+            break
+        before = (page[-1].at, page[-1].audit_id)
+    assert seen == sorted(entries, key=lambda e: (e.at, e.audit_id), reverse=True)
+
+
+def test_page_filters_by_actor_action_outcome_and_time(uow_factory: UnitOfWorkFactory) -> None:
+    """actor, action and outcome match exactly; since <= at < until."""
+    org = new_id()
+    a = make_audit_entry(org_id=org, actor="apikey:one")
+    b = make_audit_entry(org_id=org, at=BASE + timedelta(seconds=1), outcome=Outcome.DENIED,
+                         action="analytics:exports:create")
+    c = make_audit_entry(org_id=org, at=BASE + timedelta(seconds=2), actor="apikey:one",
+                         action="analytics:exports:create")
+    record(uow_factory, [a, b, c])
+
+    def ids(**where: object) -> list[object]:
+        with uow_factory() as uow:
+            found = uow.audit.page(org, AuditFilter(**where), limit=10)  # type: ignore[arg-type]
+        return [e.audit_id for e in found]
+
+    assert ids(actor="apikey:one") == [c.audit_id, a.audit_id]
+    assert ids(actor="apikey:on") == []
+    assert ids(action="analytics:exports:create") == [c.audit_id, b.audit_id]
+    assert ids(outcome=Outcome.DENIED) == [b.audit_id]
+    assert ids(outcome=Outcome.ALLOWED, actor="apikey:one",
+               since=BASE + timedelta(seconds=1)) == [c.audit_id]
+    assert ids(until=BASE + timedelta(seconds=1)) == [a.audit_id]

@@ -6,7 +6,7 @@ import uuid
 from datetime import timedelta
 
 from analytics_core.ports import UnitOfWorkFactory
-from analytics_core.records import DeadLetter, DedupeConflict
+from analytics_core.records import DeadLetter, DeadLetterFilter, DedupeConflict
 from tests.contract.factories import BASE, evolve, make_conflict, make_dead_letter, new_id
 
 
@@ -150,3 +150,103 @@ def test_re_adding_a_conflict_id_is_a_no_op(uow_factory: UnitOfWorkFactory) -> N
         stored = uow.dead_letters.conflicts(org)
     assert len(stored) == 3
     assert [c for c in stored if c.conflict_id == conflict_id] == [first]
+
+
+def walk(uow_factory: UnitOfWorkFactory, org: uuid.UUID | None, where: DeadLetterFilter,
+         size: int) -> list[DeadLetter]:
+    """Every page of `size` in order, following the (received_at, id) key of each last one."""
+    seen: list[DeadLetter] = []
+    before = None
+    while True:
+        with uow_factory() as uow:
+            page = uow.dead_letters.page(org, where, limit=size, before=before)
+        seen += page
+        if len(page) < size:
+            return seen
+        before = (page[-1].received_at, page[-1].dead_letter_id)
+
+
+def test_pages_walk_every_letter_newest_first_with_ties_by_id(
+    uow_factory: UnitOfWorkFactory,
+) -> None:
+    """Pages of 2 list each letter once, newest first, ties broken by id (descending)."""
+    org = new_id()
+    letters = letters_at(org, 3, 1, 3, 2, 3)
+    add(uow_factory, [*letters, make_dead_letter()])
+    expected = sorted(letters, key=lambda d: (d.received_at, d.dead_letter_id), reverse=True)
+    assert walk(uow_factory, org, DeadLetterFilter(), 2) == expected
+
+
+def test_page_filters_by_reason_source_time_and_status(uow_factory: UnitOfWorkFactory) -> None:
+    """reason is a case-insensitive substring (LIKE wildcards are literal), source exact, the
+    window half-open, status by the re-drive mark."""
+    org = new_id()
+    a = make_dead_letter(org_id=org, reason="latencyMs: must be >= 0", source="http")
+    b = make_dead_letter(org_id=org, reason="100%_done: odd", received_at=BASE + timedelta(1))
+    c = make_dead_letter(org_id=org, reason="LATENCYMS: too big", received_at=BASE + timedelta(2))
+    add(uow_factory, [a, b, c])
+    with uow_factory() as uow:
+        assert uow.dead_letters.mark_redriven(c.dead_letter_id, BASE, "cli:bob", "accepted")
+        uow.commit()
+
+    def ids(**where: object) -> list[uuid.UUID]:
+        with uow_factory() as uow:
+            found = uow.dead_letters.page(org, DeadLetterFilter(**where),  # type: ignore[arg-type]
+                                          limit=10)
+        return [d.dead_letter_id for d in found]
+
+    assert ids(reason="latencyms") == [c.dead_letter_id, a.dead_letter_id]
+    assert ids(reason="%_") == [b.dead_letter_id]
+    assert ids(reason="_x") == []
+    assert ids(source="http") == [a.dead_letter_id]
+    assert ids(since=BASE + timedelta(1), until=BASE + timedelta(2)) == [b.dead_letter_id]
+    assert ids(redriven=True) == [c.dead_letter_id]
+    assert ids(redriven=False) == [b.dead_letter_id, a.dead_letter_id]
+
+
+def test_page_without_org_includes_unattributed_letters(uow_factory: UnitOfWorkFactory) -> None:
+    """org None pages every org's letters, unattributed ones too."""
+    source = f"stream:{new_id()}"
+    mine, loose = make_dead_letter(source=source), make_dead_letter(org_id=None, source=source)
+    add(uow_factory, [mine, loose])
+    with uow_factory() as uow:
+        found = uow.dead_letters.page(None, DeadLetterFilter(source=source), limit=10)
+    assert {d.dead_letter_id for d in found} == {mine.dead_letter_id, loose.dead_letter_id}
+
+
+def test_get_returns_a_letter_by_id_whatever_its_org(uow_factory: UnitOfWorkFactory) -> None:
+    """get finds a letter (raw bytes intact) and None for an unknown id."""
+    letter = make_dead_letter(org_id=None)
+    add(uow_factory, [letter])
+    with uow_factory() as uow:
+        assert uow.dead_letters.get(letter.dead_letter_id) == letter
+        assert uow.dead_letters.get(new_id()) is None
+
+
+def test_mark_redriven_is_kept_once(uow_factory: UnitOfWorkFactory) -> None:
+    """The first mark wins; a second one and a mark of an unknown id change nothing."""
+    letter = make_dead_letter()
+    add(uow_factory, [letter])
+    later = BASE + timedelta(hours=1)
+    with uow_factory() as uow:
+        assert uow.dead_letters.mark_redriven(letter.dead_letter_id, later, "user:a", "accepted")
+        uow.commit()
+    with uow_factory() as uow:
+        assert not uow.dead_letters.mark_redriven(letter.dead_letter_id, BASE, "user:b",
+                                                  "duplicate")
+        assert not uow.dead_letters.mark_redriven(new_id(), BASE, "user:b", "accepted")
+        uow.commit()
+    with uow_factory() as uow:
+        stored = uow.dead_letters.get(letter.dead_letter_id)
+    assert stored == evolve(letter, redriven_at=later, redriven_by="user:a",
+                            redrive_outcome="accepted")
+
+
+def test_an_uncommitted_mark_is_rolled_back(uow_factory: UnitOfWorkFactory) -> None:
+    """A unit left without commit leaves the letter open."""
+    letter = make_dead_letter()
+    add(uow_factory, [letter])
+    with uow_factory() as uow:
+        uow.dead_letters.mark_redriven(letter.dead_letter_id, BASE, "user:a", "accepted")
+    with uow_factory() as uow:
+        assert uow.dead_letters.get(letter.dead_letter_id) == letter

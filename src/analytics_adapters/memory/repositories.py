@@ -16,7 +16,14 @@ from analytics_core.events import UsageEvent
 from analytics_core.freshness import FreshnessMarker
 from analytics_core.ports import EventKey
 from analytics_core.prices import PriceVersion
-from analytics_core.records import ApiKeyRecord, AuditEntry, DeadLetter, DedupeConflict
+from analytics_core.records import (
+    ApiKeyRecord,
+    AuditEntry,
+    AuditFilter,
+    DeadLetter,
+    DeadLetterFilter,
+    DedupeConflict,
+)
 from analytics_core.registry import ClientName, ModelEntry, label_key, label_owners
 from analytics_core.restatements import Restatement, RestatementDelta, RestatementStatus
 from analytics_core.rollups import AggregateCell, Rollup, aggregate_rollups
@@ -199,6 +206,40 @@ class InMemoryDeadLetterStore(Repository):
         self._unit.journal()
         return len(self._db.dead_letters)
 
+    def page(self, org_id: uuid.UUID | None, where: DeadLetterFilter, *, limit: int,
+             before: tuple[datetime, uuid.UUID] | None = None) -> list[DeadLetter]:
+        """Matching letters, newest first by (received_at, id), strictly before `before`."""
+        self._unit.journal()
+        needle = None if where.reason is None else where.reason.casefold()
+        found = [
+            d for d in self._db.dead_letters.values()
+            if (org_id is None or d.org_id == org_id)
+            and (needle is None or needle in d.reason.casefold())
+            and (where.source is None or d.source == where.source)
+            and (where.since is None or d.received_at >= where.since)
+            and (where.until is None or d.received_at < where.until)
+            and (where.redriven is None or (d.redriven_at is not None) == where.redriven)
+            and (before is None or (d.received_at, d.dead_letter_id) < before)
+        ]
+        found.sort(key=lambda d: (d.received_at, d.dead_letter_id), reverse=True)
+        return found[:max(limit, 0)]
+
+    def get(self, dead_letter_id: uuid.UUID) -> DeadLetter | None:
+        """One letter by id."""
+        self._unit.journal()
+        return self._db.dead_letters.get(dead_letter_id)
+
+    def mark_redriven(self, dead_letter_id: uuid.UUID, at: datetime, by: str,
+                      outcome: str) -> bool:
+        """Record a re-drive once."""
+        journal = self._unit.journal()
+        letter = self._db.dead_letters.get(dead_letter_id)
+        if letter is None or letter.redriven_at is not None:
+            return False
+        journal.put(self._db.dead_letters, dead_letter_id, attrs.evolve(
+            letter, redriven_at=at, redriven_by=by, redrive_outcome=outcome))
+        return True
+
 
 class InMemoryFreshnessStore(Repository):
     """Per (org, model) markers whose times only move forward."""
@@ -248,6 +289,23 @@ class InMemoryAuditLog(Repository):
         self._unit.journal()
         found = [e for e in reversed(self._db.audit) if e.org_id == org_id]
         found.sort(key=lambda e: e.at, reverse=True)
+        return found[:max(limit, 0)]
+
+    def page(self, org_id: uuid.UUID, where: AuditFilter, *, limit: int,
+             before: tuple[datetime, uuid.UUID] | None = None) -> list[AuditEntry]:
+        """Matching entries, newest first by (at, audit_id), strictly before `before`."""
+        self._unit.journal()
+        found = [
+            e for e in self._db.audit
+            if e.org_id == org_id
+            and (where.actor is None or e.actor == where.actor)
+            and (where.action is None or e.action == where.action)
+            and (where.outcome is None or e.outcome is where.outcome)
+            and (where.since is None or e.at >= where.since)
+            and (where.until is None or e.at < where.until)
+            and (before is None or (e.at, e.audit_id) < before)
+        ]
+        found.sort(key=lambda e: (e.at, e.audit_id), reverse=True)
         return found[:max(limit, 0)]
 
 

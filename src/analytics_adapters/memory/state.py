@@ -13,6 +13,8 @@ from analytics_core.events import UsageEvent
 from analytics_core.exports import ExportJob
 from analytics_core.freshness import FreshnessMarker
 from analytics_core.prices import PriceVersion
+from analytics_core.reconciliation import ReconciliationLine
+from analytics_core.reconciliation_runs import ReconciliationRun
 from analytics_core.records import ApiKeyRecord, AuditEntry, DeadLetter, DedupeConflict
 from analytics_core.registry import ClientName, ModelEntry
 from analytics_core.restatements import Restatement, RestatementDelta
@@ -134,6 +136,8 @@ class InMemoryStorage:
         self.attempts: dict[uuid.UUID, tuple[DeliveryAttempt, ...]] = {}
         self.rules: dict[uuid.UUID, ReliabilityRule] = {}
         self.transitions: dict[tuple[uuid.UUID, int], RuleTransition] = {}
+        self.reconciliations: dict[uuid.UUID, tuple[ReconciliationRun,
+                                                     tuple[ReconciliationLine, ...]]] = {}
 
     def org_events(self, org_id: uuid.UUID) -> dict[uuid.UUID, UsageEvent]:
         """The event table of one org (created empty on first use)."""

@@ -16,6 +16,7 @@ from analytics_adapters.memory.budgets import (
     InMemoryWebhookStore,
 )
 from analytics_adapters.memory.exports import InMemoryExportJobStore
+from analytics_adapters.memory.reconciliations import InMemoryReconciliationStore
 from analytics_adapters.memory.repositories import (
     InMemoryApiKeyStore,
     InMemoryAuditLog,
@@ -45,6 +46,7 @@ from analytics_core.ports import (
     ModelRegistry,
     OffsetStore,
     PriceCatalogStore,
+    ReconciliationStore,
     RestatementStore,
     RollupStore,
     RuleStore,
@@ -86,6 +88,7 @@ class InMemoryUnitOfWork:
         self.deliveries: DeliveryStore = InMemoryDeliveryStore(storage, self)
         self.rules: RuleStore = InMemoryRuleStore(storage, self)
         self.transitions: TransitionStore = InMemoryTransitionStore(storage, self)
+        self.reconciliations: ReconciliationStore = InMemoryReconciliationStore(storage, self)
 
     def journal(self) -> Journal:
         """The undo journal of the open unit; RuntimeError outside the `with` block."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import builtins
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -25,7 +26,14 @@ from analytics_adapters.sql.schema import (
 from analytics_core.access import Outcome
 from analytics_core.errors import Conflict
 from analytics_core.freshness import FreshnessMarker
-from analytics_core.records import ApiKeyRecord, AuditEntry, DeadLetter, DedupeConflict
+from analytics_core.records import (
+    ApiKeyRecord,
+    AuditEntry,
+    AuditFilter,
+    DeadLetter,
+    DeadLetterFilter,
+    DedupeConflict,
+)
 
 
 def _later(stored: sa.ColumnElement[Any], new: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
@@ -87,11 +95,52 @@ class SqlDeadLetterStore(SqlRecordRepository):
         if org_id is not None:
             stmt = stmt.where(t.org_id == org_id)
         stmt = stmt.order_by(t.received_at.desc(), t.seq.desc()).limit(max(limit, 0))
-        return [
-            DeadLetter(r.dead_letter_id, r.received_at, r.source, bytes(r.raw), r.reason,
-                       r.org_id, r.stream_offset)
-            for r in self._read().execute(stmt)
-        ]
+        return [_dead_letter(r) for r in self._read().execute(stmt)]
+
+    @translated
+    def page(self, org_id: uuid.UUID | None, where: DeadLetterFilter, *, limit: int,
+             before: tuple[datetime, uuid.UUID] | None = None) -> list[DeadLetter]:
+        """Matching letters, newest first by (received_at, id), strictly before `before`."""
+        t = dead_letters.c
+        stmt = sa.select(dead_letters)
+        if org_id is not None:
+            stmt = stmt.where(t.org_id == org_id)
+        if where.reason is not None:
+            stmt = stmt.where(sa.func.lower(t.reason).contains(where.reason.lower(),
+                                                               autoescape=True))
+        if where.source is not None:
+            stmt = stmt.where(t.source == where.source)
+        if where.since is not None:
+            stmt = stmt.where(t.received_at >= where.since)
+        if where.until is not None:
+            stmt = stmt.where(t.received_at < where.until)
+        if where.redriven is not None:
+            stmt = stmt.where(t.redriven_at.is_not(None) if where.redriven
+                              else t.redriven_at.is_(None))
+        if before is not None:
+            stmt = stmt.where(sa.tuple_(t.received_at, t.dead_letter_id) < sa.tuple_(
+                sa.literal(before[0], t.received_at.type), sa.literal(before[1], sa.Uuid())))
+        stmt = stmt.order_by(t.received_at.desc(), t.dead_letter_id.desc()).limit(max(limit, 0))
+        return [_dead_letter(r) for r in self._read().execute(stmt)]
+
+    @translated
+    def get(self, dead_letter_id: uuid.UUID) -> DeadLetter | None:
+        """One letter by id."""
+        stmt = sa.select(dead_letters).where(dead_letters.c.dead_letter_id == dead_letter_id)
+        row = self._read().execute(stmt).first()
+        return None if row is None else _dead_letter(row)
+
+    @translated
+    def mark_redriven(self, dead_letter_id: uuid.UUID, at: datetime, by: str,
+                      outcome: str) -> bool:
+        """Record a re-drive once (the first marking wins)."""
+        t = dead_letters.c
+        stmt = (
+            sa.update(dead_letters)
+            .where(t.dead_letter_id == dead_letter_id, t.redriven_at.is_(None))
+            .values(redriven_at=at, redriven_by=by, redrive_outcome=outcome)
+        )
+        return bool(self._write().execute(stmt).rowcount)
 
     @translated
     def conflicts(self, org_id: uuid.UUID, limit: int = 100) -> list[DedupeConflict]:
@@ -200,11 +249,29 @@ class SqlAuditLog(SqlRecordRepository):
             sa.select(audit_log).where(t.org_id == org_id)
             .order_by(t.at.desc(), t.seq.desc()).limit(max(limit, 0))
         )
-        return [
-            AuditEntry(r.audit_id, r.at, r.actor, r.actor_org, r.org_id, r.action, r.resource,
-                       Outcome(r.outcome), r.reason, r.request_id, r.cross_org)
-            for r in self._read().execute(stmt)
-        ]
+        return [_audit_entry(r) for r in self._read().execute(stmt)]
+
+    @translated
+    def page(self, org_id: uuid.UUID, where: AuditFilter, *, limit: int,
+             before: tuple[datetime, uuid.UUID] | None = None) -> list[AuditEntry]:
+        """Matching entries, newest first by (at, audit_id), strictly before `before`."""
+        t = audit_log.c
+        stmt = sa.select(audit_log).where(t.org_id == org_id)
+        if where.actor is not None:
+            stmt = stmt.where(t.actor == where.actor)
+        if where.action is not None:
+            stmt = stmt.where(t.action == where.action)
+        if where.outcome is not None:
+            stmt = stmt.where(t.outcome == where.outcome.value)
+        if where.since is not None:
+            stmt = stmt.where(t.at >= where.since)
+        if where.until is not None:
+            stmt = stmt.where(t.at < where.until)
+        if before is not None:
+            stmt = stmt.where(sa.tuple_(t.at, t.audit_id) < sa.tuple_(
+                sa.literal(before[0], t.at.type), sa.literal(before[1], sa.Uuid())))
+        stmt = stmt.order_by(t.at.desc(), t.audit_id.desc()).limit(max(limit, 0))
+        return [_audit_entry(r) for r in self._read().execute(stmt)]
 
 
 class SqlApiKeyStore(SqlRecordRepository):
@@ -250,6 +317,17 @@ class SqlApiKeyStore(SqlRecordRepository):
             .execution_options(preserve_rowcount=True)
         )
         return self._write().execute(stmt).rowcount > 0
+
+
+def _audit_entry(r: sa.Row[Any]) -> AuditEntry:
+    return AuditEntry(r.audit_id, r.at, r.actor, r.actor_org, r.org_id, r.action, r.resource,
+                      Outcome(r.outcome), r.reason, r.request_id, r.cross_org)
+
+
+def _dead_letter(r: sa.Row[Any]) -> DeadLetter:
+    return DeadLetter(r.dead_letter_id, r.received_at, r.source, bytes(r.raw), r.reason,
+                      r.org_id, r.stream_offset, r.redriven_at, r.redriven_by,
+                      r.redrive_outcome)
 
 
 def _api_key(row: sa.Row[Any]) -> ApiKeyRecord:

@@ -165,6 +165,10 @@ dead_letters = sa.Table(
     sa.Column("raw", sa.LargeBinary, nullable=False),
     sa.Column("reason", sa.Text, nullable=False),
     sa.Column("stream_offset", sa.BigInteger, nullable=True),
+    # A re-drive that stored the event (migration 0011).
+    sa.Column("redriven_at", UtcDateTime, nullable=True),
+    sa.Column("redriven_by", sa.Text, nullable=True),
+    sa.Column("redrive_outcome", sa.Text, nullable=True),
     sa.Index(None, "org_id", "received_at", "seq"),
     sa.Index(None, "received_at", "seq"),
 )
@@ -499,4 +503,54 @@ rule_transitions = sa.Table(
     sa.Column("window_end", UtcDateTime, nullable=False),
     sa.Column("at", UtcDateTime, nullable=False),
     sa.Index(None, "org_id", "at", "transition_id"),
+)
+
+# Kept invoice reconciliations (SPEC §15, migration 0012). Amounts are exact decimal strings of
+# 0.0001-cent units: an invoice may sum beyond a 64-bit integer, and nothing adds them in SQL.
+reconciliations = sa.Table(
+    "reconciliations",
+    metadata,
+    sa.Column("org_id", sa.Uuid, nullable=False),
+    sa.Column("reconciliation_id", sa.Uuid, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("created_by", sa.Text, nullable=False),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("tz", sa.Text, nullable=False),
+    sa.Column("basis", sa.Text, nullable=False),
+    sa.Column("tolerance_percent", sa.Text, nullable=False),
+    sa.Column("mapping", json_type(), nullable=False),
+    sa.Column("first_day", sa.Date, nullable=False),
+    sa.Column("last_day", sa.Date, nullable=False),
+    sa.Column("metered_units", sa.Text, nullable=False),
+    sa.Column("invoiced_units", sa.Text, nullable=False),
+    sa.Column("line_count", sa.Integer, nullable=False),
+    sa.Column("flagged_count", sa.Integer, nullable=False),
+    sa.Column("complete_through", UtcDateTime, nullable=False),
+    sa.PrimaryKeyConstraint("org_id", "reconciliation_id", name="pk_reconciliations"),
+    sa.Index("ix_reconciliations_org_created", "org_id", "created_at", "reconciliation_id"),
+)
+
+reconciliation_lines = sa.Table(
+    "reconciliation_lines",
+    metadata,
+    sa.Column("org_id", sa.Uuid, nullable=False),
+    sa.Column("reconciliation_id", sa.Uuid, nullable=False),
+    sa.Column("line_no", sa.Integer, nullable=False),
+    sa.Column("day", sa.Date, nullable=False),
+    sa.Column("model_id", sa.Uuid, nullable=True),
+    sa.Column("model", sa.Text, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("metered_units", sa.Text, nullable=True),
+    sa.Column("invoiced_units", sa.Text, nullable=True),
+    sa.Column("variance_units", sa.Text, nullable=False),
+    sa.Column("variance_percent", sa.Text, nullable=True),
+    sa.Column("flagged", sa.Boolean, nullable=False),
+    sa.Column("metered_input_tokens", sa.BigInteger, nullable=True),
+    sa.Column("metered_output_tokens", sa.BigInteger, nullable=True),
+    sa.Column("metered_invocations", sa.BigInteger, nullable=True),
+    sa.Column("invoiced_input_tokens", sa.BigInteger, nullable=True),
+    sa.Column("invoiced_output_tokens", sa.BigInteger, nullable=True),
+    sa.Column("invoice_rows", json_type(), nullable=False),
+    sa.PrimaryKeyConstraint("org_id", "reconciliation_id", "line_no",
+                            name="pk_reconciliation_lines"),
 )

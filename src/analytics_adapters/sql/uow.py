@@ -26,6 +26,7 @@ from analytics_adapters.sql.events import SqlEventStore
 from analytics_adapters.sql.exports import SqlExportJobStore
 from analytics_adapters.sql.migrate import check_schema_current
 from analytics_adapters.sql.prices import SqlPriceCatalog, SqlRestatementStore
+from analytics_adapters.sql.reconciliations import SqlReconciliationStore
 from analytics_adapters.sql.records import (
     SqlApiKeyStore,
     SqlAuditLog,
@@ -50,6 +51,7 @@ from analytics_core.ports import (
     ModelRegistry,
     OffsetStore,
     PriceCatalogStore,
+    ReconciliationStore,
     RestatementStore,
     RollupStore,
     RuleStore,
@@ -93,6 +95,7 @@ class SqlUnitOfWork:
         self.deliveries: DeliveryStore = SqlDeliveryStore(self)
         self.rules: RuleStore = SqlRuleStore(self)
         self.transitions: TransitionStore = SqlTransitionStore(self)
+        self.reconciliations: ReconciliationStore = SqlReconciliationStore(self)
 
     @property
     def dialect(self) -> str:

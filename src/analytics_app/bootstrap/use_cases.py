@@ -23,7 +23,7 @@ from analytics_core.events import UsageEvent
 from analytics_core.exports import ExportJob, ExportRequest, ExportStatus
 from analytics_core.freshness import FreshnessReport
 from analytics_core.prices import PriceVersion
-from analytics_core.records import ApiKeyRecord
+from analytics_core.records import ApiKeyRecord, AuditFilter, DeadLetter, DeadLetterFilter
 from analytics_core.registry import ClientName, ModelEntry, Names
 from analytics_core.rules import ReliabilityRule
 from analytics_core.usecases import (
@@ -33,9 +33,11 @@ from analytics_core.usecases import (
     ingest,
     prices,
     queries,
+    reconciliations,
     registry,
     restatements,
     rules,
+    support,
     webhooks,
 )
 from analytics_core.usecases.ingest import BatchResult, IngestScope, RawMessage, StreamCheckpoint
@@ -240,6 +242,65 @@ class UseCases:
                                    cache=p.cache, pricing=self.pricing,
                                    attribution=p.attribution, admitted=self.admitted)
 
+    # -- dead letters and audit -----------------------------------------------------------
+
+    def list_dead_letters(self, org_id: uuid.UUID | None, where: DeadLetterFilter,
+                          limit: int = 50, before: Cursor | None = None,
+                          ) -> support.DeadLetterPage:
+        """A page of dead letters, newest first (`org_id` None: every org's)."""
+        return support.list_dead_letters(org_id, where, uow_factory=self.ports.uow_factory,
+                                         limit=limit, before=before)
+
+    def get_dead_letter(self, org_id: uuid.UUID | None, dead_letter_id: uuid.UUID
+                        ) -> DeadLetter:
+        """One dead letter of the org (any org with None), with its raw bytes."""
+        return support.get_dead_letter(org_id, dead_letter_id,
+                                       uow_factory=self.ports.uow_factory)
+
+    def redrive_dead_letter(self, org_id: uuid.UUID | None, dead_letter_id: uuid.UUID,
+                            by: str, scope: IngestScope | None) -> support.Redrive:
+        """Ingest a dead letter's message again; `scope` None is a trusted caller (the CLI)."""
+        p = self.ports
+
+        def one(message: RawMessage) -> BatchResult:
+            return ingest.ingest_batch([message], source="redrive", uow_factory=p.uow_factory,
+                                       clock=p.clock, ids=p.ids,
+                                       raw_retention=p.http.raw_retention, cache=p.cache,
+                                       scope=scope, pricing=self.pricing,
+                                       attribution=p.attribution, admitted=self.admitted)
+
+        return support.redrive_dead_letter(org_id, dead_letter_id, by,
+                                           uow_factory=p.uow_factory, clock=p.clock,
+                                           validate=self.validate, ingest=one)
+
+    def list_audit(self, org_id: uuid.UUID, where: AuditFilter, limit: int = 50,
+                   before: Cursor | None = None) -> support.AuditPage:
+        """A page of the org's audit entries, newest first."""
+        return support.list_audit(org_id, where, uow_factory=self.ports.uow_factory,
+                                  limit=limit, before=before)
+
+    # -- invoice reconciliation -----------------------------------------------------------
+
+    def reconcile_invoice(self, request: reconciliations.ReconcileRequest, created_by: str
+                          ) -> reconciliations.KeptReconciliation:
+        """Reconcile a provider's report against the org's usage and keep the result."""
+        p = self.ports
+        return reconciliations.reconcile_invoice(request, created_by,
+                                                 uow_factory=p.uow_factory, clock=p.clock,
+                                                 ids=p.ids, usage=self.usage)
+
+    def list_reconciliations(self, org_id: uuid.UUID, limit: int = 50,
+                             before: Cursor | None = None) -> reconciliations.RunPage:
+        """A page of the org's kept reconciliations, newest first."""
+        return reconciliations.list_reconciliations(org_id, uow_factory=self.ports.uow_factory,
+                                                    limit=limit, before=before)
+
+    def get_reconciliation(self, org_id: uuid.UUID, reconciliation_id: uuid.UUID
+                           ) -> reconciliations.KeptReconciliation:
+        """One kept reconciliation with its lines."""
+        return reconciliations.get_reconciliation(org_id, reconciliation_id,
+                                                  uow_factory=self.ports.uow_factory)
+
     # -- prices and restatements ----------------------------------------------------------
 
     def add_prices(self, actor: Actor, drafts: prices.Drafts | Sequence[prices.PriceDraft]
@@ -442,6 +503,10 @@ def http_api(use_cases: UseCases, data_location: str = "") -> HttpApi:
         get_webhook=uc.get_webhook, update_webhook=uc.update_webhook,
         delete_webhook=uc.delete_webhook, rotate_webhook_secret=uc.rotate_webhook_secret,
         list_deliveries=uc.list_deliveries, redeliver=uc.redeliver,
+        list_dead_letters=uc.list_dead_letters, get_dead_letter=uc.get_dead_letter,
+        redrive_dead_letter=uc.redrive_dead_letter, list_audit=uc.list_audit,
+        reconcile_invoice=uc.reconcile_invoice, list_reconciliations=uc.list_reconciliations,
+        get_reconciliation=uc.get_reconciliation,
         health_checks=ports.health_checks,
         degraded_checks=ports.degraded_checks,
         data_location=data_location,

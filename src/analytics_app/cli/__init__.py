@@ -1,5 +1,6 @@
 """The `analytics` command line: serve, demo, apikey, validate, worker, alerts, export, migrate,
-purge, models, consume, publish, replay."""
+purge, models, prices, restatements, doctor, usage, reliability, dead-letters, audit, consume,
+publish, replay, reconcile."""
 
 from __future__ import annotations
 
@@ -15,7 +16,9 @@ from analytics_app.cli.doctor import register_doctor
 from analytics_app.cli.models import register_model_commands
 from analytics_app.cli.prices import register_price_commands
 from analytics_app.cli.queries import register_query_commands
+from analytics_app.cli.reconcile import register_reconcile_command
 from analytics_app.cli.stream import register_stream_commands
+from analytics_app.cli.support import register_support_commands
 from analytics_app.config import Settings, load_settings
 from analytics_core.errors import (
     AnalyticsError,
@@ -208,6 +211,8 @@ def build_parser() -> argparse.ArgumentParser:
     register_price_commands(sub)  # prices import, prices list, restatements run
     register_doctor(sub)
     register_query_commands(sub)  # usage, reliability
+    register_support_commands(sub)  # dead-letters list|show|raw|redrive, audit
+    register_reconcile_command(sub)  # reconcile FILE
     register_stream_commands(sub)  # consume, publish, replay (RabbitMQ streams)
     return parser
 

@@ -21,6 +21,7 @@ from analytics_core.exports import ExportJob, ExportRequest, ExportStatus
 from analytics_core.freshness import FreshnessReport
 from analytics_core.ports import HealthCheck
 from analytics_core.prices import PriceVersion
+from analytics_core.records import AuditFilter, DeadLetter, DeadLetterFilter
 from analytics_core.registry import ClientName, ModelEntry, Names
 from analytics_core.rules import ReliabilityRule
 from analytics_core.usecases import (
@@ -29,10 +30,13 @@ from analytics_core.usecases import (
     ingest,
     prices,
     queries,
+    reconciliations,
     restatements,
     rules,
+    support,
     webhooks,
 )
+from analytics_core.usecases.ingest import IngestScope
 from analytics_core.webhooks import Delivery, WebhookEndpoint
 
 Cursor = tuple[datetime, uuid.UUID]
@@ -115,6 +119,16 @@ class HttpApi:
     list_deliveries: Callable[[uuid.UUID, uuid.UUID, int, Cursor | None],
                               webhooks.DeliveryPage]
     redeliver: Callable[[Actor, uuid.UUID, uuid.UUID, uuid.UUID], Delivery]
+    list_dead_letters: Callable[[uuid.UUID | None, DeadLetterFilter, int, Cursor | None],
+                                support.DeadLetterPage]
+    get_dead_letter: Callable[[uuid.UUID | None, uuid.UUID], DeadLetter]
+    redrive_dead_letter: Callable[[uuid.UUID | None, uuid.UUID, str, IngestScope | None],
+                                  support.Redrive]
+    list_audit: Callable[[uuid.UUID, AuditFilter, int, Cursor | None], support.AuditPage]
+    reconcile_invoice: Callable[[reconciliations.ReconcileRequest, str],
+                                reconciliations.KeptReconciliation]
+    list_reconciliations: Callable[[uuid.UUID, int, Cursor | None], reconciliations.RunPage]
+    get_reconciliation: Callable[[uuid.UUID, uuid.UUID], reconciliations.KeptReconciliation]
     health_checks: Sequence[HealthCheck] = ()
     degraded_checks: Sequence[HealthCheck] = ()
     data_location: str = ""  # where the data lives (credentials masked), for readyz?verbose

@@ -35,6 +35,11 @@ from analytics_app.http.resources.prices import (
     PricesResource,
     RestatementsResource,
 )
+from analytics_app.http.resources.reconciliations import (
+    ReconciliationCsvResource,
+    ReconciliationResource,
+    ReconciliationsResource,
+)
 from analytics_app.http.resources.registry import (
     ClientResource,
     ClientsResource,
@@ -46,6 +51,13 @@ from analytics_app.http.resources.status import (
     MetricsResource,
     OpenApiResource,
     ReadyResource,
+)
+from analytics_app.http.resources.support import (
+    AuditResource,
+    DeadLetterRawResource,
+    DeadLetterResource,
+    DeadLettersResource,
+    RedriveResource,
 )
 from analytics_app.http.resources.webhooks import (
     DeliveriesResource,
@@ -95,6 +107,15 @@ def _resources(api: HttpApi) -> Mapping[str, object]:
         "webhook_rotate": RotateResource(guard, api.rotate_webhook_secret),
         "deliveries": DeliveriesResource(guard, api.list_deliveries),
         "redeliver": RedeliverResource(guard, api.redeliver),
+        "dead_letters": DeadLettersResource(guard, api.list_dead_letters),
+        "dead_letter": DeadLetterResource(guard, api.get_dead_letter),
+        "dead_letter_raw": DeadLetterRawResource(guard, api.get_dead_letter),
+        "redrive": RedriveResource(guard, api.redrive_dead_letter),
+        "audit": AuditResource(guard, api.list_audit),
+        "reconciliations": ReconciliationsResource(
+            guard, api.reconcile_invoice, api.list_reconciliations, max_body_bytes=max_body),
+        "reconciliation": ReconciliationResource(guard, api.get_reconciliation),
+        "reconciliation_csv": ReconciliationCsvResource(guard, api.get_reconciliation),
         "events": EventsResource(guard, api.ingest, max_body_bytes=max_body),
         "validate": ValidateResource(guard, api.validate, max_body_bytes=max_body),
     }

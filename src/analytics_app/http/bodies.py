@@ -81,6 +81,24 @@ def read_json(req: falcon.Request, max_bytes: int) -> object:
         raise _body_error("is not valid JSON (out-of-range number or nesting too deep)") from e
 
 
+def read_csv(req: falcon.Request, max_bytes: int) -> bytes:
+    """The raw bytes of a `text/csv` body (415 for another type, 413 over `max_bytes`)."""
+    length = req.content_length
+    if length is not None and length > max_bytes:
+        raise _too_large(max_bytes)
+    media_type = (req.content_type or "").split(";", 1)[0].strip().lower()
+    if media_type != "text/csv":
+        raise problem(
+            415, "unsupported-media-type", "Unsupported media type",
+            "the body must be the report itself with Content-Type: text/csv",
+            [FieldError("Content-Type", "must be text/csv")],
+        )
+    data = _read_body(req, max_bytes + 1)
+    if len(data) > max_bytes:
+        raise _too_large(max_bytes)
+    return data
+
+
 def json_object(body: object) -> Mapping[str, Any]:
     """The body as an object, or 400."""
     if not isinstance(body, Mapping):

@@ -77,6 +77,50 @@ PARAMETERS: dict[str, dict[str, Any]] = {
                                        "default": 50}, "Page size."),
     "cursor": _param("cursor", "query", {"type": "string", "minLength": 1},
                      "Opaque `nextCursor` of the previous page."),
+    "deadLetterIdPath": _param("deadLetterId", "path", UUID, "Dead letter id."),
+    "reason": _param("reason", "query", {"type": "string", "minLength": 1, "maxLength": 200},
+                     "Only letters whose reason contains this text (any case)."),
+    "source": _param("source", "query", {"type": "string", "minLength": 1, "maxLength": 200},
+                     "Only letters from this source (http, stream:<name>, redrive)."),
+    "since": _param("since", "query", {"type": "string", "format": "date-time"},
+                    "Inclusive lower bound, RFC 3339 with offset."),
+    "until": _param("until", "query", {"type": "string", "format": "date-time"},
+                    "Exclusive upper bound, RFC 3339 with offset; after since."),
+    "letterStatus": _param("status", "query", {"enum": ["open", "redriven", "all"],
+                                               "default": "all"},
+                           "open: not re-driven yet; redriven: re-driven."),
+    "actor": _param("actor", "query", {"type": "string", "minLength": 1, "maxLength": 200},
+                    "Only this actor's decisions (the subject, e.g. apikey:ab12cd)."),
+    "action": _param("action", "query", {"type": "string", "minLength": 1, "maxLength": 200},
+                     "Only this action (e.g. analytics:usage:read)."),
+    "outcome": _param("outcome", "query", {"enum": ["allowed", "denied"]},
+                      "Only allowed or only denied decisions."),
+    "reconciliationIdPath": _param("reconciliationId", "path", UUID, "Reconciliation id."),
+    "tolerancePercent": _param("tolerancePercent", "query",
+                               {"type": "string", "pattern": r"^[0-9]+(\.[0-9]+)?$",
+                                "default": "1"},
+                               "A line is flagged when |variance| exceeds this % of metered."),
+    "basis": _param("basis", "query", {"enum": ["catalog", "reported"], "default": "catalog"},
+                    "Compare with the price catalog's cost, or the producers' reported cost."),
+    "name": _param("name", "query", {"type": "string", "maxLength": 200},
+                   "A label kept with the run (e.g. the invoice's file name)."),
+    "map.day": _param("map.day", "query", {"type": "string"}, "Header of the day column "
+                      "(default `day`)."),
+    "map.model": _param("map.model", "query", {"type": "string"},
+                        "Header of the model or SKU column (default `model`)."),
+    "map.cost": _param("map.cost", "query", {"type": "string"},
+                       "Header of the cost column (default `cost`)."),
+    "map.inputTokens": _param("map.inputTokens", "query", {"type": "string"},
+                              "Header of an input-token column (default: none)."),
+    "map.outputTokens": _param("map.outputTokens", "query", {"type": "string"},
+                               "Header of an output-token column (default: none)."),
+    "costUnit": _param("costUnit", "query", {"enum": ["usd", "cents"], "default": "usd"},
+                       "Unit of the cost column."),
+    "dayFormat": _param("dayFormat", "query", {"type": "string", "default": "iso"},
+                        "`iso` (YYYY-MM-DD or an ISO timestamp, date part as written) or a "
+                        "strptime pattern such as %m/%d/%Y."),
+    "flagged": _param("flagged", "query", {"enum": ["true", "false"], "default": "false"},
+                      "Only the flagged lines."),
     "verbose": _param("verbose", "query", {"type": "string"},
                       "Present: JSON report of every check (degraded ones included)."),
     "Idempotency-Key": _param("Idempotency-Key", "header", {"type": "string", "maxLength": 255},
@@ -121,10 +165,85 @@ def _op(summary: str, params: list[dict[str, str]], responses: dict[str, Any], *
 
 def _paths() -> dict[str, Any]:
     return {**_status_paths(), **_analytics_paths(), **_export_paths(), **_registry_paths(),
-            **_price_paths(), **_budget_paths(), **_webhook_paths(), **_event_paths()}
+            **_price_paths(), **_budget_paths(), **_webhook_paths(), **_support_paths(),
+            **_reconciliation_paths(),
+            **_event_paths()}
 
 
 _MANAGE = "Needs org_admin (or admin)."
+
+
+def _reconciliation_paths() -> dict[str, Any]:
+    run = f"{_ORG}/reconciliations/{{reconciliationId}}"
+    post = {**_RECONCILE, "requestBody": {
+        "required": True, "content": {"text/csv": {"schema": {"type": "string"}}}}}
+    return {
+        f"{_ORG}/reconciliations": {
+            "post": post,
+            "get": _op(
+                "Kept reconciliations, newest first", _p("orgId", "limit", "cursor"),
+                {"200": _json(ref("ReconciliationList"), "A page of runs (no lines)")},
+                description="Needs analytics:exports:read."),
+        },
+        run: {"get": _op(
+            "One reconciliation with its lines", _p("orgId", "reconciliationIdPath", "flagged"),
+            {"200": _json(ref("ReconciliationWithLines"), "The run")},
+            errors=(*_AUTHED, 404), description="Needs analytics:exports:read.")},
+        f"{run}/csv": {"get": _op(
+            "Download a reconciliation as CSV", _p("orgId", "reconciliationIdPath"),
+            {"200": {"description": "One row per line (attachment)",
+                     "content": {"text/csv": {"schema": {"type": "string"}}}}},
+            errors=(*_AUTHED, 404), description="Needs analytics:exports:download.")},
+    }
+
+
+_RECONCILE = _op(
+    "Reconcile a provider's cost report",
+    _p("orgId", "tz", "tolerancePercent", "basis", "name", "map.day", "map.model", "map.cost",
+       "map.inputTokens", "map.outputTokens", "costUnit", "dayFormat"),
+    {"201": {**_json(ref("ReconciliationWithLines"), "Kept; every line"),
+             "headers": {"Location": {"schema": {"type": "string"}}}}},
+    errors=(*_AUTHED, 413, 415),
+    description="Needs analytics:exports:create. The body is the report itself (Content-Type: "
+                "text/csv): one row per day and model or SKU with a cost, matched by day and "
+                "model in `tz` against the usage of those days. Every bad row is a 400 naming "
+                "it (`row N: column`). docs/reconciliation.md.")
+
+
+def _support_paths() -> dict[str, Any]:
+    letter = f"{_ORG}/dead-letters/{{deadLetterId}}"
+    return {
+        f"{_ORG}/dead-letters": {"get": _op(
+            "Dead letters, newest first",
+            _p("orgId", "reason", "source", "since", "until", "letterStatus", "limit", "cursor"),
+            {"200": _json(ref("DeadLetterList"), "A page of letters (no raw bytes)")},
+            description=f"{_MANAGE} Rejected events kept with their raw bytes and reason.")},
+        letter: {"get": _op(
+            "One dead letter with its message", _p("orgId", "deadLetterIdPath"),
+            {"200": _json(ref("DeadLetterWithRaw"), "The letter")},
+            errors=(*_AUTHED, 404), description=_MANAGE)},
+        f"{letter}/raw": {"get": _op(
+            "Download a dead letter's message", _p("orgId", "deadLetterIdPath"),
+            {"200": {"description": "The bytes as received (attachment)",
+                     "content": {"application/octet-stream": {
+                         "schema": {"type": "string", "format": "binary"}}}}},
+            errors=(*_AUTHED, 404), description=_MANAGE)},
+        f"{letter}/redrive": {"post": _op(
+            "Ingest a dead letter's message again", _p("orgId", "deadLetterIdPath"),
+            {"200": _json(ref("Redrive"), "Stored now (accepted) or already (duplicate)"),
+             "422": _json(ref("Problem"), "Still invalid: errors[] names each field; "
+                          "nothing is stored", PROBLEM)},
+            errors=(*_AUTHED, 404),
+            description=f"{_MANAGE} Also needs analytics:events:write for the org the event "
+                        "names (403, audited, otherwise). Re-driving a re-driven letter "
+                        "returns its first outcome and stores nothing.")},
+        f"{_ORG}/audit": {"get": _op(
+            "The org's audit log, newest first",
+            _p("orgId", "actor", "action", "outcome", "since", "until", "limit", "cursor"),
+            {"200": _json(ref("AuditList"), "A page of authorization decisions")},
+            description=f"{_MANAGE} Every decision on the org's data (SPEC §6), reading "
+                        "this log included.")},
+    }
 
 
 def _webhook_paths() -> dict[str, Any]:

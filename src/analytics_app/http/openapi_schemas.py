@@ -493,3 +493,81 @@ SCHEMAS.update({
 })
 SCHEMAS["Delivery"]["properties"]["payload"] = {"oneOf": [ref("AlertWebhook"),
                                                           ref("ReliabilityWebhook")]}
+
+_DEAD_LETTER_FIELDS: dict[str, Schema] = {
+    "deadLetterId": UUID, "orgId": {"type": ["string", "null"], "format": "uuid"},
+    "receivedAt": TIME, "source": {"type": "string",
+                                   "description": "http, stream:<name>, demo or redrive."},
+    "reason": {"type": "string", "description": "Why it was rejected (each bad field)."},
+    "streamOffset": _NULLABLE_INT, "sizeBytes": INT,
+    "redrive": {"oneOf": [obj({"at": TIME, "by": {"type": "string"},
+                               "outcome": {"enum": ["accepted", "duplicate"]}}),
+                          {"type": "null"}],
+                "description": "The re-drive that stored its event; null while open."},
+}
+SCHEMAS.update({
+    "DeadLetter": obj(_DEAD_LETTER_FIELDS),
+    "DeadLetterWithRaw": obj({
+        **_DEAD_LETTER_FIELDS,
+        "raw": obj({"encoding": {"enum": ["utf-8", "base64"]}, "data": {"type": "string"}},
+                   description="The message as received: its text when it is UTF-8, else "
+                               "base64 of its bytes."),
+    }),
+    "DeadLetterList": obj({"orgId": UUID,
+                           "deadLetters": {"type": "array", "items": ref("DeadLetter")},
+                           "nextCursor": {"type": ["string", "null"]}}),
+    "Redrive": obj({"outcome": {"enum": ["accepted", "duplicate"]},
+                    "alreadyRedriven": {"type": "boolean"},
+                    "deadLetter": ref("DeadLetter")}),
+    "AuditEntry": obj({
+        "auditId": UUID, "at": TIME, "actor": {"type": "string"},
+        "actorOrgId": {"type": ["string", "null"], "format": "uuid"}, "orgId": UUID,
+        "action": {"type": "string"}, "resource": {"type": "string"},
+        "outcome": {"enum": ["allowed", "denied"]}, "reason": {"type": "string"},
+        "requestId": {"type": ["string", "null"]}, "crossOrg": {"type": "boolean"},
+    }),
+    "AuditList": obj({"orgId": UUID, "entries": {"type": "array", "items": ref("AuditEntry")},
+                      "nextCursor": {"type": ["string", "null"]}}),
+})
+
+_USD: Schema = {"type": "string", "pattern": r"^-?[0-9]+\.[0-9]{6}$",
+                "description": "Exact USD with 6 decimal places."}
+_NULLABLE_USD: Schema = {"type": ["string", "null"], "pattern": r"^-?[0-9]+\.[0-9]{6}$"}
+_RECONCILIATION_FIELDS: dict[str, Schema] = {
+    "reconciliationId": UUID, "orgId": UUID, "createdAt": TIME,
+    "createdBy": {"type": "string"}, "name": {"type": "string"}, "tz": {"type": "string"},
+    "basis": {"enum": ["catalog", "reported"]}, "tolerancePercent": {"type": "string"},
+    "mapping": obj({"day": {"type": "string"}, "model": {"type": "string"},
+                    "cost": {"type": "string"},
+                    "inputTokens": {"type": ["string", "null"]},
+                    "outputTokens": {"type": ["string", "null"]},
+                    "costUnit": {"enum": ["usd", "cents"]}, "dayFormat": {"type": "string"}}),
+    "firstDay": {"type": "string", "format": "date"},
+    "lastDay": {"type": "string", "format": "date"},
+    "meteredUsd": _USD, "invoicedUsd": _USD, "varianceUsd": _USD,
+    "lineCount": INT, "flaggedCount": INT, "completeThrough": TIME,
+}
+SCHEMAS.update({
+    "ReconciliationLine": obj({
+        "day": {"type": "string", "format": "date"},
+        "modelId": {"type": ["string", "null"], "format": "uuid"}, "model": {"type": "string"},
+        "status": {"enum": ["matched", "over_tolerance", "invoiced_only", "metered_only"]},
+        "meteredUsd": _NULLABLE_USD, "invoicedUsd": _NULLABLE_USD, "varianceUsd": _USD,
+        "variancePercent": {"type": ["string", "null"],
+                            "description": "variance / metered x 100, 2 places; null when "
+                                           "nothing was metered."},
+        "flagged": {"type": "boolean"},
+        "metered": obj({"inputTokens": _NULLABLE_INT, "outputTokens": _NULLABLE_INT,
+                        "invocations": _NULLABLE_INT}),
+        "invoiced": obj({"inputTokens": _NULLABLE_INT, "outputTokens": _NULLABLE_INT}),
+        "invoiceRows": {"type": "array", "items": INT},
+    }),
+    "Reconciliation": obj(_RECONCILIATION_FIELDS),
+    "ReconciliationWithLines": obj({
+        **_RECONCILIATION_FIELDS,
+        "lines": {"type": "array", "items": ref("ReconciliationLine")},
+    }),
+    "ReconciliationList": obj({
+        "orgId": UUID, "reconciliations": {"type": "array", "items": ref("Reconciliation")},
+        "nextCursor": {"type": ["string", "null"]}}),
+})

@@ -39,6 +39,7 @@ class QueryReader:
 
     def __init__(self, params: QueryParams) -> None:
         self._params = params
+        self._read: set[str] = set()
         self.errors: list[FieldError] = []
 
     def fail(self, field: str, reason: str) -> None:
@@ -47,6 +48,7 @@ class QueryReader:
 
     def one(self, name: str) -> str | None:
         """A single-valued parameter (None when absent)."""
+        self._read.add(name)
         value = self._params.get(name)
         if isinstance(value, list):
             self.fail(name, "must be given at most once")
@@ -55,6 +57,7 @@ class QueryReader:
 
     def many(self, name: str) -> list[str]:
         """Every value of a repeatable parameter."""
+        self._read.add(name)
         value = self._params.get(name)
         if value is None:
             return []
@@ -132,9 +135,12 @@ class QueryReader:
         return value is not None and value.lower() not in {"0", "false", "no"}
 
     def done(self, message: str = "invalid query") -> None:
-        """Raise ValidationFailed naming every bad field, if any (a parameter without a name,
-        as in `?=1`, is one)."""
+        """Raise ValidationFailed naming every bad field, if any: a parameter without a name,
+        as in `?=1`, and a parameter the route did not read (a misspelt `timezone=` would
+        otherwise be ignored silently) are bad fields too."""
         if "" in self._params:
             self.fail("query", "has a parameter without a name")
+        for name in sorted(set(self._params) - self._read - {""}):
+            self.fail(name, "is not a parameter of this route")
         if self.errors:
             raise ValidationFailed(self.errors, message)

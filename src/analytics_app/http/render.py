@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import uuid
 from collections.abc import Sequence
@@ -15,6 +16,9 @@ from analytics_core.exports import ExportJob, ExportStatus
 from analytics_core.freshness import Freshness, FreshnessReport
 from analytics_core.money import Cents
 from analytics_core.prices import CATEGORIES, PriceVersion, price_text
+from analytics_core.reconciliation import ReconciliationLine, usd_text
+from analytics_core.reconciliation_runs import ReconciliationRun, mapping_fields
+from analytics_core.records import AuditEntry, DeadLetter
 from analytics_core.registry import ModelEntry, Names
 from analytics_core.restatements import Restatement, RestatementDelta
 from analytics_core.rollups import NO_CLIENT, RollupStats
@@ -421,3 +425,80 @@ def rule_view_body(v: RuleView) -> dict[str, Any]:
                     "volume": v.volume},
         "lastTransition": None if v.last is None else transition_body(v.last),
     }
+
+
+def dead_letter_body(d: DeadLetter, *, raw: bool = False) -> dict[str, Any]:
+    """A dead letter: why and when it was kept, its size, its re-drive (null while open); with
+    `raw`, the message itself (UTF-8 text as it came, or base64 when it is not UTF-8)."""
+    body: dict[str, Any] = {
+        "deadLetterId": str(d.dead_letter_id),
+        "orgId": None if d.org_id is None else str(d.org_id),
+        "receivedAt": isoformat(d.received_at, UTC_ZONE), "source": d.source,
+        "reason": d.reason, "streamOffset": d.offset, "sizeBytes": len(d.raw),
+        "redrive": None if d.redriven_at is None else {
+            "at": isoformat(d.redriven_at, UTC_ZONE), "by": d.redriven_by,
+            "outcome": d.redrive_outcome,
+        },
+    }
+    if raw:
+        try:
+            body["raw"] = {"encoding": "utf-8", "data": d.raw.decode("utf-8")}
+        except UnicodeDecodeError:
+            body["raw"] = {"encoding": "base64", "data": base64.b64encode(d.raw).decode()}
+    return body
+
+
+def audit_entry_body(e: AuditEntry) -> dict[str, Any]:
+    """One authorization decision on org data (SPEC §6)."""
+    return {
+        "auditId": str(e.audit_id), "at": isoformat(e.at, UTC_ZONE), "actor": e.actor,
+        "actorOrgId": None if e.actor_org is None else str(e.actor_org),
+        "orgId": str(e.org_id), "action": e.action, "resource": e.resource,
+        "outcome": e.outcome.value, "reason": e.reason, "requestId": e.request_id,
+        "crossOrg": e.cross_org,
+    }
+
+
+def _usd(amount: Cents | None) -> str | None:
+    return None if amount is None else usd_text(amount)
+
+
+def reconciliation_line_body(line: ReconciliationLine) -> dict[str, Any]:
+    """One line of a reconciliation: day and model, both sides, the variance."""
+    return {
+        "day": line.day.isoformat(),
+        "modelId": None if line.model_id is None else str(line.model_id),
+        "model": line.model, "status": line.status.value,
+        "meteredUsd": _usd(line.metered), "invoicedUsd": _usd(line.invoiced),
+        "varianceUsd": usd_text(line.variance),
+        "variancePercent": None if line.variance_percent is None
+        else f"{line.variance_percent:f}",
+        "flagged": line.flagged,
+        "metered": {"inputTokens": line.metered_input_tokens,
+                    "outputTokens": line.metered_output_tokens,
+                    "invocations": line.metered_invocations},
+        "invoiced": {"inputTokens": line.invoiced_input_tokens,
+                     "outputTokens": line.invoiced_output_tokens},
+        "invoiceRows": list(line.rows),
+    }
+
+
+def reconciliation_body(run: ReconciliationRun,
+                        lines: Sequence[ReconciliationLine] | None = None) -> dict[str, Any]:
+    """A kept reconciliation (amounts in USD as exact decimal strings with six places); with
+    `lines`, those lines too."""
+    body: dict[str, Any] = {
+        "reconciliationId": str(run.reconciliation_id), "orgId": str(run.org_id),
+        "createdAt": isoformat(run.created_at, UTC_ZONE), "createdBy": run.created_by,
+        "name": run.name, "tz": run.tz, "basis": run.basis.value,
+        "tolerancePercent": f"{run.tolerance_percent:f}",
+        "mapping": mapping_fields(run.mapping),
+        "firstDay": run.first_day.isoformat(), "lastDay": run.last_day.isoformat(),
+        "meteredUsd": usd_text(run.metered_total), "invoicedUsd": usd_text(run.invoiced_total),
+        "varianceUsd": usd_text(run.variance), "lineCount": run.line_count,
+        "flaggedCount": run.flagged_count,
+        "completeThrough": isoformat(run.complete_through, UTC_ZONE),
+    }
+    if lines is not None:
+        body["lines"] = [reconciliation_line_body(line) for line in lines]
+    return body
