@@ -27,10 +27,12 @@ class ExportStatus(StrEnum):
 
 
 class ExportKind(StrEnum):
-    """`usage` exports rollups; `events` exports raw events for incident sharing."""
+    """`usage` exports rollups; `events` exports raw events for incident sharing; `focus`
+    exports FinOps FOCUS 1.2 cost rows (analytics_core.focus)."""
 
     USAGE = "usage"
     EVENTS = "events"
+    FOCUS = "focus"
 
 
 class ExportGranularity(StrEnum):

@@ -195,6 +195,10 @@ class Catalog:
         own = self._in_line((org_id, model_id), at)
         return own if own is not None else self._in_line((None, model_id), at)
 
+    def global_version(self, model_id: uuid.UUID, at: datetime) -> PriceVersion | None:
+        """The global line's version in effect for a model at `at` (its list price), or None."""
+        return self._in_line((None, model_id), at)
+
     def price(self, event: UsageEvent) -> EventPrice | None:
         """The event's catalog price, or None when no version covers it."""
         version = self.version_for(event.org_id, event.model_id, event.occurred_at)

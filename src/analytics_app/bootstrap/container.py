@@ -232,6 +232,8 @@ def _export_settings(settings: Settings) -> ExportSettings:
         lease=timedelta(seconds=settings.export_lease_seconds),
         backoff=timedelta(seconds=settings.export_backoff_seconds),
         retention=timedelta(days=settings.export_retention_days),
+        focus_provider=settings.focus_provider_name, focus_service=settings.focus_service_name,
+        tag_keys=settings.attribution_keys,
     )
 
 

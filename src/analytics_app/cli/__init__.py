@@ -173,7 +173,8 @@ def _add_export(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     p.add_argument("--tz", default="UTC", help="IANA time zone (default UTC)")
     p.add_argument("--model", action="append", default=[], dest="models",
                    help="model id (repeatable; default all)")
-    p.add_argument("--kind", choices=("usage", "events"), default="usage")
+    p.add_argument("--kind", choices=("usage", "events", "focus"), default="usage",
+                   help="usage rollups, raw events, or FinOps FOCUS 1.2 cost rows")
     p.add_argument("--idempotency-key", help="reuse returns the first job")
     p.add_argument("--wait", action="store_true",
                    help="run the job in this process and print where the file is")

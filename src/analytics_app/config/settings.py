@@ -92,6 +92,8 @@ class Settings:
     otel_exporter: str = "none"
     attribution_keys: tuple[str, ...] = ()  # metadata keys rolled up for groupBy=tag:KEY
     attribution_value_cap: int = DEFAULT_VALUE_CAP  # distinct values per org, key and day
+    focus_provider_name: str = "AI inference platform"  # FOCUS ProviderName/InvoiceIssuerName
+    focus_service_name: str = "Model inference"  # FOCUS ServiceName
 
     @property
     def data_location(self) -> str:
@@ -325,7 +327,17 @@ def _read(r: EnvReader) -> Settings:
         otel_exporter=r.choice("OTEL_EXPORTER", "none", ("none", "console", "otlp")),
         attribution_keys=_attribution_keys(r),
         attribution_value_cap=r.integer("ATTRIBUTION_VALUE_CAP", DEFAULT_VALUE_CAP, 1, 100_000),
+        focus_provider_name=_focus_name(r, "FOCUS_PROVIDER_NAME", "AI inference platform"),
+        focus_service_name=_focus_name(r, "FOCUS_SERVICE_NAME", "Model inference"),
     )
+
+
+def _focus_name(r: EnvReader, name: str, default: str) -> str:
+    value = r.text(name, default).strip()
+    if not value or len(value) > 200 or not value.isprintable():
+        r.fail(name, "must be 1 to 200 printable characters")
+        return default
+    return value
 
 
 def _attribution_keys(r: EnvReader) -> tuple[str, ...]:

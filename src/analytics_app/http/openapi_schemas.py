@@ -216,15 +216,15 @@ SCHEMAS: dict[str, Schema] = {
          "granularity": {"enum": ["hourly", "daily", "monthly", None], "default": "daily"},
          "tz": {"type": ["string", "null"], "default": "UTC"},
          "models": {"type": ["array", "null"], "items": UUID, "maxItems": 100},
-         "kind": {"enum": ["usage", "events", None], "default": "usage"}},
+         "kind": {"enum": ["usage", "events", "focus", None], "default": "usage"}},
         ["timeRange"],
-        description="Usage exports span at most 31 days, events exports at most 7. An "
-                    "optional field given as null takes its default.",
+        description="Usage and FOCUS exports span at most 31 days, events exports at most "
+                    "7. An optional field given as null takes its default.",
     ),
     "ExportJob": obj({
         "jobId": UUID, "orgId": UUID,
         "status": {"enum": ["pending", "running", "succeeded", "failed", "expired"]},
-        "kind": {"enum": ["usage", "events"]},
+        "kind": {"enum": ["usage", "events", "focus"]},
         "granularity": {"enum": ["hourly", "daily", "monthly"]},
         "timeRange": obj({"start": TIME, "end": TIME}), "tz": {"type": "string"},
         "models": {"type": "array", "items": UUID}, "createdAt": TIME,

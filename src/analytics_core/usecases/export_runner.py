@@ -26,6 +26,15 @@ from analytics_core.exports import (
     object_key,
     unknown_zone_error,
 )
+from analytics_core.focus import (
+    APPLICABILITY,
+    FOCUS_COLUMNS,
+    FocusContext,
+    FocusSums,
+    aggregate,
+    focus_rows,
+)
+from analytics_core.focus import usd as focus_usd
 from analytics_core.ports import (
     Clock,
     IdGenerator,
@@ -33,6 +42,7 @@ from analytics_core.ports import (
     PipelineProgress,
     UnitOfWorkFactory,
 )
+from analytics_core.prices import Catalog
 from analytics_core.rollups import RollupStats, stats_of
 from analytics_core.timegrid import (
     Grain,
@@ -43,7 +53,7 @@ from analytics_core.timegrid import (
     period_start,
     zone,
 )
-from analytics_core.usecases.export_points import usage_points
+from analytics_core.usecases.export_points import GRAINS, usage_points
 from analytics_core.usecases.registry import names_for
 
 CHUNK_BYTES = 64 * 1024
@@ -61,6 +71,11 @@ class ExportSettings:
     backoff: timedelta = timedelta(seconds=10)
     max_backoff: timedelta = timedelta(minutes=10)
     retention: timedelta = timedelta(days=90)
+    # FOCUS files (kind=focus): who issues and provides the charges, the service they are
+    # for, and the attribution keys written as Tags.
+    focus_provider: str = "AI inference platform"
+    focus_service: str = "Model inference"
+    tag_keys: tuple[str, ...] = ()
 
     def delay(self, attempts: int) -> timedelta:
         """Exponential backoff before the next attempt."""
@@ -76,6 +91,7 @@ class _Tally:
     digest: hashlib._Hash = attrs.field(factory=hashlib.sha256)
     totals: RollupStats = attrs.field(factory=RollupStats)
     size: int = 0
+    focus: FocusSums | None = None  # FOCUS files: the sums behind the rows
 
 
 def _encode(rows: Iterable[list[str]], tally: _Tally) -> Iterator[bytes]:
@@ -141,6 +157,37 @@ def _event_rows(
         tally.totals = tally.totals.merge(stats_of(batch))
 
 
+def _focus_rows(
+    request: ExportRequest, uow_factory: UnitOfWorkFactory, tally: _Tally,
+    settings: ExportSettings,
+) -> Iterator[list[str]]:
+    yield list(FOCUS_COLUMNS)
+    names = names_for(request.org_id, uow_factory=uow_factory)
+    with uow_factory() as uow:
+        catalog = Catalog.of(uow.prices.all())
+        providers = {e.model_id: e.provider for e in uow.models.all() if e.provider}
+    ctx = FocusContext(
+        request.org_id, request.start, request.end, zone(request.tz), GRAINS[request.granularity],
+        catalog, settings.focus_provider, settings.focus_service, names.models, providers,
+        names.clients, settings.tag_keys,
+    )
+    sums = FocusSums()
+    with uow_factory() as uow:
+        batch: list[UsageEvent] = []
+        for e in uow.events.scan(request.org_id, request.start, request.end, request.models):
+            batch.append(e)
+            if len(batch) >= 1000:
+                tally.totals = tally.totals.merge(stats_of(batch))
+                aggregate(batch, ctx, sums)
+                batch.clear()
+        tally.totals = tally.totals.merge(stats_of(batch))
+        aggregate(batch, ctx, sums)
+    tally.focus = sums
+    for row in focus_rows(sums, ctx):
+        tally.rows += 1
+        yield text_row(row)
+
+
 def _file_name(job: ExportJob) -> str:
     if job.scheduled:
         local = job.request.start.astimezone(zone(job.request.tz))
@@ -154,9 +201,13 @@ def _keys(job: ExportJob) -> tuple[str, str]:
     return csv_key, csv_key.removesuffix(".csv") + ".manifest.json"
 
 
+_COLUMNS = {ExportKind.USAGE: USAGE_COLUMNS, ExportKind.EVENTS: EVENT_COLUMNS,
+            ExportKind.FOCUS: FOCUS_COLUMNS}
+
+
 def _manifest(job: ExportJob, tally: _Tally, generated_at: datetime, complete: datetime) -> bytes:
     t = tally.totals
-    body = {
+    body: dict[str, object] = {
         "jobId": str(job.job_id), "orgId": str(job.org_id), "kind": job.request.kind.value,
         "granularity": job.request.granularity.value, "timezone": job.request.tz,
         "timeRange": {"start": isoformat(job.request.start, zone("UTC")),
@@ -172,8 +223,15 @@ def _manifest(job: ExportJob, tally: _Tally, generated_at: datetime, complete: d
             "tokenDetails": dict(zip(TOKEN_DETAIL_KEYS, t.token_details.as_tuple(), strict=True)),
             "catalogCostCents": t.catalog_cost.exact_str(), "unpricedInvocations": t.unpriced,
         },
-        "columns": list(USAGE_COLUMNS if job.request.kind is ExportKind.USAGE else EVENT_COLUMNS),
+        "columns": list(_COLUMNS[job.request.kind]),
     }
+    if tally.focus is not None:
+        body["focus"] = {
+            "version": "1.2", "billedCostUsd": focus_usd(tally.focus.billed_units),
+            "pricedEvents": tally.focus.priced_events,
+            "unpricedEvents": tally.focus.unpriced_events,
+            "applicabilityCriteria": list(APPLICABILITY),
+        }
     return json.dumps(body, indent=2).encode()
 
 
@@ -258,9 +316,12 @@ class ExportRunner:
     def _generate(self, lease: _Lease) -> ExportJob:
         job = lease.job
         tally = _Tally()
-        rows = (_usage_rows if job.request.kind is ExportKind.USAGE else _event_rows)(
-            job.request, self.uow_factory, tally
-        )
+        kind = job.request.kind
+        if kind is ExportKind.FOCUS:
+            rows = _focus_rows(job.request, self.uow_factory, tally, self.settings)
+        else:
+            rows = (_usage_rows if kind is ExportKind.USAGE else _event_rows)(
+                job.request, self.uow_factory, tally)
         key, manifest_key = _keys(job)
         generated_at = self.clock.now()
         complete = self.progress.complete_through(generated_at)
