@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from analytics._facade import Analytics, AsyncAnalytics
 from analytics_app.config import Settings
+from analytics_core.access import Outcome
 from analytics_core.budgets import (
     Alert,
     AlertKind,
@@ -46,6 +47,9 @@ from analytics_core.freshness import (
 )
 from analytics_core.money import Cents
 from analytics_core.prices import PriceCategory, PriceVersion
+from analytics_core.reconciliation import LineStatus, ReconciliationLine
+from analytics_core.reconciliation_runs import Basis, ReconciliationRun
+from analytics_core.records import AuditEntry, DeadLetter
 from analytics_core.registry import ClientName, ModelEntry
 from analytics_core.rollups import RollupStats
 from analytics_core.rules import (
@@ -59,7 +63,9 @@ from analytics_core.timegrid import Grain
 from analytics_core.usecases.budgets import BudgetState, BudgetView, Evaluation
 from analytics_core.usecases.ingest import BatchResult, EventOutcome, EventResult
 from analytics_core.usecases.queries import AnalyticsQuery, AnalyticsReport, GroupBy, SeriesPoint
+from analytics_core.usecases.reconciliations import KeptReconciliation
 from analytics_core.usecases.rules import RuleView
+from analytics_core.usecases.support import Redrive
 
 __all__ = [
     "Alert",
@@ -69,6 +75,8 @@ __all__ = [
     "AnalyticsQuery",
     "AnalyticsReport",
     "AsyncAnalytics",
+    "AuditEntry",
+    "Basis",
     "BatchResult",
     "Budget",
     "BudgetPeriod",
@@ -79,6 +87,7 @@ __all__ = [
     "ClientName",
     "ConfigError",
     "Conflict",
+    "DeadLetter",
     "ErrorClass",
     "Evaluation",
     "EventOutcome",
@@ -92,12 +101,18 @@ __all__ = [
     "Gone",
     "Grain",
     "GroupBy",
+    "KeptReconciliation",
+    "LineStatus",
     "Measure",
     "ModelEntry",
     "ModelFreshness",
     "NotFound",
+    "Outcome",
     "PriceCategory",
     "PriceVersion",
+    "ReconciliationLine",
+    "ReconciliationRun",
+    "Redrive",
     "ReliabilityRule",
     "RollupStats",
     "RuleMetric",

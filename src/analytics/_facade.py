@@ -14,7 +14,7 @@ from typing import TypeVar
 
 from analytics_app.bootstrap.application import Application
 from analytics_app.config import Settings, load_settings
-from analytics_core.access import ORG_ADMIN, Actor
+from analytics_core.access import ORG_ADMIN, Actor, Outcome
 from analytics_core.budgets import Alert, Budget
 from analytics_core.errors import FieldError, ValidationFailed
 from analytics_core.events import UsageEvent
@@ -26,13 +26,18 @@ from analytics_core.exports import (
     ExportStatus,
 )
 from analytics_core.freshness import FreshnessReport
+from analytics_core.reconciliation import ColumnMapping
+from analytics_core.reconciliation_runs import Basis, ReconciliationRun
+from analytics_core.records import AuditEntry, AuditFilter, DeadLetter, DeadLetterFilter
 from analytics_core.registry import ClientName, ModelEntry, client_name, model_entry
 from analytics_core.rules import ReliabilityRule, RuleTransition
 from analytics_core.timegrid import Grain
 from analytics_core.usecases.budgets import BudgetView, Evaluation
 from analytics_core.usecases.ingest import BatchResult, RawMessage
 from analytics_core.usecases.queries import AnalyticsQuery, AnalyticsReport, parse_group_by
+from analytics_core.usecases.reconciliations import KeptReconciliation, ReconcileRequest
 from analytics_core.usecases.rules import RuleView
+from analytics_core.usecases.support import Redrive
 
 T = TypeVar("T")
 OrgId = uuid.UUID | str
@@ -49,6 +54,14 @@ def _uuid(value: uuid.UUID | str, field: str = "id") -> uuid.UUID:
         return uuid.UUID(value)
     except (TypeError, ValueError):
         raise ValidationFailed([FieldError(field, f"must be a UUID, got {value!r}")]) from None
+
+
+def _decimal(value: str | int | Decimal, field: str) -> Decimal:
+    try:
+        return Decimal(value)
+    except (ArithmeticError, TypeError, ValueError):
+        raise ValidationFailed([FieldError(field, f"must be a decimal number, got {value!r}")]
+                               ) from None
 
 
 def _choice(value: str, choices: Mapping[str, T], field: str) -> T:
@@ -305,6 +318,61 @@ class Analytics:
         the alerts it fired, or why it was deferred."""
         return self._app.use_cases.evaluate_budgets()
 
+    # -- finance and support -----------------------------------------------------------------
+
+    def reconcile(self, org_id: OrgId, report: bytes | str, *, tz: str = "UTC",
+                  tolerance_percent: str | int | Decimal = 1, basis: str = "catalog",
+                  mapping: Mapping[str, str] | None = None, name: str = "",
+                  created_by: str = "library") -> KeptReconciliation:
+        """Reconcile a provider's cost report (CSV) against the org's usage of its days in
+        `tz` and keep the result (docs/reconciliation.md). `mapping` names the headers:
+        day, model, cost, inputTokens, outputTokens, costUnit (usd or cents), dayFormat."""
+        data = report.encode() if isinstance(report, str) else report
+        request = ReconcileRequest(
+            _uuid(org_id, "org_id"), data, ColumnMapping.from_fields(mapping or {}), tz,
+            _decimal(tolerance_percent, "tolerance_percent"),
+            _choice(basis, {b.value: b for b in Basis}, "basis"), name)
+        return self._app.use_cases.reconcile_invoice(request, f"library:{created_by}")
+
+    def reconciliations(self, org_id: OrgId, *, limit: int = 50) -> list[ReconciliationRun]:
+        """The org's kept reconciliations, newest first."""
+        return list(self._app.use_cases.list_reconciliations(_uuid(org_id, "org_id"), limit,
+                                                             None).runs)
+
+    def reconciliation(self, org_id: OrgId, reconciliation_id: uuid.UUID | str
+                       ) -> KeptReconciliation:
+        """One kept reconciliation with its lines (`.csv()` renders the report)."""
+        return self._app.use_cases.get_reconciliation(
+            _uuid(org_id, "org_id"), _uuid(reconciliation_id, "reconciliation_id"))
+
+    def dead_letters(self, org_id: OrgId | None, *, reason: str | None = None,
+                     source: str | None = None, since: datetime | None = None,
+                     until: datetime | None = None, redriven: bool | None = None,
+                     limit: int = 50) -> list[DeadLetter]:
+        """Rejected events (raw bytes and reason), newest first; `org_id` None lists every
+        org's, unattributed ones included (docs/support.md)."""
+        org = None if org_id is None else _uuid(org_id, "org_id")
+        where = DeadLetterFilter(reason, source, since, until, redriven)
+        return list(self._app.use_cases.list_dead_letters(org, where, limit, None).letters)
+
+    def redrive_dead_letter(self, org_id: OrgId | None, dead_letter_id: uuid.UUID | str, *,
+                            redriven_by: str = "library") -> Redrive:
+        """Ingest a dead letter's message again after a fix: ValidationFailed (nothing
+        stored) while it is still invalid; the outcome (`accepted` or `duplicate`) once."""
+        org = None if org_id is None else _uuid(org_id, "org_id")
+        return self._app.use_cases.redrive_dead_letter(
+            org, _uuid(dead_letter_id, "dead_letter_id"), f"library:{redriven_by}", None)
+
+    def audit(self, org_id: OrgId, *, actor: str | None = None, action: str | None = None,
+              outcome: str | None = None, since: datetime | None = None,
+              until: datetime | None = None, limit: int = 50) -> list[AuditEntry]:
+        """The org's authorization decisions, newest first."""
+        decided = None if outcome is None else _choice(
+            outcome, {o.value: o for o in Outcome}, "outcome")
+        where = AuditFilter(actor, action, decided, since, until)
+        return list(self._app.use_cases.list_audit(_uuid(org_id, "org_id"), where, limit,
+                                                   None).entries)
+
 
 class AsyncAnalytics:
     """`Analytics` for asyncio: each coroutine runs the synchronous method in a worker thread
@@ -443,3 +511,47 @@ class AsyncAnalytics:
     async def evaluate_budgets(self) -> Evaluation:
         """See `Analytics.evaluate_budgets`."""
         return await asyncio.to_thread(self._sync.evaluate_budgets)
+
+    async def reconcile(self, org_id: OrgId, report: bytes | str, *, tz: str = "UTC",
+                        tolerance_percent: str | int | Decimal = 1, basis: str = "catalog",
+                        mapping: Mapping[str, str] | None = None, name: str = "",
+                        created_by: str = "library") -> KeptReconciliation:
+        """See `Analytics.reconcile`."""
+        return await asyncio.to_thread(
+            self._sync.reconcile, org_id, report, tz=tz, tolerance_percent=tolerance_percent,
+            basis=basis, mapping=mapping, name=name, created_by=created_by)
+
+    async def reconciliations(self, org_id: OrgId, *, limit: int = 50
+                              ) -> list[ReconciliationRun]:
+        """See `Analytics.reconciliations`."""
+        return await asyncio.to_thread(self._sync.reconciliations, org_id, limit=limit)
+
+    async def reconciliation(self, org_id: OrgId, reconciliation_id: uuid.UUID | str
+                             ) -> KeptReconciliation:
+        """See `Analytics.reconciliation`."""
+        return await asyncio.to_thread(self._sync.reconciliation, org_id, reconciliation_id)
+
+    async def dead_letters(self, org_id: OrgId | None, *, reason: str | None = None,
+                           source: str | None = None, since: datetime | None = None,
+                           until: datetime | None = None, redriven: bool | None = None,
+                           limit: int = 50) -> list[DeadLetter]:
+        """See `Analytics.dead_letters`."""
+        return await asyncio.to_thread(
+            self._sync.dead_letters, org_id, reason=reason, source=source, since=since,
+            until=until, redriven=redriven, limit=limit)
+
+    async def redrive_dead_letter(self, org_id: OrgId | None,
+                                  dead_letter_id: uuid.UUID | str, *,
+                                  redriven_by: str = "library") -> Redrive:
+        """See `Analytics.redrive_dead_letter`."""
+        return await asyncio.to_thread(self._sync.redrive_dead_letter, org_id, dead_letter_id,
+                                       redriven_by=redriven_by)
+
+    async def audit(self, org_id: OrgId, *, actor: str | None = None,
+                    action: str | None = None, outcome: str | None = None,
+                    since: datetime | None = None, until: datetime | None = None,
+                    limit: int = 50) -> list[AuditEntry]:
+        """See `Analytics.audit`."""
+        return await asyncio.to_thread(
+            self._sync.audit, org_id, actor=actor, action=action, outcome=outcome, since=since,
+            until=until, limit=limit)
