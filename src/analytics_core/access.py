@@ -26,11 +26,12 @@ class Action(StrEnum):
     WEBHOOKS_MANAGE = "analytics:webhooks:manage"
     DEAD_LETTERS_MANAGE = "analytics:dead-letters:manage"
     AUDIT_READ = "analytics:audit:read"
+    ORG_SETTINGS_WRITE = "analytics:org-settings:write"
 
 
 ORG_ADMIN_ONLY = frozenset({Action.CLIENTS_WRITE, Action.BUDGETS_WRITE,
                             Action.WEBHOOKS_MANAGE, Action.DEAD_LETTERS_MANAGE,
-                            Action.AUDIT_READ})
+                            Action.AUDIT_READ, Action.ORG_SETTINGS_WRITE})
 """Actions only `org_admin` (in its org) and `admin` hold: the SPEC §6 roles stay the six."""
 KNOWN_ROLES = frozenset({ADMIN, ORG_ADMIN, *(a.value for a in Action if a not in ORG_ADMIN_ONLY)})
 

@@ -19,6 +19,7 @@ from analytics_core.budgets import Alert, AlertKind, Budget
 from analytics_core.events import UsageEvent
 from analytics_core.exports import ExportJob, ExportStatus
 from analytics_core.freshness import FreshnessMarker
+from analytics_core.org_settings import OrgSettings
 from analytics_core.prices import PriceVersion
 from analytics_core.reconciliation import ReconciliationLine
 from analytics_core.reconciliation_runs import ReconciliationRun
@@ -476,6 +477,22 @@ class AlertStore(Protocol):
         ...
 
 
+class OrgSettingsStore(Protocol):
+    """Each org's own settings (its zone)."""
+
+    def get(self, org_id: uuid.UUID) -> OrgSettings | None:
+        """The org's settings, None when it has none."""
+        ...
+
+    def put(self, settings: OrgSettings) -> None:
+        """Store (or replace) an org's settings."""
+        ...
+
+    def zones(self) -> dict[uuid.UUID, str]:
+        """Every org that set a zone, with it."""
+        ...
+
+
 class ReconciliationStore(Protocol):
     """Kept invoice reconciliations (SPEC §15) and their lines."""
 
@@ -646,6 +663,7 @@ class UnitOfWork(Protocol):
     rules: RuleStore
     transitions: TransitionStore
     reconciliations: ReconciliationStore
+    org_settings: OrgSettingsStore
 
     def __enter__(self) -> Self: ...
 

@@ -1,4 +1,4 @@
-"""In-memory kept invoice reconciliations (SPEC §15)."""
+"""In-memory kept invoice reconciliations (SPEC §15) and org settings."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from datetime import datetime
 
 from analytics_adapters.memory.repositories import Repository
 from analytics_core.errors import Conflict
+from analytics_core.org_settings import OrgSettings
 from analytics_core.reconciliation import ReconciliationLine
 from analytics_core.reconciliation_runs import ReconciliationRun
 
@@ -46,3 +47,21 @@ class InMemoryReconciliationStore(Repository):
         self._unit.journal()
         kept = self._db.reconciliations.get(reconciliation_id)
         return list(kept[1]) if kept is not None and kept[0].org_id == org_id else []
+
+
+class InMemoryOrgSettingsStore(Repository):
+    """Settings by org."""
+
+    def get(self, org_id: uuid.UUID) -> OrgSettings | None:
+        """The org's settings."""
+        self._unit.journal()
+        return self._db.org_settings.get(org_id)
+
+    def put(self, settings: OrgSettings) -> None:
+        """Store or replace."""
+        self._unit.journal().put(self._db.org_settings, settings.org_id, settings)
+
+    def zones(self) -> dict[uuid.UUID, str]:
+        """Every org's zone."""
+        self._unit.journal()
+        return {org: s.tz for org, s in self._db.org_settings.items()}

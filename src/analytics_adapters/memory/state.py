@@ -12,6 +12,7 @@ from analytics_core.budgets import Alert, AlertKind, Budget
 from analytics_core.events import UsageEvent
 from analytics_core.exports import ExportJob
 from analytics_core.freshness import FreshnessMarker
+from analytics_core.org_settings import OrgSettings
 from analytics_core.prices import PriceVersion
 from analytics_core.reconciliation import ReconciliationLine
 from analytics_core.reconciliation_runs import ReconciliationRun
@@ -136,6 +137,7 @@ class InMemoryStorage:
         self.attempts: dict[uuid.UUID, tuple[DeliveryAttempt, ...]] = {}
         self.rules: dict[uuid.UUID, ReliabilityRule] = {}
         self.transitions: dict[tuple[uuid.UUID, int], RuleTransition] = {}
+        self.org_settings: dict[uuid.UUID, OrgSettings] = {}
         self.reconciliations: dict[uuid.UUID, tuple[ReconciliationRun,
                                                      tuple[ReconciliationLine, ...]]] = {}
 

@@ -16,7 +16,10 @@ from analytics_adapters.memory.budgets import (
     InMemoryWebhookStore,
 )
 from analytics_adapters.memory.exports import InMemoryExportJobStore
-from analytics_adapters.memory.reconciliations import InMemoryReconciliationStore
+from analytics_adapters.memory.reconciliations import (
+    InMemoryOrgSettingsStore,
+    InMemoryReconciliationStore,
+)
 from analytics_adapters.memory.repositories import (
     InMemoryApiKeyStore,
     InMemoryAuditLog,
@@ -45,6 +48,7 @@ from analytics_core.ports import (
     FreshnessStore,
     ModelRegistry,
     OffsetStore,
+    OrgSettingsStore,
     PriceCatalogStore,
     ReconciliationStore,
     RestatementStore,
@@ -89,6 +93,7 @@ class InMemoryUnitOfWork:
         self.rules: RuleStore = InMemoryRuleStore(storage, self)
         self.transitions: TransitionStore = InMemoryTransitionStore(storage, self)
         self.reconciliations: ReconciliationStore = InMemoryReconciliationStore(storage, self)
+        self.org_settings: OrgSettingsStore = InMemoryOrgSettingsStore(storage, self)
 
     def journal(self) -> Journal:
         """The undo journal of the open unit; RuntimeError outside the `with` block."""

@@ -1,4 +1,5 @@
-"""Kept invoice reconciliations (SPEC §15): one row per run, one per line, in report order."""
+"""Kept invoice reconciliations (SPEC §15): one row per run, one per line, in report order;
+and each org's own settings."""
 
 from __future__ import annotations
 
@@ -13,9 +14,10 @@ import sqlalchemy as sa
 
 from analytics_adapters.sql.errors import translated
 from analytics_adapters.sql.records import SqlRecordRepository
-from analytics_adapters.sql.schema import reconciliation_lines, reconciliations
+from analytics_adapters.sql.schema import org_settings, reconciliation_lines, reconciliations
 from analytics_core.errors import Conflict
 from analytics_core.money import Cents
+from analytics_core.org_settings import OrgSettings
 from analytics_core.reconciliation import ColumnMapping, LineStatus, ReconciliationLine
 from analytics_core.reconciliation_runs import Basis, ReconciliationRun, mapping_fields
 
@@ -121,3 +123,33 @@ def _line(r: sa.Row[Any]) -> ReconciliationLine:
         r.metered_input_tokens, r.metered_output_tokens, r.metered_invocations,
         r.invoiced_input_tokens, r.invoiced_output_tokens, tuple(r.invoice_rows),
     )
+
+
+class SqlOrgSettingsStore(SqlRecordRepository):
+    """One row per org that set anything."""
+
+    @translated
+    def get(self, org_id: uuid.UUID) -> OrgSettings | None:
+        """The org's settings."""
+        row = self._read().execute(sa.select(org_settings).where(
+            org_settings.c.org_id == org_id)).one_or_none()
+        return None if row is None else OrgSettings(row.org_id, row.tz, row.updated_at,
+                                                     row.updated_by)
+
+    @translated
+    def put(self, settings: OrgSettings) -> None:
+        """Store or replace (one upsert)."""
+        values = {"org_id": settings.org_id, "tz": settings.tz,
+                  "updated_at": settings.updated_at, "updated_by": settings.updated_by or ""}
+        stmt = self._insert(org_settings).values(values)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["org_id"],
+            set_={"tz": stmt.excluded.tz, "updated_at": stmt.excluded.updated_at,
+                  "updated_by": stmt.excluded.updated_by})
+        self._write().execute(stmt)
+
+    @translated
+    def zones(self) -> dict[uuid.UUID, str]:
+        """Every org's zone."""
+        rows = self._read().execute(sa.select(org_settings.c.org_id, org_settings.c.tz))
+        return {r.org_id: r.tz for r in rows}

@@ -554,3 +554,14 @@ reconciliation_lines = sa.Table(
     sa.PrimaryKeyConstraint("org_id", "reconciliation_id", "line_no",
                             name="pk_reconciliation_lines"),
 )
+
+# Each org's own settings (migration 0013): its zone for the scheduled monthly export.
+org_settings = sa.Table(
+    "org_settings",
+    metadata,
+    sa.Column("org_id", sa.Uuid, nullable=False),
+    sa.Column("tz", sa.Text, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.Column("updated_by", sa.Text, nullable=False),
+    sa.PrimaryKeyConstraint("org_id", name="pk_org_settings"),
+)

@@ -26,7 +26,7 @@ from analytics_adapters.sql.events import SqlEventStore
 from analytics_adapters.sql.exports import SqlExportJobStore
 from analytics_adapters.sql.migrate import check_schema_current
 from analytics_adapters.sql.prices import SqlPriceCatalog, SqlRestatementStore
-from analytics_adapters.sql.reconciliations import SqlReconciliationStore
+from analytics_adapters.sql.reconciliations import SqlOrgSettingsStore, SqlReconciliationStore
 from analytics_adapters.sql.records import (
     SqlApiKeyStore,
     SqlAuditLog,
@@ -50,6 +50,7 @@ from analytics_core.ports import (
     FreshnessStore,
     ModelRegistry,
     OffsetStore,
+    OrgSettingsStore,
     PriceCatalogStore,
     ReconciliationStore,
     RestatementStore,
@@ -96,6 +97,7 @@ class SqlUnitOfWork:
         self.rules: RuleStore = SqlRuleStore(self)
         self.transitions: TransitionStore = SqlTransitionStore(self)
         self.reconciliations: ReconciliationStore = SqlReconciliationStore(self)
+        self.org_settings: OrgSettingsStore = SqlOrgSettingsStore(self)
 
     @property
     def dialect(self) -> str:

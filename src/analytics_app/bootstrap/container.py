@@ -233,7 +233,7 @@ def _export_settings(settings: Settings) -> ExportSettings:
         backoff=timedelta(seconds=settings.export_backoff_seconds),
         retention=timedelta(days=settings.export_retention_days),
         focus_provider=settings.focus_provider_name, focus_service=settings.focus_service_name,
-        tag_keys=settings.attribution_keys,
+        tag_keys=settings.attribution_keys, monthly_tz=settings.monthly_export_tz,
     )
 
 

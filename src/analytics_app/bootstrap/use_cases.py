@@ -22,6 +22,7 @@ from analytics_core.budgets import Budget
 from analytics_core.events import UsageEvent
 from analytics_core.exports import ExportJob, ExportRequest, ExportStatus
 from analytics_core.freshness import FreshnessReport
+from analytics_core.org_settings import OrgSettings
 from analytics_core.prices import PriceVersion
 from analytics_core.records import ApiKeyRecord, AuditFilter, DeadLetter, DeadLetterFilter
 from analytics_core.registry import ClientName, ModelEntry, Names
@@ -31,6 +32,7 @@ from analytics_core.usecases import (
     budgets,
     exports,
     ingest,
+    org_settings,
     prices,
     queries,
     reconciliations,
@@ -279,6 +281,19 @@ class UseCases:
         return support.list_audit(org_id, where, uow_factory=self.ports.uow_factory,
                                   limit=limit, before=before)
 
+    # -- org settings ----------------------------------------------------------------------
+
+    def get_org_settings(self, org_id: uuid.UUID) -> OrgSettings:
+        """The org's settings, or the defaults."""
+        return org_settings.get_org_settings(org_id, self.ports.exports.monthly_tz,
+                                             uow_factory=self.ports.uow_factory)
+
+    def put_org_settings(self, org_id: uuid.UUID, body: object, by: str) -> OrgSettings:
+        """Change the org's settings (access checked by the driver)."""
+        p = self.ports
+        return org_settings.put_org_settings(org_id, body, by, uow_factory=p.uow_factory,
+                                             clock=p.clock)
+
     # -- invoice reconciliation -----------------------------------------------------------
 
     def reconcile_invoice(self, request: reconciliations.ReconcileRequest, created_by: str
@@ -506,7 +521,8 @@ def http_api(use_cases: UseCases, data_location: str = "") -> HttpApi:
         list_dead_letters=uc.list_dead_letters, get_dead_letter=uc.get_dead_letter,
         redrive_dead_letter=uc.redrive_dead_letter, list_audit=uc.list_audit,
         reconcile_invoice=uc.reconcile_invoice, list_reconciliations=uc.list_reconciliations,
-        get_reconciliation=uc.get_reconciliation,
+        get_reconciliation=uc.get_reconciliation, get_org_settings=uc.get_org_settings,
+        put_org_settings=uc.put_org_settings,
         health_checks=ports.health_checks,
         degraded_checks=ports.degraded_checks,
         data_location=data_location,

@@ -19,6 +19,7 @@ from analytics_core.budgets import Budget
 from analytics_core.events import UsageEvent
 from analytics_core.exports import ExportJob, ExportRequest, ExportStatus
 from analytics_core.freshness import FreshnessReport
+from analytics_core.org_settings import OrgSettings
 from analytics_core.ports import HealthCheck
 from analytics_core.prices import PriceVersion
 from analytics_core.records import AuditFilter, DeadLetter, DeadLetterFilter
@@ -129,6 +130,8 @@ class HttpApi:
                                 reconciliations.KeptReconciliation]
     list_reconciliations: Callable[[uuid.UUID, int, Cursor | None], reconciliations.RunPage]
     get_reconciliation: Callable[[uuid.UUID, uuid.UUID], reconciliations.KeptReconciliation]
+    get_org_settings: Callable[[uuid.UUID], OrgSettings]
+    put_org_settings: Callable[[uuid.UUID, object, str], OrgSettings]
     health_checks: Sequence[HealthCheck] = ()
     degraded_checks: Sequence[HealthCheck] = ()
     data_location: str = ""  # where the data lives (credentials masked), for readyz?verbose

@@ -29,6 +29,7 @@ from analytics_app.http.resources.exports import (
     ExportResource,
     ExportsResource,
 )
+from analytics_app.http.resources.org_settings import OrgSettingsResource
 from analytics_app.http.resources.prices import (
     OrgPricesResource,
     PriceResource,
@@ -112,6 +113,8 @@ def _resources(api: HttpApi) -> Mapping[str, object]:
         "dead_letter_raw": DeadLetterRawResource(guard, api.get_dead_letter),
         "redrive": RedriveResource(guard, api.redrive_dead_letter),
         "audit": AuditResource(guard, api.list_audit),
+        "org_settings": OrgSettingsResource(guard, api.get_org_settings, api.put_org_settings,
+                                            max_body_bytes=max_body),
         "reconciliations": ReconciliationsResource(
             guard, api.reconcile_invoice, api.list_reconciliations, max_body_bytes=max_body),
         "reconciliation": ReconciliationResource(guard, api.get_reconciliation),

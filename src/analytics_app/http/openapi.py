@@ -237,6 +237,16 @@ def _support_paths() -> dict[str, Any]:
             description=f"{_MANAGE} Also needs analytics:events:write for the org the event "
                         "names (403, audited, otherwise). Re-driving a re-driven letter "
                         "returns its first outcome and stores nothing.")},
+        f"{_ORG}/settings": {
+            "get": _op("The org's settings", _p("orgId"),
+                       {"200": _json(ref("OrgSettings"), "Its zone (the default when unset)")},
+                       description="Needs analytics:usage:read."),
+            "put": _op("Replace the org's settings", _p("orgId"),
+                       {"200": _json(ref("OrgSettings"), "Stored")},
+                       body=ref("OrgSettingsBody"), errors=(*_AUTHED, 413, 415),
+                       description=f"{_MANAGE} `timezone` places the scheduled monthly "
+                                   "export's calendar month (docs/exports.md)."),
+        },
         f"{_ORG}/audit": {"get": _op(
             "The org's audit log, newest first",
             _p("orgId", "actor", "action", "outcome", "since", "until", "limit", "cursor"),

@@ -571,3 +571,12 @@ SCHEMAS.update({
         "orgId": UUID, "reconciliations": {"type": "array", "items": ref("Reconciliation")},
         "nextCursor": {"type": ["string", "null"]}}),
 })
+
+SCHEMAS.update({
+    "OrgSettings": obj({"orgId": UUID, "timezone": {"type": "string"},
+                        "updatedAt": NULLABLE_TIME, "updatedBy": {"type": ["string", "null"]}},
+                       description="updatedAt null: the org set nothing, the defaults apply."),
+    "OrgSettingsBody": obj({"timezone": {"type": "string", "minLength": 1,
+                                         "description": "IANA zone"}},
+                           additionalProperties=False),
+})

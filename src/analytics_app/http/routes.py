@@ -50,6 +50,7 @@ ROUTES: tuple[Route, ...] = (
     Route(f"{PREFIX}/orgs/{{orgId}}/dead-letters/{{deadLetterId}}/raw", "dead_letter_raw"),
     Route(f"{PREFIX}/orgs/{{orgId}}/dead-letters/{{deadLetterId}}/redrive", "redrive"),
     Route(f"{PREFIX}/orgs/{{orgId}}/audit", "audit"),
+    Route(f"{PREFIX}/orgs/{{orgId}}/settings", "org_settings"),
     Route(f"{PREFIX}/orgs/{{orgId}}/reconciliations", "reconciliations"),
     Route(f"{PREFIX}/orgs/{{orgId}}/reconciliations/{{reconciliationId}}", "reconciliation"),
     Route(f"{PREFIX}/orgs/{{orgId}}/reconciliations/{{reconciliationId}}/csv",

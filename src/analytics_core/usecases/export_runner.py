@@ -49,7 +49,6 @@ from analytics_core.timegrid import (
     ceil_bucket,
     floor_bucket,
     isoformat,
-    period_end,
     period_start,
     zone,
 )
@@ -76,6 +75,8 @@ class ExportSettings:
     focus_provider: str = "AI inference platform"
     focus_service: str = "Model inference"
     tag_keys: tuple[str, ...] = ()
+    # The zone of the scheduled monthly export for orgs that set none (org settings).
+    monthly_tz: str = "UTC"
 
     def delay(self, attempts: int) -> timedelta:
         """Exponential backoff before the next attempt."""
@@ -376,23 +377,26 @@ class ExportRunner:
 def schedule_monthly_exports(
     *, uow_factory: UnitOfWorkFactory, clock: Clock, ids: IdGenerator, tz: str = "UTC",
 ) -> list[ExportJob]:
-    """Create one job per org active in the previous calendar month (in `tz`); idempotent per
-    org and month, so every worker may call it."""
+    """Create one job per org active in its previous calendar month, in the org's own zone
+    (its settings) or else `tz`; idempotent per org and month, so every worker may call it."""
     now = clock.now()
-    z = zone(tz)
-    this_month = period_start(floor_bucket(now), Grain.MONTH, z)
-    last_month = period_start(this_month - timedelta(minutes=15), Grain.MONTH, z)
-    assert period_end(last_month, Grain.MONTH, z) == this_month
-    label = f"{last_month.astimezone(z):%Y%m}"
     with uow_factory() as uow:
-        orgs = uow.rollups.active_orgs(last_month, this_month)
+        zones = uow.org_settings.zones()
     created: list[ExportJob] = []
-    for org in orgs:
-        job = _schedule_one(
-            org, last_month, this_month, label, tz, uow_factory=uow_factory, clock=clock, ids=ids
-        )
-        if job is not None:
-            created.append(job)
+    for zone_name in sorted({tz, *zones.values()}):
+        z = zone(zone_name)
+        this_month = period_start(floor_bucket(now), Grain.MONTH, z)
+        last_month = period_start(this_month - timedelta(minutes=15), Grain.MONTH, z)
+        label = f"{last_month.astimezone(z):%Y%m}"
+        with uow_factory() as uow:
+            orgs = uow.rollups.active_orgs(last_month, this_month)
+        for org in orgs:
+            if zones.get(org, tz) != zone_name:
+                continue  # its month is read in its own zone
+            job = _schedule_one(org, last_month, this_month, label, zone_name,
+                                uow_factory=uow_factory, clock=clock, ids=ids)
+            if job is not None:
+                created.append(job)
     return created
 
 
