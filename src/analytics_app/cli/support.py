@@ -8,9 +8,9 @@ import argparse
 import json
 import sys
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from analytics_app.cli.lazy import lazy
 from analytics_core.errors import FieldError, ValidationFailed
@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from analytics_core.records import AuditEntry, DeadLetter
 
 MAX_LIST = 10_000
+T = TypeVar("T")
+Cursor = tuple[datetime, uuid.UUID]
 
 
 def register_support_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -118,15 +120,24 @@ def _letters(app: Application, org: uuid.UUID | None, args: argparse.Namespace,
 
     where = DeadLetterFilter(args.reason, args.source, since, until,
                              {"open": False, "redriven": True}.get(args.status))
-    found: list[DeadLetter] = []
-    cursor = None
-    while len(found) < args.limit:
-        page = app.use_cases.list_dead_letters(org, where, min(200, args.limit - len(found)),
-                                               cursor)
-        found.extend(page.letters)
-        if page.next_cursor is None:
+
+    def page(size: int, cursor: Cursor | None) -> tuple[Sequence[DeadLetter], Cursor | None]:
+        got = app.use_cases.list_dead_letters(org, where, size, cursor)
+        return got.letters, got.next_cursor
+
+    return _collect(page, args.limit)
+
+
+def _collect(page: Callable[[int, Cursor | None], tuple[Sequence[T], Cursor | None]],
+             limit: int) -> list[T]:
+    """Up to `limit` items, following the cursor page by page (pages of at most 200)."""
+    found: list[T] = []
+    cursor: Cursor | None = None
+    while len(found) < limit:
+        items, cursor = page(min(200, limit - len(found)), cursor)
+        found.extend(items)
+        if cursor is None:
             break
-        cursor = page.next_cursor
     return found
 
 
@@ -224,17 +235,15 @@ def audit_command(args: argparse.Namespace, settings: Settings) -> int:
         raise ValidationFailed(errors)
     where = AuditFilter(args.actor, args.action,
                         None if args.outcome is None else Outcome(args.outcome), since, until)
-    entries: list[AuditEntry] = []
     with _open(settings) as app:
         app.preflight()
-        cursor = None
-        while len(entries) < args.limit:
-            page = app.use_cases.list_audit(org, where, min(200, args.limit - len(entries)),
-                                            cursor)
-            entries.extend(page.entries)
-            if page.next_cursor is None:
-                break
-            cursor = page.next_cursor
+
+        def page(size: int, cursor: Cursor | None
+                 ) -> tuple[Sequence[AuditEntry], Cursor | None]:
+            got = app.use_cases.list_audit(org, where, size, cursor)
+            return got.entries, got.next_cursor
+
+        entries = _collect(page, args.limit)
     for e in entries:
         if args.json:
             print(json.dumps(audit_entry_body(e), ensure_ascii=False))
