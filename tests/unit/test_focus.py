@@ -9,16 +9,28 @@ import io
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from hypothesis import given
 from hypothesis import strategies as st
 
+from analytics_adapters.localfs.object_store import LocalDirectoryObjectStore
+from analytics_adapters.memory import (
+    InMemoryStorage,
+    ManualClock,
+    SynchronousPipeline,
+    unit_of_work_factory,
+)
+from analytics_adapters.system import RandomIds
 from analytics_core.events import Status, TokenDetails, UsageEvent
+from analytics_core.exports import ExportGranularity, ExportKind, ExportRequest
 from analytics_core.focus import FOCUS_COLUMNS, FocusContext, aggregate, focus_rows
 from analytics_core.money import Cents
 from analytics_core.prices import Catalog, PriceCategory, PriceVersion
 from analytics_core.timegrid import Grain
+from analytics_core.usecases.export_runner import ExportRunner, ExportSettings
+from analytics_core.usecases.exports import create_export
 from tests.focus_validator import row_problems
 
 ORG, MODEL, OTHER = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
@@ -115,3 +127,37 @@ def test_token_details_make_one_row_per_category() -> None:
     _, rows = rendered([event], context(catalog))
     assert {(r["SkuMeter"], r["ConsumedQuantity"]) for r in rows} == {
         ("Input Tokens", "60.0"), ("Cache Read Tokens", "40.0")}
+
+
+class Ticking(ManualClock):
+    """Every reading is 20 seconds after the one before."""
+
+    def now(self) -> datetime:
+        self.advance(timedelta(seconds=20))
+        return super().now()
+
+
+def test_a_long_focus_scan_keeps_its_lease(tmp_path: Path) -> None:
+    """FOCUS rows come only after every event is read: the runner renews its lease per batch
+    of events, so a scan longer than the lease is not reclaimed by another worker."""
+
+    storage, clock = InMemoryStorage(), Ticking(T0 + timedelta(days=4))
+    uow_factory = unit_of_work_factory(storage)
+    catalog = [version(None, 1, 1)]
+    with uow_factory() as uow:
+        uow.prices.add(catalog)
+        uow.events.add_new([usage(T0 + timedelta(seconds=i), 1, 1) for i in range(5000)])
+        uow.commit()
+    request = ExportRequest(ORG, T0, T0 + timedelta(days=3), ExportGranularity.DAILY,
+                            kind=ExportKind.FOCUS)
+    create_export(request, initiated_by="test", idempotency_key=None, uow_factory=uow_factory,
+                  clock=clock, ids=RandomIds())
+    runner = ExportRunner("w", uow_factory, LocalDirectoryObjectStore(tmp_path), clock,
+                          SynchronousPipeline(), ExportSettings(lease=timedelta(seconds=60)))
+    done = runner.run_next()
+    assert done is not None
+    assert done.status.value == "succeeded"
+    # Each clock reading is 20 s on and a lease is renewed once less than 30 s remain, so the
+    # five 1,000-event batches renew it at least twice before any row is written: created (1),
+    # claimed (2), renewed during the scan (>= 2 more), while writing (1), succeeded (1).
+    assert done.version >= 6

@@ -9,7 +9,7 @@ import io
 import json
 import logging
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta
 
 import attrs
@@ -160,8 +160,10 @@ def _event_rows(
 
 def _focus_rows(
     request: ExportRequest, uow_factory: UnitOfWorkFactory, tally: _Tally,
-    settings: ExportSettings,
+    settings: ExportSettings, keep_alive: Callable[[], None],
 ) -> Iterator[list[str]]:
+    """FOCUS rows aggregate every event before the first row: the lease is kept alive per
+    batch of events read, not only per chunk written."""
     yield list(FOCUS_COLUMNS)
     names = names_for(request.org_id, uow_factory=uow_factory)
     with uow_factory() as uow:
@@ -181,6 +183,7 @@ def _focus_rows(
                 tally.totals = tally.totals.merge(stats_of(batch))
                 aggregate(batch, ctx, sums)
                 batch.clear()
+                keep_alive()
         tally.totals = tally.totals.merge(stats_of(batch))
         aggregate(batch, ctx, sums)
     tally.focus = sums
@@ -319,7 +322,8 @@ class ExportRunner:
         tally = _Tally()
         kind = job.request.kind
         if kind is ExportKind.FOCUS:
-            rows = _focus_rows(job.request, self.uow_factory, tally, self.settings)
+            rows = _focus_rows(job.request, self.uow_factory, tally, self.settings,
+                               lease.keep_alive)
         else:
             rows = (_usage_rows if kind is ExportKind.USAGE else _event_rows)(
                 job.request, self.uow_factory, tally)
