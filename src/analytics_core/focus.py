@@ -50,7 +50,8 @@ FOCUS_COLUMNS: tuple[str, ...] = (
     "ContractedUnitPrice", "EffectiveCost", "InvoiceId", "InvoiceIssuerName", "ListCost",
     "ListUnitPrice", "PricingCategory", "PricingCurrencyContractedUnitPrice",
     "PricingCurrencyEffectiveCost", "PricingCurrencyListUnitPrice", "PricingQuantity",
-    "PricingUnit", "ProviderName", "PublisherName", "ServiceCategory", "ServiceName",
+    "PricingUnit", "ProviderName", "PublisherName", "ResourceId", "ResourceName",
+    "ResourceType", "ServiceCategory", "ServiceName",
     "ServiceSubcategory", "SkuId", "SkuMeter", "SkuPriceDetails", "SkuPriceId", "SubAccountId",
     "SubAccountName", "Tags", "x_ModelId", "x_ModelName", "x_TokenCategory",
     "x_PriceVersionId",
@@ -60,12 +61,15 @@ FOCUS_COLUMNS: tuple[str, ...] = (
 APPLICABILITY = ("ACCOUNT_NAMING_SUPPORTED", "PUBLIC_PRICE_LIST_SUPPORTED",
                  "UNIT_PRICING_SUPPORTED", "USAGE_MEASUREMENT_SUPPORTED",
                  "NEGOTIATED_PRICING_SUPPORTED", "MULTIPLE_PRICING_CATEGORIES_SUPPORTED",
-                 "SUB_ACCOUNT_SUPPORTED", "TAGGING_SUPPORTED")
+                 "SUB_ACCOUNT_SUPPORTED", "TAGGING_SUPPORTED",
+                 "BILLING_BASED_ON_PROVISIONED_RESOURCES_SUPPORTED",
+                 "RESOURCE_TYPE_ASSIGNMENT_SUPPORTED")
 """The FOCUS applicability criteria these files support (what a validator is told)."""
 
 SERVICE_CATEGORY = "AI and Machine Learning"
 SERVICE_SUBCATEGORY = "Generative AI"
 PRICING_UNIT = "1000000 Tokens"
+RESOURCE_TYPE = "Model"  # the resource a token is consumed on: the model, by id
 METERS = {
     PriceCategory.INPUT: "Input Tokens", PriceCategory.CACHE_READ: "Cache Read Tokens",
     PriceCategory.CACHE_WRITE: "Cache Write Tokens",
@@ -215,7 +219,8 @@ def focus_rows(sums: FocusSums, ctx: FocusContext) -> Iterator[list[str]]:
             f"{s.tokens}.0", "Tokens", contracted_cost, unit_price(c_micros), billed, "",
             ctx.provider, list_cost, unit_price(l_micros), "Standard", unit_price(c_micros),
             billed, unit_price(l_micros), _dec(quantity), PRICING_UNIT, ctx.provider,
-            ctx.model_providers.get(model_id) or ctx.provider, SERVICE_CATEGORY, ctx.service,
+            ctx.model_providers.get(model_id) or ctx.provider, str(model_id), name,
+            RESOURCE_TYPE, SERVICE_CATEGORY, ctx.service,
             SERVICE_SUBCATEGORY, f"{model_id}:{category.value}", meter, details,
             f"{contracted_id}:{category.value}", client or "",
             "" if client is None else ctx.client_names.get(client, client), tags,
