@@ -192,14 +192,15 @@ class Analytics:
                       granularity: str = "daily", tz: str = "UTC",
                       model_ids: Sequence[uuid.UUID | str] = (), kind: str = "usage",
                       idempotency_key: str | None = None,
-                      initiated_by: str = "library") -> ExportJob:
+                      initiated_by: str = "library", close: bool = False) -> ExportJob:
         """A pending export job (`run_exports` or a worker runs it); with an
-        `idempotency_key` used before, the first job."""
+        `idempotency_key` used before, the first job. A `close` (usage only) is watched:
+        later changes to its period's numbers get adjustment jobs (docs/exports.md)."""
         request = ExportRequest(
             _uuid(org_id, "org_id"), start, end,
             _choice(granularity, {g.value: g for g in ExportGranularity}, "granularity"), tz,
             tuple(_uuid(m, "model_ids") for m in model_ids),
-            _choice(kind, {k.value: k for k in ExportKind}, "kind"))
+            _choice(kind, {k.value: k for k in ExportKind}, "kind"), close)
         job, _ = self._app.use_cases.create_export(request, initiated_by, idempotency_key)
         return job
 
@@ -422,12 +423,12 @@ class AsyncAnalytics:
                             granularity: str = "daily", tz: str = "UTC",
                             model_ids: Sequence[uuid.UUID | str] = (), kind: str = "usage",
                             idempotency_key: str | None = None,
-                            initiated_by: str = "library") -> ExportJob:
+                            initiated_by: str = "library", close: bool = False) -> ExportJob:
         """See `Analytics.create_export`."""
         return await asyncio.to_thread(functools.partial(
             self._sync.create_export, org_id, start, end, granularity=granularity, tz=tz,
             model_ids=model_ids, kind=kind, idempotency_key=idempotency_key,
-            initiated_by=initiated_by))
+            initiated_by=initiated_by, close=close))
 
     async def export(self, org_id: OrgId, job_id: uuid.UUID | str) -> ExportJob:
         """See `Analytics.export`."""

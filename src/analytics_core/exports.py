@@ -54,6 +54,9 @@ class ExportRequest:
     tz: str = "UTC"
     models: tuple[uuid.UUID, ...] = ()
     kind: ExportKind = ExportKind.USAGE
+    # A close: a period filed for finance (the scheduled monthly files are closes). Late events
+    # and repricing that change its numbers later get adjustment files (docs/exports.md).
+    close: bool = False
 
     def __attrs_post_init__(self) -> None:
         errors = served_window_errors(self.start, self.end, "timeRange.start", "timeRange.end")
@@ -63,6 +66,8 @@ class ExportRequest:
         if self.end - self.start > limit:
             reason = f"must span at most {limit.days} days for {self.kind} exports"
             errors.append(FieldError("timeRange", reason))
+        if self.close and self.kind is not ExportKind.USAGE:
+            errors.append(FieldError("close", "only usage exports can be closes"))
         if len(self.models) > MAX_MODELS:
             errors.append(FieldError("models", f"must list at most {MAX_MODELS} models"))
         if errors:
@@ -106,11 +111,20 @@ class ExportJob:
     error: str | None = None
     expires_at: datetime | None = None
     scheduled: bool = False
+    adjusts: uuid.UUID | None = None  # an adjustment job: the close it adjusts
+    adjustment: int | None = None  # and its number (1, 2, ...)
+    # Digest of the period's numbers as filed once this job succeeded (original + adjustments)
+    filed_digest: str | None = None
 
     @property
     def org_id(self) -> uuid.UUID:
         """The org the job belongs to."""
         return self.request.org_id
+
+    @property
+    def close(self) -> bool:
+        """Whether the job files a closed period (its request's `close`)."""
+        return self.request.close
 
     def _to(self, status: ExportStatus, **changes: object) -> ExportJob:
         if status not in _ALLOWED[self.status]:
@@ -135,13 +149,14 @@ class ExportJob:
         return self._to(ExportStatus.RUNNING, lease_expires_at=now + lease)
 
     def succeed(
-        self, now: datetime, *, row_count: int, checksum: str, object_key: str, expires_at: datetime
+        self, now: datetime, *, row_count: int, checksum: str, object_key: str,
+        expires_at: datetime, filed_digest: str | None = None,
     ) -> ExportJob:
         """Record a finished export."""
         return self._to(
             ExportStatus.SUCCEEDED, completed_at=now, row_count=row_count, checksum=checksum,
             object_key=object_key, expires_at=expires_at, lease_owner=None,
-            lease_expires_at=None, error=None,
+            lease_expires_at=None, error=None, filed_digest=filed_digest,
         )
 
     def retry_later(self, at: datetime, error: str) -> ExportJob:

@@ -258,6 +258,15 @@ class ExportJobStore(Protocol):
         """Succeeded or failed jobs whose expires_at <= now, oldest first."""
         ...
 
+    def closes(self, now: datetime, limit: int = 1000) -> list[ExportJob]:
+        """Succeeded closes (usage, not adjustments) whose files have not expired (expires_at
+        > now), oldest first."""
+        ...
+
+    def adjustments(self, org_id: uuid.UUID, job_id: uuid.UUID) -> list[ExportJob]:
+        """The adjustment jobs of a close, by number."""
+        ...
+
 
 class AuditLog(Protocol):
     """Persistent audit of authorization decisions."""

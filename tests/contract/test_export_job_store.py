@@ -10,6 +10,7 @@ import random
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import attrs
 import pytest
 
 from analytics_core.errors import Conflict
@@ -374,3 +375,30 @@ def test_a_job_whose_zone_tzdata_no_longer_knows_reads_as_failed(
         assert seen.error is not None
         assert "'Mars/Base' is not known" in seen.error
     assert get(uow_factory, job) == stored  # reading changed nothing
+
+
+def test_closes_and_their_adjustments_are_found(uow_factory: UnitOfWorkFactory) -> None:
+    """closes() lists succeeded, unexpired usage closes (not adjustments, not expired, not
+    plain exports); adjustments() lists a close's adjustment jobs by number; the new fields
+    round-trip."""
+    org = new_id()
+    later = BASE + timedelta(days=90)
+    close = finished_job(make_job(request=make_request(org_id=org, close=True)),
+                         succeeded=True, expires_at=later)
+    close = attrs.evolve(close, filed_digest="d" * 64)
+    plain = finished_job(make_job(org_id=org), succeeded=True, expires_at=later)
+    gone = finished_job(make_job(request=make_request(org_id=org, close=True)),
+                        succeeded=True, expires_at=BASE)
+    second = make_job(request=close.request, adjusts=close.job_id, adjustment=2,
+                      idempotency_key=f"adjust:{close.job_id}:2")
+    first = make_job(request=close.request, adjusts=close.job_id, adjustment=1,
+                     idempotency_key=f"adjust:{close.job_id}:1")
+    add(uow_factory, close, plain, gone, second, first)
+    with uow_factory() as uow:
+        closes = [j for j in uow.exports.closes(BASE + timedelta(days=1)) if j.org_id == org]
+        steps = uow.exports.adjustments(org, close.job_id)
+        assert uow.exports.adjustments(new_id(), close.job_id) == []
+    assert closes == [close]
+    assert steps == [first, second]
+    assert closes[0].filed_digest == "d" * 64
+    assert closes[0].close

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 from analytics_adapters.memory.repositories import Repository
 from analytics_core.errors import Conflict
-from analytics_core.exports import ExportJob, ExportStatus
+from analytics_core.exports import ExportJob, ExportKind, ExportStatus
 
 _FINISHED = frozenset({ExportStatus.SUCCEEDED, ExportStatus.FAILED})
 
@@ -86,3 +86,22 @@ class InMemoryExportJobStore(Repository):
         ]
         jobs.sort(key=lambda j: (j.expires_at, j.job_id))
         return jobs[:max(limit, 0)]
+
+    def closes(self, now: datetime, limit: int = 1000) -> list[ExportJob]:
+        """Succeeded, unexpired usage closes (not adjustments), oldest first."""
+        self._unit.journal()
+        jobs = [
+            j for j in self._db.jobs.values()
+            if j.close and j.adjusts is None and j.status is ExportStatus.SUCCEEDED
+            and j.request.kind is ExportKind.USAGE
+            and j.expires_at is not None and j.expires_at > now
+        ]
+        jobs.sort(key=lambda j: (j.created_at, j.job_id))
+        return jobs[:max(limit, 0)]
+
+    def adjustments(self, org_id: uuid.UUID, job_id: uuid.UUID) -> list[ExportJob]:
+        """The close's adjustment jobs by number."""
+        self._unit.journal()
+        found = [j for j in self._db.jobs.values()
+                 if j.org_id == org_id and j.adjusts == job_id]
+        return sorted(found, key=lambda j: j.adjustment or 0)

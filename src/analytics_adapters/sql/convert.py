@@ -124,7 +124,9 @@ def job_row(job: ExportJob) -> dict[str, Any]:
         "lease_expires_at": job.lease_expires_at, "next_attempt_at": job.next_attempt_at,
         "completed_at": job.completed_at, "row_count": job.row_count,
         "checksum": job.checksum, "object_key": job.object_key, "error": job.error,
-        "expires_at": job.expires_at, "scheduled": job.scheduled,
+        "expires_at": job.expires_at, "scheduled": job.scheduled, "close": job.close,
+        "adjusts": job.adjusts, "adjustment": job.adjustment,
+        "filed_digest": job.filed_digest,
     }
 
 
@@ -134,6 +136,7 @@ def job_from_row(row: Mapping[Any, Any]) -> ExportJob:
         org_id=row["org_id"], start=row["range_start"], end=row["range_end"],
         granularity=ExportGranularity(row["granularity"]), tz=row["tz"],
         models=tuple(uuid.UUID(m) for m in row["models"]), kind=ExportKind(row["kind"]),
+        close=row["close"],
     )
     return ExportJob(
         job_id=row["job_id"], request=request, created_at=row["created_at"],
@@ -144,4 +147,5 @@ def job_from_row(row: Mapping[Any, Any]) -> ExportJob:
         completed_at=row["completed_at"], row_count=row["row_count"],
         checksum=row["checksum"], object_key=row["object_key"], error=row["error"],
         expires_at=row["expires_at"], scheduled=row["scheduled"],
+        adjusts=row["adjusts"], adjustment=row["adjustment"], filed_digest=row["filed_digest"],
     )

@@ -14,7 +14,7 @@ from analytics_adapters.sql.convert import job_from_row, job_row
 from analytics_adapters.sql.errors import translated
 from analytics_adapters.sql.schema import export_jobs
 from analytics_core.errors import Conflict
-from analytics_core.exports import ExportJob, ExportStatus
+from analytics_core.exports import ExportJob, ExportKind, ExportStatus
 
 _T = export_jobs.c
 _OPEN = (ExportStatus.PENDING.value, ExportStatus.RUNNING.value)
@@ -117,4 +117,23 @@ class SqlExportJobStore(SqlRepository):
             .where(_T.status.in_(_FINISHED), _T.expires_at <= now)
             .order_by(_T.expires_at, _T.job_id).limit(max(limit, 0))
         )
+        return [job_from_row(row) for row in self._read().execute(stmt).mappings()]
+
+    @translated
+    def closes(self, now: datetime, limit: int = 1000) -> list[ExportJob]:
+        """Succeeded, unexpired usage closes (not adjustments), oldest first."""
+        stmt = (
+            sa.select(export_jobs)
+            .where(_T.close.is_(True), _T.adjusts.is_(None),
+                   _T.status == ExportStatus.SUCCEEDED.value,
+                   _T.kind == ExportKind.USAGE.value, _T.expires_at > now)
+            .order_by(_T.created_at, _T.job_id).limit(max(limit, 0))
+        )
+        return [job_from_row(row) for row in self._read().execute(stmt).mappings()]
+
+    @translated
+    def adjustments(self, org_id: uuid.UUID, job_id: uuid.UUID) -> list[ExportJob]:
+        """The close's adjustment jobs by number."""
+        stmt = (sa.select(export_jobs).where(_T.org_id == org_id, _T.adjusts == job_id)
+                .order_by(_T.adjustment))
         return [job_from_row(row) for row in self._read().execute(stmt).mappings()]

@@ -239,9 +239,15 @@ export_jobs = sa.Table(
     sa.Column("error", sa.Text, nullable=True),
     sa.Column("expires_at", UtcDateTime, nullable=True),
     sa.Column("scheduled", sa.Boolean, nullable=False),
+    # Closes and their adjustments (migration 0014).
+    sa.Column("close", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("adjusts", sa.Uuid, nullable=True),
+    sa.Column("adjustment", sa.Integer, nullable=True),
+    sa.Column("filed_digest", sa.Text, nullable=True),
     sa.PrimaryKeyConstraint("org_id", "job_id"),
     sa.UniqueConstraint("org_id", "idempotency_key"),
     sa.Index(None, "org_id", "created_at", "job_id"),
+    sa.Index("ix_export_jobs_adjusts", "org_id", "adjusts", "adjustment"),
     sa.Index(
         "ix_export_jobs_claimable", "created_at", "job_id",
         postgresql_where=sa.text(_OPEN), sqlite_where=sa.text(_OPEN),

@@ -64,6 +64,7 @@ from analytics_core.usecases.budgets import Closed, Evaluation
 from analytics_core.usecases.export_runner import (
     ExportRunner,
     ExportSettings,
+    detect_restatements,
     schedule_monthly_exports,
 )
 from analytics_core.usecases.webhooks import DeliveryRound, WebhookPolicy
@@ -353,6 +354,9 @@ class Container(containers.DeclarativeContainer):
         uow_factory=uow_factory, objects=objects, clock=clock, progress=progress,
         settings=export_settings,
     )
+    detect_restated = providers.Factory(
+        functools.partial, detect_restatements, uow_factory=uow_factory, clock=clock, ids=ids,
+    )
     schedule_monthly = providers.Factory(
         functools.partial, schedule_monthly_exports, uow_factory=uow_factory,
         clock=clock, ids=ids, tz=settings.provided.monthly_export_tz,
@@ -365,6 +369,7 @@ class Container(containers.DeclarativeContainer):
     )
     export_worker = providers.Factory(
         ExportWorker, export_runner, schedule_monthly=schedule_monthly, upkeep=upkeep,
+        detect_restated=detect_restated,
         restate=providers.Callable(_restate, use_cases),
         timing=providers.Factory(WorkerTiming, poll_seconds=settings.provided.worker_poll_seconds),
     )

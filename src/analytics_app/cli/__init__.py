@@ -175,6 +175,9 @@ def _add_export(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
                    help="model id (repeatable; default all)")
     p.add_argument("--kind", choices=("usage", "events", "focus"), default="usage",
                    help="usage rollups, raw events, or FinOps FOCUS 1.2 cost rows")
+    p.add_argument("--close", action="store_true",
+                   help="a close (usage only): later changes to the period's numbers get "
+                        "adjustment files")
     p.add_argument("--idempotency-key", help="reuse returns the first job")
     p.add_argument("--wait", action="store_true",
                    help="run the job in this process and print where the file is")

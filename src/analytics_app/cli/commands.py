@@ -402,7 +402,7 @@ def _export_request(args: argparse.Namespace) -> ExportRequest:
     if errors:
         raise ValidationFailed(errors, "invalid export request")
     return ExportRequest(org, times["start"], times["end"], ExportGranularity(args.granularity),
-                         args.tz, models, ExportKind(args.kind))
+                         args.tz, models, ExportKind(args.kind), args.close)
 
 
 def _print_job(job: ExportJob, settings: Settings) -> None:

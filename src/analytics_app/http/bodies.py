@@ -166,8 +166,13 @@ def export_request(body: object, org_id: uuid.UUID) -> ExportRequest:
     if reason is not None:
         f.errors.append(FieldError("tz", reason))
     models = f.models()
+    close = f.get("close", "close")
+    if close is not None and not isinstance(close, bool):
+        f.errors.append(FieldError("close", "must be true or false"))
+    if close and kind is not ExportKind.USAGE:
+        f.errors.append(FieldError("close", "only usage exports can be closes"))
     if f.errors:
         raise ValidationFailed(f.errors, "invalid export request")
     assert start is not None
     assert end is not None
-    return ExportRequest(org_id, start, end, granularity, tz, models, kind)
+    return ExportRequest(org_id, start, end, granularity, tz, models, kind, close is True)

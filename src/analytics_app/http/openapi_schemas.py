@@ -216,7 +216,10 @@ SCHEMAS: dict[str, Schema] = {
          "granularity": {"enum": ["hourly", "daily", "monthly", None], "default": "daily"},
          "tz": {"type": ["string", "null"], "default": "UTC"},
          "models": {"type": ["array", "null"], "items": UUID, "maxItems": 100},
-         "kind": {"enum": ["usage", "events", "focus", None], "default": "usage"}},
+         "kind": {"enum": ["usage", "events", "focus", None], "default": "usage"},
+         "close": {"type": ["boolean", "null"], "default": False,
+                   "description": "A close (usage only): later changes to the period's numbers "
+                                  "get adjustment files."}},
         ["timeRange"],
         description="Usage and FOCUS exports span at most 31 days, events exports at most "
                     "7. An optional field given as null takes its default.",
@@ -234,6 +237,11 @@ SCHEMAS: dict[str, Schema] = {
         "downloadUrl": {"type": ["string", "null"],
                         "description": "This API's download path, set once succeeded."},
         "error": {"type": ["string", "null"]}, "attempts": INT,
+        "close": {"type": "boolean", "description": "A close: watched for later changes."},
+        "adjusts": {"type": ["string", "null"], "format": "uuid",
+                    "description": "An adjustment file: the close it adjusts."},
+        "adjustment": {"type": ["integer", "null"], "minimum": 1,
+                       "description": "An adjustment file: its number (1, 2, ...)."},
     }),
     "ExportList": obj({"orgId": UUID, "jobs": {"type": "array", "items": ref("ExportJob")},
                        "nextCursor": {"type": ["string", "null"]}}),

@@ -236,7 +236,9 @@ def job_body(job: ExportJob, prefix: str) -> dict[str, Any]:
         "completedAt": _time(job.completed_at, UTC_ZONE),
         "initiatedBy": job.initiated_by, "rowCount": job.row_count, "checksum": job.checksum,
         "downloadUrl": download_path(prefix, job) if succeeded else None,
-        "error": job.error, "attempts": job.attempts,
+        "error": job.error, "attempts": job.attempts, "close": job.close,
+        "adjusts": None if job.adjusts is None else str(job.adjusts),
+        "adjustment": job.adjustment,
     }
 
 

@@ -60,6 +60,11 @@ FRESHNESS_LAG = Gauge(
     "analytics_freshness_lag_seconds", "Pipeline lag (now - completeThrough) last observed.",
     multiprocess_mode="livemax",
 )
+EXPORTS_RESTATED = Counter(
+    "analytics_exports_restated_total",
+    "Closed periods (scheduled monthly files, exports made with close) whose numbers changed "
+    "after they were filed: one per adjustment file created (docs/exports.md).",
+)
 EXPORT_JOBS = Counter(
     "analytics_export_jobs_total",
     "Export jobs entering a status (pending when created; succeeded/failed/expired by workers).",
@@ -233,6 +238,11 @@ def observe_delivery(outcome: str, seconds: float) -> None:
     """Count one webhook attempt by the state it left its delivery in."""
     WEBHOOK_DELIVERIES.labels(outcome).inc()
     WEBHOOK_ATTEMPT_DURATION.observe(seconds)
+
+
+def observe_restated_close() -> None:
+    """Count a closed period restated after close (an adjustment created)."""
+    EXPORTS_RESTATED.inc()
 
 
 def observe_export_job(status: str) -> None:

@@ -36,8 +36,8 @@ class ExportWorker:
 
     One round runs due jobs until none is left (at most MAX_JOBS_PER_ROUND), then up to
     RESTATEMENT_BATCHES_PER_ROUND batches of open restatements (repricing), then, every
-    `housekeeping_every`, runs the storage upkeep, expires jobs past retention and creates the
-    monthly exports. With no
+    `housekeeping_every`, runs the storage upkeep, expires jobs past retention, creates the
+    monthly exports, and queues an adjustment for every close whose numbers changed. With no
     work it sleeps `poll_seconds`; after an error it backs off exponentially up to a minute.
     `stop()` lets the job in hand finish, then the loop returns.
     """
@@ -46,10 +46,12 @@ class ExportWorker:
         self, runner: ExportRunner, *, schedule_monthly: Callable[[], list[ExportJob]],
         upkeep: Callable[[], None] = lambda: None, timing: WorkerTiming = WorkerTiming(),
         restate: Callable[[int], int] = lambda n: 0,
+        detect_restated: Callable[[], list[ExportJob]] = list,
     ) -> None:
         self.runner = runner
         self._restate = restate
         self._schedule_monthly = schedule_monthly
+        self._detect_restated = detect_restated
         self._upkeep = upkeep
         self._timing = timing
         self._stopping = threading.Event()
@@ -99,6 +101,13 @@ class ExportWorker:
             metrics.observe_export_job(ExportStatus.PENDING.value)
         if expired or created:
             log.info("expired %d export jobs, scheduled %d monthly exports", expired, len(created))
+        adjustments = self._detect_restated()
+        for job in adjustments:
+            metrics.observe_export_job(ExportStatus.PENDING.value)
+            metrics.observe_restated_close()
+            log.info("closed export %s changed after it was filed: adjustment %d queued",
+                     job.adjusts, job.adjustment,
+                     extra={"job_id": str(job.job_id), "org_id": str(job.org_id)})
 
     def run_forever(self) -> None:
         """Loop until stop(); never raises (errors are logged and retried with backoff)."""

@@ -14,6 +14,8 @@ from datetime import datetime, timedelta
 
 import attrs
 
+from analytics_core.adjustments import Rows, apply, deltas, digest, parse, rows_of
+from analytics_core.adjustments import totals as adjustment_totals
 from analytics_core.csvrows import EVENT_COLUMNS, USAGE_COLUMNS, metadata_json, text_row
 from analytics_core.errors import Conflict, StoreUnavailable
 from analytics_core.events import TOKEN_DETAIL_KEYS, UsageEvent
@@ -195,8 +197,27 @@ def _focus_rows(
 def _file_name(job: ExportJob) -> str:
     if job.scheduled:
         local = job.request.start.astimezone(zone(job.request.tz))
-        return f"{local:%Y%m}.csv"
-    return f"{job.job_id}.csv"
+        base = f"{local:%Y%m}"
+    else:
+        base = str(job.adjusts or job.job_id)
+    if job.adjusts is not None:
+        return f"{base}.adjustment-{job.adjustment}.csv"
+    return f"{base}.csv"
+
+
+def _captured(rows: Iterable[list[str]], into: list[list[str]]) -> Iterator[list[str]]:
+    """Pass rows through, keeping the data rows (not the header)."""
+    for i, row in enumerate(rows):
+        if i:
+            into.append(row)
+        yield row
+
+
+def current_usage_rows(request: ExportRequest, uow_factory: UnitOfWorkFactory) -> Rows:
+    """A usage file's rows as a fresh export would write them now."""
+    rows = _usage_rows(request, uow_factory, _Tally())
+    next(rows)  # the header
+    return rows_of(rows)
 
 
 def _keys(job: ExportJob) -> tuple[str, str]:
@@ -209,7 +230,8 @@ _COLUMNS = {ExportKind.USAGE: USAGE_COLUMNS, ExportKind.EVENTS: EVENT_COLUMNS,
             ExportKind.FOCUS: FOCUS_COLUMNS}
 
 
-def _manifest(job: ExportJob, tally: _Tally, generated_at: datetime, complete: datetime) -> bytes:
+def _manifest(job: ExportJob, tally: _Tally, generated_at: datetime, complete: datetime,
+              chain: dict[str, object] | None = None) -> bytes:
     t = tally.totals
     body: dict[str, object] = {
         "jobId": str(job.job_id), "orgId": str(job.org_id), "kind": job.request.kind.value,
@@ -229,6 +251,9 @@ def _manifest(job: ExportJob, tally: _Tally, generated_at: datetime, complete: d
         },
         "columns": list(_COLUMNS[job.request.kind]),
     }
+    if chain is not None:  # an adjustment: its totals are the deltas, in `chain`
+        del body["totals"]
+        body.update(chain)
     if tally.focus is not None:
         body["focus"] = {
             "version": "1.2", "billedCostUsd": focus_usd(tally.focus.billed_units),
@@ -321,12 +346,18 @@ class ExportRunner:
         job = lease.job
         tally = _Tally()
         kind = job.request.kind
-        if kind is ExportKind.FOCUS:
+        captured: list[list[str]] = []
+        chain: dict[str, object] | None = None
+        filed: str | None = None
+        if job.adjusts is not None:
+            rows, chain, filed = self._adjustment(job, tally)
+        elif kind is ExportKind.FOCUS:
             rows = _focus_rows(job.request, self.uow_factory, tally, self.settings,
                                lease.keep_alive)
+        elif kind is ExportKind.USAGE:
+            rows = _captured(_usage_rows(job.request, self.uow_factory, tally), captured)
         else:
-            rows = (_usage_rows if kind is ExportKind.USAGE else _event_rows)(
-                job.request, self.uow_factory, tally)
+            rows = _event_rows(job.request, self.uow_factory, tally)
         key, manifest_key = _keys(job)
         generated_at = self.clock.now()
         complete = self.progress.complete_through(generated_at)
@@ -343,14 +374,55 @@ class ExportRunner:
         )
         lease.keep_alive()
         self.objects.put(
-            manifest_key, [_manifest(job, tally, generated_at, complete)],
+            manifest_key, [_manifest(job, tally, generated_at, complete, chain)],
             metadata=metadata, content_type="application/json",
         )
         now = self.clock.now()
+        if job.adjusts is None and kind is ExportKind.USAGE:
+            filed = digest(rows_of(captured))
         return lease.job.succeed(
             now, row_count=tally.rows, checksum=tally.digest.hexdigest(),
-            object_key=key, expires_at=now + self.settings.retention,
+            object_key=key, expires_at=now + self.settings.retention, filed_digest=filed,
         )
+
+    def _adjustment(self, job: ExportJob, tally: _Tally
+                    ) -> tuple[Iterator[list[str]], dict[str, object], str]:
+        """The delta rows of an adjustment job (current numbers minus the period as filed:
+        its close plus every earlier adjustment that succeeded), the manifest's chain, and
+        the digest of the numbers once filed."""
+        assert job.adjusts is not None
+        with self.uow_factory() as uow:
+            original = uow.exports.get(job.org_id, job.adjusts)
+            earlier = [a for a in uow.exports.adjustments(job.org_id, job.adjusts)
+                       if a.status is ExportStatus.SUCCEEDED
+                       and (a.adjustment or 0) < (job.adjustment or 0)]
+        if original is None or original.object_key is None or original.checksum is None:
+            raise LookupError(f"close {job.adjusts} of adjustment {job.job_id} has no file")
+        filed: Rows = {}
+        for step in (original, *earlier):
+            assert step.object_key is not None
+            filed = apply(filed, parse(b"".join(self.objects.open(step.object_key))))
+        current = current_usage_rows(job.request, self.uow_factory)
+        changed = deltas(filed, current)
+        last = earlier[-1] if earlier else original
+        chain: dict[str, object] = {
+            "adjustment": job.adjustment,
+            "adjusts": {"jobId": str(original.job_id), "objectKey": original.object_key,
+                        "checksum": original.checksum},
+            "supersedes": {"jobId": str(last.job_id), "objectKey": last.object_key,
+                           "checksum": last.checksum},
+            "deltaTotals": adjustment_totals(dict(zip(USAGE_COLUMNS, r, strict=True))
+                                             for r in changed),
+            "totalsAfter": adjustment_totals(current.values()),
+        }
+
+        def rows() -> Iterator[list[str]]:
+            yield list(USAGE_COLUMNS)
+            for row in changed:
+                tally.rows += 1
+                yield row
+
+        return rows(), chain, digest(current)
 
     def _after_failure(self, job: ExportJob, reason: str) -> ExportJob:
         now = self.clock.now()
@@ -409,7 +481,7 @@ def _schedule_one(
     uow_factory: UnitOfWorkFactory, clock: Clock, ids: IdGenerator,
 ) -> ExportJob | None:
     key = f"monthly:{label}"
-    request = ExportRequest(org, start, end, ExportGranularity.DAILY, tz)
+    request = ExportRequest(org, start, end, ExportGranularity.DAILY, tz, close=True)
     job = ExportJob(
         job_id=ids.new_id(), request=request, created_at=clock.now(), initiated_by="scheduler",
         idempotency_key=key, scheduled=True,
@@ -423,3 +495,39 @@ def _schedule_one(
         except Conflict:
             return None
     return job
+
+
+def detect_restatements(*, uow_factory: UnitOfWorkFactory, clock: Clock, ids: IdGenerator,
+                        limit: int = 1000) -> list[ExportJob]:
+    """Create an adjustment job for every close whose numbers changed since they were filed
+    (late events, repricing): one at a time per close (none while one is open), numbered,
+    idempotent across workers. Closes filed before their digest was kept are not watched."""
+    now = clock.now()
+    with uow_factory() as uow:
+        closes = uow.exports.closes(now, limit)
+    created: list[ExportJob] = []
+    for close in closes:
+        with uow_factory() as uow:
+            steps = uow.exports.adjustments(close.org_id, close.job_id)
+        if any(s.status in (ExportStatus.PENDING, ExportStatus.RUNNING) for s in steps):
+            continue
+        filed = [s for s in steps if s.status is ExportStatus.SUCCEEDED]
+        last = filed[-1] if filed else close
+        if last.filed_digest is None:
+            continue
+        if digest(current_usage_rows(close.request, uow_factory)) == last.filed_digest:
+            continue
+        number = max((s.adjustment or 0 for s in steps), default=0) + 1
+        job = ExportJob(
+            job_id=ids.new_id(), request=close.request, created_at=now,
+            initiated_by="restatement", idempotency_key=f"adjust:{close.job_id}:{number}",
+            scheduled=close.scheduled, adjusts=close.job_id, adjustment=number,
+        )
+        with uow_factory() as uow:
+            try:
+                uow.exports.add(job)
+                uow.commit()
+            except Conflict:
+                continue  # another worker created it
+        created.append(job)
+    return created
