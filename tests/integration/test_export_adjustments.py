@@ -32,6 +32,7 @@ from analytics_app.config import Settings
 from analytics_core.adjustments import apply, digest, parse
 from analytics_core.errors import StoreUnavailable
 from analytics_core.exports import ExportJob, ExportKind, ExportRequest, ExportStatus
+from analytics_core.ports import ObjectStore
 from analytics_core.prices import PriceCategory
 from analytics_core.timegrid import Grain
 from analytics_core.usecases.export_runner import (
@@ -44,6 +45,8 @@ from analytics_core.usecases.ingest import RawMessage
 from analytics_core.usecases.prices import PriceDraft
 from analytics_core.usecases.queries import AnalyticsQuery
 from analytics_core.usecases.restatements import START_GRACE
+from tests.contract.store_backends import drop_bucket
+from tests.integration.test_export_s3_outage import InterceptedStore, Outage
 
 MODELS = (uuid.UUID(int=21), uuid.UUID(int=22))
 
@@ -60,6 +63,7 @@ class Close:
         self.start = self.end - timedelta(days=3)
         self.tz = "Asia/Kolkata"
         self.reprices = 0
+        self.objects: ObjectStore = app.ports.objects
 
     def ingest(self, model: int, minute: int, cost: str = "1.25", tokens: int = 1000) -> None:
         """One event inside the window."""
@@ -107,8 +111,8 @@ class Close:
                       key=lambda j: (j.adjustment or 0))
 
     def read(self, key: str) -> bytes:
-        """An object's bytes."""
-        return b"".join(self.app.ports.objects.open(key))
+        """An object's bytes (from `objects`: the service's store unless a test sets one)."""
+        return b"".join(self.objects.open(key))
 
 
 @pytest.fixture
@@ -233,6 +237,7 @@ def test_any_sequence_keeps_original_plus_adjustments_equal_to_now(
                 c.reprice(model, str(Decimal(value) / 4))
             else:
                 c.settle()
+                check_chain(c)  # after every round, not only the last
         c.settle()
         check_chain(c)
     finally:
@@ -240,9 +245,9 @@ def test_any_sequence_keeps_original_plus_adjustments_equal_to_now(
 
 
 class FailingOnce:
-    """A local store whose first put of an adjustment manifest fails (the CSV is stored)."""
+    """A store whose first put of an adjustment manifest fails (the CSV is stored by then)."""
 
-    def __init__(self, inner: LocalDirectoryObjectStore) -> None:
+    def __init__(self, inner: ObjectStore) -> None:
         self.inner = inner
         self.failed = False
 
@@ -257,28 +262,51 @@ class FailingOnce:
         return getattr(self.inner, name)
 
 
+@pytest.fixture
+def s3_outage() -> Iterator[Outage]:
+    """A moto server of the test's own with an empty bucket; dropped afterwards."""
+    o = Outage()
+    yield o
+    o.server.stop()
+    o.server.start()
+    drop_bucket(o.server.endpoint_url, o.bucket)
+    o.server.stop()
+
+
+@pytest.mark.parametrize("backend", ["local", "s3"])
 def test_an_outage_while_writing_an_adjustment_retries_without_a_dangling_manifest(
-    close: Close, tmp_path: Path,
+    close: Close, tmp_path: Path, backend: str, request: pytest.FixtureRequest,
 ) -> None:
-    """The failed attempt leaves no manifest (and its CSV is removed); the retry writes both,
-    and the chain verifies."""
+    """Local directory: a put that fails; S3 (moto): the server stopped while the manifest is
+    put. The failed attempt leaves no manifest (and its CSV is removed); the retry writes
+    both, and the chain verifies."""
     c = close
+    clock = ManualClock(c.clock.now())
+    if backend == "s3":
+        outage: Outage = request.getfixturevalue("s3_outage")
+        store: Any = InterceptedStore(outage.store, outage.down_at(".adjustment-1.manifest.json",
+                                                                   back_after=True))
+        c.objects = outage.store
+    else:
+        store = FailingOnce(LocalDirectoryObjectStore(tmp_path / "files"))
+        c.objects = store.inner
+    runner = ExportRunner("w", c.app.ports.uow_factory, store, clock, c.app.ports.progress,
+                          ExportSettings())
     c.ingest(0, 5)
-    original = c.file()
+    c.app.use_cases.create_export(c.request(), "test", None)
+    original = runner.run_next()
+    assert original is not None
+    assert original.status is ExportStatus.SUCCEEDED
     assert original.object_key is not None
     c.ingest(1, 50)
-    store = FailingOnce(c.app.ports.objects)  # type: ignore[arg-type]
-    clock = ManualClock(datetime.now(UTC))
-    runner = ExportRunner("w", c.app.ports.uow_factory, store, clock,  # type: ignore[arg-type]
-                          c.app.ports.progress, ExportSettings())
     [queued] = detect_restatements(uow_factory=c.app.ports.uow_factory, clock=clock,
                                    ids=RandomIds())
     failed = runner.run_next()
     assert failed is not None
     assert failed.status is ExportStatus.PENDING  # retried later
     base = original.object_key.removesuffix(".csv")
-    assert not c.app.ports.objects.exists(f"{base}.adjustment-1.manifest.json")
-    assert not c.app.ports.objects.exists(f"{base}.adjustment-1.csv")
+    assert not c.objects.exists(f"{base}.adjustment-1.manifest.json")
+    assert not c.objects.exists(f"{base}.adjustment-1.csv")
     clock.advance(timedelta(minutes=5))
     done = runner.run_next()
     assert done is not None
