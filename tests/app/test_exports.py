@@ -98,6 +98,8 @@ def test_idempotency_key_with_a_different_body_is_409(
         ({**REQUEST, "models": ["x"]}, "models[0]"),
         ({**REQUEST, "models": "x"}, "models"),
         ({**REQUEST, "kind": "raw"}, "kind"),
+        ({**REQUEST, "kind": "events", "close": True}, "close"),
+        ({**REQUEST, "close": "yes"}, "close"),
         ([REQUEST], "body"),
     ],
 )
@@ -221,3 +223,12 @@ def test_download_needs_the_download_grant(
     problem(client.simulate_get(url, headers=auth(org_a, "analytics:exports:read")), 403)
     allowed = client.simulate_get(url, headers=auth(org_a, "analytics:exports:download"))
     assert allowed.status_code == 200
+
+
+def test_a_close_is_created_and_shown_as_one(create: Callable[..., Any]) -> None:
+    """`close: true` makes a close (watched for later changes, docs/exports.md); the default
+    is not one and neither shows an adjustment."""
+    close = create({**REQUEST, "close": True}, **{"Idempotency-Key": "close-1"}).json
+    plain = create().json
+    assert (close["close"], close["adjusts"], close["adjustment"]) == (True, None, None)
+    assert plain["close"] is False
