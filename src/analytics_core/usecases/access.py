@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import uuid
 from collections.abc import Iterable
+from datetime import datetime
 
 import attrs
 
@@ -17,7 +18,7 @@ from analytics_core.errors import (
     Unauthenticated,
     ValidationFailed,
 )
-from analytics_core.ports import Clock, IdGenerator, UnitOfWorkFactory
+from analytics_core.ports import Clock, IdGenerator, UnitOfWork, UnitOfWorkFactory
 from analytics_core.records import ApiKeyRecord, AuditEntry
 
 API_KEY_PREFIX = "ak"
@@ -141,3 +142,16 @@ def revoke_api_key(
             ))
         uow.commit()
     return Revocation(attrs.evolve(found, revoked=True), already_revoked=False)
+
+
+def record_change(uow: UnitOfWork, ids: IdGenerator, now: datetime, *, actor: Actor,
+                  org_id: uuid.UUID, resource: str, action: str, reason: str = "") -> None:
+    """Audit a change an actor makes to an org's configuration (budgets, rules, webhooks).
+    Changing use cases record it first: on SQLite the unit then holds the write lock before
+    it reads, and never has to upgrade a read transaction (which fails at once under a
+    concurrent writer); a change that then fails rolls its entry back."""
+    uow.audit.record(AuditEntry(
+        audit_id=ids.new_id(), at=now, actor=actor.subject, actor_org=actor.org_id,
+        org_id=org_id, action=action, resource=resource, outcome=Outcome.ALLOWED,
+        reason=reason, request_id=None, cross_org=actor.org_id != org_id,
+    ))

@@ -23,7 +23,7 @@ from enum import StrEnum
 
 import attrs
 
-from analytics_core.access import Actor, Outcome
+from analytics_core.access import Actor
 from analytics_core.attribution import AttributionSettings
 from analytics_core.budgets import (
     FORECAST_WINDOW,
@@ -42,11 +42,11 @@ from analytics_core.budgets import (
 from analytics_core.errors import NotFound
 from analytics_core.freshness import Freshness, FreshnessStatus
 from analytics_core.ports import Clock, IdGenerator, PipelineProgress, UnitOfWork, UnitOfWorkFactory
-from analytics_core.records import AuditEntry
 from analytics_core.rollups import RollupStats
 from analytics_core.rules import ReliabilityRule, RuleTransition
 from analytics_core.timegrid import zone
 from analytics_core.usecases import rules
+from analytics_core.usecases.access import record_change
 from analytics_core.usecases.queries import current_freshness
 from analytics_core.webhooks import deliveries_for
 
@@ -102,19 +102,6 @@ class AlertPage:
 # -- management ---------------------------------------------------------------------------
 
 
-def _audit(uow: UnitOfWork, ids: IdGenerator, now: datetime, *, actor: Actor,
-           org_id: uuid.UUID, budget_id: uuid.UUID, action: str, reason: str) -> None:
-    """Record a change. Changing use cases record it first: on SQLite the unit then holds the
-    write lock before it reads, and never has to upgrade a read transaction (which fails at
-    once under a concurrent writer); a change that then fails rolls its entry back."""
-    uow.audit.record(AuditEntry(
-        audit_id=ids.new_id(), at=now, actor=actor.subject, actor_org=actor.org_id,
-        org_id=org_id, action=action, resource=f"budget:{budget_id}",
-        outcome=Outcome.ALLOWED, reason=reason, request_id=None,
-        cross_org=actor.org_id != org_id,
-    ))
-
-
 def create_budget(actor: Actor, org_id: uuid.UUID, body: object, *,
                   uow_factory: UnitOfWorkFactory, clock: Clock, ids: IdGenerator,
                   attribution: AttributionSettings) -> Budget:
@@ -125,10 +112,11 @@ def create_budget(actor: Actor, org_id: uuid.UUID, body: object, *,
                     updated_at=now, **fields)
     with uow_factory() as uow:
         uow.budgets.add(budget)
-        _audit(uow, ids, now, actor=actor, org_id=org_id, budget_id=budget.budget_id,
-               action="budgets.create",
-               reason=f"{budget.measure.value} of {budget.scope.label()} per "
-                      f"{budget.period.value}")
+        record_change(uow, ids, now, actor=actor, org_id=org_id,
+                      resource=f"budget:{budget.budget_id}",
+                      action="budgets.create",
+                      reason=f"{budget.measure.value} of {budget.scope.label()} per "
+                             f"{budget.period.value}")
         uow.commit()
     return budget
 
@@ -138,9 +126,10 @@ def update_budget(actor: Actor, org_id: uuid.UUID, budget_id: uuid.UUID, body: o
     """Change a budget's name, amount, thresholds or forecast; audited."""
     now = clock.now()
     with uow_factory() as uow:
-        _audit(uow, ids, now, actor=actor, org_id=org_id, budget_id=budget_id,
-               action="budgets.update", reason="changed " + ", ".join(sorted(body))
-               if isinstance(body, Mapping) else "")
+        record_change(uow, ids, now, actor=actor, org_id=org_id,
+                      resource=f"budget:{budget_id}",
+                      action="budgets.update", reason="changed " + ", ".join(sorted(body))
+                      if isinstance(body, Mapping) else "")
         budget = uow.budgets.get(org_id, budget_id)
         if budget is None:
             raise NotFound(f"budget {budget_id} not found")
@@ -155,8 +144,9 @@ def delete_budget(actor: Actor, org_id: uuid.UUID, budget_id: uuid.UUID, *,
     """Remove a budget (its alerts stay); audited; NotFound when unknown."""
     now = clock.now()
     with uow_factory() as uow:
-        _audit(uow, ids, now, actor=actor, org_id=org_id, budget_id=budget_id,
-               action="budgets.delete", reason="deleted")
+        record_change(uow, ids, now, actor=actor, org_id=org_id,
+                      resource=f"budget:{budget_id}",
+                      action="budgets.delete", reason="deleted")
         if not uow.budgets.delete(org_id, budget_id):
             raise NotFound(f"budget {budget_id} not found")
         uow.commit()

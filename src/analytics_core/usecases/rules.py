@@ -14,11 +14,10 @@ from datetime import datetime
 
 import attrs
 
-from analytics_core.access import Actor, Outcome
+from analytics_core.access import Actor
 from analytics_core.budgets import ScopeType
 from analytics_core.errors import NotFound
 from analytics_core.ports import Clock, IdGenerator, UnitOfWork, UnitOfWorkFactory
-from analytics_core.records import AuditEntry
 from analytics_core.rollups import RollupStats, merge_stats
 from analytics_core.rules import (
     ReliabilityRule,
@@ -30,6 +29,7 @@ from analytics_core.rules import (
     read_rule,
     read_rule_update,
 )
+from analytics_core.usecases.access import record_change
 from analytics_core.webhooks import Delivery, WebhookEndpoint, deliveries_of, transition_payload
 
 
@@ -46,16 +46,6 @@ class RuleView:
     volume: int
 
 
-def _audit(uow: UnitOfWork, ids: IdGenerator, now: datetime, *, actor: Actor,
-           org_id: uuid.UUID, rule_id: uuid.UUID, action: str, reason: str) -> None:
-    """Recorded first (SQLite: the unit holds the write lock before it reads)."""
-    uow.audit.record(AuditEntry(
-        audit_id=ids.new_id(), at=now, actor=actor.subject, actor_org=actor.org_id,
-        org_id=org_id, action=action, resource=f"rule:{rule_id}", outcome=Outcome.ALLOWED,
-        reason=reason, request_id=None, cross_org=actor.org_id != org_id,
-    ))
-
-
 def create_rule(actor: Actor, org_id: uuid.UUID, body: object, *,
                 uow_factory: UnitOfWorkFactory, clock: Clock, ids: IdGenerator
                 ) -> ReliabilityRule:
@@ -66,8 +56,9 @@ def create_rule(actor: Actor, org_id: uuid.UUID, body: object, *,
                            updated_at=now, **fields)
     with uow_factory() as uow:
         uow.rules.add(rule)
-        _audit(uow, ids, now, actor=actor, org_id=org_id, rule_id=rule.rule_id,
-               action="rules.create", reason=f"{rule.metric.value} of {rule.scope.label()}")
+        record_change(uow, ids, now, actor=actor, org_id=org_id,
+                      resource=f"rule:{rule.rule_id}",
+                      action="rules.create", reason=f"{rule.metric.value} of {rule.scope.label()}")
         uow.commit()
     return rule
 
@@ -78,9 +69,10 @@ def update_rule(actor: Actor, org_id: uuid.UUID, rule_id: uuid.UUID, body: objec
     """Change a rule's name, thresholds, minimum volume or window; audited."""
     now = clock.now()
     with uow_factory() as uow:
-        _audit(uow, ids, now, actor=actor, org_id=org_id, rule_id=rule_id,
-               action="rules.update", reason="changed " + ", ".join(sorted(body))
-               if isinstance(body, Mapping) else "")
+        record_change(uow, ids, now, actor=actor, org_id=org_id,
+                      resource=f"rule:{rule_id}",
+                      action="rules.update", reason="changed " + ", ".join(sorted(body))
+                      if isinstance(body, Mapping) else "")
         rule = uow.rules.get(org_id, rule_id)
         if rule is None:
             raise NotFound(f"rule {rule_id} not found")
@@ -95,8 +87,9 @@ def delete_rule(actor: Actor, org_id: uuid.UUID, rule_id: uuid.UUID, *,
     """Remove a rule (its transitions stay); audited; NotFound when unknown."""
     now = clock.now()
     with uow_factory() as uow:
-        _audit(uow, ids, now, actor=actor, org_id=org_id, rule_id=rule_id,
-               action="rules.delete", reason="deleted")
+        record_change(uow, ids, now, actor=actor, org_id=org_id,
+                      resource=f"rule:{rule_id}",
+                      action="rules.delete", reason="deleted")
         if not uow.rules.delete(org_id, rule_id):
             raise NotFound(f"rule {rule_id} not found")
         uow.commit()

@@ -14,10 +14,10 @@ from datetime import datetime
 
 import attrs
 
-from analytics_core.access import Actor, Outcome
+from analytics_core.access import Actor
 from analytics_core.errors import FieldError, NotFound, ValidationFailed
 from analytics_core.ports import Clock, IdGenerator, UnitOfWork, UnitOfWorkFactory, WebhookSender
-from analytics_core.records import AuditEntry
+from analytics_core.usecases.access import record_change
 from analytics_core.webhooks import (
     DELIVERY_LEASE,
     ROTATION_OVERLAP,
@@ -62,18 +62,6 @@ class DeliveryRound:
     results: tuple[tuple[Delivery, DeliveryAttempt], ...]
 
 
-def _audit(uow: UnitOfWork, ids: IdGenerator, now: datetime, *, actor: Actor,
-           org_id: uuid.UUID, endpoint_id: uuid.UUID, action: str, reason: str = "") -> None:
-    """Record a change; recorded first, so that on SQLite the unit holds the write lock before
-    it reads (see analytics_core.usecases.budgets)."""
-    uow.audit.record(AuditEntry(
-        audit_id=ids.new_id(), at=now, actor=actor.subject, actor_org=actor.org_id,
-        org_id=org_id, action=action, resource=f"webhook:{endpoint_id}",
-        outcome=Outcome.ALLOWED, reason=reason, request_id=None,
-        cross_org=actor.org_id != org_id,
-    ))
-
-
 def _check_url(url: str, sender: WebhookSender, policy: WebhookPolicy) -> None:
     if policy.allow_private:
         return
@@ -95,8 +83,9 @@ def create_webhook(actor: Actor, org_id: uuid.UUID, body: object, *,
                                secret, None, None, fields["enabled"], now, actor.subject, now)
     with uow_factory() as uow:
         uow.webhooks.add(endpoint)
-        _audit(uow, ids, now, actor=actor, org_id=org_id, endpoint_id=endpoint.endpoint_id,
-               action="webhooks.create", reason=_host(endpoint.url))
+        record_change(uow, ids, now, actor=actor, org_id=org_id,
+                      resource=f"webhook:{endpoint.endpoint_id}",
+                      action="webhooks.create", reason=_host(endpoint.url))
         uow.commit()
     return endpoint, secret
 
@@ -137,9 +126,10 @@ def update_webhook(actor: Actor, org_id: uuid.UUID, endpoint_id: uuid.UUID, body
         _check_url(fields["url"], sender, policy)
     now = clock.now()
     with uow_factory() as uow:
-        _audit(uow, ids, now, actor=actor, org_id=org_id, endpoint_id=endpoint_id,
-               action="webhooks.update", reason="changed " + ", ".join(sorted(fields))
-               + (f" (url now {_host(fields['url'])})" if "url" in fields else ""))
+        record_change(uow, ids, now, actor=actor, org_id=org_id,
+                      resource=f"webhook:{endpoint_id}",
+                      action="webhooks.update", reason="changed " + ", ".join(sorted(fields))
+                      + (f" (url now {_host(fields['url'])})" if "url" in fields else ""))
         changed = attrs.evolve(_stored(uow, org_id, endpoint_id), **fields, updated_at=now)
         uow.webhooks.save(changed)
         uow.commit()
@@ -151,8 +141,9 @@ def delete_webhook(actor: Actor, org_id: uuid.UUID, endpoint_id: uuid.UUID, *,
     """Remove an endpoint and its deliveries; audited."""
     now = clock.now()
     with uow_factory() as uow:
-        _audit(uow, ids, now, actor=actor, org_id=org_id, endpoint_id=endpoint_id,
-               action="webhooks.delete", reason="deleted with its deliveries")
+        record_change(uow, ids, now, actor=actor, org_id=org_id,
+                      resource=f"webhook:{endpoint_id}",
+                      action="webhooks.delete", reason="deleted with its deliveries")
         if not uow.webhooks.delete(org_id, endpoint_id):
             raise NotFound(f"webhook {endpoint_id} not found")
         uow.commit()
@@ -166,9 +157,10 @@ def rotate_secret(actor: Actor, org_id: uuid.UUID, endpoint_id: uuid.UUID, *,
     now = clock.now()
     secret = new_secret(ids)
     with uow_factory() as uow:
-        _audit(uow, ids, now, actor=actor, org_id=org_id, endpoint_id=endpoint_id,
-               action="webhooks.rotate",
-               reason=f"previous secret signs until {now + ROTATION_OVERLAP}")
+        record_change(uow, ids, now, actor=actor, org_id=org_id,
+                      resource=f"webhook:{endpoint_id}",
+                      action="webhooks.rotate",
+                      reason=f"previous secret signs until {now + ROTATION_OVERLAP}")
         endpoint = _stored(uow, org_id, endpoint_id)
         rotated = attrs.evolve(endpoint, secret=secret, previous_secret=endpoint.secret,
                                previous_until=now + ROTATION_OVERLAP, updated_at=now)
@@ -199,8 +191,9 @@ def redeliver(actor: Actor, org_id: uuid.UUID, endpoint_id: uuid.UUID,
     audited."""
     now = clock.now()
     with uow_factory() as uow:
-        _audit(uow, ids, now, actor=actor, org_id=org_id, endpoint_id=endpoint_id,
-               action="webhooks.redeliver", reason=f"delivery {delivery_id}")
+        record_change(uow, ids, now, actor=actor, org_id=org_id,
+                      resource=f"webhook:{endpoint_id}",
+                      action="webhooks.redeliver", reason=f"delivery {delivery_id}")
         _stored(uow, org_id, endpoint_id)
         delivery = uow.deliveries.get(org_id, delivery_id)
         if delivery is None or delivery.endpoint_id != endpoint_id:
