@@ -47,6 +47,7 @@ from analytics_core.rules import ReliabilityRule, RuleTransition
 from analytics_core.timegrid import zone
 from analytics_core.usecases import rules
 from analytics_core.usecases.access import record_change
+from analytics_core.usecases.paging import cut
 from analytics_core.usecases.queries import current_freshness
 from analytics_core.webhooks import deliveries_for
 
@@ -194,8 +195,7 @@ def list_alerts(org_id: uuid.UUID, *, uow_factory: UnitOfWorkFactory, limit: int
             items.extend(uow.transitions.page(org_id, limit=limit + 1, before=before,
                                               rule_id=rule_id))
     items.sort(key=_when, reverse=True)
-    page = tuple(items[:limit])
-    return AlertPage(page, _when(page[-1]) if len(items) > limit else None)
+    return AlertPage(*cut(items, limit, _when))
 
 
 def _views(budgets: Sequence[Budget], uow: UnitOfWork, freshness: Freshness,

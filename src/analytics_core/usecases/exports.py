@@ -12,6 +12,7 @@ from analytics_core.errors import Conflict, FieldError, Gone, NotFound, Validati
 from analytics_core.exports import ExportJob, ExportRequest, ExportStatus, as_read
 from analytics_core.ports import Clock, IdGenerator, ObjectStore, UnitOfWorkFactory
 from analytics_core.timegrid import zone_error
+from analytics_core.usecases.paging import cut
 
 DEFAULT_SIGNED_URL_TTL = timedelta(minutes=15)
 MAX_PAGE = 200
@@ -73,9 +74,8 @@ def list_exports(
     limit = max(1, min(limit, MAX_PAGE))
     with uow_factory() as uow:
         jobs = uow.exports.page(org_id, status=status, limit=limit + 1, before=before)
-    page = tuple(as_read(job) for job in jobs[:limit])
-    cursor = (page[-1].created_at, page[-1].job_id) if len(jobs) > limit else None
-    return JobPage(page, cursor)
+    page, cursor = cut(jobs, limit, lambda j: (j.created_at, j.job_id))
+    return JobPage(tuple(as_read(job) for job in page), cursor)
 
 
 def get_export(

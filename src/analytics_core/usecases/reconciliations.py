@@ -30,6 +30,7 @@ from analytics_core.reconciliation import (
 from analytics_core.reconciliation_runs import Basis, ReconciliationRun
 from analytics_core.registry import label_key, label_owners
 from analytics_core.timegrid import Grain, zone, zone_error
+from analytics_core.usecases.paging import cut
 from analytics_core.usecases.queries import AnalyticsQuery, AnalyticsReport, GroupBy
 
 Usage = Callable[[AnalyticsQuery], AnalyticsReport]
@@ -155,9 +156,7 @@ def list_reconciliations(org_id: uuid.UUID, *, uow_factory: UnitOfWorkFactory,
     limit = max(1, min(limit, MAX_PAGE))
     with uow_factory() as uow:
         found = uow.reconciliations.page(org_id, limit=limit + 1, before=before)
-    page = tuple(found[:limit])
-    more = len(found) > limit
-    return RunPage(page, (page[-1].created_at, page[-1].reconciliation_id) if more else None)
+    return RunPage(*cut(found, limit, lambda r: (r.created_at, r.reconciliation_id)))
 
 
 def get_reconciliation(org_id: uuid.UUID, reconciliation_id: uuid.UUID, *,

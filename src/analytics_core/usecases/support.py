@@ -21,6 +21,7 @@ from analytics_core.errors import NotFound, ValidationFailed
 from analytics_core.ports import Clock, UnitOfWorkFactory
 from analytics_core.records import AuditEntry, AuditFilter, DeadLetter, DeadLetterFilter
 from analytics_core.usecases.ingest import BatchResult, EventOutcome, RawMessage
+from analytics_core.usecases.paging import cut
 
 Cursor = tuple[datetime, uuid.UUID]
 MAX_PAGE = 200
@@ -63,10 +64,7 @@ def list_dead_letters(org_id: uuid.UUID | None, where: DeadLetterFilter, *,
     limit = max(1, min(limit, MAX_PAGE))
     with uow_factory() as uow:
         found = uow.dead_letters.page(org_id, where, limit=limit + 1, before=before)
-    page = tuple(found[:limit])
-    more = len(found) > limit
-    return DeadLetterPage(page, (page[-1].received_at, page[-1].dead_letter_id) if more
-                          else None)
+    return DeadLetterPage(*cut(found, limit, lambda d: (d.received_at, d.dead_letter_id)))
 
 
 def get_dead_letter(org_id: uuid.UUID | None, dead_letter_id: uuid.UUID, *,
@@ -114,6 +112,4 @@ def list_audit(org_id: uuid.UUID, where: AuditFilter, *, uow_factory: UnitOfWork
     limit = max(1, min(limit, MAX_PAGE))
     with uow_factory() as uow:
         found = uow.audit.page(org_id, where, limit=limit + 1, before=before)
-    page = tuple(found[:limit])
-    more = len(found) > limit
-    return AuditPage(page, (page[-1].at, page[-1].audit_id) if more else None)
+    return AuditPage(*cut(found, limit, lambda e: (e.at, e.audit_id)))

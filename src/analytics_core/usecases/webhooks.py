@@ -18,6 +18,7 @@ from analytics_core.access import Actor
 from analytics_core.errors import FieldError, NotFound, ValidationFailed
 from analytics_core.ports import Clock, IdGenerator, UnitOfWork, UnitOfWorkFactory, WebhookSender
 from analytics_core.usecases.access import record_change
+from analytics_core.usecases.paging import cut
 from analytics_core.webhooks import (
     DELIVERY_LEASE,
     ROTATION_OVERLAP,
@@ -177,9 +178,8 @@ def list_deliveries(org_id: uuid.UUID, endpoint_id: uuid.UUID, *,
     with uow_factory() as uow:
         _stored(uow, org_id, endpoint_id)
         rows = uow.deliveries.page(org_id, endpoint_id, limit=limit + 1, before=before)
-        page = rows[:limit]
+        page, cursor = cut(rows, limit, lambda d: (d.created_at, d.delivery_id))
         attempts = uow.deliveries.attempts([d.delivery_id for d in page])
-    cursor = (page[-1].created_at, page[-1].delivery_id) if len(rows) > limit else None
     return DeliveryPage(tuple((d, tuple(attempts.get(d.delivery_id, []))) for d in page),
                         cursor)
 
