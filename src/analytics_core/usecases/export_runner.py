@@ -137,27 +137,37 @@ def _usage_rows(
         ])
 
 
+def _event_batches(request: ExportRequest, uow_factory: UnitOfWorkFactory, tally: _Tally
+                   ) -> Iterator[list[UsageEvent]]:
+    """The window's events in batches of at most 1,000, each added to the tally's totals."""
+    with uow_factory() as uow:
+        batch: list[UsageEvent] = []
+        for e in uow.events.scan(request.org_id, request.start, request.end, request.models):
+            batch.append(e)
+            if len(batch) >= 1000:
+                tally.totals = tally.totals.merge(stats_of(batch))
+                yield batch
+                batch = []
+        if batch:
+            tally.totals = tally.totals.merge(stats_of(batch))
+            yield batch
+
+
 def _event_rows(
     request: ExportRequest, uow_factory: UnitOfWorkFactory, tally: _Tally
 ) -> Iterator[list[str]]:
     yield list(EVENT_COLUMNS)
     names = names_for(request.org_id, uow_factory=uow_factory)
     tz = zone(request.tz)
-    with uow_factory() as uow:
-        batch: list[UsageEvent] = []
-        for e in uow.events.scan(request.org_id, request.start, request.end, request.models):
+    for batch in _event_batches(request, uow_factory, tally):
+        for e in batch:
             tally.rows += 1
-            batch.append(e)
-            if len(batch) >= 1000:
-                tally.totals = tally.totals.merge(stats_of(batch))
-                batch.clear()
             yield text_row([
                 e.event_id, e.org_id, e.model_id, isoformat(e.occurred_at, tz), e.status.value,
                 e.latency_ms, e.input_tokens, e.output_tokens, e.cost.exact_str(), e.actor_id,
                 e.client_id, e.error_code, names.model(e.model_id), names.client(e.client_id),
                 *e.token_details.as_tuple(), metadata_json(e.metadata),
             ])
-        tally.totals = tally.totals.merge(stats_of(batch))
 
 
 def _focus_rows(
@@ -177,17 +187,9 @@ def _focus_rows(
         names.clients, settings.tag_keys,
     )
     sums = FocusSums()
-    with uow_factory() as uow:
-        batch: list[UsageEvent] = []
-        for e in uow.events.scan(request.org_id, request.start, request.end, request.models):
-            batch.append(e)
-            if len(batch) >= 1000:
-                tally.totals = tally.totals.merge(stats_of(batch))
-                aggregate(batch, ctx, sums)
-                batch.clear()
-                keep_alive()
-        tally.totals = tally.totals.merge(stats_of(batch))
+    for batch in _event_batches(request, uow_factory, tally):
         aggregate(batch, ctx, sums)
+        keep_alive()
     tally.focus = sums
     for row in focus_rows(sums, ctx):
         tally.rows += 1
