@@ -35,6 +35,7 @@ from analytics_core.registry import ClientName, ModelEntry
 from analytics_core.restatements import Restatement, RestatementDelta
 from analytics_core.rollups import AggregateCell, Rollup
 from analytics_core.rules import ReliabilityRule, RuleTransition
+from analytics_core.sessions import UiSession
 from analytics_core.webhooks import (
     Claim,
     Delivery,
@@ -502,6 +503,33 @@ class OrgSettingsStore(Protocol):
         ...
 
 
+class SessionStore(Protocol):
+    """Dashboard sessions (SPEC §14) keyed by the SHA-256 of their token."""
+
+    def add(self, session: UiSession) -> None:
+        """Store a new session; Conflict when its hash is already stored."""
+        ...
+
+    def find(self, session_hash: str) -> UiSession | None:
+        """The session stored under a hash, exactly as added (and touched), or None. Expired
+        sessions are returned until deleted: expiry is the caller's decision."""
+        ...
+
+    def touch(self, session_hash: str, at: datetime) -> None:
+        """Set the session's `last_seen_at` to `at`, leaving every other field as it was; an
+        unknown hash does nothing."""
+        ...
+
+    def delete(self, session_hash: str) -> bool:
+        """Remove a session; True when it existed, False (and no change) when not."""
+        ...
+
+    def delete_expired(self, now: datetime, idle: timedelta) -> int:
+        """Remove every session with `expires_at <= now` or `last_seen_at + idle <= now`;
+        return how many were removed. Live sessions stay."""
+        ...
+
+
 class ReconciliationStore(Protocol):
     """Kept invoice reconciliations (SPEC §15) and their lines."""
 
@@ -673,6 +701,7 @@ class UnitOfWork(Protocol):
     transitions: TransitionStore
     reconciliations: ReconciliationStore
     org_settings: OrgSettingsStore
+    sessions: SessionStore
 
     def __enter__(self) -> Self: ...
 

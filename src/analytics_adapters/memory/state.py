@@ -21,6 +21,7 @@ from analytics_core.registry import ClientName, ModelEntry
 from analytics_core.restatements import Restatement, RestatementDelta
 from analytics_core.rollups import RollupKey, RollupStats
 from analytics_core.rules import ReliabilityRule, RuleTransition
+from analytics_core.sessions import UiSession
 from analytics_core.webhooks import Delivery, DeliveryAttempt, WebhookEndpoint
 
 K = TypeVar("K")
@@ -138,6 +139,7 @@ class InMemoryStorage:
         self.rules: dict[uuid.UUID, ReliabilityRule] = {}
         self.transitions: dict[tuple[uuid.UUID, int], RuleTransition] = {}
         self.org_settings: dict[uuid.UUID, OrgSettings] = {}
+        self.ui_sessions: dict[str, UiSession] = {}
         self.reconciliations: dict[uuid.UUID, tuple[ReconciliationRun,
                                                      tuple[ReconciliationLine, ...]]] = {}
 

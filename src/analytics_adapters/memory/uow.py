@@ -33,6 +33,7 @@ from analytics_adapters.memory.repositories import (
     InMemoryRestatementStore,
     InMemoryRollupStore,
 )
+from analytics_adapters.memory.sessions import InMemorySessionStore
 from analytics_adapters.memory.state import InMemoryStorage, Journal
 from analytics_core.ports import (
     AlertStore,
@@ -54,6 +55,7 @@ from analytics_core.ports import (
     RestatementStore,
     RollupStore,
     RuleStore,
+    SessionStore,
     TransitionStore,
     WebhookStore,
 )
@@ -94,6 +96,7 @@ class InMemoryUnitOfWork:
         self.transitions: TransitionStore = InMemoryTransitionStore(storage, self)
         self.reconciliations: ReconciliationStore = InMemoryReconciliationStore(storage, self)
         self.org_settings: OrgSettingsStore = InMemoryOrgSettingsStore(storage, self)
+        self.sessions: SessionStore = InMemorySessionStore(storage, self)
 
     def journal(self) -> Journal:
         """The undo journal of the open unit; RuntimeError outside the `with` block."""

@@ -571,3 +571,22 @@ org_settings = sa.Table(
     sa.Column("updated_by", sa.Text, nullable=False),
     sa.PrimaryKeyConstraint("org_id", name="pk_org_settings"),
 )
+
+# Dashboard sessions (SPEC §14, migration 0015), keyed by the SHA-256 of the session token
+# (the token itself is never stored). `roles` is a sorted JSON list, as in `api_keys`.
+ui_sessions = sa.Table(
+    "ui_sessions",
+    metadata,
+    sa.Column("session_hash", sa.Text, nullable=False),
+    sa.Column("subject", sa.Text, nullable=False),
+    sa.Column("org_id", sa.Uuid, nullable=True),
+    sa.Column("roles", json_type(), nullable=False),
+    sa.Column("method", sa.Text, nullable=False),
+    sa.Column("csrf_token", sa.Text, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("last_seen_at", UtcDateTime, nullable=False),
+    sa.Column("expires_at", UtcDateTime, nullable=False),
+    sa.Column("key_id", sa.Text, nullable=True),
+    sa.PrimaryKeyConstraint("session_hash", name="pk_ui_sessions"),
+    sa.Index("ix_ui_sessions_expires_at", "expires_at"),
+)

@@ -36,6 +36,7 @@ from analytics_adapters.sql.records import (
 )
 from analytics_adapters.sql.registry import SqlClientNameStore, SqlModelRegistry
 from analytics_adapters.sql.rollups import SqlRollupStore
+from analytics_adapters.sql.sessions import SqlSessionStore
 from analytics_core.ports import (
     AlertStore,
     ApiKeyStore,
@@ -56,6 +57,7 @@ from analytics_core.ports import (
     RestatementStore,
     RollupStore,
     RuleStore,
+    SessionStore,
     TransitionStore,
     WebhookStore,
 )
@@ -98,6 +100,7 @@ class SqlUnitOfWork:
         self.transitions: TransitionStore = SqlTransitionStore(self)
         self.reconciliations: ReconciliationStore = SqlReconciliationStore(self)
         self.org_settings: OrgSettingsStore = SqlOrgSettingsStore(self)
+        self.sessions: SessionStore = SqlSessionStore(self)
 
     @property
     def dialect(self) -> str:

@@ -27,6 +27,7 @@ from analytics_core.prices import PriceVersion
 from analytics_core.records import ApiKeyRecord, AuditFilter, DeadLetter, DeadLetterFilter
 from analytics_core.registry import ClientName, ModelEntry, Names
 from analytics_core.rules import ReliabilityRule
+from analytics_core.sessions import SessionPolicy, UiSession
 from analytics_core.usecases import (
     access,
     budgets,
@@ -39,6 +40,7 @@ from analytics_core.usecases import (
     registry,
     restatements,
     rules,
+    sessions,
     support,
     webhooks,
 )
@@ -51,6 +53,7 @@ class UseCases:
     """One process's use cases, each bound to `ports`."""
 
     ports: Ports
+    session_policy: SessionPolicy = attrs.field(factory=SessionPolicy, kw_only=True)
     authorizer: access.Authorizer = attrs.field(init=False)
     pricing: ingest.CatalogCache = attrs.field(init=False, factory=ingest.CatalogCache)
     admitted: AdmittedCache = attrs.field(init=False, factory=AdmittedCache)
@@ -280,6 +283,33 @@ class UseCases:
         """A page of the org's audit entries, newest first."""
         return support.list_audit(org_id, where, uow_factory=self.ports.uow_factory,
                                   limit=limit, before=before)
+
+    # -- dashboard sessions ---------------------------------------------------------------
+
+    def start_session(self, actor: Actor, key_id: str | None, not_after: datetime | None
+                      ) -> tuple[str, UiSession]:
+        """Sign in: a brand-new session (token shown once as the cookie value)."""
+        p = self.ports
+        return sessions.start_session(actor, key_id=key_id, not_after=not_after,
+                                      policy=self.session_policy, uow_factory=p.uow_factory,
+                                      clock=p.clock, ids=p.ids)
+
+    def resume_session(self, token: str) -> UiSession:
+        """The live session behind a cookie value; Unauthenticated when it has ended."""
+        p = self.ports
+        return sessions.resume_session(token, policy=self.session_policy,
+                                       uow_factory=p.uow_factory, clock=p.clock)
+
+    def end_session(self, token: str) -> bool:
+        """Sign out; True when the session existed."""
+        p = self.ports
+        return sessions.end_session(token, uow_factory=p.uow_factory, clock=p.clock, ids=p.ids)
+
+    def purge_sessions(self) -> int:
+        """Delete every expired session; how many."""
+        p = self.ports
+        return sessions.purge_sessions(policy=self.session_policy, uow_factory=p.uow_factory,
+                                       clock=p.clock)
 
     # -- org settings ----------------------------------------------------------------------
 
