@@ -57,6 +57,11 @@ def _zone_names() -> frozenset[str]:
     return frozenset(zoneinfo.available_timezones())
 
 
+def available_zones() -> list[str]:
+    """Every IANA zone name this server knows, sorted."""
+    return sorted(_zone_names())
+
+
 def _suggestion(name: str) -> str:
     """`; did you mean 'Asia/Kolkata'?` for a near miss (case, a typo), else nothing."""
     if len(name) > MAX_ZONE_NAME:

@@ -28,8 +28,10 @@ from analytics_app.bootstrap.ports import Ports
 from analytics_app.bootstrap.use_cases import UseCases
 from analytics_app.config import Settings
 from analytics_app.http.api import HttpApi
+from analytics_app.ui.api import DashboardApi
 from analytics_core.errors import ConfigError
 from analytics_core.ports import Clock
+from analytics_core.usecases.fleet import FleetRow, FleetWindow, fleet_summary
 
 if TYPE_CHECKING:
     from analytics_app.stream.consumer import StreamConsumer
@@ -82,6 +84,20 @@ class Application:
         """What the HTTP driver serves."""
         api: HttpApi = self.container.http_api()
         return api
+
+    def dashboard_api(self) -> DashboardApi:
+        """What the dashboard driver serves: the API's use cases, sessions and the fleet."""
+        uc, ports = self.use_cases, self.ports
+
+        def fleet(window: FleetWindow) -> list[FleetRow]:
+            return fleet_summary(window, uow_factory=ports.uow_factory)
+
+        return DashboardApi(
+            http=self.http_api(), start_session=uc.start_session,
+            resume_session=uc.resume_session, end_session=uc.end_session, fleet=fleet,
+            now=uc.now, attribution_keys=tuple(ports.attribution.keys),
+            secure_cookies=self.settings.ui_secure_cookies,
+        )
 
     def export_worker(self, timing: WorkerTiming | None = None) -> ExportWorker:
         """A new export worker loop over this process's adapters."""

@@ -21,6 +21,7 @@ from analytics_app.bootstrap.application import Application
 from analytics_app.config import Settings
 from analytics_app.http.app import create_app
 from analytics_app.http.tracing_middleware import install_tracing
+from analytics_app.ui.mount import mount_dashboard
 from analytics_app.workers.export import EmbeddedWorker
 
 log = logging.getLogger("analytics.wsgi")  # the name operators filter on
@@ -62,7 +63,9 @@ def start_runtime(settings: Settings, application: Application | None = None) ->
     """Build the app (and start the embedded worker when enabled) in the calling process."""
     application = application if application is not None else Application(settings)
     application.preflight()
-    runtime = Runtime(application, create_app(application.http_api()))
+    app = create_app(application.http_api())
+    mount_dashboard(app, application.dashboard_api())
+    runtime = Runtime(application, app)
     install_tracing(runtime.app)  # ANALYTICS_OTEL_EXPORTER, as in every process
     if settings.embedded_worker:
         runtime.embedded = EmbeddedWorker(application.export_worker()).start()

@@ -85,6 +85,8 @@ def instructions(base_url: str, org_id: uuid.UUID, org_name: str, key: str, now:
         "API key (org_admin; shown once, stored only as a hash):",
         f"  {key}",
         "",
+        f"Dashboard: {base_url}/analytics/ui/  (sign in by pasting the API key above)",
+        "",
         "Try it:",
         f"  export KEY={shlex.quote(key)} ORG={org_id}",
         f'  curl -s {auth} "{org_url}/usage?start={start}&end={end}&granularity=day"{pretty}',

@@ -94,6 +94,7 @@ class Settings:
     attribution_value_cap: int = DEFAULT_VALUE_CAP  # distinct values per org, key and day
     focus_provider_name: str = "AI inference platform"  # FOCUS ProviderName/InvoiceIssuerName
     focus_service_name: str = "Model inference"  # FOCUS ServiceName
+    ui_secure_cookies: bool = False  # dashboard cookies Secure even over http (TLS proxy)
 
     @property
     def data_location(self) -> str:
@@ -316,6 +317,7 @@ def _read(r: EnvReader) -> Settings:
         worker_poll_seconds=r.number("WORKER_POLL_SECONDS", 2.0, 0.05, 3600),
         worker_metrics_port=r.integer("WORKER_METRICS_PORT", 0, 0, 65535),
         embedded_worker=r.boolean("EMBEDDED_WORKER", default=True),
+        ui_secure_cookies=r.boolean("UI_SECURE_COOKIES", default=False),
         alerts_interval_seconds=r.number("ALERTS_INTERVAL_SECONDS", 30.0, 0.05, 60),
         webhook_allow_private=r.boolean("WEBHOOK_ALLOW_PRIVATE", default=False),
         webhook_timeout_seconds=r.number("WEBHOOK_TIMEOUT_SECONDS", 10.0, 0.1, 60),
