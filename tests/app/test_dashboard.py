@@ -374,3 +374,38 @@ def test_this_months_overview_forecasts_the_month_like_a_budget(
     assert exact_kpi(page.text, "Forecast for the month") == "33.5714"
     other = signed_in.get(f"{UI}/orgs/{org_a}", tz="UTC", range="7d")
     assert 'data-kpi="Forecast for the month"' not in other.text
+
+
+def test_pages_show_registered_model_and_client_names(
+    signed_in: Browser, ui_client: falcon.testing.TestClient, org_a: uuid.UUID,
+    admin_of_a: dict[str, str], auth: Callable[..., dict[str, str]], make_event: EventFactory,
+) -> None:
+    """The spend chart's columns and the top clients carry registry names, not ids; renaming
+    changes the labels and never the numbers."""
+    model = uuid.uuid4()
+    _events(ui_client, admin_of_a, [make_event(org_a, model, clientId="svc-search",
+                                               costEstimateCents="4")])
+    put = ui_client.simulate_put(f"{PREFIX}/models/{model}", json={"name": "gpt-4.1-mini"},
+                                 headers=auth(None, "admin"))
+    assert put.status_code == 201, put.text
+    named = ui_client.simulate_put(f"{PREFIX}/orgs/{org_a}/clients/svc-search",
+                                   json={"name": "Search"}, headers=admin_of_a)
+    assert named.status_code == 200, named.text
+    page = signed_in.get(f"{UI}/orgs/{org_a}", tz="UTC")
+    assert '<th scope="col">gpt-4.1-mini</th>' in page.text
+    assert ">Search</th>" in page.text
+    assert str(model) not in page.text
+    before = exact_kpi(page.text, "Reported cost")
+    ui_client.simulate_put(f"{PREFIX}/models/{model}", json={"name": "GPT-4.1 mini"},
+                           headers=auth(None, "admin"))
+    again = signed_in.get(f"{UI}/orgs/{org_a}", tz="UTC")
+    assert '<th scope="col">GPT-4.1 mini</th>' in again.text
+    assert exact_kpi(again.text, "Reported cost") == before
+
+
+def test_every_org_page_has_a_freshness_banner(signed_in: Browser, org_a: uuid.UUID) -> None:
+    """Overview, reliability, exports and budgets all say how fresh the data is."""
+    for page in ("", "/reliability", "/exports", "/budgets"):
+        result = signed_in.get(f"{UI}/orgs/{org_a}{page}", tz="UTC")
+        assert 'class="banner ' in result.text, page
+        assert "complete through" in result.text, page

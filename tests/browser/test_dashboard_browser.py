@@ -173,6 +173,14 @@ def test_the_csp_blocks_inline_scripts(signed_in: Any, service: Service) -> None
     assert "Content Security Policy" in logs
 
 
+def test_the_browser_reaches_nothing_but_loopback(chrome: Any) -> None:
+    """The charts above were drawn with the network blocked: another host does not load."""
+    from selenium.common.exceptions import WebDriverException  # noqa: PLC0415
+
+    with pytest.raises(WebDriverException, match=r"net::ERR_(PROXY_CONNECTION_FAILED|NAME_NOT)"):
+        chrome.get("https://cdn.jsdelivr.net/npm/uplot/dist/uPlot.iife.min.js")
+
+
 def test_the_page_is_usable_on_a_phone(signed_in: Any, service: Service,
                                        artifacts: Path) -> None:
     """At 390 px wide nothing overflows horizontally and the charts still draw."""

@@ -19,7 +19,7 @@ import jinja2
 
 from analytics_app.http.auth import Authenticator
 from analytics_app.http.bodies import export_request
-from analytics_app.http.render import alert_body, budget_view_body, job_body
+from analytics_app.http.render import alert_body, budget_view_body, freshness_block, job_body
 from analytics_app.http.routes import PREFIX
 from analytics_app.observability import metrics
 from analytics_app.ui import views
@@ -47,7 +47,7 @@ from analytics_core.errors import (
     ValidationFailed,
 )
 from analytics_core.sessions import UiSession
-from analytics_core.timegrid import available_zones
+from analytics_core.timegrid import available_zones, zone
 from analytics_core.usecases.fleet import FleetWindow
 
 UI = "/analytics/ui"
@@ -205,12 +205,18 @@ class _Page:
         self.shell = shell
 
     def context(self, session: UiSession, window: Window, org_id: uuid.UUID | None,
-                nav: str) -> dict[str, Any]:
-        """What base.html needs."""
+                nav: str, freshness: dict[str, Any] | None = None) -> dict[str, Any]:
+        """What base.html needs: the banner shows `freshness`, else the org's own."""
         actor = session.actor
-        return {"actor": actor, "csrf": session.csrf_token, "window": window,
-                "org_id": org_id, "nav": nav, "is_admin": ADMIN in actor.roles,
-                "query": urllib.parse.urlencode(window.query())}
+        context = {"actor": actor, "csrf": session.csrf_token, "window": window,
+                   "org_id": org_id, "nav": nav, "is_admin": ADMIN in actor.roles,
+                   "query": urllib.parse.urlencode(window.query())}
+        if freshness is not None:
+            context["freshness"] = freshness
+        elif org_id is not None:
+            report = self.shell.api.http.freshness(org_id, ())
+            context["freshness"] = freshness_block(report.freshness, zone(window.tz))
+        return context
 
 
 class HomePage(_Page):
@@ -297,8 +303,9 @@ class OverviewPage(_Page):
                            resource=f"ui:overview:{org_id}")
         window = self.shell.window(req)
         data = views.overview(self.shell.api, org_id, window, self._keys)
-        self.shell.render(req, resp, "overview.html", **self.context(session, window, org_id,
-                                                                  "overview"), **data)
+        self.shell.render(req, resp, "overview.html",
+                          **{**data, **self.context(session, window, org_id, "overview",
+                                                    data["freshness"])})
 
 
 class ReliabilityPage(_Page):
@@ -312,8 +319,9 @@ class ReliabilityPage(_Page):
                            resource=f"ui:reliability:{org_id}")
         window = self.shell.window(req)
         data = views.reliability(self.shell.api, org_id, window)
-        self.shell.render(req, resp, "reliability.html", **self.context(session, window, org_id,
-                                                                     "reliability"), **data)
+        self.shell.render(req, resp, "reliability.html",
+                          **{**data, **self.context(session, window, org_id, "reliability",
+                                                    data["freshness"])})
 
 
 class CsvPage(_Page):
@@ -450,12 +458,13 @@ class FleetPage(_Page):
         if ADMIN not in actor.roles:
             raise Forbidden("the fleet view needs the admin role")
         rows = api.fleet(FleetWindow(window.start, window.end))
-        freshness = {}
+        freshness, banner = {}, None
         for r in rows:
             self.shell.require(req, actor, Action.USAGE_READ, r.org_id, resource="ui:fleet")
             report = api.http.freshness(r.org_id, ())
             freshness[r.org_id] = {"status": report.freshness.status.value}
+            banner = freshness_block(report.freshness, zone(window.tz))
         query = urllib.parse.urlencode(window.query())
         table = views.fleet(rows, freshness, lambda o: f"{org_path(o)}?{query}")
         self.shell.render(req, resp, "fleet.html", table=table,
-                          **self.context(session, window, None, "fleet"))
+                          **self.context(session, window, None, "fleet", banner))
