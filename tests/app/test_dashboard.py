@@ -409,3 +409,20 @@ def test_every_org_page_has_a_freshness_banner(signed_in: Browser, org_a: uuid.U
         result = signed_in.get(f"{UI}/orgs/{org_a}{page}", tz="UTC")
         assert 'class="banner ' in result.text, page
         assert "complete through" in result.text, page
+
+
+def test_exports_and_budgets_pages_follow_the_zone_picker(
+    signed_in: Browser, org_a: uuid.UUID,
+) -> None:
+    """The zone picker is on every page: export times are shown in the chosen zone and the
+    create form starts with the chosen window."""
+    page = signed_in.get(f"{UI}/orgs/{org_a}/exports", tz="Asia/Kolkata", range="7d")
+    signed_in.post(f"{UI}/orgs/{org_a}/exports", {
+        "csrf": hidden(page.text, "csrf"), "kind": "events", "granularity": "daily",
+        "from": "2024-03-09", "to": "2024-03-15", "tz": "Asia/Kolkata"})
+    listing = signed_in.get(f"{UI}/orgs/{org_a}/exports", tz="Asia/Kolkata", range="7d")
+    assert "Created (Asia/Kolkata)" in listing.text
+    assert ">2024-03-15 17:30</time>" in listing.text  # 12:00 UTC
+    assert 'name="from" required value="2024-03-09"' in listing.text
+    budgets = signed_in.get(f"{UI}/orgs/{org_a}/budgets", tz="Asia/Kolkata")
+    assert 'select name="tz"' in budgets.text

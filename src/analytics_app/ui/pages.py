@@ -35,7 +35,7 @@ from analytics_app.ui.signin import (
     same_token,
     set_cookie,
 )
-from analytics_app.ui.tables import Table, amount_display
+from analytics_app.ui.tables import Table, amount_display, local_time
 from analytics_app.ui.window import RANGES, Window, resolve_window
 from analytics_core.access import ADMIN, Action, Actor
 from analytics_core.errors import (
@@ -91,6 +91,7 @@ class Shell:
             autoescape=True, undefined=jinja2.StrictUndefined,
         )
         self.env.filters["amount"] = amount_display
+        self.env.filters["local"] = local_time
         self.env.globals.update(
             ui=UI, org_path=org_path, ranges=RANGES, zones=available_zones(),
             asset={name: asset_url(assets, name) for name in ASSETS},

@@ -11,6 +11,7 @@ from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 import attrs
 
 from analytics_core.money import Cents
+from analytics_core.timegrid import zone
 
 CENT = Decimal("0.01")
 DASH = "\N{EN DASH}"  # no value
@@ -116,3 +117,14 @@ def amount_display(value: str, unit: str) -> str:
         return usd_cell(value).display
     number = _decimal(value)
     return f"{value} {unit}" if number is None else f"{number:,} {unit}"
+
+
+def local_time(iso: str | None, tz: str) -> str:
+    """An ISO instant as `YYYY-MM-DD HH:MM` in the page's zone."""
+    if not iso:
+        return DASH
+    try:
+        instant = datetime.fromisoformat(iso)
+    except ValueError:
+        return iso
+    return f"{instant.astimezone(zone(tz)):%Y-%m-%d %H:%M}"
