@@ -42,6 +42,7 @@ class Service:
     base: str
     org_id: str
     key: str
+    admin_key: str
 
 
 def _healthy(base: str) -> bool:
@@ -88,7 +89,11 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
         assert f"Dashboard: {base}/analytics/ui/" in text
         while not _healthy(base):
             time.sleep(0.2)
-        yield Service(base, org.group(1), key.group(1))
+        admin = subprocess.run([*cli, "apikey", "create", "--role", "admin", "--name", "ui"],
+                               env=env, check=True, capture_output=True, text=True, timeout=60)
+        admin_key = re.search(r"ak_\w+", admin.stdout)
+        assert admin_key, admin.stdout
+        yield Service(base, org.group(1), key.group(1), admin_key.group(0))
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=60)

@@ -211,3 +211,27 @@ def test_signing_out_ends_the_session(signed_in: Any, service: Service) -> None:
     assert "/sign-in" in driver.current_url
     assert not [c for c in driver.get_cookies() if c["name"] == "analytics_session"]
     assert re.search("Sign in", driver.page_source)
+
+
+def test_an_admin_sorts_the_fleet_and_opens_an_org(chrome: Any, service: Service,
+                                                   artifacts: Path) -> None:
+    """Signed in as admin: the fleet lists every demo org, sorts by a column from the
+    keyboard-reachable header button, and an org's link opens its overview."""
+    chrome.delete_all_cookies()
+    chrome.get(f"{service.base}{UI}/sign-in")
+    chrome.find_element("id", "credential").send_keys(service.admin_key)
+    chrome.find_element("css selector", "main.sign-in button[type=submit]").click()
+    _wait(chrome, "document.body.dataset.page === 'fleet'")
+    rows = chrome.find_elements("css selector", "table[data-table=fleet] tbody tr")
+    assert len(rows) >= 2
+    invocations = chrome.find_element(
+        "xpath", "//table[@data-table='fleet']//th[.//button[normalize-space()='Invocations']]")
+    invocations.find_element("tag name", "button").click()
+    assert invocations.get_attribute("aria-sort") == "ascending"
+    values = [int(c.get_attribute("data-sort") or 0) for c in chrome.find_elements(
+        "css selector", "table[data-table=fleet] tbody tr td:nth-of-type(4)")]
+    assert values == sorted(values)
+    _shot(chrome, artifacts, "fleet")
+    chrome.find_element("css selector", f"a[href^='{UI}/orgs/{service.org_id}']").click()
+    _wait(chrome, "document.body.dataset.page === 'overview'")
+    assert service.org_id in chrome.current_url
