@@ -5,12 +5,15 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import falcon.testing
 import pytest
 
+from analytics_adapters.memory import ManualClock
 from analytics_app.bootstrap.application import Application
+from analytics_core.sessions import session_hash
 from tests.app.conftest import PREFIX, EventFactory, TokenFactory
 from tests.app.dashboard_support import (
     UI,
@@ -33,6 +36,12 @@ def ui_client(application: Application) -> falcon.testing.TestClient:
 def browser(ui_client: falcon.testing.TestClient) -> Browser:
     """A cookie-keeping client."""
     return Browser(ui_client)
+
+
+@pytest.fixture
+def browser_factory(ui_client: falcon.testing.TestClient) -> Callable[[], Browser]:
+    """Another browser over the same app."""
+    return lambda: Browser(ui_client)
 
 
 @pytest.fixture
@@ -426,3 +435,22 @@ def test_exports_and_budgets_pages_follow_the_zone_picker(
     assert 'name="from" required value="2024-03-09"' in listing.text
     budgets = signed_in.get(f"{UI}/orgs/{org_a}/budgets", tz="Asia/Kolkata")
     assert 'select name="tz"' in budgets.text
+
+
+def test_the_export_workers_housekeeping_deletes_ended_sessions(
+    signed_in: Browser, browser_factory: Callable[[], Browser], application: Application,
+    clock: ManualClock, api_key: KeyFactory, org_a: uuid.UUID,
+) -> None:
+    """Sessions past their absolute expiry are deleted by the worker's housekeeping; live
+    ones are kept."""
+    old = session_hash(signed_in.cookies["analytics_session"])
+    clock.advance(timedelta(hours=13))
+    fresh = browser_factory()
+    fresh.sign_in(api_key(org_a, "org_admin"))
+    new = session_hash(fresh.cookies["analytics_session"])
+    with application.ports.uow_factory() as uow:
+        assert uow.sessions.find(old) is not None  # ended, not yet deleted
+    application.export_worker().housekeeping()
+    with application.ports.uow_factory() as uow:
+        assert uow.sessions.find(old) is None
+        assert uow.sessions.find(new) is not None

@@ -203,6 +203,17 @@ def _nothing_to_do() -> None:
     """Upkeep of storage that needs none."""
 
 
+def _worker_upkeep(storage_upkeep: Callable[[], None], use_cases: UseCases
+                   ) -> Callable[[], None]:
+    """The export worker's housekeeping upkeep: the storage's, then ended dashboard sessions
+    are deleted."""
+    def upkeep() -> None:
+        storage_upkeep()
+        use_cases.purge_sessions()
+
+    return upkeep
+
+
 def _sql_upkeep(storage: SqlStorage, clock: Clock) -> Callable[[], None]:
     def upkeep() -> None:
         storage.ensure_partitions(clock.now().date())
@@ -368,7 +379,8 @@ class Container(containers.DeclarativeContainer):
         poll_seconds=settings.provided.worker_poll_seconds,
     )
     export_worker = providers.Factory(
-        ExportWorker, export_runner, schedule_monthly=schedule_monthly, upkeep=upkeep,
+        ExportWorker, export_runner, schedule_monthly=schedule_monthly,
+        upkeep=providers.Callable(_worker_upkeep, upkeep, use_cases),
         detect_restated=detect_restated,
         restate=providers.Callable(_restate, use_cases),
         timing=providers.Factory(WorkerTiming, poll_seconds=settings.provided.worker_poll_seconds),
