@@ -25,6 +25,25 @@
     return function (v) { return v == null ? '–' : Math.round(v).toLocaleString(EN); };
   }
 
+  /* Axis ticks: short (10 s, $1.2k, 3.4M) so that they fit; the legend and tables keep the
+     full values. */
+  function compact(n) {
+    var abs = Math.abs(n);
+    if (abs >= 1e9) { return +(n / 1e9).toFixed(1) + 'G'; }
+    if (abs >= 1e6) { return +(n / 1e6).toFixed(1) + 'M'; }
+    if (abs >= 1e4) { return +(n / 1e3).toFixed(1) + 'k'; }
+    return n.toLocaleString(EN, {maximumFractionDigits: 2});
+  }
+
+  function axisFormatter(unit) {
+    if (unit === 'usd-cents') { return function (v) { return '$' + compact(v / 100); }; }
+    if (unit === 'ms') {
+      return function (v) { return v >= 1000 ? compact(v / 1000) + ' s' : Math.round(v) + ' ms'; };
+    }
+    if (unit === 'percent') { return function (v) { return +(v * 100).toFixed(2) + ' %'; }; }
+    return function (v) { return compact(v); };
+  }
+
   function alpha(hex, a) {
     var n = parseInt(hex.slice(1), 16);
     return 'rgba(' + (n >> 16) + ',' + ((n >> 8) & 255) + ',' + (n & 255) + ',' + a + ')';
@@ -70,6 +89,7 @@
     if (!xs.length) { return null; }
     var kind = figure.dataset.chart;
     var fmt = formatter(figure.dataset.unit);
+    var tick = axisFormatter(figure.dataset.unit);
     var stacked = kind === 'stacked';
     var plotted = stacked ? stack(columns) : columns;
     var series = [{}];
@@ -99,7 +119,7 @@
       tzDate: function (ts) { return uPlot.tzDate(new Date(ts * 1e3), tz); },
       series: series, bands: bands,
       scales: {x: {time: true}},
-      axes: [{}, {size: 72, values: function (u, vals) { return vals.map(fmt); }}],
+      axes: [{}, {size: 64, values: function (u, vals) { return vals.map(tick); }}],
       legend: {live: true},
       cursor: {focus: {prox: 16}}
     };
