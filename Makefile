@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install lint typecheck imports pytest
+.PHONY: run test install lint typecheck imports pytest bench
 
 # The demo events carry team and feature tags: roll them up for groupBy=tag:team (override by
 # setting ANALYTICS_ATTRIBUTION_KEYS yourself).
@@ -43,3 +43,8 @@ imports: install
 # pytest exits 5 when it collects nothing; make treats that as the failure it is.
 pytest: install
 	$(BIN)/pytest
+
+# Reduced performance figures against their targets (~3 minutes; needs PostgreSQL on 5432).
+# Not part of `make test`: figures belong in docs/benchmarks.md, never in assertions.
+bench: install
+	$(BIN)/python bench/quick.py
