@@ -220,7 +220,8 @@ class UseCases:
         return ingest.ingest_batch(messages, source="http", uow_factory=p.uow_factory,
                                    clock=p.clock, ids=p.ids, raw_retention=p.http.raw_retention,
                                    cache=p.cache, scope=scope, pricing=self.pricing,
-                                   attribution=p.attribution, admitted=self.admitted)
+                                   attribution=p.attribution, admitted=self.admitted,
+                                   decoder=p.decoder)
 
     def ingest_stream(
         self, messages: Sequence[RawMessage], *, source: str,

@@ -60,6 +60,12 @@ def _read_body(req: falcon.Request, limit: int) -> bytes:
 
 def read_json(req: falcon.Request, max_bytes: int) -> object:
     """The decoded JSON body; numbers with a fraction become Decimal, never float."""
+    return parse_json(read_json_bytes(req, max_bytes))
+
+
+def read_json_bytes(req: falcon.Request, max_bytes: int) -> bytes:
+    """The raw bytes of a JSON body (415 for another type, 413 over `max_bytes`, 400 when
+    empty), not decoded yet."""
     length = req.content_length
     if length is not None and length > max_bytes:
         raise _too_large(max_bytes)
@@ -69,6 +75,12 @@ def read_json(req: falcon.Request, max_bytes: int) -> object:
         raise _too_large(max_bytes)
     if not data.strip():
         raise _body_error("is required")
+    return data
+
+
+def parse_json(data: bytes) -> object:
+    """JSON bytes decoded as the API reads every body (fractions as Decimal, no NaN), or a
+    field error on `body` that says what is wrong and where."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
