@@ -9,8 +9,9 @@ is its own and is removed at the end; loopback only), about 2-3 minutes:
    batches) against a raw binary COPY of the same rows (bench/ingest_postgres.py's code);
    targets 0.15x and 0.3x of COPY.
 2. `POST /events` under gunicorn (`analytics serve`, one worker) with 5,000-event batches of
-   one org, posted with its org_admin key, against the use case called in-process on the same
-   batches; target 0.8x.
+   one org, posted with its org_admin key, against the same use case as the service binds it
+   (`UseCases.ingest`: attribution, pricing, caches) called in-process on the same batches;
+   target 0.8x.
 3. Embedded SQLite ingest through the use case; target 15,000 events/s.
 4. Reliability reads in four zones: the largest org of the planned-scale generator (its 13
    months of rollups only, `export_bench.build_largest_only`), 7-day and 31-day windows, p95
@@ -47,6 +48,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+import attrs  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 from benchdb import (  # noqa: E402
     EventFactory,
@@ -62,10 +64,17 @@ from analytics_adapters.memory.clock import ManualClock  # noqa: E402
 from analytics_adapters.memory.pipeline import SynchronousPipeline  # noqa: E402
 from analytics_adapters.sql import SqlStorage, migrate_to_head  # noqa: E402
 from analytics_adapters.system import RandomIds  # noqa: E402
+from analytics_app.bootstrap.application import Application  # noqa: E402
+from analytics_app.config import Settings  # noqa: E402
 from analytics_app.http.render import reliability_body  # noqa: E402
 from analytics_core.event_parsing import parse_event  # noqa: E402
 from analytics_core.timegrid import Grain  # noqa: E402
-from analytics_core.usecases.ingest import RawMessage, decode_payload, ingest_batch  # noqa: E402
+from analytics_core.usecases.ingest import (  # noqa: E402
+    IngestScope,
+    RawMessage,
+    decode_payload,
+    ingest_batch,
+)
 from analytics_core.usecases.queries import AnalyticsQuery, query_analytics  # noqa: E402
 
 BATCH = 5000
@@ -179,9 +188,16 @@ def http_ingest(payloads: list[object], now: datetime, seconds: float) -> None:
     n = len(payloads)
     org = json.loads(payloads[0])["orgId"]  # type: ignore[arg-type]
     with scratch_database("analytics_quick_inprocess") as url:
-        storage = SqlStorage.from_url(url)
-        in_process = run_use_case(storage, _batches(payloads), ManualClock(now))
-        storage.close()
+        # The use case as the service binds it (attribution, pricing, caches), called here.
+        settings = attrs.evolve(Settings(), database_url=url.render_as_string(
+            hide_password=False))
+        with Application(settings) as application:
+            scope = IngestScope(lambda orgs: None, uuid.UUID(org))
+            batches = _batches(payloads)
+            started = time.perf_counter()
+            for batch in batches:
+                application.use_cases.ingest(batch, scope)
+            in_process = time.perf_counter() - started
     with scratch_database("analytics_quick_http") as url:
         port = _free_port()
         env = {**{k: v for k, v in os.environ.items() if not k.startswith("ANALYTICS_")},
