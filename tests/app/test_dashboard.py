@@ -337,7 +337,14 @@ def test_chart_tables_download_as_csv_with_exact_values(
     assert result.status_code == 200
     assert result.headers["content-type"].startswith("text/csv")
     assert "1.2345" in result.text
-    assert signed_in.get(f"{UI}/orgs/{org_a}/tables/nope.csv").status_code == 404
+    clients = signed_in.get(f"{UI}/orgs/{org_a}/tables/clients.csv", tz="UTC")
+    assert clients.text.splitlines()[0] == "Client,Reported cost,Catalog cost,Invocations"
+    assert "1.2345" in clients.text
+    codes = signed_in.get(f"{UI}/orgs/{org_a}/tables/error-codes.csv", tz="UTC")
+    assert codes.text.splitlines()[0] == "Error code,Count"
+    missing = signed_in.get(f"{UI}/orgs/{org_a}/tables/nope.csv")
+    assert missing.status_code == 404
+    assert "clients" in missing.text
 
 
 def test_reliability_page_shows_error_rates_and_codes(

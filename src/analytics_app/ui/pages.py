@@ -19,7 +19,13 @@ import jinja2
 
 from analytics_app.http.auth import Authenticator
 from analytics_app.http.bodies import export_request
-from analytics_app.http.render import alert_body, budget_view_body, freshness_block, job_body
+from analytics_app.http.render import (
+    alert_body,
+    budget_view_body,
+    freshness_block,
+    job_body,
+    usage_body,
+)
 from analytics_app.http.routes import PREFIX
 from analytics_app.observability import metrics
 from analytics_app.ui import views
@@ -205,6 +211,14 @@ class _Page:
     def __init__(self, shell: Shell) -> None:
         self.shell = shell
 
+    def org_page(self, req: falcon.Request, path: Mapping[str, str], action: Action,
+                 resource: str) -> tuple[UiSession, uuid.UUID, Window]:
+        """The session, the org of the path (authorized for `action`, audited) and the window
+        of an org page."""
+        session, org_id = self.shell.session(req), _org(path["orgId"])
+        self.shell.require(req, session.actor, action, org_id, resource=f"{resource}:{org_id}")
+        return session, org_id, self.shell.window(req)
+
     def context(self, session: UiSession, window: Window, org_id: uuid.UUID | None,
                 nav: str, freshness: dict[str, Any] | None = None) -> dict[str, Any]:
         """What base.html needs: the banner shows `freshness`, else the org's own."""
@@ -299,10 +313,7 @@ class OverviewPage(_Page):
     @page
     def on_get(self, req: falcon.Request, resp: falcon.Response, **path: str) -> None:
         """The page."""
-        session, org_id = self.shell.session(req), _org(path["orgId"])
-        self.shell.require(req, session.actor, Action.USAGE_READ, org_id,
-                           resource=f"ui:overview:{org_id}")
-        window = self.shell.window(req)
+        session, org_id, window = self.org_page(req, path, Action.USAGE_READ, "ui:overview")
         data = views.overview(self.shell.api, org_id, window, self._keys)
         self.shell.render(req, resp, "overview.html",
                           **{**data, **self.context(session, window, org_id, "overview",
@@ -315,10 +326,8 @@ class ReliabilityPage(_Page):
     @page
     def on_get(self, req: falcon.Request, resp: falcon.Response, **path: str) -> None:
         """The page."""
-        session, org_id = self.shell.session(req), _org(path["orgId"])
-        self.shell.require(req, session.actor, Action.RELIABILITY_READ, org_id,
-                           resource=f"ui:reliability:{org_id}")
-        window = self.shell.window(req)
+        session, org_id, window = self.org_page(req, path, Action.RELIABILITY_READ,
+                                                "ui:reliability")
         data = views.reliability(self.shell.api, org_id, window)
         self.shell.render(req, resp, "reliability.html",
                           **{**data, **self.context(session, window, org_id, "reliability",
@@ -332,23 +341,28 @@ class CsvPage(_Page):
         super().__init__(shell)
         self._keys = attribution_keys
 
-    def _tables(self, req: falcon.Request, session: UiSession, org_id: uuid.UUID,
-                window: Window, name: str) -> Table:
+    def _table(self, req: falcon.Request, session: UiSession, org_id: uuid.UUID,
+               window: Window, name: str) -> Table:
+        """Only the reads the named table needs, under the grant of its page."""
         api, actor = self.shell.api, session.actor
-        if name in ("error-rates", "latency", "error-codes"):
+        reliability = ("error-rates", "latency", "error-codes")
+        usage = ("spend-by-model", *views.top_names(self._keys))
+        if name not in (*reliability, *usage):
+            known = ", ".join(sorted((*reliability, *usage)))
+            raise NotFound(f"no table {name!r}; tables: {known}")
+        if name in reliability:
             self.shell.require(req, actor, Action.RELIABILITY_READ, org_id,
                                resource=f"ui:reliability:{org_id}")
             data = views.reliability(api, org_id, window)
-            found = {t.name: t for t in (data["rates"], data["latency"], data["codes"])}
-        else:
-            self.shell.require(req, actor, Action.USAGE_READ, org_id,
-                               resource=f"ui:overview:{org_id}")
-            data = views.overview(api, org_id, window, self._keys)
-            found = {t.name: t for t in (data["spend"], *data["tops"])}
-        if name not in found:
-            raise NotFound(f"no table {name!r}; tables: {', '.join(sorted(found))}")
-        table: Table = found[name]
-        return table
+            table: Table = {t.name: t for t in (data["rates"], data["latency"],
+                                                data["codes"])}[name]
+            return table
+        self.shell.require(req, actor, Action.USAGE_READ, org_id,
+                           resource=f"ui:overview:{org_id}")
+        if name == "spend-by-model":
+            return views.spend_table(usage_body(api.http.usage(views.usage_query(
+                org_id, window)), api.http.names(org_id)))
+        return views.top_table(api, org_id, window, name)
 
     @page
     def on_get(self, req: falcon.Request, resp: falcon.Response, **path: str) -> None:
@@ -356,7 +370,7 @@ class CsvPage(_Page):
         session, org_id = self.shell.session(req), _org(path["orgId"])
         window = self.shell.window(req)
         name = path["name"]
-        table = self._tables(req, session, org_id, window, name)
+        table = self._table(req, session, org_id, window, name)
         resp.content_type = "text/csv; charset=utf-8"
         resp.cache_control = ["no-store"]
         resp.downloadable_as = f"{name}-{window.first}-{window.last}.csv"
@@ -436,10 +450,7 @@ class BudgetsPage(_Page):
     @page
     def on_get(self, req: falcon.Request, resp: falcon.Response, **path: str) -> None:
         """The page."""
-        session, org_id = self.shell.session(req), _org(path["orgId"])
-        self.shell.require(req, session.actor, Action.USAGE_READ, org_id,
-                           resource=f"budgets:{org_id}")
-        window = self.shell.window(req)
+        session, org_id, window = self.org_page(req, path, Action.USAGE_READ, "budgets")
         http = self.shell.api.http
         budgets = [budget_view_body(v) for v in http.list_budgets(org_id)]
         alerts = [alert_body(a) for a in http.list_alerts(org_id, 50, None, None, None).alerts]

@@ -151,31 +151,45 @@ def month_forecast(api: DashboardApi, org_id: uuid.UUID, window: Window,
     return usd_cell(Cents(units).exact_str())
 
 
+def top_names(attribution_keys: Iterable[str]) -> list[str]:
+    """The overview's "who spent it" tables: clients, actors, then each attribution key."""
+    return ["clients", "actors", *(f"tag-{key}" for key in attribution_keys)]
+
+
+def top_table(api: DashboardApi, org_id: uuid.UUID, window: Window, name: str) -> Table:
+    """One "who spent it" table by name (see `top_names`): the 5 largest and `(other)`."""
+    http = api.http
+    if name == "clients":
+        report = http.usage(_query(org_id, window, Grain.MONTH, GroupBy.CLIENT, top=TOP_GROUPS))
+        return group_table(name, "Client", usage_body(report, http.names(org_id)),
+                           _client_label)
+    if name == "actors":
+        report = http.usage(_query(org_id, window, Grain.MONTH, GroupBy.ACTOR, top=TOP_GROUPS))
+        return group_table(name, "Actor", usage_body(report), _attributed_label("actorId"))
+    key = name.removeprefix("tag-")
+    report = http.usage(_query(org_id, window, Grain.MONTH, GroupBy.TAG, tag=key,
+                               top=TOP_GROUPS))
+    return group_table(name, f"Tag {key}", usage_body(report), _attributed_label("tagValue"))
+
+
+def spend_table(body: Body) -> Table:
+    """Reported cost per period by model, from the overview's usage body."""
+    return time_table("spend-by-model", body, _model_label, "costEstimateCentsExact",
+                      "usd-cents")
+
+
 def overview(api: DashboardApi, org_id: uuid.UUID, window: Window,
              attribution_keys: Iterable[str]) -> Body:
     """Spend this window, budgets, spend by model over time, top clients / actors / tags."""
     http = api.http
-    names = http.names(org_id)
-    body = usage_body(http.usage(usage_query(org_id, window)), names)
+    body = usage_body(http.usage(usage_query(org_id, window)), http.names(org_id))
     headline = kpis(body["totals"])
     forecast = month_forecast(api, org_id, window, body["totals"]["costEstimateCentsExact"])
     if forecast is not None:
         headline.insert(1, ("Forecast for the month", forecast))
-    tops = [group_table("clients", "Client", usage_body(http.usage(_query(
-        org_id, window, Grain.MONTH, GroupBy.CLIENT, top=TOP_GROUPS)), names), _client_label),
-        group_table("actors", "Actor", usage_body(http.usage(_query(
-            org_id, window, Grain.MONTH, GroupBy.ACTOR, top=TOP_GROUPS))),
-            _attributed_label("actorId"))]
-    for key in attribution_keys:
-        report = http.usage(_query(org_id, window, Grain.MONTH, GroupBy.TAG, tag=key,
-                                   top=TOP_GROUPS))
-        tops.append(group_table(f"tag-{key}", f"Tag {key}", usage_body(report),
-                                _attributed_label("tagValue")))
     return {
-        "usage": body, "kpis": headline,
-        "spend": time_table("spend-by-model", body, _model_label, "costEstimateCentsExact",
-                            "usd-cents"),
-        "tops": tops,
+        "usage": body, "kpis": headline, "spend": spend_table(body),
+        "tops": [top_table(api, org_id, window, name) for name in top_names(attribution_keys)],
         "budgets": [budget_view_body(v) for v in http.list_budgets(org_id)],
         "freshness": body["freshness"],
     }
