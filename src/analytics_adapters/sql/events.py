@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from analytics_adapters.sql import pg_events
 from analytics_adapters.sql.base import SqlRepository
+from analytics_adapters.sql.bulk import insert_many
 from analytics_adapters.sql.convert import event_from_row, event_row
 from analytics_adapters.sql.errors import translate_errors, translated
 from analytics_adapters.sql.schema import event_keys, usage_events
@@ -55,13 +56,13 @@ class SqlEventStore(SqlRepository):
         stored = self._stored_keys(conn, [e.key for e, _ in events])
         new = [(e, v) for e, v in events if e.key not in stored]
         if new:
-            conn.execute(event_keys.insert(), [
+            insert_many(conn, event_keys.insert(), [
                 {"org_id": e.org_id, "event_id": e.event_id, "occurred_at": e.occurred_at,
                  "fingerprint": bytes.fromhex(e.fingerprint())}
                 for e, _ in new
             ])
-            conn.execute(usage_events.insert(),
-                         [{**event_row(e), "price_version_id": v} for e, v in new])
+            insert_many(conn, usage_events.insert(),
+                        [{**event_row(e), "price_version_id": v} for e, v in new])
         return {e.key for e, _ in new}
 
     @translated

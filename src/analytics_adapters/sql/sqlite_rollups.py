@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from analytics_adapters.sql.bulk import insert_many
 from analytics_adapters.sql.convert import rollup_row
 from analytics_adapters.sql.schema import EXTRA_COUNTER_COLUMNS, ROLLUPS, RollupFamily
 from analytics_adapters.sql.sqlite_functions import MERGE_BINS, MERGE_COUNTS, MERGE_ERROR_CODES
@@ -83,4 +84,4 @@ def add_rollups(conn: sa.Connection, deltas: Sequence[Rollup],
     """Upsert distinct-key deltas into the family's base table and both tiers."""
     for stmt, floor in _tiers(family):
         rows = deltas if floor is None else coarsen(deltas, floor)
-        conn.execute(stmt, [rollup_row(r) for r in rows])
+        insert_many(conn, stmt, [rollup_row(r) for r in rows])
