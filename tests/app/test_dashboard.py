@@ -158,6 +158,17 @@ def test_without_a_session_a_page_redirects_to_sign_in_and_back(browser: Browser
     assert hidden(form.text, "next") == f"{UI}/orgs/{org_a}/reliability"
 
 
+def test_a_failed_sign_in_keeps_the_page_to_return_to(browser: Browser,
+                                                      org_a: uuid.UUID) -> None:
+    """After a wrong key the form still sends the user on to the page they asked for."""
+    form = browser.get(f"{UI}/sign-in", next=f"{UI}/orgs/{org_a}/budgets")
+    failed = browser.post(f"{UI}/sign-in", {"csrf": hidden(form.text, "csrf"),
+                                            "credential": "ak_x_y",
+                                            "next": f"{UI}/orgs/{org_a}/budgets"})
+    assert failed.status_code == 401
+    assert hidden(failed.text, "next") == f"{UI}/orgs/{org_a}/budgets"
+
+
 def test_next_never_leaves_the_dashboard(browser: Browser) -> None:
     """An off-site `next` is dropped (no open redirect)."""
     form = browser.get(f"{UI}/sign-in", next="//evil.example/x")

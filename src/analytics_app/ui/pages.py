@@ -248,12 +248,13 @@ class SignInPage(_Page):
     """GET the sign-in form; POST a credential to open a session."""
 
     def _form(self, req: falcon.Request, resp: falcon.Response, status: int = 200,
-              message: str = "") -> None:
+              message: str = "", next_path: str | None = None) -> None:
         token = new_signin_token()
         set_cookie(resp, req, SIGNIN_COOKIE, token, max_age=3600,
                    secure=self.shell.api.secure_cookies)
+        target = next_path if next_path is not None else req.get_param("next")
         self.shell.render(req, resp, "sign_in.html", status, csrf=token, message=message,
-                          next=_safe_next(req.get_param("next")) or "")
+                          next=_safe_next(target) or "")
 
     @page
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
@@ -275,7 +276,7 @@ class SignInPage(_Page):
             actor, key_id, not_after = identify(fields.get("credential", ""),
                                                 self.shell.authenticator)
         except Unauthenticated as e:
-            self._form(req, resp, 401, f"Sign-in failed: {e}")
+            self._form(req, resp, 401, f"Sign-in failed: {e}", fields.get("next", ""))
             return
         old = cookie(req, SESSION_COOKIE)
         if old is not None:
