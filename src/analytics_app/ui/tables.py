@@ -10,6 +10,7 @@ from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 
 import attrs
 
+from analytics_core.csvrows import neutralise
 from analytics_core.money import Cents
 from analytics_core.timegrid import zone
 
@@ -55,19 +56,15 @@ class Table:
     unit: str = "count"  # usd-cents, percent, ms or count (app.js formats the chart axis)
 
     def csv(self) -> str:
-        """The table as CSV with exact values; formula-like text is quoted with a `'`."""
+        """The table as CSV with exact values; labels that a spreadsheet could read as a
+        formula are neutralised as in the finance exports (names come from users)."""
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\r\n")
-        writer.writerow([_safe(c) for c in self.columns])
+        writer.writerow([neutralise(c) for c in self.columns])
         for row in self.rows:
-            writer.writerow([_safe(row.label),
+            writer.writerow([neutralise(row.label),
                              *("" if c.exact is None else c.exact for c in row.cells)])
         return out.getvalue()
-
-
-def _safe(text: str) -> str:
-    """Spreadsheet formula injection: names come from users (client names, tag values)."""
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 def _decimal(text: str) -> Decimal | None:
