@@ -26,6 +26,7 @@ from analytics_app.http.render import (
     job_body,
     usage_body,
 )
+from analytics_app.http.resources.exports import send_download
 from analytics_app.http.routes import PREFIX
 from analytics_app.observability import metrics
 from analytics_app.ui import views
@@ -426,7 +427,7 @@ class ExportsPage(_Page):
 
 
 class DownloadPage(_Page):
-    """GET /orgs/{orgId}/exports/{jobId}/download: the file, as the API serves it."""
+    """GET /orgs/{orgId}/exports/{jobId}/download: the file, sent as the API sends it."""
 
     @page
     def on_get(self, req: falcon.Request, resp: falcon.Response, **path: str) -> None:
@@ -434,15 +435,7 @@ class DownloadPage(_Page):
         session, org_id, job_id = self.shell.session(req), _org(path["orgId"]), _org(path["jobId"])
         self.shell.require(req, session.actor, Action.EXPORTS_DOWNLOAD, org_id,
                            resource=f"export:{job_id}")
-        found = self.shell.api.http.download(org_id, job_id)
-        resp.cache_control = ["no-store"]
-        if found.url is not None:
-            resp.status, resp.location = 302, found.url
-            return
-        assert found.stream is not None
-        resp.content_type = "text/csv; charset=utf-8"
-        resp.downloadable_as = found.filename
-        resp.data = b"".join(found.stream)
+        send_download(resp, self.shell.api.http.download(org_id, job_id))
 
 
 class BudgetsPage(_Page):

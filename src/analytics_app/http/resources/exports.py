@@ -151,16 +151,21 @@ class DownloadResource:
         org_id = path_uuid(path["orgId"], "orgId")
         job_id = path_uuid(path["jobId"], "jobId")
         self._guard.require(req, Action.EXPORTS_DOWNLOAD, org_id, resource=f"export:{job_id}")
-        found = self._download(org_id, job_id)
-        resp.cache_control = ["no-store"]
-        if found.url is not None:
-            resp.status = 302
-            resp.location = found.url
-            return
-        assert found.stream is not None
-        resp.content_type = "text/csv; charset=utf-8"
-        resp.downloadable_as = found.filename
-        resp.stream = _primed(found.stream)
+        send_download(resp, self._download(org_id, job_id))
+
+
+def send_download(resp: falcon.Response, found: Download) -> None:
+    """A job's file as the response: 302 to a freshly signed URL, or the file streamed (its
+    first chunk read now, so that a storage error is an error response, not a cut body)."""
+    resp.cache_control = ["no-store"]
+    if found.url is not None:
+        resp.status = 302
+        resp.location = found.url
+        return
+    assert found.stream is not None
+    resp.content_type = "text/csv; charset=utf-8"
+    resp.downloadable_as = found.filename
+    resp.stream = _primed(found.stream)
 
 
 def _primed(stream: Iterator[bytes]) -> Iterator[bytes]:
