@@ -19,6 +19,7 @@ import jinja2
 
 from analytics_app.http.auth import Authenticator
 from analytics_app.http.bodies import export_request
+from analytics_app.http.context import request_id_of
 from analytics_app.http.render import (
     alert_body,
     budget_view_body,
@@ -92,7 +93,6 @@ class Shell:
                  assets: Mapping[str, Asset]) -> None:
         self.api = api
         self.authenticator = authenticator
-        self.assets = assets
         self.env = jinja2.Environment(
             loader=jinja2.PackageLoader("analytics_app.ui", "templates"),
             autoescape=True, undefined=jinja2.StrictUndefined,
@@ -133,7 +133,7 @@ class Shell:
                 resource: str = "") -> None:
         """The API's audited decision for this actor, action and org (Forbidden when denied)."""
         self.api.http.authorize(actor, action, org_id, resource=resource,
-                                request_id=getattr(req.context, "request_id", None))
+                                request_id=request_id_of(req))
 
     def check_csrf(self, session: UiSession, form: Mapping[str, str]) -> None:
         """Forbidden unless the form carries this session's CSRF token."""
@@ -148,8 +148,7 @@ class Shell:
     def error(self, req: falcon.Request, resp: falcon.Response, status: int, *, title: str,
               detail: str, errors: tuple[FieldError, ...] = ()) -> None:
         """An error page that says what went wrong and where to go next."""
-        self.render(req, resp, "error.html", status, title=title, detail=detail, errors=errors,
-                    back=req.relative_uri if req.method == "GET" else UI)
+        self.render(req, resp, "error.html", status, title=title, detail=detail, errors=errors)
 
 
 def form(req: falcon.Request) -> dict[str, str]:
