@@ -254,6 +254,11 @@ def test_the_fleet_lists_every_org_with_spend_and_links(
     assert f'href="{UI}/orgs/{org_a}?tz=UTC' in page.text
     assert 'data-v="5.0000"' in page.text
     assert 'data-v="2.0000"' in page.text
+    for org in (org_a, org_b):  # each org's freshness is the API's for that org
+        status = ui_client.simulate_get(f"{PREFIX}/orgs/{org}/freshness",
+                                        headers=auth(None, "admin")).json["status"]
+        assert re.search(rf'{org}</a></th>.*?data-v="{status}"', page.text, re.S)
+    assert 'class="banner ' in page.text
 
 
 def test_sign_out_needs_the_csrf_token_then_ends_the_session(

@@ -95,7 +95,8 @@ class Application:
         return DashboardApi(
             http=self.http_api(), start_session=uc.start_session,
             resume_session=uc.resume_session, end_session=uc.end_session, fleet=fleet,
-            now=uc.now, attribution_keys=tuple(ports.attribution.keys),
+            now=uc.now, freshness=uc.pipeline_freshness,
+            attribution_keys=tuple(ports.attribution.keys),
             secure_cookies=self.settings.ui_secure_cookies,
         )
 

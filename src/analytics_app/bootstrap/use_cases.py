@@ -21,7 +21,7 @@ from analytics_core.attribution import AdmittedCache
 from analytics_core.budgets import Budget
 from analytics_core.events import UsageEvent
 from analytics_core.exports import ExportJob, ExportRequest, ExportStatus
-from analytics_core.freshness import FreshnessReport
+from analytics_core.freshness import Freshness, FreshnessReport
 from analytics_core.org_settings import OrgSettings
 from analytics_core.prices import PriceVersion
 from analytics_core.records import ApiKeyRecord, AuditFilter, DeadLetter, DeadLetterFilter
@@ -128,6 +128,11 @@ class UseCases:
     def now(self) -> datetime:
         """The current instant on this process's clock."""
         return self.ports.clock.now()
+
+    def pipeline_freshness(self) -> Freshness:
+        """The pipeline's freshness now: the status and `completeThrough` every org's
+        freshness report carries (no per-org read)."""
+        return queries.current_freshness(self.ports.progress, self.ports.clock)
 
     # -- names registry -------------------------------------------------------------------
 

@@ -221,16 +221,14 @@ class _Page:
 
     def context(self, session: UiSession, window: Window, org_id: uuid.UUID | None,
                 nav: str, freshness: dict[str, Any] | None = None) -> dict[str, Any]:
-        """What base.html needs: the banner shows `freshness`, else the org's own."""
+        """What base.html needs: the banner shows `freshness` (a page's report's), else the
+        pipeline's, which is what every org's freshness report carries."""
         actor = session.actor
         context = {"actor": actor, "csrf": session.csrf_token, "window": window,
                    "org_id": org_id, "nav": nav, "is_admin": ADMIN in actor.roles,
                    "query": urllib.parse.urlencode(window.query())}
-        if freshness is not None:
-            context["freshness"] = freshness
-        elif org_id is not None:
-            report = self.shell.api.http.freshness(org_id, ())
-            context["freshness"] = freshness_block(report.freshness, zone(window.tz))
+        context["freshness"] = freshness if freshness is not None else freshness_block(
+            self.shell.api.freshness(), zone(window.tz))
         return context
 
 
@@ -463,13 +461,11 @@ class FleetPage(_Page):
         if ADMIN not in actor.roles:
             raise Forbidden("the fleet view needs the admin role")
         rows = api.fleet(FleetWindow(window.start, window.end))
-        freshness, banner = {}, None
         for r in rows:
             self.shell.require(req, actor, Action.USAGE_READ, r.org_id, resource="ui:fleet")
-            report = api.http.freshness(r.org_id, ())
-            freshness[r.org_id] = {"status": report.freshness.status.value}
-            banner = freshness_block(report.freshness, zone(window.tz))
+        pipeline = api.freshness()
         query = urllib.parse.urlencode(window.query())
-        table = views.fleet(rows, freshness, lambda o: f"{org_path(o)}?{query}")
+        table = views.fleet(rows, pipeline.status.value, lambda o: f"{org_path(o)}?{query}")
         self.shell.render(req, resp, "fleet.html", table=table,
-                          **self.context(session, window, None, "fleet", banner))
+                          **self.context(session, window, None, "fleet",
+                                         freshness_block(pipeline, zone(window.tz))))

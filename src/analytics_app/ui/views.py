@@ -8,7 +8,7 @@ for display and keeps the exact value beside it.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -239,18 +239,19 @@ def _change(current: str, previous: str) -> Cell:
     return Cell(format(ratio, "f"), f"{ratio * 100:+.1f} %")
 
 
-def fleet(fleet_rows: Sequence[FleetRow], freshness: Mapping[uuid.UUID, Body],
+def fleet(fleet_rows: Sequence[FleetRow], freshness: str,
           link: Callable[[uuid.UUID], str]) -> Table:
-    """Every active org: spend, change against the previous window, failure rate, freshness."""
+    """Every active org: spend, change against the previous window, failure rate, freshness
+    (the pipeline's status, which every org's freshness report carries)."""
     rows = []
     for r in fleet_rows:
         now, before = r.current, r.previous
         rate = round(now.failures / now.invocations, 6) if now.invocations else 0.0
-        status = freshness.get(r.org_id, {}).get("status", "")
         rows.append(Row(str(r.org_id), (
             usd_cell(now.cost.exact_str()), usd_cell(before.cost.exact_str()),
             _change(now.cost.exact_str(), before.cost.exact_str()),
-            count_cell(now.invocations), ratio_cell(rate), Cell(status or None, status or DASH),
+            count_cell(now.invocations), ratio_cell(rate),
+            Cell(freshness or None, freshness or DASH),
         ), href=link(r.org_id)))
     rows.sort(key=lambda row: -Decimal(row.cells[0].exact or "0"))
     return Table("fleet", ("Org", "Spend", "Previous", "Change", "Invocations",
