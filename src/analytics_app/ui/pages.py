@@ -25,6 +25,7 @@ from analytics_app.http.render import (
     budget_view_body,
     freshness_block,
     job_body,
+    rule_view_body,
     usage_body,
 )
 from analytics_app.http.resources.exports import send_download
@@ -328,6 +329,7 @@ class ReliabilityPage(_Page):
         session, org_id, window = self.org_page(req, path, Action.RELIABILITY_READ,
                                                 "ui:reliability")
         data = views.reliability(self.shell.api, org_id, window)
+        data["rules"] = [rule_view_body(v) for v in self.shell.api.http.list_rules(org_id)]
         self.shell.render(req, resp, "reliability.html",
                           **{**data, **self.context(session, window, org_id, "reliability",
                                                     data["freshness"])})

@@ -16,7 +16,6 @@ from typing import Any
 from analytics_app.http.render import (
     budget_view_body,
     reliability_body,
-    rule_view_body,
     usage_body,
 )
 from analytics_app.ui.api import DashboardApi
@@ -196,7 +195,7 @@ def overview(api: DashboardApi, org_id: uuid.UUID, window: Window,
 
 
 def reliability(api: DashboardApi, org_id: uuid.UUID, window: Window) -> Body:
-    """Error rate per class and latency percentiles over time, top error codes, rules."""
+    """Error rate per class and latency percentiles over time, top error codes."""
     body = reliability_body(api.http.reliability(reliability_query(org_id, window)), "p95")
     grain = body["granularity"]
     rates = tuple(
@@ -227,7 +226,6 @@ def reliability(api: DashboardApi, org_id: uuid.UUID, window: Window) -> Body:
                                        "Throttled"), rates, "percent"),
         "latency": Table("latency", ("Period", "p50", "p95", "p99"), latency, "ms"),
         "codes": Table("error-codes", ("Error code", "Count"), codes, "count"),
-        "rules": [rule_view_body(v) for v in api.http.list_rules(org_id)],
     }
 
 
