@@ -111,11 +111,10 @@ def group_table(name: str, title: str, body: Body, label: Callable[[Body], str])
     def total(points: Sequence[Body], key: str) -> str:
         return sum_exact([str(p[key]) for p in points])
 
-    ranked = sorted(groups, key=lambda g: (g == "(other)",
-                                           -Decimal(total(groups[g], "costEstimateCentsExact")),
-                                           g))
+    reported = {g: total(points, "costEstimateCentsExact") for g, points in groups.items()}
+    ranked = sorted(groups, key=lambda g: (g == "(other)", -Decimal(reported[g]), g))
     rows = tuple(
-        Row(g, (usd_cell(total(groups[g], "costEstimateCentsExact")),
+        Row(g, (usd_cell(reported[g]),
                 usd_cell(total(groups[g], "catalogCostCentsExact")),
                 count_cell(sum(int(p["invocations"]) for p in groups[g]))))
         for g in ranked
@@ -138,8 +137,9 @@ def kpis(totals: Body) -> list[tuple[str, Cell]]:
 
 def month_forecast(api: DashboardApi, org_id: uuid.UUID, window: Window,
                    spent: str) -> Cell | None:
-    """This month's projected reported cost, by the budgets' projection (the value so far
-    plus the last 7 days' run rate for the time left); None unless the window is this month."""
+    """This month's projected reported cost: the budgets' `projection` formula (the value so
+    far plus a 7-day run rate for the time left) over the 168 hours before now (the budgets
+    read the 7 whole UTC days before today instead); None unless the window is this month."""
     if window.range != "month":
         return None
     now = api.now()
