@@ -8,6 +8,7 @@ import os
 import sqlalchemy as sa
 from alembic import context
 
+from analytics_adapters.sql import citus
 from analytics_adapters.sql.engine import create_sql_engine
 from analytics_adapters.sql.schema import metadata
 
@@ -30,6 +31,11 @@ def _url() -> str:
 def _migrate(connection: sa.Connection) -> None:
     context.configure(connection=connection, target_metadata=metadata, compare_type=True)
     with context.begin_transaction():
+        if citus.has_citus(connection):
+            # Every migration runs in this one transaction; Citus refuses DDL on functions
+            # after a parallel multi-shard statement unless shards are reached over one
+            # connection per node.
+            connection.exec_driver_sql("SET LOCAL citus.multi_shard_modify_mode TO 'sequential'")
         context.run_migrations()
 
 

@@ -59,7 +59,8 @@ def _resolve(request: pytest.FixtureRequest, port: str) -> Any:
 
 
 @pytest.fixture(
-    params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+    params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres),
+            pytest.param("citus", marks=pytest.mark.citus)]
 )
 def uow_factory(request: pytest.FixtureRequest) -> UnitOfWorkFactory:
     """A unit-of-work factory for each storage backend."""

@@ -14,6 +14,7 @@ from sqlalchemy.engine import URL
 from analytics_adapters.sql import SqlStorage, migrate_to_head
 from analytics_core.events import Status, UsageEvent
 from analytics_core.money import Cents
+from tests.contract.citus_backends import fresh_citus_database
 from tests.contract.sql_backends import fresh_postgres_database, storage_at
 
 BACKENDS = ("sqlite", "postgres")
@@ -32,9 +33,12 @@ def sqlite_url(migrate: bool = True) -> Iterator[URL | str]:
 
 @contextlib.contextmanager
 def database_url(kind: str, *, migrate: bool = True) -> Iterator[URL | str]:
-    """A fresh database of `kind` (`sqlite` or `postgres`), removed on exit."""
+    """A fresh database of `kind` (`sqlite`, `postgres` or `citus`), removed on exit."""
     if kind == "sqlite":
         with sqlite_url(migrate) as url:
+            yield url
+    elif kind == "citus":
+        with fresh_citus_database(migrate=migrate) as url:
             yield url
     else:
         with fresh_postgres_database(migrate=migrate) as url:

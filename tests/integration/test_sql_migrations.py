@@ -26,7 +26,8 @@ from analytics_core.events import TokenDetails
 from tests.contract.sql_backends import storage_at
 from tests.integration.sql_support import database_url, fresh_storage
 
-KINDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+KINDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres),
+         pytest.param("citus", marks=pytest.mark.citus)]
 TABLES = set(metadata.tables)
 
 

@@ -106,7 +106,7 @@ class SqlBudgetStore(SqlRecordRepository):
         t = budgets.c
         self._write().execute(budgets.update().where(
             t.org_id == budget.org_id, t.budget_id == budget.budget_id).values(
-            _budget_row(budget)))
+            _changes(_budget_row(budget))))
 
     @translated
     def delete(self, org_id: uuid.UUID, budget_id: uuid.UUID) -> bool:
@@ -194,6 +194,12 @@ def _endpoint(r: Any) -> WebhookEndpoint:
                            r.created_by, r.updated_at)
 
 
+def _changes(row: dict[str, Any]) -> dict[str, Any]:
+    """The columns an UPDATE of a stored row sets: all but `org_id`, which never changes (and
+    Citus refuses an UPDATE that sets its distribution column, even to the same value)."""
+    return {column: value for column, value in row.items() if column != "org_id"}
+
+
 def _delivery_row(d: Delivery) -> dict[str, Any]:
     return {"org_id": d.org_id, "delivery_id": d.delivery_id, "endpoint_id": d.endpoint_id,
             "alert_id": d.alert_id, "event_type": d.event_type, "payload": d.payload,
@@ -247,7 +253,7 @@ class SqlWebhookStore(SqlRecordRepository):
         t = webhook_endpoints.c
         self._write().execute(webhook_endpoints.update().where(
             t.org_id == endpoint.org_id, t.endpoint_id == endpoint.endpoint_id).values(
-            _endpoint_row(endpoint)))
+            _changes(_endpoint_row(endpoint))))
 
     @translated
     def delete(self, org_id: uuid.UUID, endpoint_id: uuid.UUID) -> bool:
@@ -263,6 +269,11 @@ class SqlWebhookStore(SqlRecordRepository):
         result = write.execute(webhook_endpoints.delete().where(
             t.org_id == org_id, t.endpoint_id == endpoint_id))
         return bool(result.rowcount)
+
+
+# Due deliveries a claim considers beyond twice its limit (those other claimers hold are
+# skipped).
+CLAIM_SLACK = 16
 
 
 class SqlDeliveryStore(SqlRecordRepository):
@@ -282,14 +293,29 @@ class SqlDeliveryStore(SqlRecordRepository):
         attempt in flight."""
         write = self._write()
         d, e = webhook_deliveries.c, webhook_endpoints.c
-        due = (sa.select(webhook_deliveries)
-               .join(webhook_endpoints, sa.and_(e.org_id == d.org_id,
-                                                e.endpoint_id == d.endpoint_id))
-               .where(d.status == DeliveryStatus.PENDING.value, d.next_attempt_at <= now,
-                      sa.or_(d.lease_until.is_(None), d.lease_until <= now), e.enabled)
-               .order_by(d.next_attempt_at, d.delivery_id).limit(max(limit, 0))
-               .with_for_update(of=webhook_deliveries, skip_locked=True))
-        rows = [_delivery(r) for r in write.execute(due)]
+        claimable = sa.and_(d.status == DeliveryStatus.PENDING.value, d.next_attempt_at <= now,
+                            sa.or_(d.lease_until.is_(None), d.lease_until <= now))
+        # Candidates without locks, earliest due first, then each locked by its key FOR UPDATE
+        # SKIP LOCKED and checked again until `limit` are held: concurrent claimers never wait
+        # and never share a delivery, and every locking statement reads one shard (Citus
+        # refuses FOR UPDATE across shards).
+        candidates = write.execute(
+            sa.select(d.org_id, d.delivery_id)
+            .join(webhook_endpoints, sa.and_(e.org_id == d.org_id,
+                                             e.endpoint_id == d.endpoint_id))
+            .where(claimable, e.enabled)
+            .order_by(d.next_attempt_at, d.delivery_id)
+            .limit(max(limit, 0) * 2 + CLAIM_SLACK)).all()
+        rows: list[Delivery] = []
+        for org_id, delivery_id in candidates:
+            if len(rows) >= limit:
+                break
+            row = write.execute(
+                sa.select(webhook_deliveries)
+                .where(d.org_id == org_id, d.delivery_id == delivery_id, claimable)
+                .with_for_update(skip_locked=True)).one_or_none()
+            if row is not None:
+                rows.append(_delivery(row))
         if not rows:
             return []
         until = now + lease
@@ -325,7 +351,7 @@ class SqlDeliveryStore(SqlRecordRepository):
         d, a = webhook_deliveries.c, webhook_attempts.c
         write.execute(webhook_deliveries.update().where(
             d.org_id == delivery.org_id, d.delivery_id == delivery.delivery_id).values(
-            _delivery_row(delivery)))
+            _changes(_delivery_row(delivery))))
         write.execute(webhook_attempts.update().where(
             a.org_id == delivery.org_id, a.delivery_id == delivery.delivery_id,
             a.number == attempt.number).values(
@@ -346,7 +372,7 @@ class SqlDeliveryStore(SqlRecordRepository):
         d = webhook_deliveries.c
         self._write().execute(webhook_deliveries.update().where(
             d.org_id == delivery.org_id, d.delivery_id == delivery.delivery_id).values(
-            _delivery_row(delivery)))
+            _changes(_delivery_row(delivery))))
 
     @translated
     def page(self, org_id: uuid.UUID, endpoint_id: uuid.UUID, *, limit: int,
@@ -430,7 +456,8 @@ class SqlRuleStore(SqlRecordRepository):
         """Replace a stored rule of the same org."""
         t = reliability_rules.c
         self._write().execute(reliability_rules.update().where(
-            t.org_id == rule.org_id, t.rule_id == rule.rule_id).values(_rule_row(rule)))
+            t.org_id == rule.org_id, t.rule_id == rule.rule_id).values(
+            _changes(_rule_row(rule))))
 
     @translated
     def delete(self, org_id: uuid.UUID, rule_id: uuid.UUID) -> bool:

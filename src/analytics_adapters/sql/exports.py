@@ -17,6 +17,8 @@ from analytics_core.errors import Conflict
 from analytics_core.exports import ExportJob, ExportKind, ExportStatus
 
 _T = export_jobs.c
+# Claimable jobs a claim considers; more concurrent claimers than this may find none free.
+CLAIM_CANDIDATES = 16
 _OPEN = (ExportStatus.PENDING.value, ExportStatus.RUNNING.value)
 _FINISHED = (ExportStatus.SUCCEEDED.value, ExportStatus.FAILED.value)
 
@@ -92,22 +94,27 @@ class SqlExportJobStore(SqlRepository):
 
     @translated
     def claim_next(self, worker: str, now: datetime, lease: timedelta) -> ExportJob | None:
-        """Claim the oldest (created_at, job_id) claimable job.
+        """Claim the oldest (created_at, job_id) claimable job that no one else is claiming.
 
-        PostgreSQL: FOR UPDATE SKIP LOCKED, so concurrent claimers each take a different row
-        and never wait on each other. SQLite: the unit holds the database write lock.
+        The oldest few claimable jobs are read without locks, then each is locked by its key
+        with FOR UPDATE SKIP LOCKED and checked again, oldest first, so concurrent claimers
+        each take a different job and never wait on each other (on Citus the lock is a
+        single-shard statement, which it can plan; it refuses FOR UPDATE across shards).
+        SQLite: the unit holds the database write lock.
         """
         conn = self._write()
-        stmt = (
-            sa.select(export_jobs).where(_claimable(now))
-            .order_by(_T.created_at, _T.job_id).limit(1)
-            .with_for_update(skip_locked=True)
-        )
-        row = conn.execute(stmt).mappings().one_or_none()
-        if row is None:
-            return None
-        claimed = job_from_row(row).claim(worker, now, lease)
-        return claimed if self.save(claimed) else None
+        candidates = conn.execute(
+            sa.select(_T.org_id, _T.job_id).where(_claimable(now))
+            .order_by(_T.created_at, _T.job_id).limit(CLAIM_CANDIDATES)).all()
+        for org_id, job_id in candidates:
+            row = conn.execute(
+                sa.select(export_jobs)
+                .where(_T.org_id == org_id, _T.job_id == job_id, _claimable(now))
+                .with_for_update(skip_locked=True)).mappings().one_or_none()
+            if row is not None:
+                claimed = job_from_row(row).claim(worker, now, lease)
+                return claimed if self.save(claimed) else None
+        return None
 
     @translated
     def expirable(self, now: datetime, limit: int = 100) -> list[ExportJob]:

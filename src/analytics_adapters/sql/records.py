@@ -35,6 +35,10 @@ from analytics_core.records import (
     DedupeConflict,
 )
 
+# A dead letter whose org could not be read (migration 0016: org_id is the distribution column
+# on Citus, which cannot be NULL).
+NO_ORG = uuid.UUID(int=0)
+
 
 def _later(stored: sa.ColumnElement[Any], new: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
     """The later of two nullable instants, in SQL valid on both engines."""
@@ -61,13 +65,13 @@ class SqlDeadLetterStore(SqlRecordRepository):
         if not letters:
             return
         rows = [
-            {"dead_letter_id": d.dead_letter_id, "org_id": d.org_id,
+            {"dead_letter_id": d.dead_letter_id, "org_id": d.org_id or NO_ORG,
              "received_at": d.received_at, "source": d.source, "raw": d.raw,
              "reason": d.reason, "stream_offset": d.offset}
             for d in letters
         ]
         stmt = self._insert(dead_letters).on_conflict_do_nothing(
-            index_elements=["dead_letter_id"]
+            index_elements=["org_id", "dead_letter_id"]
         )
         self._write().execute(stmt, rows)
 
@@ -83,7 +87,7 @@ class SqlDeadLetterStore(SqlRecordRepository):
             for c in conflicts
         ]
         stmt = self._insert(dedupe_conflicts).on_conflict_do_nothing(
-            index_elements=["conflict_id"]
+            index_elements=["org_id", "conflict_id"]
         )
         self._write().execute(stmt, rows)
 
@@ -326,8 +330,8 @@ def _audit_entry(r: sa.Row[Any]) -> AuditEntry:
 
 def _dead_letter(r: sa.Row[Any]) -> DeadLetter:
     return DeadLetter(r.dead_letter_id, r.received_at, r.source, bytes(r.raw), r.reason,
-                      r.org_id, r.stream_offset, r.redriven_at, r.redriven_by,
-                      r.redrive_outcome)
+                      None if r.org_id == NO_ORG else r.org_id, r.stream_offset,
+                      r.redriven_at, r.redriven_by, r.redrive_outcome)
 
 
 def _api_key(row: sa.Row[Any]) -> ApiKeyRecord:

@@ -8,7 +8,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from analytics_adapters.sql import pg_rollups, sqlite_rollups
+from analytics_adapters.sql import citus, pg_rollups, sqlite_rollups
 from analytics_adapters.sql.base import SqlRepository
 from analytics_adapters.sql.convert import ROLLUP_COLUMNS, rollup_from_values
 from analytics_adapters.sql.errors import translated
@@ -44,6 +44,13 @@ WHERE o.org_id IS NOT NULL AND EXISTS (
   WHERE r.org_id = o.org_id AND r.bucket_start >= :start AND r.bucket_start < :end
 )
 ORDER BY o.org_id""").columns(org_id=sa.Uuid)
+
+# Citus plans a recursive CTE only when it filters on the distribution column; there each
+# worker reads its shards' window in parallel instead.
+_ACTIVE_ORGS_DISTRIBUTED = sa.text("""
+SELECT DISTINCT r.org_id FROM rollups_15m r
+WHERE r.bucket_start >= :start AND r.bucket_start < :end
+ORDER BY r.org_id""").columns(org_id=sa.Uuid)
 
 
 def coalesced(rollups: Sequence[Rollup]) -> list[Rollup]:
@@ -85,7 +92,8 @@ def rollup_rows(
 
 def orgs_with_rollups(conn: sa.Connection, start: datetime, end: datetime) -> list[uuid.UUID]:
     """Orgs having a rollup with start <= bucket_start < end, sorted (two index probes each)."""
-    bound = _ACTIVE_ORGS.bindparams(
+    query = _ACTIVE_ORGS_DISTRIBUTED if citus.on_citus(conn) else _ACTIVE_ORGS
+    bound = query.bindparams(
         sa.bindparam("start", start, type_=rollups_15m.c.bucket_start.type),
         sa.bindparam("end", end, type_=rollups_15m.c.bucket_start.type),
     )

@@ -158,8 +158,9 @@ dead_letters = sa.Table(
     "dead_letters",
     metadata,
     sa.Column("seq", big_id(), primary_key=True, autoincrement=True),
-    sa.Column("dead_letter_id", sa.Uuid, nullable=False, unique=True),
-    sa.Column("org_id", sa.Uuid, nullable=True),
+    sa.Column("dead_letter_id", sa.Uuid, nullable=False),
+    # The nil UUID when the org could not be read (migration 0016; Citus distributes by it).
+    sa.Column("org_id", sa.Uuid, nullable=False),
     sa.Column("received_at", UtcDateTime, nullable=False),
     sa.Column("source", sa.Text, nullable=False),
     sa.Column("raw", sa.LargeBinary, nullable=False),
@@ -170,6 +171,7 @@ dead_letters = sa.Table(
     sa.Column("redriven_by", sa.Text, nullable=True),
     sa.Column("redrive_outcome", sa.Text, nullable=True),
     sa.Index(None, "org_id", "received_at", "seq"),
+    sa.UniqueConstraint("org_id", "dead_letter_id"),
     sa.Index(None, "received_at", "seq"),
 )
 
@@ -187,7 +189,7 @@ dedupe_conflicts = sa.Table(
     # Stable id of a conflict read from a stream (migration 0003); NULL for HTTP ones.
     sa.Column("conflict_id", sa.Uuid, nullable=True),
     sa.Index(None, "org_id", "detected_at", "seq"),
-    sa.Index("ux_dedupe_conflicts_conflict_id", "conflict_id", unique=True),
+    sa.Index("ux_dedupe_conflicts_org_id_conflict_id", "org_id", "conflict_id", unique=True),
 )
 
 freshness_markers = sa.Table(
@@ -407,7 +409,7 @@ alerts = sa.Table(
     sa.Column("threshold", sa.Integer, primary_key=True),
     sa.Column("budget_name", sa.Text, nullable=False),
     sa.Column("measure", sa.Text, nullable=False),
-    sa.Column("alert_id", sa.Uuid, nullable=False, unique=True),
+    sa.Column("alert_id", sa.Uuid, nullable=False),
     sa.Column("period_end", UtcDateTime, nullable=False),
     sa.Column("value", sa.BigInteger, nullable=False),
     sa.Column("amount", sa.BigInteger, nullable=False),
@@ -416,6 +418,7 @@ alerts = sa.Table(
     sa.Column("late", sa.Boolean, nullable=False),
     sa.Column("complete_through", UtcDateTime, nullable=False),
     sa.Index(None, "org_id", "fired_at", "alert_id"),
+    sa.UniqueConstraint("org_id", "alert_id"),
 )
 
 # Webhook endpoints (the signing secrets are stored: they sign every delivery), the delivery
@@ -498,7 +501,7 @@ rule_transitions = sa.Table(
     sa.Column("org_id", sa.Uuid, primary_key=True),
     sa.Column("rule_id", sa.Uuid, primary_key=True),
     sa.Column("number", sa.Integer, primary_key=True),
-    sa.Column("transition_id", sa.Uuid, nullable=False, unique=True),
+    sa.Column("transition_id", sa.Uuid, nullable=False),
     sa.Column("rule_name", sa.Text, nullable=False),
     sa.Column("state", sa.Text, nullable=False),
     sa.Column("metric", sa.Text, nullable=False),
@@ -509,6 +512,7 @@ rule_transitions = sa.Table(
     sa.Column("window_end", UtcDateTime, nullable=False),
     sa.Column("at", UtcDateTime, nullable=False),
     sa.Index(None, "org_id", "at", "transition_id"),
+    sa.UniqueConstraint("org_id", "transition_id"),
 )
 
 # Kept invoice reconciliations (SPEC §15, migration 0012). Amounts are exact decimal strings of
