@@ -85,3 +85,29 @@ def test_sqlite_write_lock_held_past_the_busy_timeout_raises_store_unavailable()
 def test_translate_leaves_non_database_errors_alone() -> None:
     """Errors that are not from the database are not translated."""
     assert translate(ValueError("x")) is None
+
+
+@pytest.mark.parametrize("message", [
+    "failure on connection marked as essential: 127.0.0.1:5442",
+    "connection to the remote node postgres@127.0.0.1:5442 failed with the following error: "
+    "Connection refused",
+])
+def test_a_citus_worker_node_that_cannot_be_reached_is_store_unavailable(message: str) -> None:
+    """What a Citus coordinator raises (XX000) when a worker is down is an outage to retry,
+    not a generic database error."""
+    import psycopg.errors  # noqa: PLC0415
+
+    translated = translate(sa.exc.InternalError("SELECT 1", {}, psycopg.errors.InternalError_(
+        message)))
+    assert isinstance(translated, StoreUnavailable)
+    assert "node unavailable" in str(translated)
+
+
+def test_another_internal_error_stays_a_database_error() -> None:
+    """An XX000 that is not about reaching a node is not mistaken for an outage."""
+    import psycopg.errors  # noqa: PLC0415
+
+    translated = translate(sa.exc.InternalError("SELECT 1", {}, psycopg.errors.InternalError_(
+        "cache lookup failed for relation 1234")))
+    assert translated is not None
+    assert not isinstance(translated, StoreUnavailable)

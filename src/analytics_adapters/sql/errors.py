@@ -19,6 +19,14 @@ T = TypeVar("T")
 _UNIQUE_VIOLATION = "23505"
 _UNDEFINED_TABLE = "42P01"
 _UNDEFINED_FUNCTION = "42883"
+# What a Citus coordinator reports (SQLSTATE XX000 or 08xxx) when it cannot reach a worker node:
+# the cluster is partly down, which is an outage to wait out, not a bad request.
+_CITUS_NODE_DOWN = (
+    "failure on connection marked as essential",
+    "connection to the remote node",
+    "could not establish any connections to the node",
+    "could not connect to the remote node",
+)
 _MISSING = (
     "database schema is missing or behind (a table or function does not exist); "
     "run `analytics migrate`"
@@ -49,6 +57,8 @@ def _from_psycopg(error: psycopg.Error) -> AnalyticsError:
         return SchemaNotMigrated(_MISSING)
     if isinstance(error, psycopg.OperationalError | psycopg.InterfaceError):
         return StoreUnavailable(f"database unavailable: {_first_line(error)}")
+    if (state or "").startswith("08") or any(m in str(error) for m in _CITUS_NODE_DOWN):
+        return StoreUnavailable(f"database node unavailable: {_first_line(error)}")
     return AnalyticsError(f"database error {state or ''}: {_first_line(error)}".strip())
 
 
