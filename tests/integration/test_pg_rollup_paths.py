@@ -26,10 +26,11 @@ pytestmark = pytest.mark.postgres
 MODEL_A, MODEL_B = uuid.UUID(int=1), uuid.UUID(int=2)
 
 
-@pytest.fixture(scope="module")
-def storage() -> Iterator[SqlStorage]:
-    """A fresh migrated PostgreSQL database for this module."""
-    with fresh_storage("postgres") as s:
+@pytest.fixture(scope="module", params=[pytest.param("postgres", marks=pytest.mark.postgres),
+                                        pytest.param("citus", marks=pytest.mark.citus)])
+def storage(request: pytest.FixtureRequest) -> Iterator[SqlStorage]:
+    """A fresh migrated PostgreSQL database (single node, then the Citus cluster)."""
+    with fresh_storage(request.param) as s:
         yield s
 
 

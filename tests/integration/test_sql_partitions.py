@@ -37,7 +37,8 @@ def pg() -> Iterator[SqlStorage]:
         yield storage
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres),
+                        pytest.param("citus", marks=pytest.mark.citus)])
 def storage(request: pytest.FixtureRequest) -> Iterator[SqlStorage]:
     """A fresh migrated database of each kind."""
     with fresh_storage(request.param) as s:

@@ -29,7 +29,8 @@ START = T0 - timedelta(days=3)
 
 
 @pytest.fixture(scope="module",
-                params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+                params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres),
+                        pytest.param("citus", marks=pytest.mark.citus)])
 def storage(request: pytest.FixtureRequest) -> Iterator[SqlStorage]:
     """A fresh migrated database of each kind."""
     with fresh_storage(request.param) as s:

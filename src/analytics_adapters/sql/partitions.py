@@ -14,6 +14,8 @@ from datetime import UTC, date, datetime, timedelta
 
 import sqlalchemy as sa
 
+from analytics_adapters.sql import citus
+
 PARENT = "usage_events"
 PREFIX = "usage_events_p"
 _NAME = re.compile(r"^usage_events_p(\d{8})$")
@@ -76,10 +78,15 @@ def drop_partitions_before(engine: sa.Engine, cutoff: date) -> list[str]:
     Runs outside any transaction: DETACH ... CONCURRENTLY does not block ingest or readers,
     and dropping a detached table touches no other table. A detach interrupted earlier (left
     "pending") is finished with FINALIZE. Returns the dropped names.
+
+    Citus does not support DETACH ... CONCURRENTLY: there each old partition is dropped in one
+    short transaction (DROP TABLE of a partition locks the parent only for the drop itself;
+    ingest into other days waits for it, it is not refused).
     """
     with engine.connect() as conn:
         old = [(name, pending) for name, pending in _partition_rows(conn)
                if (day := day_of(name)) is not None and day < cutoff]
+        distributed = citus.on_citus(conn)
         conn.rollback()
     dropped: list[str] = []
     auto = engine.execution_options(isolation_level="AUTOCOMMIT")
@@ -87,7 +94,8 @@ def drop_partitions_before(engine: sa.Engine, cutoff: date) -> list[str]:
         quoted = engine.dialect.identifier_preparer.quote(name)
         how = "FINALIZE" if pending else "CONCURRENTLY"
         with auto.connect() as conn:
-            conn.exec_driver_sql(f"ALTER TABLE {PARENT} DETACH PARTITION {quoted} {how}")
+            if not distributed:
+                conn.exec_driver_sql(f"ALTER TABLE {PARENT} DETACH PARTITION {quoted} {how}")
             conn.exec_driver_sql(f"DROP TABLE {quoted}")
         dropped.append(name)
     return dropped
