@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 import uuid
 from collections.abc import Iterator
 
@@ -92,21 +93,25 @@ def create_citus_database(server: URL, name: str) -> URL:
     return url
 
 
-def drop_citus_database(server: URL, name: str) -> None:
-    """Drop the database on the coordinator (propagated) and on any worker still holding it."""
-    workers = worker_urls(server)
-    engine = _autocommit(server)
-    try:
-        with engine.connect() as conn:
-            conn.exec_driver_sql("SET citus.enable_create_database_propagation = on")
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        engine.dispose()
-    for worker in workers:
-        engine = _autocommit(worker)
+def drop_citus_database(server: URL, name: str, attempts: int = 20) -> None:
+    """Drop the database on the coordinator, then on every worker, each node on its own.
+
+    Not through Citus's propagation: a worker may still hold a session of the database for a
+    moment (Citus's maintenance daemon, a connection the coordinator is closing), and a
+    propagated drop then fails the whole statement; a worker's drop is retried instead.
+    """
+    for url in [server, *worker_urls(server)]:
+        engine = _autocommit(url)
         try:
-            with engine.connect() as conn:
-                conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            for attempt in range(attempts):
+                try:
+                    with engine.connect() as conn:
+                        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                    break
+                except sa.exc.OperationalError:
+                    if attempt == attempts - 1:
+                        raise
+                    time.sleep(0.25)
         finally:
             engine.dispose()
 
