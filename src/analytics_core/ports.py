@@ -146,8 +146,7 @@ class RollupStore(Protocol):
 
         Period i holds the rollups with boundaries[i] <= bucket_start < boundaries[i + 1]
         (boundaries ascending, on 15-minute edges). `group_by` is "model" (group = model id
-        as text), "client" (client id), "model_client" (model id, U+001F, client id) or
-        "none" (None). Cells without data are omitted.
+        as text), "client" (client id) or "none" (None). Cells without data are omitted.
         With `latency=False` sketches and error codes are left empty (usage needs neither).
         The result equals `analytics_core.rollups.aggregate_rollups` over `query(...)`.
         """

@@ -301,22 +301,16 @@ def build_group_rollups(
     ]
 
 
-GROUP_BY_VALUES = ("model", "client", "none", "model_client")
+GROUP_BY_VALUES = ("model", "client", "none")
 AggregateCell = tuple[datetime, str | None, RollupStats]
-# Between the model id and the client id of a "model_client" group. A client id may hold it
-# too; the model id (UUID text) never does, so the first one splits the key.
-MODEL_CLIENT_SEPARATOR = "\x1f"
 
 
 def group_key(rollup: Rollup, group_by: str) -> str | None:
-    """The series key of a rollup: model id as text, client id, both ("model_client": model id,
-    U+001F, client id; one read serves per-model and per-client sums), or None."""
+    """The series key of a rollup: model id as text, client id, or None."""
     if group_by == "model":
         return str(rollup.key.model_id)
     if group_by == "client":
         return rollup.key.client_id
-    if group_by == "model_client":
-        return f"{rollup.key.model_id}{MODEL_CLIENT_SEPARATOR}{rollup.key.client_id}"
     return None
 
 

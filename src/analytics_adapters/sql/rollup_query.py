@@ -36,8 +36,7 @@ from analytics_core.sketch import LatencySketch
 Cell = AggregateCell
 GROUPS = GROUP_BY_VALUES
 _DAY, _HOUR = 86400, 3600
-_GROUP_SQL = {"model": "model_id", "client": "client_id", "none": "NULL::text",
-              "model_client": "model_id::text || chr(31) || client_id"}
+_GROUP_SQL = {"model": "model_id", "client": "client_id", "none": "NULL::text"}
 # Hash aggregation of a month of wide sketches needs more than the default 4 MB to stay in
 # memory; SET LOCAL scopes it to the reading transaction.
 _WORK_MEM = "SET LOCAL work_mem = '64MB'"

@@ -42,7 +42,7 @@ from analytics_core.budgets import (
 from analytics_core.errors import NotFound
 from analytics_core.freshness import Freshness, FreshnessStatus
 from analytics_core.ports import Clock, IdGenerator, PipelineProgress, UnitOfWork, UnitOfWorkFactory
-from analytics_core.rollups import MODEL_CLIENT_SEPARATOR, RollupStats
+from analytics_core.rollups import RollupStats
 from analytics_core.rules import ReliabilityRule, RuleTransition
 from analytics_core.timegrid import zone
 from analytics_core.usecases import rules
@@ -341,9 +341,10 @@ def _due(budget: Budget, periods: Sequence[tuple[datetime, datetime]],  # noqa: 
 
 
 def _grouping(budget: Budget) -> str:
-    """What a budget's value is read by: an attribution dimension, or (model, client) pairs,
-    which one read serves for the org, model and client scopes alike."""
-    return budget.scope.dimension or "model_client"
+    """What a budget's value is read by: an attribution dimension, the client, or the model
+    (the org scope sums every model)."""
+    scope = budget.scope
+    return scope.dimension or ("client" if scope.type is ScopeType.CLIENT else "model")
 
 
 _TRAILING = ""  # the window class of forecast windows (zones are never empty)
@@ -372,9 +373,6 @@ class _Reader:
         self._edges: dict[_Reader.Key, set[datetime]] = {}
         self._read: dict[_Reader.Key, tuple[list[datetime],
                                             dict[datetime, dict[str | None, RollupStats]]]] = {}
-        # Per (key, period start): each model's and each client's cells (from model_client).
-        self._split: dict[tuple[_Reader.Key, datetime],
-                          tuple[dict[str, list[RollupStats]], dict[str, list[RollupStats]]]] = {}
 
     def want(self, budget: Budget, period: tuple[datetime, datetime], now: datetime) -> None:
         """Register a period of the budget (and its forecast window) before reading."""
@@ -388,7 +386,7 @@ class _Reader:
         if key not in self._read:
             org_id, grouping, _ = key
             edges = sorted(self._edges[key])
-            if grouping == "model_client":
+            if grouping in ("model", "client"):
                 cells = self._uow.rollups.aggregate(org_id, edges, group_by=grouping,
                                                     latency=False)
             else:
@@ -410,30 +408,9 @@ class _Reader:
             groups = cells.get(edge, {})
             if scope.type is ScopeType.ORG:
                 total += sum(measure_value(s, budget.measure) for s in groups.values())
-            elif scope.dimension:
-                if scope.value in groups:
-                    total += measure_value(groups[scope.value], budget.measure)
-            else:
-                by_model, by_client = self._by_part(key, edge, groups)
-                part = by_client if scope.type is ScopeType.CLIENT else by_model
-                total += sum(measure_value(s, budget.measure)
-                             for s in part.get(scope.value or "", ()))
+            elif scope.value in groups:
+                total += measure_value(groups[scope.value], budget.measure)
         return total
-
-    def _by_part(self, key: _Reader.Key, edge: datetime,
-                 groups: dict[str | None, RollupStats]
-                 ) -> tuple[dict[str, list[RollupStats]], dict[str, list[RollupStats]]]:
-        """The (model, client) cells of one period by model id and by client id."""
-        split = self._split.get((key, edge))
-        if split is None:
-            by_model: dict[str, list[RollupStats]] = {}
-            by_client: dict[str, list[RollupStats]] = {}
-            for group, stats in groups.items():
-                model, _, client = (group or "").partition(MODEL_CLIENT_SEPARATOR)
-                by_model.setdefault(model, []).append(stats)
-                by_client.setdefault(client, []).append(stats)
-            split = self._split[(key, edge)] = (by_model, by_client)
-        return split
 
     def trailing(self, budget: Budget, now: datetime) -> int:
         """The budget's value over the forecast window (the 168 whole hours before now)."""
