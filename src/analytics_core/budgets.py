@@ -203,7 +203,7 @@ def periods_to_check(now: datetime, period: BudgetPeriod, tz: tzinfo,
 def measure_value(stats: RollupStats, measure: Measure) -> int:
     """The measure of a set of events, in the measure's integer unit."""
     if measure is Measure.CATALOG_COST:
-        return stats.catalog_cost.units
+        return sum(stats.catalog_costs)  # stats.catalog_cost.units, without building Cents
     if measure is Measure.REPORTED_COST:
         return stats.cost.units
     if measure is Measure.TOKENS:

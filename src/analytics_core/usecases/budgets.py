@@ -30,6 +30,7 @@ from analytics_core.budgets import (
     Alert,
     AlertKind,
     Budget,
+    Measure,
     ScopeType,
     crossed,
     measure_value,
@@ -373,6 +374,8 @@ class _Reader:
         self._edges: dict[_Reader.Key, set[datetime]] = {}
         self._read: dict[_Reader.Key, tuple[list[datetime],
                                             dict[datetime, dict[str | None, RollupStats]]]] = {}
+        # Running totals over a key's periods, per (key, group or None for all, measure).
+        self._sums: dict[tuple[_Reader.Key, str | None, Measure], list[int]] = {}
 
     def want(self, budget: Budget, period: tuple[datetime, datetime], now: datetime) -> None:
         """Register a period of the budget (and its forecast window) before reading."""
@@ -402,15 +405,28 @@ class _Reader:
               window: str | None = None) -> int:
         """The budget's value over [start, end), a window registered with `want`."""
         key = (budget.org_id, _grouping(budget), _TRAILING)
-        edges, cells = self._cells(key)
-        scope, total = budget.scope, 0
-        for edge in edges[bisect.bisect_left(edges, start):bisect.bisect_left(edges, end)]:
-            groups = cells.get(edge, {})
-            if scope.type is ScopeType.ORG:
-                total += sum(measure_value(s, budget.measure) for s in groups.values())
-            elif scope.value in groups:
-                total += measure_value(groups[scope.value], budget.measure)
-        return total
+        edges, _ = self._cells(key)
+        group = None if budget.scope.type is ScopeType.ORG else budget.scope.value
+        sums = self._running(key, group, budget.measure)
+        return sums[bisect.bisect_left(edges, end)] - sums[bisect.bisect_left(edges, start)]
+
+    def _running(self, key: _Reader.Key, group: str | None, measure: Measure) -> list[int]:
+        """sums[i]: the measure of `group` (every group for None) over the key's periods
+        before edges[i]; a window [edges[i], edges[j]) is sums[j] - sums[i], exactly. Built
+        once per (key, group, measure), however many budgets and periods share it."""
+        found = self._sums.get((key, group, measure))
+        if found is None:
+            edges, cells = self._cells(key)
+            found, total = [0], 0
+            for edge in edges:
+                groups = cells.get(edge, {})
+                if group is None:
+                    total += sum(measure_value(s, measure) for s in groups.values())
+                elif group in groups:
+                    total += measure_value(groups[group], measure)
+                found.append(total)
+            self._sums[(key, group, measure)] = found
+        return found
 
     def trailing(self, budget: Budget, now: datetime) -> int:
         """The budget's value over the forecast window (the 168 whole hours before now)."""
