@@ -348,9 +348,6 @@ def _grouping(budget: Budget) -> str:
     return scope.dimension or ("client" if scope.type is ScopeType.CLIENT else "model")
 
 
-_TRAILING = ""  # the window class of forecast windows (zones are never empty)
-
-
 def _trailing_window(now: datetime) -> tuple[datetime, datetime]:
     """The forecast's trailing window: the 7 whole UTC days before today (read from the day
     tier)."""
@@ -360,14 +357,14 @@ def _trailing_window(now: datetime) -> tuple[datetime, datetime]:
 
 class _Reader:
     """Values of one org's budgets from one unit's rollups. Every window a budget needs is
-    registered with `want`, then read once per (grouping, window class): the grouping is the
-    model, the client or an attribution dimension; the class is the budget's zone (its
-    periods' edges) or the forecast window. Each read covers the union of its class's edges
-    (all 15-minute boundaries, so each window is an exact run of the intervals read), and
-    the store answers it from the coarsest tier those edges allow: day and hour tiers for
-    UTC and whole-hour zones, the 15-minute base only for zones such as Asia/Kolkata."""
+    registered with `want`, then read once per (org, grouping): the grouping is the model,
+    the client or an attribution dimension. Each read covers the union of the edges of every
+    period and forecast window of the budgets with that grouping, in every zone (all
+    15-minute boundaries, so each window is an exact run of the intervals read), and the
+    store answers it from the coarsest tier those edges allow: day and hour tiers for UTC and
+    whole-hour zones, the 15-minute base only around edges in zones such as Asia/Kolkata."""
 
-    Key = tuple[uuid.UUID, str, str]
+    Key = tuple[uuid.UUID, str]
 
     def __init__(self, uow: UnitOfWork) -> None:
         self._uow = uow
@@ -379,15 +376,14 @@ class _Reader:
 
     def want(self, budget: Budget, period: tuple[datetime, datetime], now: datetime) -> None:
         """Register a period of the budget (and its forecast window) before reading."""
-        grouping = _grouping(budget)
-        self._edges.setdefault((budget.org_id, grouping, _TRAILING), set()).update(period)
-        self._edges.setdefault((budget.org_id, grouping, _TRAILING), set()).update(
-            _trailing_window(now))
+        edges = self._edges.setdefault((budget.org_id, _grouping(budget)), set())
+        edges.update(period)
+        edges.update(_trailing_window(now))
 
     def _cells(self, key: _Reader.Key
                ) -> tuple[list[datetime], dict[datetime, dict[str | None, RollupStats]]]:
         if key not in self._read:
-            org_id, grouping, _ = key
+            org_id, grouping = key
             edges = sorted(self._edges[key])
             if grouping in ("model", "client"):
                 cells = self._uow.rollups.aggregate(org_id, edges, group_by=grouping,
@@ -401,10 +397,9 @@ class _Reader:
             self._read[key] = (edges, by_start)
         return self._read[key]
 
-    def value(self, budget: Budget, start: datetime, end: datetime,
-              window: str | None = None) -> int:
+    def value(self, budget: Budget, start: datetime, end: datetime) -> int:
         """The budget's value over [start, end), a window registered with `want`."""
-        key = (budget.org_id, _grouping(budget), _TRAILING)
+        key = (budget.org_id, _grouping(budget))
         edges, _ = self._cells(key)
         group = None if budget.scope.type is ScopeType.ORG else budget.scope.value
         sums = self._running(key, group, budget.measure)
@@ -429,6 +424,6 @@ class _Reader:
         return found
 
     def trailing(self, budget: Budget, now: datetime) -> int:
-        """The budget's value over the forecast window (the 168 whole hours before now)."""
+        """The budget's value over the forecast window (the 7 whole UTC days before today)."""
         start, end = _trailing_window(now)
-        return self.value(budget, start, end, _TRAILING)
+        return self.value(budget, start, end)
