@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 
@@ -43,3 +44,18 @@ class SqlRepository:
 
     def _write(self) -> sa.Connection:
         return self._unit.connection(write=True)
+
+
+def lock_each(conn: sa.Connection, keys: Iterable[tuple[Any, ...]],
+              lock: Callable[..., sa.Select[Any]]) -> Iterator[sa.Row[Any]]:
+    """Each row `lock(*key)` selects, locked FOR UPDATE SKIP LOCKED, in the order of `keys`;
+    a key whose row another transaction holds (or that no longer matches) is skipped.
+
+    How claims take work: candidates are read without locks, then locked one key at a time,
+    so concurrent claimers never wait on each other or take the same row, and every locking
+    statement names one row (one shard on Citus, which refuses FOR UPDATE across shards).
+    SQLite ignores the lock: its writer holds the database."""
+    for key in keys:
+        row = conn.execute(lock(*key).with_for_update(skip_locked=True)).one_or_none()
+        if row is not None:
+            yield row

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import itertools
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -11,6 +12,7 @@ from typing import Any
 import attrs
 import sqlalchemy as sa
 
+from analytics_adapters.sql.base import lock_each
 from analytics_adapters.sql.errors import translated
 from analytics_adapters.sql.records import SqlRecordRepository
 from analytics_adapters.sql.schema import (
@@ -295,10 +297,8 @@ class SqlDeliveryStore(SqlRecordRepository):
         d, e = webhook_deliveries.c, webhook_endpoints.c
         claimable = sa.and_(d.status == DeliveryStatus.PENDING.value, d.next_attempt_at <= now,
                             sa.or_(d.lease_until.is_(None), d.lease_until <= now))
-        # Candidates without locks, earliest due first, then each locked by its key FOR UPDATE
-        # SKIP LOCKED and checked again until `limit` are held: concurrent claimers never wait
-        # and never share a delivery, and every locking statement reads one shard (Citus
-        # refuses FOR UPDATE across shards).
+        # Candidates without locks, earliest due first, then each locked and checked again
+        # (`lock_each`) until `limit` are held.
         candidates = write.execute(
             sa.select(d.org_id, d.delivery_id)
             .join(webhook_endpoints, sa.and_(e.org_id == d.org_id,
@@ -306,16 +306,10 @@ class SqlDeliveryStore(SqlRecordRepository):
             .where(claimable, e.enabled)
             .order_by(d.next_attempt_at, d.delivery_id)
             .limit(max(limit, 0) * 2 + CLAIM_SLACK)).all()
-        rows: list[Delivery] = []
-        for org_id, delivery_id in candidates:
-            if len(rows) >= limit:
-                break
-            row = write.execute(
-                sa.select(webhook_deliveries)
-                .where(d.org_id == org_id, d.delivery_id == delivery_id, claimable)
-                .with_for_update(skip_locked=True)).one_or_none()
-            if row is not None:
-                rows.append(_delivery(row))
+        locked = lock_each(write, candidates, lambda org_id, delivery_id: sa.select(
+            webhook_deliveries).where(d.org_id == org_id, d.delivery_id == delivery_id,
+                                      claimable))
+        rows = [_delivery(row) for row in itertools.islice(locked, max(limit, 0))]
         if not rows:
             return []
         until = now + lease

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from analytics_adapters.sql.base import SqlRepository
+from analytics_adapters.sql.base import SqlRepository, lock_each
 from analytics_adapters.sql.convert import job_from_row, job_row
 from analytics_adapters.sql.errors import translated
 from analytics_adapters.sql.schema import export_jobs
@@ -96,25 +96,21 @@ class SqlExportJobStore(SqlRepository):
     def claim_next(self, worker: str, now: datetime, lease: timedelta) -> ExportJob | None:
         """Claim the oldest (created_at, job_id) claimable job that no one else is claiming.
 
-        The oldest few claimable jobs are read without locks, then each is locked by its key
-        with FOR UPDATE SKIP LOCKED and checked again, oldest first, so concurrent claimers
-        each take a different job and never wait on each other (on Citus the lock is a
-        single-shard statement, which it can plan; it refuses FOR UPDATE across shards).
-        SQLite: the unit holds the database write lock.
+        The oldest few claimable jobs are read without locks, then locked one by one and
+        checked again, oldest first (`lock_each`), so concurrent claimers each take a
+        different job and never wait on each other. SQLite: the unit holds the write lock.
         """
         conn = self._write()
         candidates = conn.execute(
             sa.select(_T.org_id, _T.job_id).where(_claimable(now))
             .order_by(_T.created_at, _T.job_id).limit(CLAIM_CANDIDATES)).all()
-        for org_id, job_id in candidates:
-            row = conn.execute(
-                sa.select(export_jobs)
-                .where(_T.org_id == org_id, _T.job_id == job_id, _claimable(now))
-                .with_for_update(skip_locked=True)).mappings().one_or_none()
-            if row is not None:
-                claimed = job_from_row(row).claim(worker, now, lease)
-                return claimed if self.save(claimed) else None
-        return None
+        row = next(lock_each(conn, candidates, lambda org_id, job_id: sa.select(export_jobs)
+                             .where(_T.org_id == org_id, _T.job_id == job_id,
+                                    _claimable(now))), None)
+        if row is None:
+            return None
+        claimed = job_from_row(row._mapping).claim(worker, now, lease)
+        return claimed if self.save(claimed) else None
 
     @translated
     def expirable(self, now: datetime, limit: int = 100) -> list[ExportJob]:
