@@ -2,7 +2,8 @@
 
 Usage: .venv/bin/python bench/citus_plans.py [--shards 8] [--full]
 
-Creates a Citus database with `.ci/citus createdb` (the cluster must be started), migrates it,
+Creates a Citus database over both workers as `bench/citus_cluster.py` does (`.ci/citus
+createdb`, `--shards`; the cluster must be started), migrates it,
 fills it with `analytics demo`, then runs the main operations in-process -- a 7-day usage read,
 a 7-day reliability read in Asia/Kolkata, the admin fleet summary, an ingest batch over two
 orgs, an export claim, an audit write -- and, just before each SELECT, INSERT, UPDATE or DELETE
@@ -25,17 +26,18 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-import sqlalchemy as sa
-from sqlalchemy.engine import make_url
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-CITUS = ROOT / ".ci" / "citus"
 DEMO_ORG = uuid.UUID("61cfb301-976e-513e-a7b8-f4d8bf8ec460")
+
+sys.path.insert(0, str(HERE))
+
+from citus_cluster import target_database  # noqa: E402
 
 from analytics_adapters.memory.clock import ManualClock  # noqa: E402
 from analytics_adapters.memory.pipeline import SynchronousPipeline  # noqa: E402
-from analytics_adapters.sql import SqlStorage, migrate_to_head  # noqa: E402
+from analytics_adapters.sql import SqlStorage  # noqa: E402
 from analytics_adapters.system import RandomIds, SystemClock  # noqa: E402
 from analytics_core.access import Outcome  # noqa: E402
 from analytics_core.records import AuditEntry  # noqa: E402
@@ -45,11 +47,6 @@ from analytics_core.usecases.ingest import RawMessage, ingest_batch  # noqa: E40
 from analytics_core.usecases.queries import AnalyticsQuery, query_analytics  # noqa: E402
 
 PLANNED = ("SELECT", "INSERT", "UPDATE", "DELETE", "WITH")
-
-
-def _citus(*args: str) -> str:
-    return subprocess.run([str(CITUS), *args], check=True, capture_output=True, text=True,
-                          timeout=300).stdout
 
 
 class PlanRecorder:
@@ -126,15 +123,7 @@ def main() -> None:
     parser.add_argument("--shards", type=int, default=8)
     parser.add_argument("--full", action="store_true")
     args = parser.parse_args()
-    name = f"analytics_plans_{uuid.uuid4().hex[:8]}"
-    _citus("createdb", name)
-    url = make_url(_citus("url", name).strip())
-    try:
-        admin = sa.create_engine(url, poolclass=sa.NullPool)
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f'ALTER DATABASE "{name}" SET citus.shard_count = {args.shards}')
-        admin.dispose()
-        migrate_to_head(url)
+    with target_database("citus-2-workers", args.shards) as url:
         env = {**os.environ, "ANALYTICS_DATABASE_URL": url.render_as_string(hide_password=False)}
         subprocess.run([sys.executable, "-m", "analytics_app.cli", "demo", "--events", "3000",
                         "--days", "8", "--no-progress"], env=env, check=True,
@@ -179,8 +168,6 @@ def main() -> None:
         run(recorder, "Export claim", claim, args.full)
         run(recorder, "Audit write", audit, args.full)
         storage.close()
-    finally:
-        _citus("dropdb", name)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,12 @@ from sqlalchemy.engine import URL, make_url
 from analytics_adapters.sql import SqlStorage, migrate_to_head
 from analytics_core.ports import UnitOfWorkFactory
 from tests.conftest import port_open, require_service
-from tests.contract.sql_backends import DB_PREFIX, storage_at
+from tests.contract.sql_backends import (
+    DB_PREFIX,
+    admin_connection,
+    drop_database,
+    storage_at,
+)
 
 CITUS_URL = make_url(os.environ.get(
     "ANALYTICS_TEST_CITUS_URL", "postgresql+psycopg://postgres@127.0.0.1:5440/postgres"))
@@ -43,53 +48,33 @@ def require_citus() -> URL:
     return CITUS_URL
 
 
-def _autocommit(url: URL) -> sa.Engine:
-    return sa.create_engine(url, isolation_level="AUTOCOMMIT", poolclass=sa.NullPool)
-
-
 def worker_urls(server: URL) -> list[URL]:
     """The active workers, as URLs of their `postgres` database."""
-    engine = _autocommit(server)
-    try:
-        with engine.connect() as conn:
-            rows = conn.execute(sa.text(
-                "SELECT node_name, node_port FROM citus_get_active_worker_nodes() ORDER BY 2"))
-            return [server.set(host=host, port=int(port)) for host, port in rows]
-    finally:
-        engine.dispose()
+    with admin_connection(server) as conn:
+        rows = conn.execute(sa.text(
+            "SELECT node_name, node_port FROM citus_get_active_worker_nodes() ORDER BY 2"))
+        return [server.set(host=host, port=int(port)) for host, port in rows]
 
 
 def create_citus_database(server: URL, name: str) -> URL:
     """A new database with Citus on the coordinator and every worker, workers registered."""
     workers = worker_urls(server)
-    engine = _autocommit(server)
-    try:
-        with engine.connect() as conn:
-            conn.exec_driver_sql("SET citus.enable_create_database_propagation = on")
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    finally:
-        engine.dispose()
+    with admin_connection(server) as conn:
+        conn.exec_driver_sql("SET citus.enable_create_database_propagation = on")
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
     for worker in workers:
-        engine = _autocommit(worker.set(database=name))
-        try:
-            with engine.connect() as conn:
-                conn.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS citus")
-        finally:
-            engine.dispose()
-    url = server.set(database=name)
-    engine = _autocommit(url)
-    try:
-        with engine.connect() as conn:
+        with admin_connection(worker.set(database=name)) as conn:
             conn.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS citus")
-            conn.exec_driver_sql(f'ALTER DATABASE "{name}" SET citus.shard_count = '
-                                 f"{TEST_SHARD_COUNT}")
-            conn.execute(sa.text("SELECT citus_set_coordinator_host(:h, :p)"),
-                         {"h": server.host, "p": server.port})
-            for worker in workers:
-                conn.execute(sa.text("SELECT citus_add_node(:h, :p)"),
-                             {"h": worker.host, "p": worker.port})
-    finally:
-        engine.dispose()
+    url = server.set(database=name)
+    with admin_connection(url) as conn:
+        conn.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS citus")
+        conn.exec_driver_sql(f'ALTER DATABASE "{name}" SET citus.shard_count = '
+                             f"{TEST_SHARD_COUNT}")
+        conn.execute(sa.text("SELECT citus_set_coordinator_host(:h, :p)"),
+                     {"h": server.host, "p": server.port})
+        for worker in workers:
+            conn.execute(sa.text("SELECT citus_add_node(:h, :p)"),
+                         {"h": worker.host, "p": worker.port})
     return url
 
 
@@ -101,19 +86,14 @@ def drop_citus_database(server: URL, name: str, attempts: int = 20) -> None:
     propagated drop then fails the whole statement; a worker's drop is retried instead.
     """
     for url in [server, *worker_urls(server)]:
-        engine = _autocommit(url)
-        try:
-            for attempt in range(attempts):
-                try:
-                    with engine.connect() as conn:
-                        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-                    break
-                except sa.exc.OperationalError:
-                    if attempt == attempts - 1:
-                        raise
-                    time.sleep(0.25)
-        finally:
-            engine.dispose()
+        for attempt in range(attempts):
+            try:
+                drop_database(url, name)
+                break
+            except sa.exc.OperationalError:
+                if attempt == attempts - 1:
+                    raise
+                time.sleep(0.25)
 
 
 @contextlib.contextmanager

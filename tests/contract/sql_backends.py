@@ -41,30 +41,30 @@ def require_postgres() -> URL:
     return postgres_server_url()
 
 
-def _admin(server: URL) -> sa.Engine:
-    return sa.create_engine(server, isolation_level="AUTOCOMMIT", poolclass=sa.NullPool)
+@contextlib.contextmanager
+def admin_connection(url: URL) -> Iterator[sa.Connection]:
+    """An autocommit connection to `url` (CREATE / DROP DATABASE cannot run in a
+    transaction), closed with its engine on exit."""
+    engine = sa.create_engine(url, isolation_level="AUTOCOMMIT", poolclass=sa.NullPool)
+    try:
+        with engine.connect() as conn:
+            yield conn
+    finally:
+        engine.dispose()
 
 
 def create_database(server: URL, name: str, template: str | None = None) -> URL:
     """CREATE DATABASE `name` (optionally from a template); return its URL."""
-    admin = _admin(server)
-    try:
-        with admin.connect() as conn:
-            clause = f" TEMPLATE {template}" if template else ""
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"{clause}')
-    finally:
-        admin.dispose()
+    with admin_connection(server) as conn:
+        clause = f" TEMPLATE {template}" if template else ""
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"{clause}')
     return server.set(database=name)
 
 
 def drop_database(server: URL, name: str) -> None:
     """DROP DATABASE `name`, disconnecting anyone still attached."""
-    admin = _admin(server)
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        admin.dispose()
+    with admin_connection(server) as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @contextlib.contextmanager

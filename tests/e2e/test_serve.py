@@ -78,6 +78,15 @@ class Service:
                 time.sleep(0.2)
         pytest.fail("analytics serve did not become healthy")
 
+    def migrate_and_demo(self, *, events: int, days: int) -> str:
+        """`analytics migrate`, then `analytics demo`; the API key the demo printed."""
+        assert self.run("migrate").returncode == 0
+        demo = self.run("demo", "--events", str(events), "--days", str(days), "--no-progress")
+        assert demo.returncode == 0, demo.stderr
+        key = KEY.search(demo.stdout)
+        assert key is not None
+        return key.group(0)
+
     def stop(self) -> int:
         """SIGTERM the server and return its exit code."""
         assert self.server is not None
@@ -150,12 +159,7 @@ def _export_and_download(service: Service, key: str) -> tuple[dict[str, Any], by
 
 def test_serve_answers_queries_exports_and_keeps_data_across_restart(service: Service):
     """migrate, demo, serve: usage, reliability, freshness and an export; data survives restart."""
-    assert service.run("migrate").returncode == 0
-    demo = service.run("demo", "--events", "1500", "--days", "3", "--no-progress")
-    assert demo.returncode == 0, demo.stderr
-    key_match = KEY.search(demo.stdout)
-    assert key_match is not None
-    key = key_match.group(0)
+    key = service.migrate_and_demo(events=1500, days=3)
     service.start()
     usage = service.json(f"/orgs/{ORG}/usage?{_window()}&granularity=day", key)
     assert usage["totals"]["invocations"] > 0

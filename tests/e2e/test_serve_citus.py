@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.contract.citus_backends import fresh_citus_database
-from tests.e2e.test_serve import KEY, ORG, Service, _window
+from tests.e2e.test_serve import ORG, Service, _window
 from tests.e2e.test_serve import (
     test_serve_answers_queries_exports_and_keeps_data_across_restart as serve_round_trip,
 )
@@ -35,12 +35,7 @@ test_serve_on_citus_answers_queries_exports_and_keeps_data_across_restart = serv
 def test_reliability_in_a_45_minute_zone_on_citus(service: Service) -> None:
     """Reliability for Asia/Kathmandu reads the cluster's rollups like UTC does: the same
     invocation total."""
-    assert service.run("migrate").returncode == 0
-    demo = service.run("demo", "--events", "800", "--days", "2", "--no-progress")
-    assert demo.returncode == 0, demo.stderr
-    match = KEY.search(demo.stdout)
-    assert match is not None
-    key = match.group(0)
+    key = service.migrate_and_demo(events=800, days=2)
     service.start()
     window = _window()
     utc = service.json(f"/orgs/{ORG}/reliability?{window}&percentile=p95&granularity=day",
