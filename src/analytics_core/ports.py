@@ -209,6 +209,17 @@ class FreshnessStore(Protocol):
         """Markers of one org sorted by model_id."""
         ...
 
+    def revise_history(self, org_ids: Iterable[uuid.UUID]) -> None:
+        """Count one more change to each org's history (data of a UTC day before the writer's
+        current one), in the writing transaction. Readers that keep values of past days
+        between reads (the budget evaluator) compare these counts to know when to read
+        again."""
+        ...
+
+    def history_revisions(self) -> dict[uuid.UUID, int]:
+        """Each org's count of history changes (orgs never revised are absent: 0)."""
+        ...
+
 
 class OffsetStore(Protocol):
     """Stream offsets, committed in the same transaction as the events they cover."""

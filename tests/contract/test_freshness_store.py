@@ -97,3 +97,39 @@ def test_markers_exclude_other_orgs(uow_factory: UnitOfWorkFactory) -> None:
     touch(uow_factory, [mine, make_marker(model_id=mine.model_id)])
     assert markers(uow_factory, mine.org_id) == [mine]
     assert markers(uow_factory, new_id()) == []
+
+
+def revise(uow_factory: UnitOfWorkFactory, orgs: list[uuid.UUID], *, commit: bool = True
+           ) -> None:
+    """freshness.revise_history in its own unit of work, committed or rolled back."""
+    with uow_factory() as uow:
+        uow.freshness.revise_history(orgs)
+        if commit:
+            uow.commit()
+
+
+def revisions(uow_factory: UnitOfWorkFactory) -> dict[uuid.UUID, int]:
+    """freshness.history_revisions in its own unit of work."""
+    with uow_factory() as uow:
+        return uow.freshness.history_revisions()
+
+
+def test_each_history_revision_counts_once_per_org(uow_factory: UnitOfWorkFactory) -> None:
+    """An org never revised is absent; each revising unit counts one per org, however often
+    the org is named in it; other orgs are untouched."""
+    a, b, untouched = new_id(), new_id(), new_id()
+    assert untouched not in revisions(uow_factory)
+    revise(uow_factory, [a])
+    revise(uow_factory, [a, b, a])
+    revise(uow_factory, [])
+    found = revisions(uow_factory)
+    assert (found.get(a), found.get(b), found.get(untouched)) == (2, 1, None)
+
+
+def test_a_rolled_back_history_revision_counts_nothing(uow_factory: UnitOfWorkFactory
+                                                       ) -> None:
+    """The revision belongs to the writing transaction: rolled back with it."""
+    org = new_id()
+    revise(uow_factory, [org])
+    revise(uow_factory, [org], commit=False)
+    assert revisions(uow_factory).get(org) == 1

@@ -188,10 +188,13 @@ class World:
     org: uuid.UUID = attrs.Factory(uuid.uuid4)
     model: uuid.UUID = attrs.Factory(uuid.uuid4)
     actor: Actor = attrs.Factory(lambda: Actor("key:admin", None, frozenset({ORG_ADMIN})))
+    cache: uc.ValueCache | None = attrs.Factory(uc.ValueCache)
+    """Every pass keeps settled values, as the alerts worker's do (None: reads everything)."""
 
     @classmethod
-    def at(cls, now: datetime) -> World:
-        return cls(ManualClock(now), unit_of_work_factory(InMemoryStorage()))
+    def at(cls, now: datetime, *, cache: bool = True) -> World:
+        return cls(ManualClock(now), unit_of_work_factory(InMemoryStorage()),
+                   cache=uc.ValueCache() if cache else None)
 
     def budget(self, **body: object) -> uc.Budget:
         return uc.create_budget(self.actor, self.org, {"name": "b", **body},
@@ -214,7 +217,7 @@ class World:
 
     def evaluate(self) -> uc.Evaluation:
         return uc.evaluate_budgets(uow_factory=self.uow_factory, clock=self.clock,
-                                   progress=self.progress, ids=self.ids)
+                                   progress=self.progress, ids=self.ids, cache=self.cache)
 
     def alerts(self) -> list[uc.Alert]:
         return list(uc.list_alerts(self.org, uow_factory=self.uow_factory).alerts)
@@ -401,3 +404,119 @@ def test_fired_thresholds_equal_those_of_the_final_totals(
     expected = {(day, t) for day, total in totals.items() for t in (25, 50, 100, 200)
                 if total * 100 >= 100 * t}
     assert {(a.period_start, a.threshold) for a in w.alerts()} == expected
+
+
+# -- values kept between passes (ValueCache) ------------------------------------------------
+
+_KEPT_BUDGETS = (
+    {"name": "day utc", "period": "day", "forecast": True},
+    {"name": "day kolkata", "period": "day", "tz": "Asia/Kolkata",
+     "scope": {"type": "client", "clientId": "app"}},
+    {"name": "week new york", "period": "week", "tz": "America/New_York", "forecast": True},
+    {"name": "month kathmandu", "period": "month", "tz": "Asia/Kathmandu",
+     "scope": {"type": "client", "clientId": "cli"}},
+)
+
+
+def _fired(w: World) -> set[tuple[object, ...]]:
+    return {(a.budget_name, a.period_start, a.kind, a.threshold, a.value, a.forecast_value,
+             a.late)
+            for a in w.alerts()}
+
+
+@settings(max_examples=60, deadline=None)
+@given(steps=st.lists(st.one_of(
+    st.tuples(st.just("advance"), st.integers(1, 30), st.just(0)),
+    st.tuples(st.just("ingest"), st.integers(0, 200), st.integers(1, 40))),
+    min_size=1, max_size=25),
+    clients=st.randoms(use_true_random=False))
+def test_kept_values_fire_exactly_what_reading_everything_fires(
+        steps: list[tuple[str, int, int]], clients: object) -> None:
+    """Two stores get the same events (many of them late, into days the cached evaluator
+    already settled) while the clock crosses days: evaluated after every step, one with the
+    ValueCache and one reading everything, they fire the same alerts with the same values."""
+    start = utc(2026, 11, 20, 5)
+    kept, plain = World.at(start), World.at(start, cache=False)
+    plain.org, plain.model = kept.org, kept.model
+    for w in (kept, plain):
+        for body in _KEPT_BUDGETS:
+            w.budget(measure="reportedCost", amount=100, thresholds=[25, 50, 100, 200],
+                     **body)
+    for op, hours, cents in steps:
+        if op == "advance":
+            for w in (kept, plain):
+                w.clock.advance(timedelta(hours=hours, minutes=7))
+        else:
+            at = kept.clock.now() - timedelta(hours=hours, minutes=11)
+            client = clients.choice(["app", "cli"])  # type: ignore[attr-defined]
+            for w in (kept, plain):
+                w.ingest((at, cents), client=client)
+        kept.evaluate()
+        plain.evaluate()
+        assert _fired(kept) == _fired(plain)
+
+
+def test_a_late_event_into_a_settled_day_is_read_again() -> None:
+    """Values of days before yesterday are kept between passes; an event of such a day (a
+    history revision) makes the next pass read them again and fire the crossing, once."""
+    w = World.at(utc(2026, 12, 1, 12))
+    w.budget(measure="reportedCost", amount=100, period="day", thresholds=[100],
+             forecast=False)
+    w.ingest((utc(2026, 12, 1, 10), 90))
+    w.clock.set(utc(2026, 12, 4, 9))  # 1 December is settled now
+    assert w.evaluate().fired == ()
+    assert w.cache is not None
+    misses = w.cache.misses
+    assert w.evaluate().fired == ()
+    assert (w.cache.misses, w.cache.hits > 0) == (misses, True)  # kept, not read again
+    w.ingest((utc(2026, 12, 1, 11), 10))
+    (alert,) = w.evaluate().fired
+    assert (alert.period_start, alert.value, alert.late) == (utc(2026, 12, 1), 1_000_000, True)
+    assert w.cache.misses == misses + 1
+    assert w.evaluate().fired == ()
+
+
+def test_only_events_of_past_utc_days_revise_history() -> None:
+    """Events of today (UTC) leave the org's history revision alone; one of yesterday counts
+    one revision per batch."""
+    w = World.at(utc(2026, 12, 4, 0, 30))
+
+    def revision() -> int:
+        with w.uow_factory() as uow:
+            return uow.freshness.history_revisions().get(w.org, 0)
+
+    w.ingest((utc(2026, 12, 4, 0, 5), 1), (utc(2026, 12, 4, 0, 10), 1))
+    assert revision() == 0
+    w.ingest((utc(2026, 12, 3, 23, 59), 1), (utc(2026, 12, 3, 23, 58), 1),
+             (utc(2026, 12, 4, 0, 20), 1))
+    assert revision() == 1
+
+
+def test_kept_values_survive_midnight() -> None:
+    """At UTC midnight the settled boundary and the forecast window move by a day; the next
+    pass still reads only what is not settled (no org read again in full)."""
+    w = World.at(utc(2026, 12, 4, 9))
+    w.budget(measure="reportedCost", amount=100, period="day", tz="Asia/Kolkata")
+    w.budget(measure="tokens", amount=10**6, period="month", tz="America/New_York")
+    w.ingest((utc(2026, 12, 1, 10), 5), (utc(2026, 12, 4, 8), 5))
+    w.evaluate()
+    assert w.cache is not None
+    misses = w.cache.misses
+    for hour in (23, 25, 49):
+        w.clock.set(utc(2026, 12, 4, 0, 30) + timedelta(hours=hour))
+        w.evaluate()
+    assert w.cache.misses == misses
+
+
+def test_an_org_left_without_budgets_is_forgotten() -> None:
+    """Kept values go with the org's last budget."""
+    w = World.at(utc(2026, 12, 4, 9))
+    budget = w.budget(measure="reportedCost", amount=100, period="month")
+    w.ingest((utc(2026, 12, 1, 10), 5))  # of a past day: the org's first history revision
+    w.evaluate()
+    assert w.cache is not None
+    assert w.cache.get((w.org, "model"), 1) is not None
+    uc.delete_budget(w.actor, w.org, budget.budget_id, uow_factory=w.uow_factory,
+                     clock=w.clock, ids=w.ids)
+    w.evaluate()
+    assert w.cache.get((w.org, "model"), 1) is None

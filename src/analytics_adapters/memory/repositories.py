@@ -259,6 +259,17 @@ class InMemoryFreshnessStore(Repository):
         found.sort(key=lambda m: m.model_id)
         return found
 
+    def revise_history(self, org_ids: Iterable[uuid.UUID]) -> None:
+        """Count one more history change per org."""
+        journal = self._unit.journal()
+        for org_id in set(org_ids):
+            journal.put(self._db.history, org_id, self._db.history.get(org_id, 0) + 1)
+
+    def history_revisions(self) -> dict[uuid.UUID, int]:
+        """Each org's count of history changes."""
+        self._unit.journal()
+        return dict(self._db.history)
+
 
 class InMemoryOffsetStore(Repository):
     """Last processed offset per (consumer, stream); it never moves backwards."""

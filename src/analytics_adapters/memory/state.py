@@ -117,6 +117,7 @@ class InMemoryStorage:
         self.dead_letters: dict[uuid.UUID, DeadLetter] = {}
         self.conflicts: list[DedupeConflict] = []
         self.freshness: dict[tuple[uuid.UUID, uuid.UUID], FreshnessMarker] = {}
+        self.history: dict[uuid.UUID, int] = {}
         self.offsets: dict[tuple[str, str], int] = {}
         self.jobs: dict[uuid.UUID, ExportJob] = {}
         self.idempotency: dict[tuple[uuid.UUID, str], uuid.UUID] = {}

@@ -28,7 +28,7 @@ DISTRIBUTED: tuple[str, ...] = (
     "usage_events", "event_keys",
     "rollups_15m", "rollups_1h", "rollups_1d",
     "attribution_15m", "attribution_1h", "attribution_1d", "attribution_values",
-    "freshness_markers", "client_names",
+    "freshness_markers", "history_revisions", "client_names",
     "dead_letters", "dedupe_conflicts", "audit_log",
     "export_jobs", "org_settings", "reconciliations", "reconciliation_lines",
     "restatement_deltas",
@@ -108,9 +108,12 @@ def distribute_table(conn: sa.Connection, table: str, *, reference: bool = False
 
 def distribute(conn: sa.Connection, tables: Iterable[str] | None = None) -> list[str]:
     """Distribute every org-keyed table and make the global ones reference tables (only those
-    not yet done; `tables` limits it); return the tables changed. The shard count is the
+    not yet done; `tables` limits it); return the tables changed. Tables that do not exist yet
+    are skipped: the migration that creates one distributes it. The shard count is the
     database's `citus.shard_count` setting (Citus's default is 32)."""
     wanted = set(DISTRIBUTED + REFERENCE) if tables is None else set(tables)
+    wanted = {t for t in wanted if conn.execute(
+        sa.text("SELECT to_regclass(:t) IS NOT NULL"), {"t": t}).scalar()}
     done = []
     for table in DISTRIBUTED:
         if table in wanted and distribute_table(conn, table):

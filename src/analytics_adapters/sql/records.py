@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import builtins
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -21,6 +21,7 @@ from analytics_adapters.sql.schema import (
     dead_letters,
     dedupe_conflicts,
     freshness_markers,
+    history_revisions,
     stream_offsets,
 )
 from analytics_core.access import Outcome
@@ -205,6 +206,25 @@ class SqlFreshnessStore(SqlRecordRepository):
             FreshnessMarker(r.org_id, r.model_id, r.last_event_at, r.last_rollup_at)
             for r in self._read().execute(stmt)
         ]
+
+    @translated
+    def revise_history(self, org_ids: Iterable[uuid.UUID]) -> None:
+        """Count one more history change per org (rows locked in key order)."""
+        orgs = sorted(set(org_ids))
+        if not orgs:
+            return
+        stmt = self._insert(history_revisions)
+        t = history_revisions.c
+        stmt = stmt.on_conflict_do_update(index_elements=["org_id"],
+                                          set_={"revision": t.revision + 1})
+        self._write().execute(stmt, [{"org_id": org, "revision": 1} for org in orgs])
+
+    @translated
+    def history_revisions(self) -> dict[uuid.UUID, int]:
+        """Each org's count of history changes."""
+        t = history_revisions.c
+        return {r.org_id: int(r.revision)
+                for r in self._read().execute(sa.select(t.org_id, t.revision))}
 
 
 class SqlOffsetStore(SqlRecordRepository):

@@ -202,6 +202,16 @@ freshness_markers = sa.Table(
     sa.PrimaryKeyConstraint("org_id", "model_id"),
 )
 
+history_revisions = sa.Table(
+    "history_revisions",
+    metadata,
+    sa.Column("org_id", sa.Uuid, nullable=False),
+    sa.Column("revision", sa.BigInteger, nullable=False),
+    sa.PrimaryKeyConstraint("org_id"),
+)
+"""Per org, how many transactions changed data of a UTC day before the writer's current one
+(late events, restatements): the budget evaluator keeps past days' values until this moves."""
+
 stream_offsets = sa.Table(
     "stream_offsets",
     metadata,

@@ -57,6 +57,7 @@ class UseCases:
     authorizer: access.Authorizer = attrs.field(init=False)
     pricing: ingest.CatalogCache = attrs.field(init=False, factory=ingest.CatalogCache)
     admitted: AdmittedCache = attrs.field(init=False, factory=AdmittedCache)
+    budget_values: budgets.ValueCache = attrs.field(init=False, factory=budgets.ValueCache)
 
     @authorizer.default
     def _authorizer(self) -> access.Authorizer:
@@ -464,7 +465,8 @@ class UseCases:
         `closed` says whose closed periods of the late lookback are read too."""
         p = self.ports
         return budgets.evaluate_budgets(uow_factory=p.uow_factory, clock=p.clock,
-                                        progress=p.progress, ids=p.ids, closed=closed)
+                                        progress=p.progress, ids=p.ids, closed=closed,
+                                        cache=self.budget_values)
 
     # -- webhooks ----------------------------------------------------------------------------
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import bisect
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
@@ -43,7 +43,6 @@ from analytics_core.budgets import (
 from analytics_core.errors import NotFound
 from analytics_core.freshness import Freshness, FreshnessStatus
 from analytics_core.ports import Clock, IdGenerator, PipelineProgress, UnitOfWork, UnitOfWorkFactory
-from analytics_core.rollups import RollupStats
 from analytics_core.rules import ReliabilityRule, RuleTransition
 from analytics_core.timegrid import zone
 from analytics_core.usecases import rules
@@ -242,21 +241,25 @@ def _view(budget: Budget, period: tuple[datetime, datetime], reader: _Reader,  #
 
 def evaluate_budgets(*, uow_factory: UnitOfWorkFactory, clock: Clock,
                      progress: PipelineProgress, ids: IdGenerator,
-                     lookback: timedelta = LATE_LOOKBACK, closed: Closed = True
-                     ) -> Evaluation:
+                     lookback: timedelta = LATE_LOOKBACK, closed: Closed = True,
+                     cache: ValueCache | None = None) -> Evaluation:
     """One pass over every budget and reliability rule: fire the budget thresholds reached
     (each at most once per budget and period) and the rules' transitions (each once), or
     nothing while freshness is not `fresh`. `closed` says whose closed periods of the late
     lookback (which only late events change) are read too: every org's (True), none (False),
     or, for `(slot, slots)`, the orgs whose id is `slot` modulo `slots` (the alerts worker
-    spreads them over its passes)."""
+    spreads them over its passes). With a `cache` (one per process, kept between passes),
+    values of settled days are read again only when late data changed them (ValueCache)."""
     freshness = current_freshness(progress, clock)
+    now = clock.now()
     with uow_factory() as uow:
         budgets = uow.budgets.all()
         all_rules = uow.rules.all()
+        # Before any value is read: a revision counted later makes the next pass read again.
+        keeping = None if cache is None else _Keeping(
+            cache, uow.freshness.history_revisions(), settled_before(now))
     if freshness.status is not FreshnessStatus.FRESH:
         return Evaluation(len(budgets), (), freshness, len(all_rules))
-    now = clock.now()
     fired: list[Alert] = []
     moved: list[RuleTransition] = []
     by_org: dict[uuid.UUID, tuple[list[Budget], list[ReliabilityRule]]] = {}
@@ -267,7 +270,8 @@ def evaluate_budgets(*, uow_factory: UnitOfWorkFactory, clock: Clock,
     for org_id, (org_budgets, org_rules) in by_org.items():
         with uow_factory() as uow:  # one read per org and grouping, shared by its budgets
             due = _due_in_org(org_budgets, uow, now, freshness, ids,
-                              lookback if _reads_closed(closed, org_id) else timedelta(0))
+                              lookback if _reads_closed(closed, org_id) else timedelta(0),
+                              keeping)
             turning = rules.due_transitions(org_rules, uow, now, ids)
         if due or turning:  # then a write unit that begins with its first write (SQLite)
             with uow_factory() as uow:
@@ -279,6 +283,8 @@ def evaluate_budgets(*, uow_factory: UnitOfWorkFactory, clock: Clock,
                 moved.extend(rules.record_transitions(turning, uow, endpoints, ids, now))
                 uow.commit()
             fired.extend(a for a, _ in org_fired)
+    if cache is not None:
+        cache.retain(by_org)
     return Evaluation(len(budgets), tuple(fired), None, len(all_rules), tuple(moved))
 
 
@@ -294,11 +300,11 @@ def _reads_closed(closed: Closed, org_id: uuid.UUID) -> bool:
 
 
 def _due_in_org(budgets: Sequence[Budget], uow: UnitOfWork, now: datetime,  # noqa: PLR0917
-                freshness: Freshness, ids: IdGenerator, lookback: timedelta
-                ) -> list[tuple[Alert, Budget]]:
+                freshness: Freshness, ids: IdGenerator, lookback: timedelta,
+                keeping: _Keeping | None) -> list[tuple[Alert, Budget]]:
     """The alerts the values of one org's budgets reach that are not stored yet (firing them
     is the store's decision: another evaluator may get there first)."""
-    reader = _Reader(uow)
+    reader = _Reader(uow, keeping)
     plans = {}
     for b in budgets:
         periods = [p for p in periods_to_check(now, b.period, zone(b.tz), lookback)
@@ -355,6 +361,97 @@ def _trailing_window(now: datetime) -> tuple[datetime, datetime]:
     return end - FORECAST_WINDOW, end
 
 
+Measures = tuple[int, ...]
+"""A set of events' value in every measure, in `MEASURES` order."""
+Cells = dict[datetime, dict[str | None, Measures]]
+"""Per interval start, per group: the measures of the events in that interval and group."""
+MEASURES = tuple(Measure)
+_INDEX = {m: i for i, m in enumerate(MEASURES)}
+_KEEP = timedelta(days=48)
+"""How far back kept values reach: the late lookback, the longest period and a day to spare
+(older edges are never asked for)."""
+
+
+@attrs.frozen
+class _Kept:
+    """Settled values of one (org, grouping): cells of the intervals between `edges`, read
+    when the org's history revision was `revision`."""
+
+    revision: int
+    edges: tuple[datetime, ...]
+    known: frozenset[datetime]
+    cells: Cells
+
+    def covers(self, wanted: Sequence[datetime]) -> bool:
+        """Whether every wanted edge up to the kept end is a kept edge (then each wanted
+        window before it is an exact run of kept intervals)."""
+        through = self.edges[-1]
+        return wanted[0] >= self.edges[0] and all(
+            e in self.known for e in wanted if e <= through)
+
+
+class ValueCache:
+    """Budget values of settled days, kept between evaluation passes (one per process).
+
+    A pass reads from the rollups only what may still change: the intervals after the start
+    of yesterday (UTC), the settled boundary. Intervals before it are kept per (org, grouping)
+    with the org's history revision (FreshnessStore.history_revisions), read at the start of
+    the pass: the ingest counts a revision whenever it stores an event of a UTC day before
+    its own, and a restatement whenever it changes catalog costs, so a kept value is used only
+    while nothing changed it, and a late event or a repricing makes the next pass read that
+    org again. Exact as long as an ingest transaction commits within a day of reading its
+    clock, clocks included (docs/budgets.md, Evaluation). Entries are replaced whole, never
+    changed, so passes in several threads share it safely."""
+
+    def __init__(self) -> None:
+        self._kept: dict[tuple[uuid.UUID, str], _Kept] = {}
+        self.hits = 0
+        """(org, grouping) reads answered partly from kept values."""
+        self.misses = 0
+        """(org, grouping) reads of every interval (nothing kept, or a revision moved)."""
+
+    def get(self, key: tuple[uuid.UUID, str], revision: int) -> _Kept | None:
+        """What is kept for `key` at `revision`, if anything."""
+        kept = self._kept.get(key)
+        return kept if kept is not None and kept.revision == revision else None
+
+    def put(self, key: tuple[uuid.UUID, str], kept: _Kept) -> None:
+        """Keep `kept` for `key`."""
+        self._kept[key] = kept
+
+    def retain(self, orgs: Iterable[uuid.UUID]) -> None:
+        """Forget the orgs not in `orgs` (those left without budgets)."""
+        wanted = set(orgs)
+        for key in [k for k in self._kept if k[0] not in wanted]:
+            self._kept.pop(key, None)
+
+
+def settled_before(now: datetime) -> datetime:
+    """The settled boundary at `now`: the start of yesterday, UTC. Only late events (counted
+    as history revisions) change data before it."""
+    return now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - \
+        timedelta(days=1)
+
+
+def _midnights(start: datetime, end: datetime) -> list[datetime]:
+    """The UTC midnights in (start, end]."""
+    day = start.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    out = []
+    while (day := day + timedelta(days=1)) <= end:
+        out.append(day)
+    return out
+
+
+@attrs.frozen
+class _Keeping:
+    """What a reader needs to keep values: the cache, the revisions read at the start of the
+    pass, and the pass's settled boundary."""
+
+    cache: ValueCache
+    revisions: Mapping[uuid.UUID, int]
+    settled: datetime
+
+
 class _Reader:
     """Values of one org's budgets from one unit's rollups. Every window a budget needs is
     registered with `want`, then read once per (org, grouping): the grouping is the model,
@@ -362,15 +459,17 @@ class _Reader:
     period and forecast window of the budgets with that grouping, in every zone (all
     15-minute boundaries, so each window is an exact run of the intervals read), and the
     store answers it from the coarsest tier those edges allow: day and hour tiers for UTC and
-    whole-hour zones, the 15-minute base only around edges in zones such as Asia/Kolkata."""
+    whole-hour zones, the 15-minute base only around edges in zones such as Asia/Kolkata.
+    With `keeping`, intervals before the settled boundary come from the ValueCache when the
+    org's history has not changed since they were read."""
 
     Key = tuple[uuid.UUID, str]
 
-    def __init__(self, uow: UnitOfWork) -> None:
+    def __init__(self, uow: UnitOfWork, keeping: _Keeping | None = None) -> None:
         self._uow = uow
+        self._keeping = keeping
         self._edges: dict[_Reader.Key, set[datetime]] = {}
-        self._read: dict[_Reader.Key, tuple[list[datetime],
-                                            dict[datetime, dict[str | None, RollupStats]]]] = {}
+        self._read: dict[_Reader.Key, tuple[list[datetime], Cells]] = {}
         # Running totals over a key's periods, per (key, group or None for all, measure).
         self._sums: dict[tuple[_Reader.Key, str | None, Measure], list[int]] = {}
 
@@ -380,22 +479,55 @@ class _Reader:
         edges.update(period)
         edges.update(_trailing_window(now))
 
-    def _cells(self, key: _Reader.Key
-               ) -> tuple[list[datetime], dict[datetime, dict[str | None, RollupStats]]]:
+    def _cells(self, key: _Reader.Key) -> tuple[list[datetime], Cells]:
         if key not in self._read:
-            org_id, grouping = key
-            edges = sorted(self._edges[key])
-            if grouping in ("model", "client"):
-                cells = self._uow.rollups.aggregate(org_id, edges, group_by=grouping,
-                                                    latency=False)
-            else:
-                cells = self._uow.attribution.aggregate(org_id, edges, dimension=grouping,
-                                                        latency=False)
-            by_start: dict[datetime, dict[str | None, RollupStats]] = {}
-            for start, group, stats in cells:
-                by_start.setdefault(start, {})[group] = stats
-            self._read[key] = (edges, by_start)
+            wanted = sorted(self._edges[key])
+            self._read[key] = ((wanted, self._fetch(key, wanted)) if self._keeping is None
+                               else self._kept(key, wanted, self._keeping))
         return self._read[key]
+
+    def _fetch(self, key: _Reader.Key, edges: Sequence[datetime]) -> Cells:
+        """The measures of each interval between `edges`, per group, from the store."""
+        if len(edges) < 2:
+            return {}
+        org_id, grouping = key
+        if grouping in ("model", "client"):
+            found = self._uow.rollups.aggregate(org_id, edges, group_by=grouping,
+                                                latency=False)
+        else:
+            found = self._uow.attribution.aggregate(org_id, edges, dimension=grouping,
+                                                    latency=False)
+        cells: Cells = {}
+        for start, group, stats in found:
+            cells.setdefault(start, {})[group] = tuple(measure_value(stats, m)
+                                                       for m in MEASURES)
+        return cells
+
+    def _kept(self, key: _Reader.Key, wanted: list[datetime], keeping: _Keeping
+              ) -> tuple[list[datetime], Cells]:
+        """Read `wanted` using and refreshing the kept values of `key`."""
+        cache, settled = keeping.cache, keeping.settled
+        revision = keeping.revisions.get(key[0], 0)
+        kept = cache.get(key, revision)
+        if kept is not None and kept.covers(wanted):
+            cache.hits += 1
+            through = kept.edges[-1]
+            fresh = {through, *(e for e in wanted if e > through)}
+            if through < settled < wanted[-1]:
+                fresh.add(settled)
+            cells = {**kept.cells, **self._fetch(key, sorted(fresh))}
+            edges = sorted(kept.known | fresh)
+        else:
+            cache.misses += 1
+            # Every settled UTC midnight too, so that the forecast window, which moves by a
+            # day at midnight, still starts on a kept edge tomorrow (day-tier reads: cheap).
+            edges = sorted({*wanted, *_midnights(wanted[0], min(settled, wanted[-1]))})
+            cells = self._fetch(key, edges)
+        keep = [e for e in edges if settled - _KEEP <= e <= settled]
+        if len(keep) >= 2 and (kept is None or keep != list(kept.edges)):
+            cache.put(key, _Kept(revision, tuple(keep), frozenset(keep),
+                                 {e: cells[e] for e in keep[:-1] if e in cells}))
+        return edges, cells
 
     def value(self, budget: Budget, start: datetime, end: datetime) -> int:
         """The budget's value over [start, end), a window registered with `want`."""
@@ -412,13 +544,16 @@ class _Reader:
         found = self._sums.get((key, group, measure))
         if found is None:
             edges, cells = self._cells(key)
+            index = _INDEX[measure]
             found, total = [0], 0
             for edge in edges:
-                groups = cells.get(edge, {})
-                if group is None:
-                    total += sum(measure_value(s, measure) for s in groups.values())
+                groups = cells.get(edge)
+                if groups is None:
+                    pass
+                elif group is None:
+                    total += sum(values[index] for values in groups.values())
                 elif group in groups:
-                    total += measure_value(groups[group], measure)
+                    total += groups[group][index]
                 found.append(total)
             self._sums[(key, group, measure)] = found
         return found

@@ -7,7 +7,7 @@ import json
 import logging
 import uuid
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from functools import cached_property
@@ -317,6 +317,9 @@ def ingest_batch(
             overflow, learned = _attribute(uow.attribution, inserted, prices, attribution,
                                            admitted or AdmittedCache())
         uow.freshness.touch(_markers(inserted, now))
+        late = _history_orgs(inserted, now)
+        if late:
+            uow.freshness.revise_history(late)
         uow.dead_letters.add(plan.dead)
         uow.dead_letters.add_conflicts(list(conflicts.values()))
         if checkpoint is not None:
@@ -402,6 +405,13 @@ def _markers(events: Sequence[UsageEvent], now: datetime) -> list[FreshnessMarke
         if seen is None or e.occurred_at > seen:
             newest[key] = e.occurred_at
     return [FreshnessMarker(org, model, newest[(org, model)], now) for org, model in sorted(newest)]
+
+
+def _history_orgs(events: Sequence[UsageEvent], now: datetime) -> set[uuid.UUID]:
+    """The orgs of events that occurred before the start of `now`'s UTC day: their history
+    changes (FreshnessStore.revise_history)."""
+    today = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return {e.org_id for e in events if e.occurred_at < today}
 
 
 def _invalidate(cache: FreshnessCache, orgs: set[uuid.UUID]) -> None:

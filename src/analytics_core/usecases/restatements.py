@@ -151,6 +151,7 @@ def _reprice(
         return 0
     uow.events.set_price_versions(org, changes)
     uow.rollups.add(_catalog_deltas(differences_by_key))
+    uow.freshness.revise_history([org])  # past days' catalog costs changed
     _adjust_attribution(uow, changed_events, differences, attribution)
     uow.restatements.add_deltas([
         RestatementDelta(r.restatement_id, org, model, day, n, before, after)
