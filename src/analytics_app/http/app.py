@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import falcon
+import msgspec
 
 from analytics_app.http import problems
 from analytics_app.http.api import HttpApi
@@ -130,6 +131,11 @@ def create_app(api: HttpApi) -> App:
     app: App = falcon.App(
         middleware=[RequestContextMiddleware(), AuthMiddleware(authenticator)],
     )
+    # Responses are encoded by msgspec: the same JSON as the standard encoder (UTF-8, key
+    # order kept, exact integers of any size), without its spaces, several times faster on
+    # the large bodies (5,000 ingest results, long series).
+    app.resp_options.media_handlers[falcon.MEDIA_JSON] = falcon.media.JSONHandler(
+        dumps=msgspec.json.encode)
     app.req_options.keep_blank_qs_values = True  # `?verbose` carries no value
     app.req_options.strip_url_path_trailing_slash = True
     problems.register(app)
