@@ -9,10 +9,16 @@ from datetime import timedelta
 from typing import Any
 
 import falcon.testing
+from prometheus_client import REGISTRY
 
 from analytics_app.bootstrap.ports import Ports
 from analytics_app.bootstrap.use_cases import UseCases
 from tests.app.conftest import NOW, PREFIX, HeaderFactory
+
+
+def _reads(source: str) -> float:
+    return REGISTRY.get_sample_value("analytics_budget_value_reads_total",
+                                     {"source": source}) or 0.0
 
 
 def _budgets(org: uuid.UUID) -> str:
@@ -64,8 +70,11 @@ def test_alerts_fire_once_and_page_newest_first(
     ingest([make_event(org_a, costEstimateCents="2.5",
                        occurredAt=(NOW - timedelta(minutes=30)).isoformat())])
     use_cases = UseCases(services)
+    reads = {source: _reads(source) for source in ("kept", "full")}
     assert len(use_cases.evaluate_budgets().fired) == 3
     assert use_cases.evaluate_budgets().fired == ()
+    # the first pass read every day, the second only what is not settled (the process's cache)
+    assert {source: _reads(source) - n for source, n in reads.items()} == {"kept": 1, "full": 1}
     alerts = f"{PREFIX}/orgs/{org_a}/alerts"
     first = client.simulate_get(alerts, headers=admin_of_a, params={"limit": "2"})
     assert first.status_code == 200, first.text

@@ -16,6 +16,7 @@ import attrs
 
 from analytics_app.bootstrap.ports import Ports
 from analytics_app.http.api import Cursor, HttpApi
+from analytics_app.observability import metrics
 from analytics_core.access import Action, Actor, Decision
 from analytics_core.attribution import AdmittedCache
 from analytics_core.budgets import Budget
@@ -463,10 +464,13 @@ class UseCases:
     def evaluate_budgets(self, closed: budgets.Closed = True) -> budgets.Evaluation:
         """One evaluation pass over every budget and rule (the alerts worker's round);
         `closed` says whose closed periods of the late lookback are read too."""
-        p = self.ports
-        return budgets.evaluate_budgets(uow_factory=p.uow_factory, clock=p.clock,
-                                        progress=p.progress, ids=p.ids, closed=closed,
-                                        cache=self.budget_values)
+        p, cache = self.ports, self.budget_values
+        hits, misses = cache.hits, cache.misses
+        result = budgets.evaluate_budgets(uow_factory=p.uow_factory, clock=p.clock,
+                                          progress=p.progress, ids=p.ids, closed=closed,
+                                          cache=cache)
+        metrics.observe_budget_reads(cache.hits - hits, cache.misses - misses)
+        return result
 
     # -- webhooks ----------------------------------------------------------------------------
 

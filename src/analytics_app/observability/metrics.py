@@ -100,6 +100,13 @@ ALERT_EVALUATIONS = Counter(
 ALERT_EVALUATION_DURATION = Histogram(
     "analytics_alert_evaluation_seconds", "Duration of one evaluation pass over every budget.",
 )
+BUDGET_VALUE_READS = Counter(
+    "analytics_budget_value_reads_total",
+    "Budget value reads of one org and kind of scope by evaluation passes: kept (settled days "
+    "from the process's cache, only yesterday and today read) or full (every day read: a "
+    "process's first pass, an org whose history changed).",
+    ["source"],
+)
 ALERT_BUDGETS = Gauge(
     "analytics_alert_budgets", "Budgets seen by the last evaluation pass of this process.",
     multiprocess_mode="livemax",
@@ -234,6 +241,12 @@ def observe_evaluation(outcome: str, seconds: float, budgets: int,
         RULE_TRANSITIONS.labels(state).inc()
 
 
+def observe_budget_reads(kept: int, full: int) -> None:
+    """Count one pass's budget value reads by where settled values came from."""
+    BUDGET_VALUE_READS.labels("kept").inc(kept)
+    BUDGET_VALUE_READS.labels("full").inc(full)
+
+
 def observe_delivery(outcome: str, seconds: float) -> None:
     """Count one webhook attempt by the state it left its delivery in."""
     WEBHOOK_DELIVERIES.labels(outcome).inc()
@@ -291,6 +304,8 @@ def _initialise_labels() -> None:
         ALERT_EVALUATIONS.labels(outcome)
     for outcome in ("succeeded", "retrying", "failed"):
         WEBHOOK_DELIVERIES.labels(outcome)
+    for source in ("kept", "full"):
+        BUDGET_VALUE_READS.labels(source)
     for state in ("firing", "ok"):
         RULE_TRANSITIONS.labels(state)
     for kind in ("threshold", "forecast"):
