@@ -415,6 +415,10 @@ _KEPT_BUDGETS = (
     {"name": "week new york", "period": "week", "tz": "America/New_York", "forecast": True},
     {"name": "month kathmandu", "period": "month", "tz": "Asia/Kathmandu",
      "scope": {"type": "client", "clientId": "cli"}},
+    {"name": "week tokens by team", "period": "week", "tz": "Asia/Kolkata", "measure": "tokens",
+     "amount": 300, "scope": {"type": "tag", "key": "team", "value": "ads"}, "forecast": True},
+    {"name": "day invocations", "period": "day", "tz": "America/New_York",
+     "measure": "invocations", "amount": 3},
 )
 
 
@@ -440,8 +444,8 @@ def test_kept_values_fire_exactly_what_reading_everything_fires(
     plain.org, plain.model = kept.org, kept.model
     for w in (kept, plain):
         for body in _KEPT_BUDGETS:
-            w.budget(measure="reportedCost", amount=100, thresholds=[25, 50, 100, 200],
-                     **body)
+            w.budget(**{"measure": "reportedCost", "amount": 100,
+                        "thresholds": [25, 50, 100, 200], **body})
     for op, hours, cents in steps:
         if op == "advance":
             for w in (kept, plain):
@@ -449,8 +453,9 @@ def test_kept_values_fire_exactly_what_reading_everything_fires(
         else:
             at = kept.clock.now() - timedelta(hours=hours, minutes=11)
             client = clients.choice(["app", "cli"])  # type: ignore[attr-defined]
+            team = clients.choice(["ads", "search"])  # type: ignore[attr-defined]
             for w in (kept, plain):
-                w.ingest((at, cents), client=client)
+                w.ingest((at, cents), client=client, team=team)
         kept.evaluate()
         plain.evaluate()
         assert _fired(kept) == _fired(plain)
