@@ -163,6 +163,8 @@ def test_purge_deletes_rollups_older_than_the_kept_months(storage: SqlStorage) -
     with storage.unit_of_work() as uow:
         kept = uow.rollups.query(org, cutoff - timedelta(days=1), NOW)
     assert [r.key.bucket_start for r in kept] == [cutoff]
+    with storage.unit_of_work() as uow:  # budget values kept between passes are read again
+        assert uow.freshness.history_revisions().get(org) == 1
 
 
 def test_purge_deletes_expired_exports_audit_and_dead_letters_by_policy(

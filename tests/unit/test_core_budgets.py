@@ -5,6 +5,8 @@ not fresh, late alerts marked late, and the fired set independent of arrival ord
 from __future__ import annotations
 
 import json
+import sys
+import threading
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -525,3 +527,53 @@ def test_an_org_left_without_budgets_is_forgotten() -> None:
                      clock=w.clock, ids=w.ids)
     w.evaluate()
     assert w.cache.get((w.org, "model"), 1) is None
+
+
+def test_a_clock_set_back_reads_what_is_no_longer_settled() -> None:
+    """Passes on 3, 5 and 7 December keep values through 6 December; with the clock set back to
+    4 December, an event of that day (today's for the ingest: no history revision) is read
+    at once, as without the cache."""
+    worlds = World.at(utc(2026, 12, 3, 12)), World.at(utc(2026, 12, 3, 12), cache=False)
+    kept, plain = worlds
+    plain.org, plain.model = kept.org, kept.model
+    for w in worlds:
+        w.budget(measure="reportedCost", amount=100, period="day", thresholds=[100],
+                 forecast=False)
+    for at in (utc(2026, 12, 3, 12), utc(2026, 12, 5, 12), utc(2026, 12, 7, 12)):
+        for w in worlds:
+            w.clock.set(at)
+            w.evaluate()
+    for w in worlds:
+        w.clock.set(utc(2026, 12, 4, 12))
+        w.ingest((utc(2026, 12, 4, 10), 100))
+        w.evaluate()
+    assert _fired(kept) == _fired(plain) != set()
+
+
+def test_forgetting_orgs_while_another_pass_keeps_values_is_safe() -> None:
+    """`retain` in one thread while other threads add entries never fails."""
+    cache = uc.ValueCache()
+    edges = (utc(2026, 12, 1), utc(2026, 12, 2))
+    entry = uc._Kept(0, edges, frozenset(edges), {})
+    orgs = [uuid.uuid4() for _ in range(20_000)]
+    for org in orgs:
+        cache.put((org, "model"), entry)
+    stop = threading.Event()
+    switching = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible
+
+    def add() -> None:
+        while not stop.is_set():
+            cache.put((uuid.uuid4(), "model"), entry)
+
+    adders = [threading.Thread(target=add) for _ in range(2)]
+    for t in adders:
+        t.start()
+    try:
+        for _ in range(100):
+            cache.retain(orgs)
+    finally:
+        stop.set()
+        for t in adders:
+            t.join()
+        sys.setswitchinterval(switching)

@@ -88,7 +88,8 @@ class SqlAttributionStore(SqlRecordRepository):
     def adjust_catalog(self, deltas: Sequence[Rollup]) -> None:
         """Add catalog costs and priced counts to the existing rows of every tier, in the key
         order of the ingest upserts (org, bucket, model, group), so the two never deadlock
-        (one UPDATE per row and tier: restatement batches are small)."""
+        (one UPDATE per row and tier: restatement batches are small); both take the orgs'
+        history revisions after these rows."""
         if not deltas:
             return
         write = self._write()

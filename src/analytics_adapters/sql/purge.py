@@ -15,6 +15,7 @@ import sqlalchemy as sa
 
 from analytics_adapters.sql import partitions
 from analytics_adapters.sql.errors import translate_errors
+from analytics_adapters.sql.records import revise_history
 from analytics_adapters.sql.rollups import orgs_with_rollups
 from analytics_adapters.sql.schema import (
     ATTRIBUTION_TABLES,
@@ -142,6 +143,8 @@ def _purge_rollups(engine: sa.Engine, cutoff: datetime) -> int:
         v = attribution_values.c
         _delete(engine, attribution_values.delete().where(v.org_id == org,
                                                           v.day < cutoff.date()))
+        with engine.begin() as conn:  # past days changed: budget values kept are read again
+            revise_history(conn, [org])
     return deleted
 
 

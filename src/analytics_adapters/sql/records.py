@@ -168,6 +168,18 @@ class SqlDeadLetterStore(SqlRecordRepository):
         return int(self._read().execute(stmt).scalar_one())
 
 
+def revise_history(conn: sa.Connection, org_ids: Iterable[uuid.UUID]) -> None:
+    """Count one more history change per org (rows locked in key order), on either engine."""
+    orgs = sorted(set(org_ids))
+    if not orgs:
+        return
+    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    t = history_revisions.c
+    stmt = insert(history_revisions).on_conflict_do_update(
+        index_elements=["org_id"], set_={"revision": t.revision + 1})
+    conn.execute(stmt, [{"org_id": org, "revision": 1} for org in orgs])
+
+
 class SqlFreshnessStore(SqlRecordRepository):
     """Per (org, model) markers; each time only moves forward."""
 
@@ -210,14 +222,7 @@ class SqlFreshnessStore(SqlRecordRepository):
     @translated
     def revise_history(self, org_ids: Iterable[uuid.UUID]) -> None:
         """Count one more history change per org (rows locked in key order)."""
-        orgs = sorted(set(org_ids))
-        if not orgs:
-            return
-        stmt = self._insert(history_revisions)
-        t = history_revisions.c
-        stmt = stmt.on_conflict_do_update(index_elements=["org_id"],
-                                          set_={"revision": t.revision + 1})
-        self._write().execute(stmt, [{"org_id": org, "revision": 1} for org in orgs])
+        revise_history(self._write(), org_ids)
 
     @translated
     def history_revisions(self) -> dict[uuid.UUID, int]:

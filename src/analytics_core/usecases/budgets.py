@@ -368,8 +368,8 @@ Cells = dict[datetime, dict[str | None, Measures]]
 MEASURES = tuple(Measure)
 _INDEX = {m: i for i, m in enumerate(MEASURES)}
 _KEEP = timedelta(days=48)
-"""How far back kept values reach: the late lookback, the longest period and a day to spare
-(older edges are never asked for)."""
+"""How far back kept values reach: the late lookback (7 days), the longest period (31) and
+the forecast window, with days to spare; a read that wants an older edge reads everything."""
 
 
 @attrs.frozen
@@ -382,12 +382,13 @@ class _Kept:
     known: frozenset[datetime]
     cells: Cells
 
-    def covers(self, wanted: Sequence[datetime]) -> bool:
+    def covers(self, wanted: Sequence[datetime], settled: datetime) -> bool:
         """Whether every wanted edge up to the kept end is a kept edge (then each wanted
-        window before it is an exact run of kept intervals)."""
+        window before it is an exact run of kept intervals), the first wanted edge is kept
+        too, and the kept end is still settled (a clock set back makes it not)."""
         through = self.edges[-1]
-        return wanted[0] >= self.edges[0] and all(
-            e in self.known for e in wanted if e <= through)
+        return (through <= settled and wanted[0] in self.known
+                and all(e in self.known for e in wanted if e <= through))
 
 
 class ValueCache:
@@ -401,7 +402,8 @@ class ValueCache:
     while nothing changed it, and a late event or a repricing makes the next pass read that
     org again. Exact as long as an ingest transaction commits within a day of reading its
     clock, clocks included (docs/budgets.md, Evaluation). Entries are replaced whole, never
-    changed, so passes in several threads share it safely."""
+    changed, so passes in several threads share it safely (`hits` and `misses` are counts
+    for metrics, approximate when passes overlap)."""
 
     def __init__(self) -> None:
         self._kept: dict[tuple[uuid.UUID, str], _Kept] = {}
@@ -422,7 +424,7 @@ class ValueCache:
     def retain(self, orgs: Iterable[uuid.UUID]) -> None:
         """Forget the orgs not in `orgs` (those left without budgets)."""
         wanted = set(orgs)
-        for key in [k for k in self._kept if k[0] not in wanted]:
+        for key in [k for k in list(self._kept) if k[0] not in wanted]:  # a copy: threads
             self._kept.pop(key, None)
 
 
@@ -509,7 +511,7 @@ class _Reader:
         cache, settled = keeping.cache, keeping.settled
         revision = keeping.revisions.get(key[0], 0)
         kept = cache.get(key, revision)
-        if kept is not None and kept.covers(wanted):
+        if kept is not None and kept.covers(wanted, settled):
             cache.hits += 1
             through = kept.edges[-1]
             fresh = {through, *(e for e in wanted if e > through)}

@@ -317,13 +317,13 @@ def ingest_batch(
             overflow, learned = _attribute(uow.attribution, inserted, prices, attribution,
                                            admitted or AdmittedCache())
         uow.freshness.touch(_markers(inserted, now))
-        late = _history_orgs(inserted, now)
-        if late:
-            uow.freshness.revise_history(late)
         uow.dead_letters.add(plan.dead)
         uow.dead_letters.add_conflicts(list(conflicts.values()))
         if checkpoint is not None:
             uow.offsets.save(checkpoint.consumer, checkpoint.stream, checkpoint.offset)
+        late = _history_orgs(inserted, now)
+        if late:  # last, as restatements do: the same lock order (rollups, attribution, this)
+            uow.freshness.revise_history(late)
         uow.commit()
     if admitted is not None and learned:
         admitted.remember(learned)

@@ -91,6 +91,7 @@ def _step(restatement_id: uuid.UUID, *, uow_factory: UnitOfWorkFactory, clock: C
         cursor = r.cursor
         remaining = [o for o in orgs if cursor is None or o >= cursor.org_id]
         room = batch  # events this batch may still read: small orgs share one batch
+        revised: set[uuid.UUID] = set()
         r = attrs.evolve(r, status=RestatementStatus.RUNNING)
         while remaining and room:
             org = remaining.pop(0)
@@ -103,6 +104,8 @@ def _step(restatement_id: uuid.UUID, *, uow_factory: UnitOfWorkFactory, clock: C
             changed = _reprice(uow, r, org, [(e, v) for e, v in rows if v not in newer],
                                catalog=catalog, by_id=by_id, attribution=attribution)
             r = attrs.evolve(r, events_repriced=r.events_repriced + changed)
+            if changed:
+                revised.add(org)
             if not room and rows:  # maybe more of this org: continue after the last one
                 last = rows[-1][0]
                 r = attrs.evolve(r, cursor=RestatementCursor(org, last.occurred_at,
@@ -112,6 +115,10 @@ def _step(restatement_id: uuid.UUID, *, uow_factory: UnitOfWorkFactory, clock: C
         if not remaining and room:
             r = attrs.evolve(r, status=RestatementStatus.SUCCEEDED, completed_at=clock.now())
         uow.restatements.save(r)
+        # Past days' catalog costs changed: budget values kept between passes are read again.
+        # Last, like the ingest's, so the two writers lock in the same order (rollups, then
+        # attribution rows, then history revisions, each in key order): no deadlock.
+        uow.freshness.revise_history(sorted(revised))
         uow.commit()
     return r
 
@@ -151,7 +158,6 @@ def _reprice(
         return 0
     uow.events.set_price_versions(org, changes)
     uow.rollups.add(_catalog_deltas(differences_by_key))
-    uow.freshness.revise_history([org])  # past days' catalog costs changed
     _adjust_attribution(uow, changed_events, differences, attribution)
     uow.restatements.add_deltas([
         RestatementDelta(r.restatement_id, org, model, day, n, before, after)
