@@ -96,6 +96,11 @@ def floor_bucket(when: datetime) -> datetime:
     return datetime.fromtimestamp(ts, UTC)
 
 
+def utc_day_start(when: datetime) -> datetime:
+    """Start (UTC midnight) of the UTC day holding an aware instant."""
+    return when.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
 def ceil_bucket(when: datetime) -> datetime:
     """Smallest bucket boundary at or after an aware instant."""
     start = floor_bucket(when)

@@ -554,7 +554,7 @@ def test_forgetting_orgs_while_another_pass_keeps_values_is_safe() -> None:
     """`retain` in one thread while other threads add entries never fails."""
     cache = uc.ValueCache()
     edges = (utc(2026, 12, 1), utc(2026, 12, 2))
-    entry = uc._Kept(0, edges, frozenset(edges), {})
+    entry = uc._Kept(0, edges, {})
     orgs = [uuid.uuid4() for _ in range(20_000)]
     for org in orgs:
         cache.put((org, "model"), entry)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import bisect
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 import attrs
@@ -44,7 +44,7 @@ from analytics_core.errors import NotFound
 from analytics_core.freshness import Freshness, FreshnessStatus
 from analytics_core.ports import Clock, IdGenerator, PipelineProgress, UnitOfWork, UnitOfWorkFactory
 from analytics_core.rules import ReliabilityRule, RuleTransition
-from analytics_core.timegrid import zone
+from analytics_core.timegrid import utc_day_start, zone
 from analytics_core.usecases import rules
 from analytics_core.usecases.access import record_change
 from analytics_core.usecases.paging import cut
@@ -357,7 +357,7 @@ def _grouping(budget: Budget) -> str:
 def _trailing_window(now: datetime) -> tuple[datetime, datetime]:
     """The forecast's trailing window: the 7 whole UTC days before today (read from the day
     tier)."""
-    end = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    end = utc_day_start(now)
     return end - FORECAST_WINDOW, end
 
 
@@ -367,6 +367,7 @@ Cells = dict[datetime, dict[str | None, Measures]]
 """Per interval start, per group: the measures of the events in that interval and group."""
 MEASURES = tuple(Measure)
 _INDEX = {m: i for i, m in enumerate(MEASURES)}
+_NO_GROUPS: Mapping[str | None, Measures] = {}
 _KEEP = timedelta(days=48)
 """How far back kept values reach: the late lookback (7 days), the longest period (31) and
 the forecast window, with days to spare; a read that wants an older edge reads everything."""
@@ -379,8 +380,13 @@ class _Kept:
 
     revision: int
     edges: tuple[datetime, ...]
-    known: frozenset[datetime]
     cells: Cells
+    known: frozenset[datetime] = attrs.field(init=False)
+    """`edges` as a set, for `covers`."""
+
+    @known.default
+    def _known(self) -> frozenset[datetime]:
+        return frozenset(self.edges)
 
     def covers(self, wanted: Sequence[datetime], settled: datetime) -> bool:
         """Whether every wanted edge up to the kept end is a kept edge (then each wanted
@@ -431,13 +437,12 @@ class ValueCache:
 def settled_before(now: datetime) -> datetime:
     """The settled boundary at `now`: the start of yesterday, UTC. Only late events (counted
     as history revisions) change data before it."""
-    return now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - \
-        timedelta(days=1)
+    return utc_day_start(now) - timedelta(days=1)
 
 
 def _midnights(start: datetime, end: datetime) -> list[datetime]:
     """The UTC midnights in (start, end]."""
-    day = start.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    day = utc_day_start(start)
     out = []
     while (day := day + timedelta(days=1)) <= end:
         out.append(day)
@@ -527,7 +532,7 @@ class _Reader:
             cells = self._fetch(key, edges)
         keep = [e for e in edges if settled - _KEEP <= e <= settled]
         if len(keep) >= 2 and (kept is None or keep != list(kept.edges)):
-            cache.put(key, _Kept(revision, tuple(keep), frozenset(keep),
+            cache.put(key, _Kept(revision, tuple(keep),
                                  {e: cells[e] for e in keep[:-1] if e in cells}))
         return edges, cells
 
@@ -549,10 +554,8 @@ class _Reader:
             index = _INDEX[measure]
             found, total = [0], 0
             for edge in edges:
-                groups = cells.get(edge)
-                if groups is None:
-                    pass
-                elif group is None:
+                groups = cells.get(edge, _NO_GROUPS)
+                if group is None:
                     total += sum(values[index] for values in groups.values())
                 elif group in groups:
                     total += groups[group][index]

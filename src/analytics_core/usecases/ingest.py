@@ -7,7 +7,7 @@ import json
 import logging
 import uuid
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from functools import cached_property
@@ -43,6 +43,7 @@ from analytics_core.ports import (
 from analytics_core.prices import Catalog, EventPrice
 from analytics_core.records import DeadLetter, DedupeConflict
 from analytics_core.rollups import build_group_rollups, build_rollups
+from analytics_core.timegrid import utc_day_start
 
 DEFAULT_RAW_RETENTION = timedelta(days=400)
 MAX_HTTP_BATCH = 5000
@@ -410,7 +411,7 @@ def _markers(events: Sequence[UsageEvent], now: datetime) -> list[FreshnessMarke
 def _history_orgs(events: Sequence[UsageEvent], now: datetime) -> set[uuid.UUID]:
     """The orgs of events that occurred before the start of `now`'s UTC day: their history
     changes (FreshnessStore.revise_history)."""
-    today = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    today = utc_day_start(now)
     return {e.org_id for e in events if e.occurred_at < today}
 
 
