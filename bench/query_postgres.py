@@ -40,7 +40,7 @@ from benchdb import (  # noqa: E402
 
 from analytics_adapters.memory.clock import ManualClock  # noqa: E402
 from analytics_adapters.memory.pipeline import SynchronousPipeline  # noqa: E402
-from analytics_adapters.sql import SqlStorage  # noqa: E402
+from analytics_adapters.sql import SqlStorage, zone_days  # noqa: E402
 from analytics_adapters.sql.rollups import SqlRollupStore  # noqa: E402
 from analytics_app.http.render import reliability_body, usage_body  # noqa: E402
 from analytics_core.rollups import merge_stats  # noqa: E402
@@ -131,9 +131,12 @@ CASES = [
     *((label, rank, days, "UTC") for label, rank in (("largest", LARGEST_ORG),
                                                     ("median", MEDIAN_ORG))
       for days in (7, 31)),
-    ("largest", LARGEST_ORG, 7, "America/New_York"),  # whole-hour offset: hour tier
-    ("largest", LARGEST_ORG, 7, "Asia/Kolkata"),  # +05:30: 15-minute base
+    # Whole-hour offset (hour tier), +05:30 and +05:45 (hours and 15-minute rows), or the zone
+    # day tiers with --zones.
+    *(("largest", LARGEST_ORG, days, tz) for days in (7, 31)
+      for tz in ("America/New_York", "Asia/Kolkata", "Asia/Kathmandu")),
 ]
+ZONES = ("America/New_York", "Asia/Kolkata", "Asia/Kathmandu")
 
 
 def measure_case(storage: SqlStorage, case: tuple[str, int, int, str], repeat: int) -> None:
@@ -163,12 +166,32 @@ def measure_case(storage: SqlStorage, case: tuple[str, int, int, str], repeat: i
               f"reliability p50 {r[0]:7.1f} p95 {r[1]:7.1f} ms")
 
 
+def build_zones(storage: SqlStorage) -> None:
+    """List the three zones and build their days up to END (timed, with the tier's size)."""
+    for tz in ZONES:
+        zone_days.add_zone(storage.engine, tz, END)
+    started = time.perf_counter()
+    report = zone_days.build(storage.engine, END)
+    with storage.engine.begin() as conn:
+        conn.execute(sa.text("ANALYZE rollups_zone_1d"))
+        count, size = conn.execute(sa.text(
+            "SELECT count(*), pg_size_pretty(pg_total_relation_size('rollups_zone_1d')) "
+            "FROM rollups_zone_1d")).one()
+    print(f"zone day tiers {', '.join(ZONES)}: {report.days:,} org-days built for "
+          f"{report.orgs} orgs in {time.perf_counter() - started:.0f} s "
+          f"({report.transactions:,} transactions); rollups_zone_1d {count:,} rows, {size}",
+          flush=True)
+
+
 def main() -> None:
     """Build (or reuse) the database, print its size and the latencies."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=30)
     parser.add_argument("--reuse", metavar="NAME", help="measure an existing scale database")
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    parser.add_argument("--zones", action="store_true",
+                        help="give New York, Kolkata and Kathmandu zone day tiers and build them "
+                             "(timed) before measuring")
     args = parser.parse_args()
 
     name = args.reuse or f"analytics_bench_scale_{uuid.uuid4().hex[:8]}"
@@ -187,6 +210,8 @@ def main() -> None:
         print(f"machine: {machine()}; PostgreSQL {postgres_version(url)}")
         for table, (count, size) in sizes.items():
             print(f"database {name}: {table} {count:,} rows, {size}")
+        if args.zones:
+            build_zones(storage)
         for case in CASES:
             measure_case(storage, case, args.repeat)
     finally:

@@ -153,6 +153,21 @@ def period_end(start: datetime, grain: Grain, tz: tzinfo) -> datetime:
     return candidate
 
 
+def day_starts(start: datetime, end: datetime, tz: tzinfo) -> list[datetime]:
+    """The instants (UTC) where a local day of `tz` starts, start <= instant <= end; exact
+    across DST changes and :30/:45 offsets (from `period_start` and `period_end`)."""
+    if end < start:
+        return []
+    first = period_start(ceil_bucket(start), Grain.DAY, tz)
+    if first < start:
+        first = period_end(first, Grain.DAY, tz)
+    out = []
+    while first <= end:
+        out.append(first)
+        first = period_end(first, Grain.DAY, tz)
+    return out
+
+
 def _naive_floor(local: datetime, grain: Grain) -> datetime:
     naive = local.replace(tzinfo=None)
     if grain is Grain.HOUR:

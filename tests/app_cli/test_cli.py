@@ -36,7 +36,7 @@ def test_only_existing_commands_are_listed():
     assert sorted(sub.choices) == sorted([  # type: ignore[arg-type]
         "serve", "demo", "apikey", "validate", "worker", "export", "migrate", "purge", "doctor",
         "consume", "publish", "replay", "models", "usage", "reliability", "prices",
-        "restatements", "alerts", "dead-letters", "audit", "reconcile",
+        "restatements", "alerts", "dead-letters", "audit", "reconcile", "rollups",
     ])
 
 

@@ -26,7 +26,7 @@ DISTRIBUTION_COLUMN = "org_id"
 # The co-location anchor first: every other distributed table is co-located with it.
 DISTRIBUTED: tuple[str, ...] = (
     "usage_events", "event_keys",
-    "rollups_15m", "rollups_1h", "rollups_1d",
+    "rollups_15m", "rollups_1h", "rollups_1d", "rollups_zone_1d", "zone_day_progress",
     "attribution_15m", "attribution_1h", "attribution_1d", "attribution_values",
     "freshness_markers", "history_revisions", "client_names",
     "dead_letters", "dedupe_conflicts", "audit_log",
@@ -38,7 +38,7 @@ DISTRIBUTED: tuple[str, ...] = (
 
 REFERENCE: tuple[str, ...] = (
     "model_names", "model_labels", "api_keys", "ui_sessions", "price_versions", "restatements",
-    "stream_offsets",
+    "stream_offsets", "rollup_zones",
 )
 
 # Tables whose surrogate `seq` is their whole primary key on PostgreSQL and SQLite (SQLite

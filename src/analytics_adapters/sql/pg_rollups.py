@@ -66,6 +66,14 @@ ON CONFLICT (org_id, bucket_start, model_id, client_id) DO UPDATE SET
     f"{c} = r.{c} + excluded.{c}" for c in (*_SUMMED, *_SUMMED_LATE, *_DETAILS)
 ))
 
+
+
+def merge_clause(conflict: str) -> str:
+    """The ON CONFLICT ... DO UPDATE that adds a delta to a stored rollup row, for another
+    table's conflict target (`ON CONFLICT (...)`)."""
+    return _MERGE.replace("ON CONFLICT (org_id, bucket_start, model_id, client_id)", conflict)
+
+
 _UPSERT_BASE = """
 INSERT INTO @base AS r (@columns)
 SELECT * FROM analytics_stage_rollups

@@ -27,6 +27,7 @@ from analytics_adapters.sql.schema import (
     event_keys,
     export_jobs,
     rollups_15m,
+    rollups_zone_1d,
     usage_events,
 )
 from analytics_adapters.sql.types import EPOCH
@@ -135,7 +136,8 @@ def _purge_rollups(engine: sa.Engine, cutoff: datetime) -> int:
     deleted = 0
     for org in orgs:
         # Attribution rollups and their admitted values age out with the rollups they label.
-        for table in (*ROLLUP_TABLES, *ATTRIBUTION_TABLES):
+        # So do the zone days that start before the cutoff (their days are cut anyway).
+        for table in (*ROLLUP_TABLES, rollups_zone_1d, *ATTRIBUTION_TABLES):
             t = table.c
             removed = _delete(engine, table.delete().where(t.org_id == org,
                                                            t.bucket_start < cutoff))

@@ -8,7 +8,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from analytics_adapters.sql import citus, pg_rollups, sqlite_rollups
+from analytics_adapters.sql import citus, pg_rollups, sqlite_rollups, zone_days
 from analytics_adapters.sql.base import SqlRepository
 from analytics_adapters.sql.convert import ROLLUP_COLUMNS, rollup_from_values
 from analytics_adapters.sql.errors import translated
@@ -109,6 +109,8 @@ def add_deltas(repository: SqlRepository, rollups: Sequence[Rollup],
     conn = repository._write()
     if repository._postgres:
         pg_rollups.upsert_rollups(repository._unit, conn, deltas, family)
+        if family is ROLLUPS:
+            zone_days.follow(conn, deltas)
     else:
         sqlite_rollups.add_rollups(conn, deltas, family)
 
@@ -151,7 +153,8 @@ class SqlRollupStore(SqlRepository):
         if self._postgres:
             return merge_in_postgres(conn, ROLLUPS, org_id, boundaries, group_by=group_by,
                                      model_ids=model_ids, client_ids=client_ids,
-                                     latency=latency)
+                                     latency=latency,
+                                     zoned=zone_days.try_zone_spans(conn, org_id, boundaries))
         rows = rollup_rows(conn, table_for(boundaries), org_id, boundaries[0], boundaries[-1],
                            model_ids=model_ids, client_ids=client_ids)
         return aggregate_rollups(rows, boundaries, group_by, latency)

@@ -80,16 +80,19 @@ event_keys = sa.Table(
 
 
 
-def _rollup_table(name: str) -> sa.Table:
-    """A rollup table: one row per (org, bucket, model, client) with additive statistics.
+def _rollup_table(name: str, *, zoned: bool = False) -> sa.Table:
+    """A rollup table: one row per (org, bucket, model, client) with additive statistics
+    (`zoned`: per (org, zone, bucket, model, client)).
 
     The latency sketch is three columns: the zero count and two parallel lists (bin index,
     count) with distinct bin indexes in no particular order.
     """
+    zone = [sa.Column("zone", c_text(), nullable=False)] if zoned else []
     return sa.Table(
         name,
         metadata,
         sa.Column("org_id", sa.Uuid, nullable=False),
+        *zone,
         sa.Column("bucket_start", UtcDateTime, nullable=False),
         sa.Column("model_id", sa.Uuid, nullable=False),
         sa.Column("client_id", c_text(), nullable=False),
@@ -109,7 +112,8 @@ def _rollup_table(name: str) -> sa.Table:
         sa.Column("lat_counts", IntList(big=True), nullable=False),
         sa.Column("error_codes", json_type(), nullable=False),
         *counter_columns(EXTRA_COUNTER_COLUMNS),
-        sa.PrimaryKeyConstraint("org_id", "bucket_start", "model_id", "client_id"),
+        sa.PrimaryKeyConstraint("org_id", *(["zone"] if zoned else []), "bucket_start",
+                                "model_id", "client_id"),
     )
 
 
@@ -120,6 +124,29 @@ rollups_15m = _rollup_table("rollups_15m")
 rollups_1h = _rollup_table("rollups_1h")
 rollups_1d = _rollup_table("rollups_1d")
 ROLLUP_TABLES = (rollups_15m, rollups_1h, rollups_1d)
+
+# Day tiers in named zones (migration 0018; PostgreSQL and Citus, docs/storage.md "Zone day
+# tiers"): one row per (org, zone, local day, model, client), `bucket_start` the instant the
+# local day starts; built for whole local days by `analytics rollups build` and kept exact by
+# every later write to those days.
+rollups_zone_1d = _rollup_table("rollups_zone_1d", zoned=True)
+rollup_zones = sa.Table(
+    "rollup_zones",
+    metadata,
+    sa.Column("zone", c_text(), nullable=False),
+    sa.Column("added_at", UtcDateTime, nullable=False),
+    sa.PrimaryKeyConstraint("zone"),
+)
+"""The zones that have a day tier (`analytics rollups zones add`)."""
+zone_day_progress = sa.Table(
+    "zone_day_progress",
+    metadata,
+    sa.Column("org_id", sa.Uuid, nullable=False),
+    sa.Column("zone", c_text(), nullable=False),
+    sa.Column("built_through", UtcDateTime, nullable=False),
+    sa.PrimaryKeyConstraint("org_id", "zone"),
+)
+"""Per org and zone, the local midnight before which every local day's row is built."""
 
 
 @attrs.frozen

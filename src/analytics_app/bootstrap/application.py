@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
-from datetime import timedelta
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING, Protocol
 
@@ -21,7 +21,7 @@ import attrs
 
 from analytics_adapters.rabbitmq import StreamRuntime
 from analytics_adapters.s3.object_store import S3ObjectStore
-from analytics_adapters.sql import SqlStorage, migrate_to_head
+from analytics_adapters.sql import SqlStorage, migrate_to_head, zone_days
 from analytics_adapters.sql.purge import PurgeReport, purge
 from analytics_app.bootstrap.container import Container, ingestion_mode, storage_mode
 from analytics_app.bootstrap.ports import Ports
@@ -29,8 +29,9 @@ from analytics_app.bootstrap.use_cases import UseCases
 from analytics_app.config import Settings
 from analytics_app.http.api import HttpApi
 from analytics_app.ui.api import DashboardApi
-from analytics_core.errors import ConfigError
+from analytics_core.errors import ConfigError, FieldError, ValidationFailed
 from analytics_core.ports import Clock
+from analytics_core.timegrid import zone_error
 from analytics_core.usecases.fleet import FleetRow, FleetWindow, fleet_summary
 
 if TYPE_CHECKING:
@@ -193,6 +194,49 @@ class Application:
             rollup_months=self.settings.rollup_retention_months,
             export_retention=timedelta(days=self.settings.export_retention_days),
         )
+
+    def _zoned(self) -> SqlStorage:
+        storage = self._sql()
+        if storage is None or storage.dialect != "postgresql":
+            raise ConfigError(
+                "zone day tiers are kept by PostgreSQL (and Citus) storage only; SQLite and "
+                "the in-memory store read hours and 15-minute buckets for zone days, which is "
+                "fast at their scale (docs/storage.md, 'Zone day tiers')")
+        return storage
+
+    def zone_tiers(self) -> list[tuple[str, datetime, int, datetime | None]]:
+        """The zones with a day tier: (zone, added at, orgs with progress, least built
+        midnight over those orgs)."""
+        with self._zoned().engine.connect() as conn:
+            return zone_days.zones(conn)
+
+    def add_zone_tier(self, name: str) -> bool:
+        """List a zone for a day tier (built by `build_zone_tiers`); False when listed."""
+        problem = zone_error(name)
+        if problem is not None or name.upper() == "UTC":
+            raise ValidationFailed([FieldError(
+                "zone", problem or "UTC days are the day tier itself; name another zone")],
+                "invalid zone")
+        clock: Clock = self.container.clock()
+        return zone_days.add_zone(self._zoned().engine, name, clock.now())
+
+    def remove_zone_tier(self, name: str) -> int:
+        """Unlist a zone and delete its day rows (returns how many); ValidationFailed naming
+        the listed zones when it is not one of them."""
+        storage = self._zoned()
+        with storage.engine.connect() as conn:
+            listed = [z[0] for z in zone_days.zones(conn)]
+        if name not in listed:
+            raise ValidationFailed([FieldError(
+                "zone", f"{name!r} has no day tier; listed: {', '.join(listed) or 'none'}")],
+                "invalid zone")
+        return zone_days.remove_zone(storage.engine, name)
+
+    def build_zone_tiers(self, progress: Callable[[str, int, int], None] | None = None
+                         ) -> zone_days.BuildReport:
+        """Build the listed zones' local days that ended an hour ago or more."""
+        clock: Clock = self.container.clock()
+        return zone_days.build(self._zoned().engine, clock.now(), progress=progress)
 
     def shutdown(self) -> None:
         """Close every resource (pools, clients, the stream runtime) opened so far."""

@@ -1,6 +1,6 @@
 """The `analytics` command line: serve, demo, apikey, validate, worker, alerts, export, migrate,
 purge, models, prices, restatements, doctor, usage, reliability, dead-letters, audit, consume,
-publish, replay, reconcile."""
+publish, replay, reconcile, rollups."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from analytics_app.cli.models import register_model_commands
 from analytics_app.cli.prices import register_price_commands
 from analytics_app.cli.queries import register_query_commands
 from analytics_app.cli.reconcile import register_reconcile_command
+from analytics_app.cli.rollups import register_rollup_commands
 from analytics_app.cli.stream import register_stream_commands
 from analytics_app.cli.support import register_support_commands
 from analytics_app.config import Settings, load_settings
@@ -214,6 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_model_commands(sub)  # models import, models list
     register_price_commands(sub)  # prices import, prices list, restatements run
     register_doctor(sub)
+    register_rollup_commands(sub)  # rollups zones list|add|remove, rollups build
     register_query_commands(sub)  # usage, reliability
     register_support_commands(sub)  # dead-letters list|show|raw|redrive, audit
     register_reconcile_command(sub)  # reconcile FILE
