@@ -321,6 +321,26 @@ class ApiKeyStore(Protocol):
         ...
 
 
+class ApiKeyCache(Protocol):
+    """API key records a process keeps between requests, dropped as soon as it learns a key
+    changed. Only keys found valid are kept; a caller that read a record from storage keeps it
+    only if no change was signalled since it started reading (`generation`)."""
+
+    def generation(self) -> int:
+        """A number that changes whenever kept records may have gone stale; -1 while the cache
+        cannot learn of changes (then it keeps nothing)."""
+        ...
+
+    def get(self, key_id: str) -> ApiKeyRecord | None:
+        """A kept record, or None."""
+        ...
+
+    def put(self, record: ApiKeyRecord, generation: int) -> None:
+        """Keep a record read from storage after `generation()` returned `generation`
+        (ignored when the generation moved or is -1)."""
+        ...
+
+
 class ModelRegistry(Protocol):
     """Display names and aliases of models, platform-wide (analytics_core.registry)."""
 

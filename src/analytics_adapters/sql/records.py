@@ -15,6 +15,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from analytics_adapters.sql import pg_rollups
 from analytics_adapters.sql.base import SqlRepository
 from analytics_adapters.sql.errors import translated
+from analytics_adapters.sql.key_cache import CHANNEL as KEY_CHANNEL
 from analytics_adapters.sql.schema import (
     api_keys,
     audit_log,
@@ -257,18 +258,22 @@ class SqlOffsetStore(SqlRecordRepository):
         self._write().execute(stmt)
 
 
+_AUDIT_INSERT = audit_log.insert()
+
+
 class SqlAuditLog(SqlRecordRepository):
     """Append-only audit of authorization decisions."""
 
     @translated
     def record(self, entry: AuditEntry) -> None:
-        """Append one entry."""
-        self._write().execute(audit_log.insert().values(
-            audit_id=entry.audit_id, org_id=entry.org_id, at=entry.at, actor=entry.actor,
-            actor_org=entry.actor_org, action=entry.action, resource=entry.resource,
-            outcome=entry.outcome.value, reason=entry.reason, request_id=entry.request_id,
-            cross_org=entry.cross_org,
-        ))
+        """Append one entry (one statement compiled once per process: every request writes
+        one)."""
+        self._write().execute(_AUDIT_INSERT, {
+            "audit_id": entry.audit_id, "org_id": entry.org_id, "at": entry.at,
+            "actor": entry.actor, "actor_org": entry.actor_org, "action": entry.action,
+            "resource": entry.resource, "outcome": entry.outcome.value, "reason": entry.reason,
+            "request_id": entry.request_id, "cross_org": entry.cross_org,
+        })
 
     @translated
     def recent(self, org_id: uuid.UUID, limit: int = 100) -> list[AuditEntry]:
@@ -345,7 +350,11 @@ class SqlApiKeyStore(SqlRecordRepository):
             sa.update(api_keys).where(api_keys.c.key_id == key_id).values(revoked=True)
             .execution_options(preserve_rowcount=True)
         )
-        return self._write().execute(stmt).rowcount > 0
+        found = self._write().execute(stmt).rowcount > 0
+        if found and self._postgres:  # processes keeping the key drop it at commit
+            self._write().execute(sa.text("SELECT pg_notify(:channel, :key)"),
+                                  {"channel": KEY_CHANNEL, "key": key_id})
+        return found
 
 
 def _audit_entry(r: sa.Row[Any]) -> AuditEntry:

@@ -35,7 +35,7 @@ import time
 import uuid
 import weakref
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
 import attrs
@@ -61,8 +61,7 @@ LAG = timedelta(hours=1)
 DAYS_PER_TRANSACTION = 14
 """Local days of one org built per transaction: the org's writers wait at most that long."""
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_END_OF_TIME = datetime(9999, 1, 1, tzinfo=UTC)
+_SHORTEST_DAY = timedelta(hours=20)  # no real local day is shorter (timegrid.period_end)
 
 
 def _lock_class() -> int:
@@ -195,8 +194,10 @@ def try_zone_spans(conn: sa.Connection, org_id: uuid.UUID,
     first, last = boundaries[0], boundaries[-1]
     if all(int(b.timestamp()) % 86400 == 0 for b in boundaries):
         return None  # the UTC day tier already serves every day
-    # Periods of another zone (or hours) start at no local midnight of a zone: none of its
-    # days can serve, and the read takes no lock.
+    # Periods shorter than a day (hours), or of another zone (they start at no local midnight
+    # of a zone), take none of its days: such reads take no lock.
+    if max(b - a for a, b in itertools.pairwise(boundaries)) < _SHORTEST_DAY:
+        return None
     candidates = [name for name in listed_zones(conn)
                   if len(boundaries) <= 2 or _midnight(boundaries[1], zone(name))]
     if not candidates:

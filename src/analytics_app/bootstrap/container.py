@@ -46,6 +46,8 @@ from analytics_adapters.rabbitmq import (
 from analytics_adapters.redis.freshness_cache import RedisFreshnessCache
 from analytics_adapters.s3.object_store import S3ObjectStore
 from analytics_adapters.sql import AdvisoryLockOwnership, SqlStorage
+from analytics_adapters.sql.advisory_locks import libpq_url
+from analytics_adapters.sql.key_cache import NotifiedKeyCache
 from analytics_adapters.system import RandomIds, SystemClock
 from analytics_adapters.webhooks import HttpWebhookSender
 from analytics_app.bootstrap.ports import Ports
@@ -59,7 +61,14 @@ from analytics_app.stream.settings import ConsumerSettings
 from analytics_app.workers.alerts import AlertWorker
 from analytics_app.workers.export import ExportWorker, WorkerTiming
 from analytics_core.attribution import AttributionSettings
-from analytics_core.ports import Clock, FreshnessCache, HealthCheck, ObjectStore, UnitOfWorkFactory
+from analytics_core.ports import (
+    ApiKeyCache,
+    Clock,
+    FreshnessCache,
+    HealthCheck,
+    ObjectStore,
+    UnitOfWorkFactory,
+)
 from analytics_core.usecases.budgets import Closed, Evaluation
 from analytics_core.usecases.export_runner import (
     ExportRunner,
@@ -151,6 +160,18 @@ def _sql_storage(settings: Settings) -> Iterator[SqlStorage]:
         yield storage
     finally:
         storage.close()
+
+
+def _key_cache(settings: Settings) -> Iterator[ApiKeyCache | None]:
+    """API keys kept between requests: PostgreSQL only (it tells of revocations); None else."""
+    if settings.storage != "postgres":
+        yield None
+        return
+    cache = NotifiedKeyCache(libpq_url(settings.database_url))
+    try:
+        yield cache
+    finally:
+        cache.close()
 
 
 def _stream_runtime(settings: Settings, uow_factory: UnitOfWorkFactory) -> Iterator[StreamRuntime]:
@@ -297,6 +318,13 @@ class Container(containers.DeclarativeContainer):
         sql=sql_storage.provided.unit_of_work,
     )
 
+    key_cache = providers.Resource(_key_cache, settings)
+    keys = providers.Selector(
+        providers.Callable(storage_mode, settings),
+        memory=providers.Object(None),
+        sql=key_cache,
+    )
+
     # object store
     s3_objects = providers.Resource(_s3_store, settings)
     objects = providers.Selector(
@@ -343,7 +371,7 @@ class Container(containers.DeclarativeContainer):
     ports = providers.Singleton(
         Ports,
         uow_factory=uow_factory, clock=clock, ids=ids, progress=progress, objects=objects,
-        cache=providers.Callable(metrics.CountingFreshnessCache, cache),
+        cache=providers.Callable(metrics.CountingFreshnessCache, cache), keys=keys,
         http=http_settings, exports=export_settings, health_checks=health_checks,
         degraded_checks=degraded_checks, decoder=decoder,
         attribution=providers.Callable(_attribution, settings),

@@ -15,6 +15,7 @@ from analytics_adapters.webhooks import HttpWebhookSender
 from analytics_app.http.settings import HttpSettings
 from analytics_core.attribution import AttributionSettings
 from analytics_core.ports import (
+    ApiKeyCache,
     Clock,
     EventDecoder,
     FreshnessCache,
@@ -39,6 +40,7 @@ class Ports:
     progress: PipelineProgress
     objects: ObjectStore
     cache: FreshnessCache | None
+    keys: ApiKeyCache | None = None  # API key records kept between requests (PostgreSQL)
     http: HttpSettings = attrs.field(factory=HttpSettings)
     exports: ExportSettings = attrs.field(factory=ExportSettings)
     health_checks: Sequence[HealthCheck] = ()

@@ -59,17 +59,20 @@ class UseCases:
     pricing: ingest.CatalogCache = attrs.field(init=False, factory=ingest.CatalogCache)
     admitted: AdmittedCache = attrs.field(init=False, factory=AdmittedCache)
     budget_values: budgets.ValueCache = attrs.field(init=False, factory=budgets.ValueCache)
+    names_kept: registry.NamesCache = attrs.field(init=False, factory=registry.NamesCache)
 
     @authorizer.default
     def _authorizer(self) -> access.Authorizer:
         p = self.ports
-        return access.Authorizer(p.uow_factory, p.clock, p.ids)
+        return access.Authorizer(p.uow_factory, p.clock, p.ids,
+                                 writer=access.AuditWriter(p.uow_factory))
 
     # -- access ---------------------------------------------------------------------------
 
     def authenticate_api_key(self, presented: str) -> Actor:
         """The actor behind an X-API-Key value."""
-        return access.authenticate_api_key(presented, uow_factory=self.ports.uow_factory)
+        return access.authenticate_api_key(presented, uow_factory=self.ports.uow_factory,
+                                           keys=self.ports.keys)
 
     def authorize(
         self, actor: Actor, action: Action, org_id: uuid.UUID, *, resource: str = "",
@@ -140,7 +143,8 @@ class UseCases:
 
     def names(self, org_id: uuid.UUID) -> Names:
         """Model names and the org's client names, to label its documents."""
-        return registry.names_for(org_id, uow_factory=self.ports.uow_factory)
+        return self.names_kept.get(org_id, lambda: registry.names_for(
+            org_id, uow_factory=self.ports.uow_factory))
 
     def list_models(self) -> list[ModelEntry]:
         """Every registered model."""
@@ -157,16 +161,25 @@ class UseCases:
 
     def register_model(self, entry: ModelEntry) -> bool:
         """Register or rename a model for a trusted caller (CLI, library); True when new."""
-        return registry.put_model(entry, uow_factory=self.ports.uow_factory)
+        try:
+            return registry.put_model(entry, uow_factory=self.ports.uow_factory)
+        finally:
+            self.names_kept.clear()
 
     def delete_model(self, actor: Actor, model_id: uuid.UUID) -> None:
         """Forget a model's names (admin only)."""
         registry.require_admin(actor, "removing a model")
-        registry.delete_model(model_id, uow_factory=self.ports.uow_factory)
+        try:
+            registry.delete_model(model_id, uow_factory=self.ports.uow_factory)
+        finally:
+            self.names_kept.clear()
 
     def import_models(self, entries: Sequence[ModelEntry]) -> registry.ImportReport:
         """Register a file of models in one transaction (the CLI runs as the operator)."""
-        return registry.import_models(entries, uow_factory=self.ports.uow_factory)
+        try:
+            return registry.import_models(entries, uow_factory=self.ports.uow_factory)
+        finally:
+            self.names_kept.clear()
 
     def preview_models(self, entries: Sequence[ModelEntry]) -> registry.ImportReport:
         """What import_models would change, changing nothing."""
@@ -178,11 +191,17 @@ class UseCases:
 
     def put_client(self, entry: ClientName) -> None:
         """Name one of an org's clients."""
-        registry.put_client_name(entry, uow_factory=self.ports.uow_factory)
+        try:
+            registry.put_client_name(entry, uow_factory=self.ports.uow_factory)
+        finally:
+            self.names_kept.clear()
 
     def delete_client(self, org_id: uuid.UUID, client_id: str) -> None:
         """Forget a client's name."""
-        registry.delete_client_name(org_id, client_id, uow_factory=self.ports.uow_factory)
+        try:
+            registry.delete_client_name(org_id, client_id, uow_factory=self.ports.uow_factory)
+        finally:
+            self.names_kept.clear()
 
     # -- exports --------------------------------------------------------------------------
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import attrs
 
@@ -122,6 +123,43 @@ def delete_client_name(org_id: uuid.UUID, client_id: str, *,
         if not uow.clients.delete(org_id, client_id):
             raise NotFound(f"client {client_id!r} has no name in this org")
         uow.commit()
+
+
+NAMES_KEPT_FOR = 5.0
+"""Seconds a process keeps an org's names for labelling documents (`NamesCache`)."""
+
+
+class NamesCache:
+    """Each org's names as read at most `ttl` seconds ago, for labelling documents: every
+    labelled read otherwise reads the whole registry. A rename in this process clears it at
+    once (the use cases call `clear`); one made by another process shows within `ttl`. Names
+    are labels, never identity or permission, so a label seconds old is harmless. Thread-safe
+    (one dict assignment per load)."""
+
+    def __init__(self, ttl: float = NAMES_KEPT_FOR,
+                 now: Callable[[], float] = time.monotonic) -> None:
+        self._ttl = ttl
+        self._now = now
+        self._kept: dict[uuid.UUID, tuple[float, Names]] = {}
+
+    def get(self, org_id: uuid.UUID, load: Callable[[], Names]) -> Names:
+        """The org's names, loaded when not kept or kept too long."""
+        now = self._now()
+        kept = self._kept.get(org_id)
+        if kept is not None and kept[0] > now:
+            return kept[1]
+        names = load()
+        if len(self._kept) > _MAX_ORGS_KEPT:
+            self._kept = {}
+        self._kept[org_id] = (now + self._ttl, names)
+        return names
+
+    def clear(self) -> None:
+        """Forget every org's names (after a change of names)."""
+        self._kept = {}
+
+
+_MAX_ORGS_KEPT = 10_000
 
 
 def names_for(org_id: uuid.UUID, *, uow_factory: UnitOfWorkFactory) -> Names:
