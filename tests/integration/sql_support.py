@@ -14,6 +14,7 @@ from sqlalchemy.engine import URL
 from analytics_adapters.sql import SqlStorage, migrate_to_head
 from analytics_core.events import Status, UsageEvent
 from analytics_core.money import Cents
+from analytics_core.timegrid import Grain, floor_bucket, period_end, period_start, zone
 from tests.contract.citus_backends import fresh_citus_database
 from tests.contract.sql_backends import fresh_postgres_database, storage_at
 
@@ -69,3 +70,12 @@ def events_over(org_id: uuid.UUID, start: datetime, count: int,
     model = uuid.uuid4()
     return [event(org_id, start + i * step, latency_ms=10 + i * 13, model_id=model)
             for i in range(count)]
+
+
+def boundaries(start: datetime, end: datetime, grain: Grain, tz: str) -> list[datetime]:
+    """Period edges covering [start, end) as the core computes them."""
+    first = period_start(floor_bucket(start), grain, zone(tz))
+    edges = [first]
+    while edges[-1] < end:
+        edges.append(period_end(edges[-1], grain, zone(tz)))
+    return edges

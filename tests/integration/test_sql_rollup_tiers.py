@@ -21,9 +21,9 @@ from analytics_adapters.sql.schema import rollups_1d, rollups_1h
 from analytics_adapters.sql.sqlite_rollups import coarsen, floor_day, floor_hour
 from analytics_core.events import Status, UsageEvent
 from analytics_core.rollups import Rollup, aggregate_rollups, build_rollups
-from analytics_core.timegrid import Grain, floor_bucket, period_end, period_start, zone
+from analytics_core.timegrid import Grain, floor_bucket
 from analytics_core.usecases.queries import GroupBy, group_series
-from tests.integration.sql_support import T0, event, fresh_storage
+from tests.integration.sql_support import T0, boundaries, event, fresh_storage
 
 START = T0 - timedelta(days=3)
 
@@ -80,15 +80,6 @@ def test_hour_and_day_tiers_equal_merges_of_the_base_rollups(
     for table, floor in ((rollups_1h, floor_hour), (rollups_1d, floor_day)):
         expected = {r.key: r.stats for r in coarsen(base, floor)}
         assert stored(storage, table, org) == expected
-
-
-def boundaries(start: datetime, end: datetime, grain: Grain, tz: str) -> list[datetime]:
-    """Period edges covering [start, end) as the core computes them."""
-    first = period_start(floor_bucket(start), grain, zone(tz))
-    edges = [first]
-    while edges[-1] < end:
-        edges.append(period_end(edges[-1], grain, zone(tz)))
-    return edges
 
 
 @pytest.mark.parametrize(("grain", "tz"), [

@@ -32,10 +32,10 @@ from analytics_core.rollups import (
     aggregate_rollups,
     build_rollups,
 )
-from analytics_core.timegrid import Grain, PeriodIndex, floor_bucket, period_end, period_start
+from analytics_core.timegrid import Grain, PeriodIndex, floor_bucket, period_start
 from analytics_core.timegrid import zone as tz_of
 from analytics_core.usecases.queries import GroupBy, group_series
-from tests.integration.sql_support import event, fresh_storage
+from tests.integration.sql_support import boundaries, event, fresh_storage
 
 pytestmark = pytest.mark.postgres
 
@@ -107,15 +107,6 @@ def built_through(storage: SqlStorage, org: uuid.UUID, name: str) -> datetime:
             {"o": org, "z": name}).scalar_one()
 
 
-def edges(start: datetime, end: datetime, grain: Grain, name: str) -> list[datetime]:
-    """Period edges covering [start, end) as the core computes them."""
-    first = period_start(floor_bucket(start), grain, tz_of(name))
-    out = [first]
-    while out[-1] < end:
-        out.append(period_end(out[-1], grain, tz_of(name)))
-    return out
-
-
 def check_reads(storage: SqlStorage, org: uuid.UUID, name: str, bounds: list[datetime]
                 ) -> None:
     """aggregate() over `bounds` equals the core's merge of the base rows, in every grouping."""
@@ -126,7 +117,7 @@ def check_reads(storage: SqlStorage, org: uuid.UUID, name: str, bounds: list[dat
             cells = uow.rollups.aggregate(org, bounds, group_by=group_by)
         inside = [r for r in base if bounds[0] <= r.key.bucket_start < bounds[-1]]
         assert cells == aggregate_rollups(inside, bounds, group_by, True)
-        if bounds == edges(START, END, Grain.DAY, name):  # and equal the day series
+        if bounds == boundaries(START, END, Grain.DAY, name):  # and equal the day series
             expected = group_series(inside, Grain.DAY, name, GroupBy(group_by))
             assert [(c[0], c[1], c[2]) for c in cells] == [
                 (p.bucket_start, p.group, p.stats) for p in expected]
@@ -164,7 +155,7 @@ def test_built_days_equal_merges_of_the_base_and_reads_use_them(storage: SqlStor
         assert through == period_start(floor_bucket(NOW - zone_days.LAG), Grain.DAY,
                                        tz_of(name))
         assert zone_rows(storage, org, name) == expected_days(storage, org, name, through)
-        bounds = edges(START, END, Grain.DAY, name)
+        bounds = boundaries(START, END, Grain.DAY, name)
         assert zone_plan(storage, org, bounds) >= 6
         check_reads(storage, org, name, bounds)
     # A second build has nothing left to do.
@@ -178,7 +169,7 @@ def test_reads_cut_by_boundaries_inside_days_and_weeks_stay_exact(storage: SqlSt
     add_zones(storage)
     zone_days.build(storage.engine, NOW)
     for name in ZONES:
-        days = edges(START, END, Grain.DAY, name)
+        days = boundaries(START, END, Grain.DAY, name)
         bounds = [days[0] + timedelta(hours=5, minutes=15), *days[1:-1],
                   days[-2] + timedelta(hours=7)]
         check_reads(storage, org, name, bounds)
@@ -210,7 +201,7 @@ def test_late_events_and_catalog_deltas_reach_built_days(storage: SqlStorage) ->
     for name in ZONES:
         through = built_through(storage, org, name)
         assert zone_rows(storage, org, name) == expected_days(storage, org, name, through)
-        check_reads(storage, org, name, edges(START, END, Grain.DAY, name))
+        check_reads(storage, org, name, boundaries(START, END, Grain.DAY, name))
 
 
 def _waiting_advisory_locks(storage: SqlStorage) -> int:
@@ -257,7 +248,7 @@ def test_reads_skip_the_tier_while_a_build_holds_the_org(storage: SqlStorage) ->
     ingest(storage, random_events(org, 300, seed=7))
     add_zones(storage)
     zone_days.build(storage.engine, NOW)
-    bounds = edges(START, END, Grain.DAY, "Asia/Kolkata")
+    bounds = boundaries(START, END, Grain.DAY, "Asia/Kolkata")
     with storage.engine.connect() as holder:
         holder.execute(sa.text("SELECT pg_advisory_xact_lock(:c, :k)"),
                        {"c": zone_days.LOCK_CLASS, "k": zone_days.org_lock_key(org)})
@@ -280,7 +271,7 @@ def test_removing_a_zone_deletes_its_rows_and_reads_stay_exact(storage: SqlStora
     assert zone_rows(storage, org, "Asia/Kolkata") == {}
     with storage.engine.connect() as conn:
         assert [z[0] for z in zone_days.zones(conn)] == ["America/New_York", "Asia/Kathmandu"]
-    bounds = edges(START, END, Grain.DAY, "Asia/Kolkata")
+    bounds = boundaries(START, END, Grain.DAY, "Asia/Kolkata")
     assert zone_plan(storage, org, bounds) == 0
     check_reads(storage, org, "Asia/Kolkata", bounds)
 
