@@ -44,9 +44,20 @@ Cell = AggregateCell
 GROUPS = GROUP_BY_VALUES
 _DAY, _HOUR = 86400, 3600
 _GROUP_SQL = {"model": "model_id", "client": "client_id", "none": "NULL::text"}
-# Hash aggregation of a month of wide sketches needs more than the default 4 MB to stay in
-# memory; SET LOCAL scopes it to the reading transaction.
-_WORK_MEM = "SET LOCAL work_mem = '64MB'"
+# The bins statement's settings, local to the reading transaction. Hash aggregation of a month
+# of wide sketches needs more than the default 4 MB of work_mem to stay in memory. And the
+# planner guesses 10 rows per unnest, so it may pick a sort-based grouping and parallel workers
+# that ship every unnested bin to the leader: for a month of wide sketches (~170,000 bins) that
+# is ~130 ms where hashing in one process takes ~25 ms, and which plan wins flipped with
+# ANALYZE's sample. So sorting and parallel workers are off for that statement, and put back
+# as they were after it (the first columns read them before the change).
+_BINS_SETTINGS = (
+    "SELECT current_setting('enable_sort'), current_setting('max_parallel_workers_per_gather'),"
+    " set_config('work_mem', '64MB', true), set_config('enable_sort', 'off', true),"
+    " set_config('max_parallel_workers_per_gather', '0', true)"
+)
+_RESTORE = ("SELECT set_config('enable_sort', %s, true), "
+            "set_config('max_parallel_workers_per_gather', %s, true)")
 
 
 def table_for(boundaries: Sequence[datetime], family: RollupFamily = ROLLUPS) -> sa.Table:
@@ -220,9 +231,10 @@ def _cells(conn: sa.Connection, sqls: tuple[str, str, str], params: dict[str, An
     with driver(conn).cursor(binary=True) as cur:
         counters = cur.execute(counters_sql, params).fetchall()
         if latency:
-            cur.execute(_WORK_MEM)
+            sort, workers, *_ = cur.execute(_BINS_SETTINGS).fetchone() or ("on", "2")
             for p, g, indexes, counts in cur.execute(bins_sql, params):
                 bins[(p, g)] = dict(zip(indexes, counts, strict=True))
+            cur.execute(_RESTORE, (sort, workers))
             for p, g, code, n in cur.execute(codes_sql, params):
                 codes.setdefault((p, g), {})[code] = n
     out = []
