@@ -14,8 +14,9 @@ is its own and is removed at the end; loopback only), about 2-3 minutes:
    target 0.8x.
 3. Embedded SQLite ingest through the use case; target 15,000 events/s.
 4. Reliability reads in four zones: the largest org of the planned-scale generator (its 13
-   months of rollups only, `export_bench.build_largest_only`), 7-day and 31-day windows, p95
-   of the use case rendered to the API body; targets 50 ms and 150 ms.
+   months of rollups only, `export_bench.build_largest_only`), with zone day tiers listed and
+   built for the three non-UTC zones (timed), 7-day and 31-day windows, p95 of the use case
+   rendered to the API body; targets 50 ms and 150 ms.
 5. Requests/s of `GET /orgs/{org}/freshness` and `GET /status/healthz` under `analytics serve`
    against a bare Falcon JSON endpoint under the same gunicorn worker class; target 0.5x.
 
