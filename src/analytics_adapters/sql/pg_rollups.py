@@ -34,6 +34,8 @@ _SUMMED = (
 )
 _SUMMED_LATE = ("lat_zeros",)
 _DETAILS = EXTRA_COUNTER_COLUMNS
+ADDED_COLUMNS = (*_SUMMED, *_SUMMED_LATE, *_DETAILS)
+"""The columns a merge adds (the others: min, max, sketch and error-code merges)."""
 
 _ROLLUPS = Stage("analytics_stage_rollups", """
 CREATE TEMP TABLE IF NOT EXISTS analytics_stage_rollups (
@@ -63,7 +65,7 @@ ON CONFLICT (org_id, bucket_start, model_id, client_id) DO UPDATE SET
   error_codes = CASE WHEN excluded.error_codes = '{}'::jsonb THEN r.error_codes
                      ELSE analytics_merge_error_codes(r.error_codes, excluded.error_codes) END
 """.replace("@sums", ",\n  ".join(
-    f"{c} = r.{c} + excluded.{c}" for c in (*_SUMMED, *_SUMMED_LATE, *_DETAILS)
+    f"{c} = r.{c} + excluded.{c}" for c in ADDED_COLUMNS
 ))
 
 

@@ -23,6 +23,7 @@ from typing import Any
 import attrs
 import sqlalchemy as sa
 
+from analytics_adapters.sql.convert import ROLLUP_COLUMNS
 from analytics_adapters.sql.pg_stage import driver
 from analytics_adapters.sql.schema import (
     EXTRA_COUNTER_COLUMNS,
@@ -159,11 +160,7 @@ def _filters(model_ids: Sequence[uuid.UUID], client_ids: Sequence[str],
     return "".join(f" AND {c}" for c in clauses)
 
 
-_READ_COLUMNS = (
-    "bucket_start, model_id, client_id, invocations, success, errors, timeouts, throttled, "
-    "input_tokens, output_tokens, cost_units, latency_sum, latency_min, latency_max, "
-    f"lat_zeros, lat_bins, lat_counts, error_codes, {', '.join(EXTRA_COUNTER_COLUMNS)}"
-)
+_READ_COLUMNS = ", ".join(ROLLUP_COLUMNS[1:])  # every column but the org
 
 
 def _pg_sql(sources: Sequence[str], group_by: str) -> tuple[str, str, str]:

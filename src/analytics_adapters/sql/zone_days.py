@@ -41,7 +41,8 @@ from typing import Any
 import attrs
 import sqlalchemy as sa
 
-from analytics_adapters.sql.pg_rollups import merge_clause
+from analytics_adapters.sql import pg_rollups
+from analytics_adapters.sql.convert import ROLLUP_COLUMNS
 from analytics_adapters.sql.pg_stage import driver
 from analytics_adapters.sql.rollup_query import ZoneSpans, read_plan
 from analytics_adapters.sql.schema import EXTRA_COUNTER_COLUMNS, rollups_zone_1d
@@ -77,21 +78,10 @@ def org_lock_key(org_id: uuid.UUID) -> int:
     return int.from_bytes(org_id.bytes[:4], "big", signed=True)
 
 
-VALUE_COLUMNS = (
-    "invocations", "success", "errors", "timeouts", "throttled", "input_tokens",
-    "output_tokens", "cost_units", "latency_sum", "latency_min", "latency_max", "lat_zeros",
-    "lat_bins", "lat_counts", "error_codes", *EXTRA_COUNTER_COLUMNS,
-)
+VALUE_COLUMNS = ROLLUP_COLUMNS[4:]
 """The columns of a rollup row after its key, as the day sums read them."""
-_SUMMED = (
-    "invocations", "success", "errors", "timeouts", "throttled", "input_tokens",
-    "output_tokens", "cost_units", "latency_sum", "lat_zeros", *EXTRA_COUNTER_COLUMNS,
-)
-_COLUMNS = (
-    "org_id", "zone", "bucket_start", "model_id", "client_id", *_SUMMED[:9], "latency_min",
-    "latency_max", "lat_zeros", "lat_bins", "lat_counts", "error_codes",
-    *EXTRA_COUNTER_COLUMNS,
-)
+_SUMMED = pg_rollups.ADDED_COLUMNS
+_COLUMNS = ("org_id", "zone", *ROLLUP_COLUMNS[1:])
 
 # Sums rows of `src` (org_id, zone, day, model_id, client_id and the rollup columns) per day
 # row: counters summed, sketch bins summed per bin index, error codes summed per code.
@@ -132,10 +122,10 @@ ORDER BY c.org_id, c.zone, c.day, c.model_id, c.client_id
     "@details", ", ".join(f"c.{c}" for c in EXTRA_COUNTER_COLUMNS))
 
 _CONFLICT = "ON CONFLICT (org_id, zone, bucket_start, model_id, client_id)"
-_ADD = merge_clause(_CONFLICT)
+_ADD = pg_rollups.merge_clause(_CONFLICT)
 # A build replaces (it read every row of the day); a writer adds its delta.
 _REPLACE = f"{_CONFLICT} DO UPDATE SET " + ", ".join(
-    f"{c} = excluded.{c}" for c in _COLUMNS[5:])
+    f"{c} = excluded.{c}" for c in VALUE_COLUMNS)
 _FOLLOW = _SUM_DAYS.replace("@source", """
 SELECT s.org_id, m.zone, m.day, s.model_id, s.client_id, @values
 FROM analytics_stage_rollups AS s
