@@ -64,8 +64,7 @@ class UseCases:
     @authorizer.default
     def _authorizer(self) -> access.Authorizer:
         p = self.ports
-        return access.Authorizer(p.uow_factory, p.clock, p.ids,
-                                 writer=access.AuditWriter(p.uow_factory))
+        return access.Authorizer(p.uow_factory, p.clock, p.ids)
 
     # -- access ---------------------------------------------------------------------------
 

@@ -102,13 +102,16 @@ class _Pending:
 @attrs.frozen
 class Authorizer:
     """Decides every access to org data and audits the decision in the same breath (through
-    `writer`, which shares commits between concurrent requests; without one, one transaction
-    per decision)."""
+    `writer`, which shares commits between concurrent requests of the process)."""
 
     uow_factory: UnitOfWorkFactory
     clock: Clock
     ids: IdGenerator
-    writer: AuditWriter | None = None
+    writer: AuditWriter = attrs.field()
+
+    @writer.default
+    def _writer(self) -> AuditWriter:
+        return AuditWriter(self.uow_factory)
 
     def require(
         self, actor: Actor, action: Action, org_id: uuid.UUID, *, resource: str = "",
@@ -122,12 +125,7 @@ class Authorizer:
             resource=resource or f"org:{org_id}", outcome=decision.outcome,
             reason=decision.reason, request_id=request_id, cross_org=decision.cross_org,
         )
-        if self.writer is not None:
-            self.writer.record(entry)
-        else:
-            with self.uow_factory() as uow:
-                uow.audit.record(entry)
-                uow.commit()
+        self.writer.record(entry)
         if not decision.allowed:
             raise Forbidden(decision.reason)
         return decision
