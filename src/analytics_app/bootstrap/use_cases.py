@@ -8,6 +8,7 @@ serves.
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
@@ -140,6 +141,15 @@ class UseCases:
 
     # -- names registry -------------------------------------------------------------------
 
+    @contextlib.contextmanager
+    def _renaming(self) -> Iterator[None]:
+        """Around a change of names: the names kept for labels are dropped after it (also
+        when it fails part way: what it changed is read again)."""
+        try:
+            yield
+        finally:
+            self.names_kept.clear()
+
     def names(self, org_id: uuid.UUID) -> Names:
         """Model names and the org's client names, to label its documents."""
         return self.names_kept.get(org_id, lambda: registry.names_for(
@@ -160,25 +170,19 @@ class UseCases:
 
     def register_model(self, entry: ModelEntry) -> bool:
         """Register or rename a model for a trusted caller (CLI, library); True when new."""
-        try:
+        with self._renaming():
             return registry.put_model(entry, uow_factory=self.ports.uow_factory)
-        finally:
-            self.names_kept.clear()
 
     def delete_model(self, actor: Actor, model_id: uuid.UUID) -> None:
         """Forget a model's names (admin only)."""
         registry.require_admin(actor, "removing a model")
-        try:
+        with self._renaming():
             registry.delete_model(model_id, uow_factory=self.ports.uow_factory)
-        finally:
-            self.names_kept.clear()
 
     def import_models(self, entries: Sequence[ModelEntry]) -> registry.ImportReport:
         """Register a file of models in one transaction (the CLI runs as the operator)."""
-        try:
+        with self._renaming():
             return registry.import_models(entries, uow_factory=self.ports.uow_factory)
-        finally:
-            self.names_kept.clear()
 
     def preview_models(self, entries: Sequence[ModelEntry]) -> registry.ImportReport:
         """What import_models would change, changing nothing."""
@@ -190,17 +194,13 @@ class UseCases:
 
     def put_client(self, entry: ClientName) -> None:
         """Name one of an org's clients."""
-        try:
+        with self._renaming():
             registry.put_client_name(entry, uow_factory=self.ports.uow_factory)
-        finally:
-            self.names_kept.clear()
 
     def delete_client(self, org_id: uuid.UUID, client_id: str) -> None:
         """Forget a client's name."""
-        try:
+        with self._renaming():
             registry.delete_client_name(org_id, client_id, uow_factory=self.ports.uow_factory)
-        finally:
-            self.names_kept.clear()
 
     # -- exports --------------------------------------------------------------------------
 
