@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -20,12 +19,9 @@ from tests.integration.sql_support import event
 
 
 @pytest.fixture
-def postgres(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[SqlStorage]:
-    """A clean ANALYTICS_* environment on a new migrated PostgreSQL database."""
-    for name in list(os.environ):
-        if name.startswith("ANALYTICS_") and not name.startswith("ANALYTICS_TEST_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("ANALYTICS_DATA_DIR", str(tmp_path))
+def postgres(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[SqlStorage]:
+    """The clean ANALYTICS_* environment of `data_dir` on a new migrated PostgreSQL database."""
+    del data_dir  # asked for its environment only
     with fresh_postgres_database() as url, storage_at(url) as storage:
         monkeypatch.setenv("ANALYTICS_DATABASE_URL", url.render_as_string(hide_password=False))
         yield storage
