@@ -6,10 +6,11 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from analytics_adapters.sql.bulk import insert_many
+from analytics_adapters.sql.bulk import Columns, insert_many
 from analytics_adapters.sql.types import UtcDateTime
 
 META = sa.MetaData()
@@ -84,3 +85,36 @@ def test_a_statement_binding_other_values_goes_through_core(tmp_path: Path) -> N
         insert_many(conn, stmt, _rows())
     with engine.connect() as conn:
         assert conn.execute(sa.select(THINGS.c.n)).scalars().all() == [7, 7, 7, 7]
+
+
+def test_columns_convert_once_and_a_replaced_column_is_what_lands(tmp_path: Path) -> None:
+    """Rows staged as columns land as core writes them; one column replaced between two
+    statements (a tier's floored bucket starts) changes only that column."""
+    engine = _engine(tmp_path)
+    names = ("id", "at", "doc", "blob", "n")
+    rows = _rows()
+    with engine.begin() as conn:
+        staged = Columns(conn, OURS, names, [tuple(r[n] for n in names) for r in rows])
+        staged.execute(OURS.insert())
+        conn.execute(THINGS.insert(), rows)
+        later = [datetime(2027, 1, 1, tzinfo=UTC)] * len(rows)
+        staged.set("at", later)
+        staged.set("id", [uuid.UUID(int=100 + i) for i in range(len(rows))])
+        staged.execute(OURS.insert())
+    with engine.connect() as conn:
+        mine = conn.execute(sa.select(OURS).order_by(OURS.c.at, OURS.c.n)).all()
+        core = conn.execute(sa.select(THINGS).order_by(THINGS.c.n)).all()
+    assert [tuple(r) for r in mine[:4]] == [tuple(r) for r in core]
+    assert [(r.id, r.at, r.doc, r.blob, r.n) for r in mine[4:]] == [
+        (uuid.UUID(int=100 + i), later[0], r["doc"], r["blob"], r["n"])
+        for i, r in enumerate(rows)]
+
+
+def test_columns_refuse_a_statement_binding_other_columns(tmp_path: Path) -> None:
+    """A statement that binds more (or other) columns than staged is refused, not run with
+    values in the wrong places."""
+    engine = _engine(tmp_path)
+    with engine.begin() as conn:
+        staged = Columns(conn, OURS, ("id", "at"), [(uuid.UUID(int=1), datetime.now(UTC))])
+        with pytest.raises(ValueError, match="exactly the staged columns"):
+            staged.execute(OURS.insert().values(n=sa.bindparam("n")))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
@@ -10,8 +11,8 @@ import sqlalchemy as sa
 
 from analytics_adapters.sql import pg_events
 from analytics_adapters.sql.base import SqlRepository
-from analytics_adapters.sql.bulk import insert_many
-from analytics_adapters.sql.convert import event_from_row, event_row
+from analytics_adapters.sql.bulk import Columns
+from analytics_adapters.sql.convert import EVENT_COLUMNS, event_from_row, event_values
 from analytics_adapters.sql.errors import translate_errors, translated
 from analytics_adapters.sql.schema import event_keys, usage_events
 from analytics_adapters.sql.types import UtcDateTime
@@ -19,7 +20,19 @@ from analytics_core.events import UsageEvent
 from analytics_core.ports import EventKey
 
 SCAN_BATCH = 2000
+_STORED_COLUMNS = (*EVENT_COLUMNS, "price_version_id")
+_KEY_COLUMNS = ("org_id", "event_id", "occurred_at", "fingerprint")
 _KEY_CHUNK = 400  # (org, event) pairs per IN list: 800 parameters, far below SQLite's limit
+
+
+def _insert_keys(conn: sa.Connection, events: Sequence[tuple[UsageEvent, uuid.UUID | None]],
+                 *, ignore: bool) -> None:
+    """The dedupe keys of events (SQLite); with `ignore`, keys already stored are skipped."""
+    stmt = event_keys.insert()
+    Columns(conn, event_keys, _KEY_COLUMNS, [
+        (e.org_id, e.event_id, e.occurred_at, bytes.fromhex(e.fingerprint()))
+        for e, _ in events
+    ]).execute(stmt.prefix_with("OR IGNORE") if ignore else stmt)
 
 
 def _chunks(items: Sequence[EventKey], size: int) -> Iterator[Sequence[EventKey]]:
@@ -52,18 +65,37 @@ class SqlEventStore(SqlRepository):
     def _insert_new_generic(
         self, conn: sa.Connection, events: list[tuple[UsageEvent, uuid.UUID | None]]
     ) -> set[EventKey]:
-        # SQLite: the unit holds the write lock (BEGIN IMMEDIATE), so read-then-insert is safe.
-        stored = self._stored_keys(conn, [e.key for e, _ in events])
-        new = [(e, v) for e, v in events if e.key not in stored]
-        if new:
-            insert_many(conn, event_keys.insert(), [
-                {"org_id": e.org_id, "event_id": e.event_id, "occurred_at": e.occurred_at,
-                 "fingerprint": bytes.fromhex(e.fingerprint())}
-                for e, _ in new
-            ])
-            insert_many(conn, usage_events.insert(),
-                        [{**event_row(e), "price_version_id": v} for e, v in new])
+        # SQLite: the unit holds the write lock (BEGIN IMMEDIATE), so nobody else writes
+        # between these statements. The common batch holds only new events: its keys go in
+        # with INSERT OR IGNORE inside a savepoint, and when every row was inserted no key
+        # was stored before, so no lookup is needed. Otherwise the savepoint is rolled back
+        # and the stored keys are read first.
+        new = self._insert_keys_if_all_new(conn, events)
+        if new is None:
+            stored = self._stored_keys(conn, [e.key for e, _ in events])
+            new = [(e, v) for e, v in events if e.key not in stored]
+            _insert_keys(conn, new, ignore=False)
+        Columns(conn, usage_events, _STORED_COLUMNS,
+                [(*event_values(e), v) for e, v in new]).execute(usage_events.insert())
         return {e.key for e, _ in new}
+
+    @staticmethod
+    def _insert_keys_if_all_new(
+        conn: sa.Connection, events: list[tuple[UsageEvent, uuid.UUID | None]]
+    ) -> list[tuple[UsageEvent, uuid.UUID | None]] | None:
+        """Insert every key when none is stored yet (and return the events); None, with
+        nothing inserted, when some key was stored before."""
+        raw = conn.connection.driver_connection
+        assert isinstance(raw, sqlite3.Connection)
+        conn.exec_driver_sql("SAVEPOINT analytics_new_keys")
+        before = raw.total_changes
+        _insert_keys(conn, events, ignore=True)
+        if raw.total_changes - before == len(events):
+            conn.exec_driver_sql("RELEASE analytics_new_keys")
+            return events
+        conn.exec_driver_sql("ROLLBACK TO analytics_new_keys")
+        conn.exec_driver_sql("RELEASE analytics_new_keys")
+        return None
 
     @translated
     def priced(

@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from analytics_adapters.sql.bulk import insert_many
-from analytics_adapters.sql.convert import rollup_row
+from analytics_adapters.sql.bulk import Columns
+from analytics_adapters.sql.convert import ROLLUP_COLUMNS, rollup_values
 from analytics_adapters.sql.schema import EXTRA_COUNTER_COLUMNS, ROLLUPS, RollupFamily
 from analytics_adapters.sql.sqlite_functions import MERGE_BINS, MERGE_COUNTS, MERGE_ERROR_CODES
 from analytics_core.rollups import Rollup, RollupKey, RollupStats, merge_stats
@@ -81,7 +81,26 @@ def _tiers(family: RollupFamily) -> tuple[tuple[sa.Insert, Callable[[datetime], 
 
 def add_rollups(conn: sa.Connection, deltas: Sequence[Rollup],
                 family: RollupFamily = ROLLUPS) -> None:
-    """Upsert distinct-key deltas into the family's base table and both tiers."""
+    """Upsert distinct-key deltas into the family's base table and both tiers.
+
+    A tier where no two deltas share a key once floored (a live batch: seconds of events
+    rarely hold two 15-minute buckets of one hour and group) takes the base rows as they
+    are, converted once, with only the bucket starts floored."""
+    base: Columns | None = None
     for stmt, floor in _tiers(family):
-        rows = deltas if floor is None else coarsen(deltas, floor)
-        insert_many(conn, stmt, [rollup_row(r) for r in rows])
+        if floor is None:
+            base = _columns(conn, stmt, deltas)
+            base.execute(stmt)
+            continue
+        rows = coarsen(deltas, floor)
+        if base is not None and len(rows) == len(deltas):
+            base.set("bucket_start", [floor(r.key.bucket_start) for r in deltas])
+            base.execute(stmt)
+        else:
+            _columns(conn, stmt, rows).execute(stmt)
+
+
+def _columns(conn: sa.Connection, stmt: sa.Insert, rows: Sequence[Rollup]) -> Columns:
+    table = stmt.table
+    assert isinstance(table, sa.Table)
+    return Columns(conn, table, ROLLUP_COLUMNS, [rollup_values(r) for r in rows])
