@@ -38,6 +38,7 @@ from benchdb import EventFactory, machine, postgres_version, scratch_database
 from analytics_adapters.memory.clock import ManualClock
 from analytics_adapters.sql import SqlStorage
 from analytics_adapters.system import RandomIds
+from analytics_app.stream.gc_tuning import batch_collection
 from analytics_core.access import ADMIN, Actor
 from analytics_core.attribution import AttributionSettings
 from analytics_core.prices import PriceCategory
@@ -91,8 +92,9 @@ def ingest_all(storage: SqlStorage, batches: list[list[RawMessage]], clock: Manu
     ids = RandomIds()
     started = time.perf_counter()
     for batch in batches:
-        ingest_batch(batch, source="stream:bench", uow_factory=storage.unit_of_work,
-                     clock=clock, ids=ids, pricing=pricing, attribution=attribution)
+        with batch_collection():  # as every driver runs a batch (UseCases._ingest)
+            ingest_batch(batch, source="stream:bench", uow_factory=storage.unit_of_work,
+                         clock=clock, ids=ids, pricing=pricing, attribution=attribution)
     return time.perf_counter() - started
 
 

@@ -5,14 +5,15 @@ Usage: .venv/bin/python bench/quick.py [--events 20000] [--seconds 3]
 In one run on this machine (PostgreSQL on 127.0.0.1:5432; every database and server it makes
 is its own and is removed at the end; loopback only), about 2-3 minutes:
 
-1. PostgreSQL ingest: the `ingest_batch` use case (first ingest, then a replay of the same
-   batches) against a raw binary COPY of the same rows (bench/ingest_postgres.py's code);
-   targets 0.15x and 0.3x of COPY.
+1. PostgreSQL ingest: the ingest use case as the application binds it for the library and
+   the demo (`UseCases.ingest_trusted`; first ingest, then a replay of the same batches)
+   against a raw binary COPY of the same rows (bench/ingest_postgres.py's code); targets
+   0.15x and 0.3x of COPY.
 2. `POST /events` under gunicorn (`analytics serve`, one worker) with 5,000-event batches of
    one org, posted with its org_admin key, against the same use case as the service binds it
    (`UseCases.ingest`: attribution, pricing, caches) called in-process on the same batches;
    target 0.8x.
-3. Embedded SQLite ingest through the use case; target 15,000 events/s.
+3. Embedded SQLite ingest through the same bound use case; target 15,000 events/s.
 4. Reliability reads in four zones: the largest org of the planned-scale generator (its 13
    months of rollups only, `export_bench.build_largest_only`), with zone day tiers listed and
    built for the three non-UTC zones (timed), 7-day and 31-day windows, p95 of the use case
@@ -58,13 +59,12 @@ from benchdb import (  # noqa: E402
     scratch_database,
 )
 from export_bench import build_largest_only  # noqa: E402
-from ingest_postgres import raw_copy, run_use_case  # noqa: E402
+from ingest_postgres import raw_copy  # noqa: E402
 from query_postgres import END, LARGEST_ORG, org_uuid  # noqa: E402
 
 from analytics_adapters.memory.clock import ManualClock  # noqa: E402
 from analytics_adapters.memory.pipeline import SynchronousPipeline  # noqa: E402
 from analytics_adapters.sql import SqlStorage, migrate_to_head, zone_days  # noqa: E402
-from analytics_adapters.system import RandomIds  # noqa: E402
 from analytics_app.bootstrap.application import Application  # noqa: E402
 from analytics_app.config import Settings  # noqa: E402
 from analytics_app.http.render import reliability_body  # noqa: E402
@@ -74,7 +74,6 @@ from analytics_core.usecases.ingest import (  # noqa: E402
     IngestScope,
     RawMessage,
     decode_payload,
-    ingest_batch,
 )
 from analytics_core.usecases.queries import AnalyticsQuery, query_analytics  # noqa: E402
 
@@ -161,15 +160,26 @@ def _batches(payloads: list[object]) -> list[list[RawMessage]]:
             for i in range(0, len(payloads), BATCH)]
 
 
+def bound_ingest(url: str, batches: list[list[RawMessage]], runs: int) -> list[float]:
+    """Seconds of each run over every batch through the ingest use case as every driver but
+    the stream binds it (`UseCases.ingest_trusted`, the library's and the demo's call: the
+    msgspec decoder, an empty catalog, no attribution keys, the collector tuned per batch)."""
+    settings = attrs.evolve(Settings(), database_url=url)
+    with Application(settings) as application:
+        seconds = []
+        for _ in range(runs):
+            started = time.perf_counter()
+            for batch in batches:
+                application.use_cases.ingest_trusted(batch, source="library")
+            seconds.append(time.perf_counter() - started)
+    return seconds
+
+
 def pg_ingest(payloads: list[object], now: datetime) -> None:
     """Figure 1."""
-    clock = ManualClock(now)
     batches = _batches(payloads)
     with scratch_database("analytics_quick_ingest") as url:
-        storage = SqlStorage.from_url(url)
-        first = run_use_case(storage, batches, clock)
-        replay = run_use_case(storage, batches, clock)
-        storage.close()
+        first, replay = bound_ingest(url.render_as_string(hide_password=False), batches, 2)
     events = [parse_event(decode_payload(p), now=now, raw_retention=timedelta(days=400))
               for p in payloads]
     with scratch_database("analytics_quick_copy") as url:
@@ -248,14 +258,7 @@ def sqlite_ingest(payloads: list[object], now: datetime) -> None:
     with tempfile.TemporaryDirectory(prefix="analytics-quick-") as tmp:
         url = f"sqlite:///{Path(tmp) / 'quick.db'}"
         migrate_to_head(url)
-        storage = SqlStorage.from_url(url)
-        clock, ids = ManualClock(now), RandomIds()
-        started = time.perf_counter()
-        for batch in _batches(payloads):
-            ingest_batch(batch, source="stream:bench", uow_factory=storage.unit_of_work,
-                         clock=clock, ids=ids)
-        seconds = time.perf_counter() - started
-        storage.close()
+        (seconds,) = bound_ingest(url, _batches(payloads), 1)
     rate = len(payloads) / seconds
     report("SQLite ingest (use case)", f"{rate:,.0f}/s", ">= 15,000/s", rate / 15_000)
 

@@ -18,6 +18,7 @@ import attrs
 from analytics_app.bootstrap.ports import Ports
 from analytics_app.http.api import Cursor, HttpApi
 from analytics_app.observability import metrics
+from analytics_app.stream.gc_tuning import batch_collection
 from analytics_core.access import Action, Actor, Decision
 from analytics_core.attribution import AdmittedCache
 from analytics_core.budgets import Budget
@@ -241,24 +242,14 @@ class UseCases:
         self, messages: Sequence[RawMessage], scope: IngestScope,
     ) -> BatchResult:
         """Ingest one HTTP batch exactly once, storing only in orgs the scope authorizes."""
-        p = self.ports
-        return ingest.ingest_batch(messages, source="http", uow_factory=p.uow_factory,
-                                   clock=p.clock, ids=p.ids, raw_retention=p.http.raw_retention,
-                                   cache=p.cache, scope=scope, pricing=self.pricing,
-                                   attribution=p.attribution, admitted=self.admitted,
-                                   decoder=p.decoder)
+        return self._ingest(messages, source="http", scope=scope)
 
     def ingest_stream(
         self, messages: Sequence[RawMessage], *, source: str,
         checkpoint: StreamCheckpoint | None,
     ) -> BatchResult:
         """Ingest a batch read from a partition stream (with its offset checkpoint, if any)."""
-        p = self.ports
-        return ingest.ingest_batch(messages, source=source, uow_factory=p.uow_factory,
-                                   clock=p.clock, ids=p.ids, raw_retention=p.http.raw_retention,
-                                   checkpoint=checkpoint, cache=p.cache, decoder=p.decoder,
-                                   pricing=self.pricing,
-                                   attribution=p.attribution, admitted=self.admitted)
+        return self._ingest(messages, source=source, checkpoint=checkpoint)
 
     def ingest_demo(self, messages: Sequence[RawMessage]) -> BatchResult:
         """Ingest a batch of generated demo events."""
@@ -267,11 +258,20 @@ class UseCases:
     def ingest_trusted(self, messages: Sequence[RawMessage], *, source: str) -> BatchResult:
         """Ingest a batch from a trusted caller (the demo, a service importing the library):
         events may name any org, as a platform admin's may."""
+        return self._ingest(messages, source=source)
+
+    def _ingest(self, messages: Sequence[RawMessage], *, source: str,
+                scope: IngestScope | None = None,
+                checkpoint: StreamCheckpoint | None = None) -> BatchResult:
+        """Every driver's one ingest path: the msgspec decoder, the catalog, attribution and
+        the collector tuned while the batch is in hand (stream.gc_tuning)."""
         p = self.ports
-        return ingest.ingest_batch(messages, source=source, uow_factory=p.uow_factory,
-                                   clock=p.clock, ids=p.ids, raw_retention=p.http.raw_retention,
-                                   cache=p.cache, pricing=self.pricing,
-                                   attribution=p.attribution, admitted=self.admitted)
+        with batch_collection():
+            return ingest.ingest_batch(
+                messages, source=source, uow_factory=p.uow_factory, clock=p.clock, ids=p.ids,
+                raw_retention=p.http.raw_retention, checkpoint=checkpoint, cache=p.cache,
+                decoder=p.decoder, scope=scope, pricing=self.pricing,
+                attribution=p.attribution, admitted=self.admitted)
 
     # -- dead letters and audit -----------------------------------------------------------
 

@@ -13,6 +13,9 @@ Cyclic garbage is still collected, just later; memory stays bounded by the batch
 from __future__ import annotations
 
 import gc
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 BATCH_GC_THRESHOLD = 20_000  # first-generation threshold; later generations keep 10 and 10
 _OLDER = 10
@@ -24,3 +27,34 @@ def tune_for_batches(threshold: int = BATCH_GC_THRESHOLD) -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(threshold, _OLDER, _OLDER)
+
+
+_scope_lock = threading.Lock()
+_scope_depth = 0
+_scope_saved: tuple[int, int, int] | None = None
+
+
+@contextmanager
+def batch_collection(threshold: int = BATCH_GC_THRESHOLD) -> Iterator[None]:
+    """While an ingest batch is in hand (in any thread), collect the young generation every
+    `threshold` allocations; the process's own thresholds come back when the last batch in
+    hand ends. For the processes that serve more than batches (the API workers, the
+    embedded service, a service importing the library), where a process-wide setting is not
+    ours to make. A process whose threshold is already as high (`tune_for_batches`) is left
+    alone. Nothing is frozen: the objects alive are the host's."""
+    global _scope_depth, _scope_saved  # noqa: PLW0603  one process-wide setting
+    with _scope_lock:
+        if _scope_depth == 0:
+            current = gc.get_threshold()
+            _scope_saved = current if current[0] < threshold else None
+            if _scope_saved is not None:
+                gc.set_threshold(threshold, current[1], current[2])
+        _scope_depth += 1
+    try:
+        yield
+    finally:
+        with _scope_lock:
+            _scope_depth -= 1
+            if _scope_depth == 0 and _scope_saved is not None:
+                gc.set_threshold(*_scope_saved)
+                _scope_saved = None
