@@ -321,6 +321,16 @@ class ApiKeyStore(Protocol):
         ...
 
 
+class AuditAppender(Protocol):
+    """Appends authorization decisions to the audit log durably, outside any unit of work
+    (the request's own audit entry, SPEC §6): the entries are committed, all or none, when
+    `append` returns. Raises StoreUnavailable when the store is down; then none is kept."""
+
+    def append(self, entries: Sequence[AuditEntry]) -> None:
+        """Commit `entries` (in one transaction; nothing for an empty sequence)."""
+        ...
+
+
 class ApiKeyCache(Protocol):
     """API key records a process keeps between requests, dropped as soon as it learns a key
     changed. Only keys found valid are kept; a caller that read a record from storage keeps it

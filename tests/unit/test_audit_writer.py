@@ -147,3 +147,22 @@ def test_a_writer_interrupted_mid_write_hands_over_to_a_waiting_caller() -> None
         writer.record(entry(0))
     writer.record(entry(1))  # nobody is writing: this caller writes
     assert stored(storage) == {entry(1).audit_id}
+
+
+def test_a_given_appender_receives_the_groups_instead_of_a_unit_of_work() -> None:
+    """With an appender (PostgreSQL's one-statement writer) every entry reaches it, in order
+    and once, and no unit of work is opened for the audit."""
+    groups: list[list[AuditEntry]] = []
+
+    class Appender:
+        def append(self, entries: list[AuditEntry]) -> None:
+            groups.append(list(entries))
+
+    def no_units() -> InMemoryUnitOfWork:
+        raise AssertionError("the audit must go through the appender")
+
+    writer = AuditWriter(no_units, appender=Appender())
+    for n in range(3):
+        writer.record(entry(n))
+    assert [e for group in groups for e in group] == [entry(n) for n in range(3)]
+    assert writer.commits == len(groups) == 3

@@ -47,6 +47,7 @@ from analytics_adapters.redis.freshness_cache import RedisFreshnessCache
 from analytics_adapters.s3.object_store import S3ObjectStore
 from analytics_adapters.sql import AdvisoryLockOwnership, SqlStorage
 from analytics_adapters.sql.advisory_locks import libpq_url
+from analytics_adapters.sql.audit_appender import PgAuditAppender
 from analytics_adapters.sql.key_cache import NotifiedKeyCache
 from analytics_adapters.system import RandomIds, SystemClock
 from analytics_adapters.webhooks import HttpWebhookSender
@@ -63,6 +64,7 @@ from analytics_app.workers.export import ExportWorker, WorkerTiming
 from analytics_core.attribution import AttributionSettings
 from analytics_core.ports import (
     ApiKeyCache,
+    AuditAppender,
     Clock,
     FreshnessCache,
     HealthCheck,
@@ -172,6 +174,19 @@ def _key_cache(settings: Settings) -> Iterator[ApiKeyCache | None]:
         yield cache
     finally:
         cache.close()
+
+
+def _audit_appender(settings: Settings, storage: SqlStorage) -> Iterator[AuditAppender | None]:
+    """Audit entries in one autocommitted statement on a held connection: PostgreSQL only;
+    None else (the AuditWriter then writes through a unit of work)."""
+    if settings.storage != "postgres":
+        yield None
+        return
+    appender = PgAuditAppender(storage.engine)
+    try:
+        yield appender
+    finally:
+        appender.close()
 
 
 def _stream_runtime(settings: Settings, uow_factory: UnitOfWorkFactory) -> Iterator[StreamRuntime]:
@@ -318,6 +333,12 @@ class Container(containers.DeclarativeContainer):
         sql=sql_storage.provided.unit_of_work,
     )
 
+    audit_appender = providers.Selector(
+        providers.Callable(storage_mode, settings),
+        memory=providers.Object(None),
+        sql=providers.Resource(_audit_appender, settings, sql_storage),
+    )
+
     key_cache = providers.Resource(_key_cache, settings)
     keys = providers.Selector(
         providers.Callable(storage_mode, settings),
@@ -372,6 +393,7 @@ class Container(containers.DeclarativeContainer):
         Ports,
         uow_factory=uow_factory, clock=clock, ids=ids, progress=progress, objects=objects,
         cache=providers.Callable(metrics.CountingFreshnessCache, cache), keys=keys,
+        audit=audit_appender,
         http=http_settings, exports=export_settings, health_checks=health_checks,
         degraded_checks=degraded_checks, decoder=decoder,
         attribution=providers.Callable(_attribution, settings),

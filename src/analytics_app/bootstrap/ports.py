@@ -16,6 +16,7 @@ from analytics_app.http.settings import HttpSettings
 from analytics_core.attribution import AttributionSettings
 from analytics_core.ports import (
     ApiKeyCache,
+    AuditAppender,
     Clock,
     EventDecoder,
     FreshnessCache,
@@ -41,6 +42,7 @@ class Ports:
     objects: ObjectStore
     cache: FreshnessCache | None
     keys: ApiKeyCache | None = None  # API key records kept between requests (PostgreSQL)
+    audit: AuditAppender | None = None  # decisions' audit in one statement (PostgreSQL)
     http: HttpSettings = attrs.field(factory=HttpSettings)
     exports: ExportSettings = attrs.field(factory=ExportSettings)
     health_checks: Sequence[HealthCheck] = ()

@@ -66,7 +66,8 @@ class UseCases:
     @authorizer.default
     def _authorizer(self) -> access.Authorizer:
         p = self.ports
-        return access.Authorizer(p.uow_factory, p.clock, p.ids)
+        return access.Authorizer(p.uow_factory, p.clock, p.ids,
+                                 access.AuditWriter(p.uow_factory, appender=p.audit))
 
     # -- access ---------------------------------------------------------------------------
 

@@ -6,7 +6,7 @@ import hashlib
 import hmac
 import threading
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 import attrs
@@ -19,7 +19,14 @@ from analytics_core.errors import (
     Unauthenticated,
     ValidationFailed,
 )
-from analytics_core.ports import ApiKeyCache, Clock, IdGenerator, UnitOfWork, UnitOfWorkFactory
+from analytics_core.ports import (
+    ApiKeyCache,
+    AuditAppender,
+    Clock,
+    IdGenerator,
+    UnitOfWork,
+    UnitOfWorkFactory,
+)
 from analytics_core.records import ApiKeyRecord, AuditEntry
 
 API_KEY_PREFIX = "ak"
@@ -36,10 +43,14 @@ class AuditWriter:
     empty, while the other callers wait for their entry's transaction. Concurrent requests of
     one process thus share a commit (one WAL flush) instead of paying one each; a lone request
     writes its entry itself, as before.
+
+    The transaction is the `appender`'s (on PostgreSQL one autocommitted statement on a held
+    connection: sql.audit_appender), or else a unit of work of `uow_factory` (UnitOfWorkAudit).
     """
 
-    def __init__(self, uow_factory: UnitOfWorkFactory, *, batch: int = 256) -> None:
-        self._uow_factory = uow_factory
+    def __init__(self, uow_factory: UnitOfWorkFactory, *, batch: int = 256,
+                 appender: AuditAppender | None = None) -> None:
+        self._appender = appender if appender is not None else UnitOfWorkAudit(uow_factory)
         self._batch = batch
         self._lock = threading.Lock()
         self._queue: list[_Pending] = []
@@ -73,10 +84,7 @@ class AuditWriter:
                         self._writing = False
                         return
                 try:
-                    with self._uow_factory() as uow:
-                        for pending in batch:
-                            uow.audit.record(pending.entry)
-                        uow.commit()
+                    self._appender.append([pending.entry for pending in batch])
                     self.commits += 1
                 except Exception as e:  # each waiter of the batch gets the error back
                     for pending in batch:
@@ -90,6 +98,22 @@ class AuditWriter:
 
 
 _FOLLOWER_POLL = 0.5  # seconds a waiting caller sleeps before checking the writer is alive
+
+
+@attrs.frozen
+class UnitOfWorkAudit:
+    """ports.AuditAppender over any storage: the entries in one unit of work."""
+
+    uow_factory: UnitOfWorkFactory
+
+    def append(self, entries: Sequence[AuditEntry]) -> None:
+        """Record every entry and commit (nothing for no entries)."""
+        if not entries:
+            return
+        with self.uow_factory() as uow:
+            for entry in entries:
+                uow.audit.record(entry)
+            uow.commit()
 
 
 @attrs.define

@@ -1,0 +1,146 @@
+"""AuditAppender contract: a group of entries is committed whole when `append` returns, on
+every storage (a unit of work on memory and SQLite, one autocommitted statement on a held
+connection on PostgreSQL and Citus); on PostgreSQL a lost connection is a clean failure and
+the next group goes through."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from analytics_adapters.sql import SqlStorage
+from analytics_adapters.sql.audit_appender import PgAuditAppender
+from analytics_core.access import Outcome
+from analytics_core.errors import StoreUnavailable
+from analytics_core.ports import AuditAppender, UnitOfWorkFactory
+from analytics_core.usecases.access import UnitOfWorkAudit
+from tests.contract.factories import BASE, make_audit_entry, new_id
+
+Backend = tuple[AuditAppender, UnitOfWorkFactory]
+SERVERS = ("postgres", "citus")
+
+
+@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres),
+                        pytest.param("citus", marks=pytest.mark.citus)])
+def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
+    """The appender of each storage with the units of work that read it back."""
+    uow_factory: UnitOfWorkFactory = request.getfixturevalue(f"{request.param}_uow_factory")
+    if request.param not in SERVERS:
+        yield UnitOfWorkAudit(uow_factory), uow_factory
+        return
+    storage: SqlStorage = request.getfixturevalue(f"{request.param}_storage")
+    appender = PgAuditAppender(storage.engine)
+    try:
+        yield appender, uow_factory
+    finally:
+        appender.close()
+
+
+def test_a_group_lands_whole_with_every_field(backend: Backend) -> None:
+    """Entries of one call, about one org, read back exactly (optional fields, outcome,
+    cross-org flag, microseconds) and newest first."""
+    appender, uow_factory = backend
+    org = new_id()
+    entries = [
+        make_audit_entry(org_id=org, at=BASE + timedelta(seconds=1, microseconds=7)),
+        make_audit_entry(org_id=org, at=BASE + timedelta(seconds=3), actor="apikey:ak_1",
+                         actor_org=new_id(), outcome=Outcome.DENIED, request_id=None,
+                         reason="identity belongs to another org"),
+        make_audit_entry(org_id=org, at=BASE + timedelta(seconds=2), cross_org=True,
+                         actor="jwt:root", resource=f"exports/{new_id()}"),
+    ]
+    appender.append(entries)
+    with uow_factory() as uow:
+        assert uow.audit.recent(org) == [entries[1], entries[2], entries[0]]
+
+
+def test_a_lone_entry_and_a_large_group(backend: Backend) -> None:
+    """One entry (the lone request) and 300 at once (a busy process) both land."""
+    appender, uow_factory = backend
+    lone = make_audit_entry()
+    appender.append([lone])
+    org = new_id()
+    group = [make_audit_entry(org_id=org, at=BASE + timedelta(milliseconds=i))
+             for i in range(300)]
+    appender.append(group)
+    with uow_factory() as uow:
+        assert uow.audit.recent(lone.org_id) == [lone]
+        assert uow.audit.recent(org, limit=500) == group[::-1]
+
+
+def test_no_entries_is_nothing(backend: Backend) -> None:
+    """An empty group writes nothing and fails nothing."""
+    appender, _ = backend
+    appender.append([])
+
+
+@pytest.fixture(params=[pytest.param("postgres", marks=pytest.mark.postgres),
+                        pytest.param("citus", marks=pytest.mark.citus)])
+def server(request: pytest.FixtureRequest) -> tuple[SqlStorage, UnitOfWorkFactory]:
+    """A PostgreSQL or Citus storage with its units of work."""
+    uow_factory: UnitOfWorkFactory = request.getfixturevalue(f"{request.param}_uow_factory")
+    storage: SqlStorage = request.getfixturevalue(f"{request.param}_storage")
+    return storage, uow_factory
+
+
+def _terminate(storage: SqlStorage, pid: int | None) -> None:
+    assert pid is not None
+    with storage.engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar()
+
+
+def test_the_connection_is_held_between_groups(
+    server: tuple[SqlStorage, UnitOfWorkFactory],
+) -> None:
+    """Groups written within the idle check share one connection (no checkout, no ping)."""
+    storage, _ = server
+    appender = PgAuditAppender(storage.engine, idle_check=60)
+    try:
+        for _ in range(5):
+            appender.append([make_audit_entry()])
+        assert appender.checkouts == 1
+    finally:
+        appender.close()
+
+
+def test_a_connection_lost_while_held_fails_that_group_only(
+    server: tuple[SqlStorage, UnitOfWorkFactory],
+) -> None:
+    """The server ends the held connection: the next group raises StoreUnavailable and is not
+    stored (its outcome is never guessed); the group after it goes through on a new one."""
+    storage, uow_factory = server
+    appender = PgAuditAppender(storage.engine, idle_check=60)
+    try:
+        appender.append([make_audit_entry()])
+        _terminate(storage, appender.backend_pid)
+        lost, kept = make_audit_entry(), make_audit_entry()
+        with pytest.raises(StoreUnavailable):
+            appender.append([lost])
+        appender.append([kept])
+        with uow_factory() as uow:
+            assert uow.audit.recent(lost.org_id) == []
+            assert uow.audit.recent(kept.org_id) == [kept]
+        assert appender.checkouts == 2
+    finally:
+        appender.close()
+
+
+def test_an_idle_connection_is_checked_again_before_use(
+    server: tuple[SqlStorage, UnitOfWorkFactory],
+) -> None:
+    """Past the idle check the held connection goes back to the pool and a checked one comes
+    out: a connection that died while nobody wrote costs no failed request."""
+    storage, uow_factory = server
+    appender = PgAuditAppender(storage.engine, idle_check=0)
+    try:
+        appender.append([make_audit_entry()])
+        _terminate(storage, appender.backend_pid)
+        entry = make_audit_entry()
+        appender.append([entry])
+        with uow_factory() as uow:
+            assert uow.audit.recent(entry.org_id) == [entry]
+    finally:
+        appender.close()
