@@ -89,7 +89,7 @@ def server(request: pytest.FixtureRequest) -> tuple[SqlStorage, UnitOfWorkFactor
 def _terminate(storage: SqlStorage, pid: int | None) -> None:
     assert pid is not None
     with storage.engine.connect() as conn:
-        assert conn.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar()
+        assert conn.execute(sa.text("SELECT pg_terminate_backend(CAST(:pid AS integer))"), {"pid": pid}).scalar()
 
 
 def test_the_connection_is_held_between_groups(
