@@ -104,6 +104,7 @@ def plain_event(  # noqa: PLR0917 - one positional call per event, on the hot pa
     status = _STATUS_OF_TEXT.get(status) if type(status) is str else None
     if (  # cheap checks first: a payload bound for the careful reader wastes little here
         status is None
+        or not org_id.int  # the platform's own org: the careful reader names the error
         or type(latency) is not int or not 0 <= latency <= MAX_EVENT_LATENCY_MS
         or type(tokens_in) is not int or not 0 <= tokens_in <= MAX_EVENT_TOKENS
         or type(tokens_out) is not int or not 0 <= tokens_out <= MAX_EVENT_TOKENS

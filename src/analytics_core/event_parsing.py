@@ -22,6 +22,7 @@ from analytics_core.events import (
     MAX_FUTURE,
     MAX_METADATA_BYTES,
     MAX_METADATA_KEYS,
+    NIL_ORG_MESSAGE,
     NO_TOKEN_DETAILS,
     TOKEN_DETAIL_KEYS,
     Status,
@@ -169,6 +170,8 @@ def _parse_carefully(
     r = _Reader(raw)
     event_id = r.uuid("eventId", required=True)
     org_id = r.uuid("orgId", required=True)
+    if org_id is not None and not org_id.int:
+        r.fail("orgId", NIL_ORG_MESSAGE)
     model_id = r.uuid("modelId", required=True)
     actor_id = r.uuid("actorId", required=False)
     occurred_at = _read_occurred_at(r, now, raw_retention)

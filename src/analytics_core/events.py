@@ -31,6 +31,11 @@ MAX_EVENT_TOKENS = 10**9
 MAX_EVENT_LATENCY_MS = 86_400_000  # 24 hours
 MAX_EVENT_COST_CENTS = 100_000  # USD 1,000
 MAX_EVENT_COST_UNITS = MAX_EVENT_COST_CENTS * UNITS_PER_CENT
+PLATFORM_ORG = uuid.UUID(int=0)
+"""The nil UUID: the platform's own org (global price versions are audited under it; dead
+letters whose org could not be read are stored under it). Never a tenant's: an event, an API
+key or an identity naming it is refused."""
+NIL_ORG_MESSAGE = "must not be the nil UUID (reserved for the platform)"
 _NONE = "\x00"
 _EPOCH = datetime(1970, 1, 1, tzinfo=_UTC)
 _MICROSECOND = timedelta(microseconds=1)

@@ -257,3 +257,17 @@ def test_usage_reader_cannot_create_exports_or_ingest(
                                  headers=headers), 403)
     problem(client.simulate_post(f"{PREFIX}/events", json={"events": [make_event(org_a)]},
                                  headers=headers), 403)
+
+
+def test_an_identity_in_the_platform_org_is_refused(
+    services: Ports, client: falcon.testing.TestClient, make_token: Any, problem: Any,
+) -> None:
+    """A token or gateway headers naming the nil UUID as the caller's org are not an
+    identity (401): the platform org holds global audit entries and org-less dead letters."""
+    nil = uuid.UUID(int=0)
+    token = make_token(nil, ["org_admin"])
+    problem(_freshness(client, nil, Authorization=f"Bearer {token}"), 401)
+    enabled = attrs.evolve(services, http=attrs.evolve(services.http, gateway_headers=True))
+    gateway = falcon.testing.TestClient(app_for(enabled))
+    headers = {"X-Actor-Subject": "u", "X-Actor-Org": str(nil), "X-Actor-Roles": "org_admin"}
+    problem(_freshness(gateway, nil, **headers), 401)

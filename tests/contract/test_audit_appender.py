@@ -89,7 +89,8 @@ def server(request: pytest.FixtureRequest) -> tuple[SqlStorage, UnitOfWorkFactor
 def _terminate(storage: SqlStorage, pid: int | None) -> None:
     assert pid is not None
     with storage.engine.connect() as conn:
-        assert conn.execute(sa.text("SELECT pg_terminate_backend(CAST(:pid AS integer))"), {"pid": pid}).scalar()
+        ended = sa.text("SELECT pg_terminate_backend(CAST(:pid AS integer))")
+        assert conn.execute(ended, {"pid": pid}).scalar()
 
 
 def test_the_connection_is_held_between_groups(

@@ -284,3 +284,16 @@ def test_ingest_with_the_decoder_stores_what_ingest_without_it_stores() -> None:
     assert seen[0] == seen[1]
     assert [r[0].value for r in seen[0][0]] == [
         "accepted", "accepted", "rejected", "accepted", "rejected", "duplicate"]
+
+
+def test_the_nil_org_is_left_to_the_careful_reader() -> None:
+    """The decoder returns None for an event of the nil org, which the careful reader
+    rejects (the platform org is never a tenant's)."""
+    body = {"eventId": str(uuid.uuid4()), "orgId": "00000000-0000-0000-0000-000000000000",
+            "modelId": str(uuid.uuid4()), "occurredAt": "2025-06-01T11:00:00Z",
+            "status": "success", "latencyMs": 5, "inputTokens": 1, "outputTokens": 2,
+            "costEstimateCents": 1}
+    data = json.dumps(body).encode()
+    assert fast(data) is None
+    assert careful(data) == "rejected"
+    assert fast(json.dumps({**body, "orgId": str(uuid.uuid4())}).encode()) is not None

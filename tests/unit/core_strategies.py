@@ -46,6 +46,8 @@ QUANTILES: tuple[tuple[float, Fraction], ...] = (
 MAX_INT = 2**63 - 1
 
 uuids = st.uuids()
+#: Tenant org ids: any UUID but the nil one, which is the platform's (never a tenant's).
+org_uuids = uuids.filter(lambda u: u.int != 0)
 utc_instants = st.datetimes(
     min_value=datetime(1990, 1, 1), max_value=datetime(2060, 12, 31), timezones=st.just(UTC)
 )
@@ -124,7 +126,7 @@ def usage_events(
     tokens_out = draw(st.integers(min_value=0, max_value=MAX_EVENT_TOKENS))
     return UsageEvent(
         event_id=draw(uuids),
-        org_id=draw(st.sampled_from(orgs)) if orgs else draw(uuids),
+        org_id=draw(st.sampled_from(orgs)) if orgs else draw(org_uuids),
         model_id=draw(st.sampled_from(models)) if models else draw(uuids),
         occurred_at=when,
         status=draw(statuses),

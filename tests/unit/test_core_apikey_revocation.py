@@ -10,7 +10,7 @@ import pytest
 from analytics_adapters.memory import InMemoryStorage, ManualClock, unit_of_work_factory
 from analytics_adapters.system import RandomIds
 from analytics_core.access import Outcome
-from analytics_core.errors import NotFound, Unauthenticated
+from analytics_core.errors import NotFound, Unauthenticated, ValidationFailed
 from analytics_core.ports import UnitOfWorkFactory
 from analytics_core.usecases.access import (
     Revocation,
@@ -113,3 +113,16 @@ def test_list_api_keys_scopes_by_org_oldest_first(
     ids = [k.split("_")[1] for k in (first, admin, second)]
     assert [r.key_id for r in list_api_keys(org, uow_factory=uow_factory)] == [ids[0], ids[2]]
     assert [r.key_id for r in list_api_keys(None, uow_factory=uow_factory)] == ids
+
+
+@pytest.mark.parametrize("role", ["org_admin", "admin", "analytics:usage:read"])
+def test_no_key_is_made_for_the_platform_org(
+    uow_factory: UnitOfWorkFactory, clock: ManualClock, role: str,
+) -> None:
+    """The nil UUID is the platform's own org (its audit holds global price changes, its dead
+    letters are other tenants' unreadable messages): no key belongs to it, and nothing is
+    stored for the refused request."""
+    with pytest.raises(ValidationFailed) as info:
+        _create(uow_factory, clock, uuid.UUID(int=0), role)
+    assert [e.field for e in info.value.errors] == ["org"]
+    assert list_api_keys(None, uow_factory=uow_factory) == []

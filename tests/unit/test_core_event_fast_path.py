@@ -460,3 +460,11 @@ def test_build_rollups_equals_the_former_grouping(events: list[UsageEvent]) -> N
     got, expected = build_rollups(events), former_build_rollups(events)
     assert got == expected
     assert all(r.key.bucket_start.tzinfo is UTC for r in got)
+
+
+def test_the_nil_org_leaves_the_plain_path_for_the_careful_readers_error() -> None:
+    """The plain path does not read an event of the nil org: the careful reader rejects it."""
+    payload = valid_payload(orgId="00000000-0000-0000-0000-000000000000")
+    assert parse_plain(payload, NOW, RETENTION) is None
+    with pytest.raises(ValidationFailed):
+        parse_event(payload, now=NOW, raw_retention=RETENTION)

@@ -542,3 +542,18 @@ def test_the_constructor_refuses_categories_beyond_their_totals() -> None:
         attrs.evolve(event, token_details=TokenDetails(reasoning=3, audio_output=3))
     with pytest.raises(ValueError, match=r"tokenDetails\.cacheWriteTokens"):
         attrs.evolve(event, token_details=TokenDetails(cache_write=-1))
+
+
+NIL = "00000000-0000-0000-0000-000000000000"
+
+
+def test_the_nil_uuid_is_not_an_org() -> None:
+    """The nil UUID is the platform's own org (global price versions are audited there, and
+    dead letters whose org could not be read are stored under it): an event naming it is a
+    field error on `orgId`, on every reader, so no tenant's data ever lands there."""
+    for spelling in (NIL, NIL.upper(), NIL.replace("-", "")):
+        assert rejected_fields(valid_payload(orgId=spelling)) == ["orgId"]
+    with pytest.raises(ValidationFailed) as info:
+        parse(valid_payload(orgId=NIL))
+    assert "nil UUID" in info.value.errors[0].reason
+    assert parse(valid_payload(modelId=NIL, actorId=NIL)).model_id == uuid.UUID(int=0)

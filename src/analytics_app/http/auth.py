@@ -21,6 +21,7 @@ from analytics_app.http.context import request_id_of
 from analytics_app.http.settings import HttpSettings, JwtSettings
 from analytics_core.access import Action, Actor, Decision
 from analytics_core.errors import Unauthenticated
+from analytics_core.events import NIL_ORG_MESSAGE, PLATFORM_ORG
 
 ApiKeyAuthenticator = Callable[[str], Actor]
 
@@ -49,9 +50,12 @@ def _org(value: object, source: str) -> uuid.UUID | None:
     if not isinstance(value, str):
         raise Unauthenticated(f"{source} must be a UUID string")
     try:
-        return uuid.UUID(value)
+        org = uuid.UUID(value)
     except ValueError as e:
         raise Unauthenticated(f"{source} must be a UUID string") from e
+    if org == PLATFORM_ORG:
+        raise Unauthenticated(f"{source} {NIL_ORG_MESSAGE}")
+    return org
 
 
 def _roles(value: object, source: str) -> frozenset[str]:

@@ -8,6 +8,7 @@ from analytics_core.events import (
     MAX_EVENT_COST_CENTS,
     MAX_EVENT_LATENCY_MS,
     MAX_EVENT_TOKENS,
+    PLATFORM_ORG,
     TOKEN_DETAIL_KEYS,
 )
 
@@ -246,7 +247,10 @@ SCHEMAS: dict[str, Schema] = {
     "ExportList": obj({"orgId": UUID, "jobs": {"type": "array", "items": ref("ExportJob")},
                        "nextCursor": {"type": ["string", "null"]}}),
     "UsageEvent": obj(
-        {"eventId": UUID, "orgId": UUID, "modelId": UUID, "occurredAt": TIME,
+        {"eventId": UUID,
+         "orgId": {**UUID, "not": {"const": str(PLATFORM_ORG)},
+                   "description": "The tenant org; never the nil UUID (the platform's)."},
+         "modelId": UUID, "occurredAt": TIME,
          "status": {"enum": ["success", "error", "timeout", "throttled"]},
          "latencyMs": {**INT, "maximum": MAX_EVENT_LATENCY_MS},
          "inputTokens": {**INT, "maximum": MAX_EVENT_TOKENS},

@@ -19,6 +19,7 @@ from analytics_core.errors import (
     Unauthenticated,
     ValidationFailed,
 )
+from analytics_core.events import NIL_ORG_MESSAGE, PLATFORM_ORG
 from analytics_core.ports import (
     ApiKeyCache,
     AuditAppender,
@@ -173,6 +174,8 @@ def create_api_key(
         errors.append(FieldError("role", "at least one role is required"))
     if org_id is None and "admin" not in role_set:
         errors.append(FieldError("org", "is required unless the role is admin"))
+    if org_id == PLATFORM_ORG:
+        errors.append(FieldError("org", NIL_ORG_MESSAGE))
     if errors:
         raise ValidationFailed(errors, "invalid API key request")
     key_id = ids.new_id().hex[:16]

@@ -19,6 +19,7 @@ import attrs
 from analytics_core.access import Actor, Outcome
 from analytics_core.errors import FieldError, Forbidden, NotFound, ValidationFailed
 from analytics_core.event_parsing import parse_time
+from analytics_core.events import PLATFORM_ORG
 from analytics_core.ports import Clock, IdGenerator, UnitOfWorkFactory
 from analytics_core.prices import (
     CATEGORIES,
@@ -31,8 +32,6 @@ from analytics_core.prices import (
 from analytics_core.records import AuditEntry
 from analytics_core.restatements import Restatement, restatement_for
 
-PLATFORM_ORG = uuid.UUID(int=0)
-"""The org id under which platform-wide changes (global price versions) are audited."""
 MAX_NOTE = 500
 MAX_DRAFTS = 10_000
 _KEYS = {c.value: c for c in CATEGORIES}
