@@ -5,6 +5,7 @@ the next group goes through."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -16,6 +17,7 @@ from analytics_adapters.sql.audit_appender import PgAuditAppender
 from analytics_core.access import Outcome
 from analytics_core.errors import StoreUnavailable
 from analytics_core.ports import AuditAppender, UnitOfWorkFactory
+from analytics_core.records import AuditEntry
 from analytics_core.usecases.access import UnitOfWorkAudit
 from tests.contract.factories import BASE, make_audit_entry, new_id
 
@@ -145,3 +147,33 @@ def test_an_idle_connection_is_checked_again_before_use(
             assert uow.audit.recent(entry.org_id) == [entry]
     finally:
         appender.close()
+
+
+def test_concurrent_groups_all_land(backend: Backend) -> None:
+    """Four threads appending at once (the AuditWriter's writers): every entry is stored once;
+    on PostgreSQL at most one connection per concurrent caller was checked out."""
+    appender, uow_factory = backend
+    org = new_id()
+    groups = [[make_audit_entry(org_id=org, at=BASE + timedelta(seconds=t, milliseconds=i))
+               for i in range(3)] for t in range(40)]
+    errors: list[BaseException] = []
+
+    def write(mine: list[list[AuditEntry]]) -> None:
+        try:
+            for group in mine:
+                appender.append(group)
+        except BaseException as e:  # reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=write, args=(groups[k::4],)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert errors == []
+    with uow_factory() as uow:
+        stored = uow.audit.recent(org, limit=500)
+    assert sorted(e.audit_id for e in stored) == sorted(
+        e.audit_id for group in groups for e in group)
+    if isinstance(appender, PgAuditAppender):
+        assert 1 <= appender.checkouts <= 4

@@ -166,3 +166,29 @@ def test_a_given_appender_receives_the_groups_instead_of_a_unit_of_work() -> Non
         writer.record(entry(n))
     assert [e for group in groups for e in group] == [entry(n) for n in range(3)]
     assert writer.commits == len(groups) == 3
+
+
+def test_with_two_writers_a_second_group_is_written_while_the_first_is_in_flight() -> None:
+    """`writers=2`: while the first writer's group is held up in its appender, a second
+    caller writes its own entry and returns; the first returns once its group is released.
+    With one writer the second caller would wait behind the first."""
+    release, entered = threading.Event(), threading.Event()
+    written: list[AuditEntry] = []
+
+    class Appender:
+        def append(self, entries: list[AuditEntry]) -> None:
+            if entries[0] == entry(0):
+                entered.set()
+                assert release.wait(5)
+            written.extend(entries)
+
+    writer = AuditWriter(lambda: None, appender=Appender(), writers=2)  # type: ignore[arg-type,return-value]
+    first = threading.Thread(target=writer.record, args=(entry(0),))
+    first.start()
+    assert entered.wait(5)
+    writer.record(entry(1))  # returns while the first group is still in flight
+    assert written == [entry(1)]
+    release.set()
+    first.join(5)
+    assert written == [entry(1), entry(0)]
+    assert writer.commits == 2

@@ -14,7 +14,7 @@ entries (`access.AuditWriter` shares one write between concurrent requests) as o
 - A statement that fails discards the connection and raises StoreUnavailable: whether a
   statement that lost its connection committed cannot be known, so it is never retried (the
   request answers 503, as on any outage); the next group checks out a new connection.
-- Callers are serialised by a lock (the AuditWriter already writes one group at a time).
+- Concurrent callers (the AuditWriter's writers) each take a held connection of their own.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+import attrs
 import sqlalchemy as sa
 from psycopg import Connection as PgConnection
 
@@ -42,14 +43,15 @@ IDLE_CHECK_SECONDS = 1.0
 
 
 class PgAuditAppender:
-    """ports.AuditAppender on PostgreSQL (see the module docstring)."""
+    """ports.AuditAppender on PostgreSQL (see the module docstring). Concurrent callers each
+    use their own held connection: as many are held as callers were recently concurrent (the
+    AuditWriter's `writers` at most); one idle past `idle_check` goes back to the pool."""
 
     def __init__(self, engine: sa.Engine, *, idle_check: float = IDLE_CHECK_SECONDS) -> None:
         self._engine = engine
         self._idle_check = idle_check
         self._lock = threading.Lock()
-        self._held: Any = None  # a checked-out pool connection (PoolProxiedConnection)
-        self._last_used = 0.0
+        self._free: list[_Held] = []  # held connections not in use, the last used last
         self.checkouts = 0  # connections checked out so far (tests read it)
 
     def append(self, entries: Sequence[AuditEntry]) -> None:
@@ -60,61 +62,81 @@ class PgAuditAppender:
             statement, params = _INSERT_ONE, _row(entries[0])
         else:
             statement, params = _INSERT_MANY, _columns(entries)
-        with self._lock, translate_errors():
-            driver = self._connection()
+        with translate_errors():
+            held = self._take()
             try:
-                with driver.cursor() as cur:
+                with held.driver.cursor() as cur:
                     cur.execute(statement, params)
             except BaseException:
-                self._discard()
+                held.discard()
                 raise
-            self._last_used = time.monotonic()
+            held.last_used = now = time.monotonic()
+            with self._lock:
+                self._free.append(held)
+                stale = [h for h in self._free if now - h.last_used > self._idle_check]
+                self._free = [h for h in self._free if now - h.last_used <= self._idle_check]
+            for old in stale:  # held by a burst that is over: back to the pool
+                old.release()
 
     @property
     def backend_pid(self) -> int | None:
-        """The server process of the held connection (None when none is held)."""
-        held = self._held
-        return None if held is None else int(held.driver_connection.info.backend_pid)
+        """The server process of the connection used last (None when none is held)."""
+        with self._lock:
+            return int(self._free[-1].driver.info.backend_pid) if self._free else None
 
     def close(self) -> None:
-        """Give the held connection back to the pool."""
+        """Give the held connections back to the pool."""
         with self._lock:
-            self._release()
+            free, self._free = self._free, []
+        for held in free:
+            held.release()
 
-    def _connection(self) -> PgConnection[Any]:
-        if self._held is not None and time.monotonic() - self._last_used > self._idle_check:
-            self._release()  # idle: check out again, so that the pool pings it
-        if self._held is None:
-            held = self._engine.raw_connection()
-            self.checkouts += 1
-            driver = held.driver_connection
-            assert isinstance(driver, PgConnection)
-            try:
-                driver.autocommit = True
-            except BaseException:
-                held.invalidate()
-                held.close()
-                raise
-            self._held = held
-        driver = self._held.driver_connection
-        assert isinstance(driver, PgConnection)
-        return driver
-
-    def _release(self) -> None:
-        held, self._held = self._held, None
+    def _take(self) -> _Held:
+        with self._lock:
+            held = self._free.pop() if self._free else None
+        if held is not None and time.monotonic() - held.last_used > self._idle_check:
+            held.release()  # idle: check out again, so that the pool pings it
+            held = None
         if held is None:
-            return
-        try:
-            held.driver_connection.autocommit = False
-        except Exception:  # a broken connection: the pool must not hand it out again
-            held.invalidate()
-        held.close()
+            held = _Held.checkout(self._engine)
+            with self._lock:
+                self.checkouts += 1
+        return held
 
-    def _discard(self) -> None:
-        held, self._held = self._held, None
-        if held is not None:
-            held.invalidate()
-            held.close()
+
+@attrs.define
+class _Held:
+    """A pool connection checked out and switched to autocommit."""
+
+    proxy: Any  # the pool's connection (PoolProxiedConnection)
+    driver: PgConnection[Any]
+    last_used: float = 0.0
+
+    @classmethod
+    def checkout(cls, engine: sa.Engine) -> _Held:
+        proxy = engine.raw_connection()  # the pool pings it first
+        driver = proxy.driver_connection
+        assert isinstance(driver, PgConnection)
+        try:
+            driver.autocommit = True
+        except BaseException:
+            proxy.invalidate()
+            proxy.close()
+            raise
+        return cls(proxy, driver, time.monotonic())
+
+    def release(self) -> None:
+        """Back to the pool, as the pool hands connections out."""
+        try:
+            self.driver.autocommit = False
+        except Exception:  # a broken connection: the pool must not hand it out again
+            self.proxy.invalidate()
+        self.proxy.close()
+
+    def discard(self) -> None:
+        """Closed for good (its statement failed)."""
+        self.proxy.invalidate()
+        self.proxy.close()
 
 
 def _row(e: AuditEntry) -> tuple[Any, ...]:

@@ -50,6 +50,12 @@ from analytics_core.usecases import (
 from analytics_core.usecases.ingest import BatchResult, IngestScope, RawMessage, StreamCheckpoint
 from analytics_core.webhooks import Delivery, WebhookEndpoint
 
+AUDIT_WRITERS = 4
+"""Audit groups in flight at once on PostgreSQL, each on its own held connection: as many as
+an API worker's request threads (cli.server.THREADS_PER_WORKER), so no request waits for
+another's flush; the server joins concurrent flushes (its own group commit). make bench,
+freshness under gunicorn: 0.32x of bare Falcon with one writer, 0.48x with four."""
+
 
 @attrs.frozen
 class UseCases:
@@ -66,8 +72,9 @@ class UseCases:
     @authorizer.default
     def _authorizer(self) -> access.Authorizer:
         p = self.ports
-        return access.Authorizer(p.uow_factory, p.clock, p.ids,
-                                 access.AuditWriter(p.uow_factory, appender=p.audit))
+        writers = 1 if p.audit is None else AUDIT_WRITERS  # SQLite has one writer anyway
+        return access.Authorizer(p.uow_factory, p.clock, p.ids, access.AuditWriter(
+            p.uow_factory, appender=p.audit, writers=writers))
 
     # -- access ---------------------------------------------------------------------------
 

@@ -38,24 +38,27 @@ class AuditWriter:
     """Writes audit entries durably for many threads at once (group commit).
 
     `record` returns once the entry is committed, or raises the error that kept it from being
-    committed: an entry is never dropped nor acknowledged before it is durable. The first
-    caller that finds no write in progress becomes the writer: it commits every entry queued
-    meanwhile in one transaction (up to `batch` per transaction) and repeats until the queue is
-    empty, while the other callers wait for their entry's transaction. Concurrent requests of
-    one process thus share a commit (one WAL flush) instead of paying one each; a lone request
-    writes its entry itself, as before.
+    committed: an entry is never dropped nor acknowledged before it is durable. A caller that
+    finds fewer than `writers` writes in progress becomes a writer: it commits every entry
+    queued meanwhile in one transaction (up to `batch` per transaction) and repeats until the
+    queue is empty, while the other callers wait for their entry's transaction. Concurrent
+    requests of one process thus share a commit (one WAL flush) instead of paying one each; a
+    lone request writes its entry itself, as before. With `writers` above one (PostgreSQL,
+    where each writer holds its own connection) a group is sent while another is still being
+    flushed, and the server's own group commit joins their flushes.
 
     The transaction is the `appender`'s (on PostgreSQL one autocommitted statement on a held
     connection: sql.audit_appender), or else a unit of work of `uow_factory` (UnitOfWorkAudit).
     """
 
     def __init__(self, uow_factory: UnitOfWorkFactory, *, batch: int = 256,
-                 appender: AuditAppender | None = None) -> None:
+                 appender: AuditAppender | None = None, writers: int = 1) -> None:
         self._appender = appender if appender is not None else UnitOfWorkAudit(uow_factory)
         self._batch = batch
+        self._writers = max(writers, 1)
         self._lock = threading.Lock()
         self._queue: list[_Pending] = []
-        self._writing = False
+        self._active = 0  # writers draining the queue now
         self.commits = 0  # transactions committed (tests and metrics read it)
 
     def record(self, entry: AuditEntry) -> None:
@@ -63,18 +66,23 @@ class AuditWriter:
         pending = _Pending(entry)
         with self._lock:
             self._queue.append(pending)
-            lead = not self._writing
-            self._writing = self._writing or lead
+            lead = self._take_lead()
         while True:
             if lead:
                 self._drain()
             if pending.done.wait(_FOLLOWER_POLL):
                 break
             with self._lock:  # a writer that died left entries behind: take over
-                lead = not self._writing
-                self._writing = self._writing or lead
+                lead = self._take_lead()
         if pending.error is not None:
             raise pending.error
+
+    def _take_lead(self) -> bool:
+        """Become a writer if fewer than `writers` are active (called under the lock)."""
+        if self._active >= self._writers:
+            return False
+        self._active += 1
+        return True
 
     def _drain(self) -> None:
         try:
@@ -82,11 +90,12 @@ class AuditWriter:
                 with self._lock:
                     batch, self._queue = self._queue[:self._batch], self._queue[self._batch:]
                     if not batch:
-                        self._writing = False
+                        self._active -= 1
                         return
                 try:
                     self._appender.append([pending.entry for pending in batch])
-                    self.commits += 1
+                    with self._lock:
+                        self.commits += 1
                 except Exception as e:  # each waiter of the batch gets the error back
                     for pending in batch:
                         pending.error = e
@@ -94,7 +103,7 @@ class AuditWriter:
                     pending.done.set()
         except BaseException:
             with self._lock:
-                self._writing = False
+                self._active -= 1
             raise
 
 
