@@ -4,22 +4,25 @@ the collector tuned while the batch is in hand."""
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 
 import attrs
+import falcon.testing
 import pytest
 from dependency_injector import providers
 
 from analytics_adapters.msgspec_codec import MsgspecEventDecoder
 from analytics_app.bootstrap.application import Application
-from analytics_app.stream.gc_tuning import BATCH_GC_THRESHOLD
+from analytics_app.http.app import create_app
+from analytics_app.stream.gc_tuning import BATCH_GC_THRESHOLD, batch_collection
 from analytics_core.events import UsageEvent
 from analytics_core.usecases.ingest import BatchResult, IngestScope, RawMessage
-from tests.app.conftest import EventFactory
+from tests.app.conftest import PREFIX, EventFactory
 
 
 @attrs.define
@@ -65,3 +68,32 @@ def test_every_driver_decodes_with_the_bound_decoder_under_the_batch_collector(
     assert decoder.calls == 2
     assert set(decoder.thresholds) == {max(before[0], BATCH_GC_THRESHOLD)}
     assert gc.get_threshold() == before
+
+
+def test_a_whole_http_ingest_request_runs_in_the_batch_scope(
+    application: Application, make_event: EventFactory, org_a: uuid.UUID,
+    admin_of_a: dict[str, str],
+) -> None:
+    """The service binds the batch collector as the API's batch scope, and POST /events reads
+    the body, ingests and renders the 5,000 results inside it (the objects a request builds
+    around the use case are a batch's too)."""
+    api = application.http_api()
+    assert api.batch_scope is batch_collection
+    seen: list[str] = []
+
+    @contextlib.contextmanager
+    def scope() -> Iterator[None]:
+        seen.append("enter")
+        yield
+        seen.append("exit")
+
+    def ingest(messages: Sequence[RawMessage], ingest_scope: IngestScope) -> BatchResult:
+        seen.append("ingest")
+        return api.ingest(messages, ingest_scope)
+
+    client = falcon.testing.TestClient(create_app(attrs.evolve(api, batch_scope=scope,
+                                                               ingest=ingest)))
+    response = client.simulate_post(f"{PREFIX}/events", json={"events": [make_event(org_a)]},
+                                    headers=admin_of_a)
+    assert response.status_code == 202
+    assert seen == ["enter", "ingest", "exit"]

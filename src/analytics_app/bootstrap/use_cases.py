@@ -249,8 +249,9 @@ class UseCases:
     def ingest(
         self, messages: Sequence[RawMessage], scope: IngestScope,
     ) -> BatchResult:
-        """Ingest one HTTP batch exactly once, storing only in orgs the scope authorizes."""
-        return self._ingest(messages, source="http", scope=scope)
+        """Ingest one HTTP batch exactly once, storing only in orgs the scope authorizes (with
+        its per-event results built: the response lists them)."""
+        return self._ingest(messages, source="http", scope=scope, results=True)
 
     def ingest_stream(
         self, messages: Sequence[RawMessage], *, source: str,
@@ -265,21 +266,26 @@ class UseCases:
 
     def ingest_trusted(self, messages: Sequence[RawMessage], *, source: str) -> BatchResult:
         """Ingest a batch from a trusted caller (the demo, a service importing the library):
-        events may name any org, as a platform admin's may."""
-        return self._ingest(messages, source=source)
+        events may name any org, as a platform admin's may (results built, as for HTTP)."""
+        return self._ingest(messages, source=source, results=True)
 
     def _ingest(self, messages: Sequence[RawMessage], *, source: str,
-                scope: IngestScope | None = None,
-                checkpoint: StreamCheckpoint | None = None) -> BatchResult:
+                scope: IngestScope | None = None, checkpoint: StreamCheckpoint | None = None,
+                results: bool = False) -> BatchResult:
         """Every driver's one ingest path: the msgspec decoder, the catalog, attribution and
-        the collector tuned while the batch is in hand (stream.gc_tuning)."""
+        the collector tuned while the batch is in hand (stream.gc_tuning). With `results`
+        the per-event results (one object per event) are built inside that scope too; the
+        stream never reads them."""
         p = self.ports
         with batch_collection():
-            return ingest.ingest_batch(
+            result = ingest.ingest_batch(
                 messages, source=source, uow_factory=p.uow_factory, clock=p.clock, ids=p.ids,
                 raw_retention=p.http.raw_retention, checkpoint=checkpoint, cache=p.cache,
                 decoder=p.decoder, scope=scope, pricing=self.pricing,
                 attribution=p.attribution, admitted=self.admitted)
+            if results:
+                result.results  # noqa: B018  built here, under the batch's collector
+            return result
 
     # -- dead letters and audit -----------------------------------------------------------
 
@@ -591,7 +597,7 @@ def http_api(use_cases: UseCases, data_location: str = "") -> HttpApi:
         reconcile_invoice=uc.reconcile_invoice, list_reconciliations=uc.list_reconciliations,
         get_reconciliation=uc.get_reconciliation, get_org_settings=uc.get_org_settings,
         put_org_settings=uc.put_org_settings,
-        health_checks=ports.health_checks,
+        health_checks=ports.health_checks, batch_scope=batch_collection,
         degraded_checks=ports.degraded_checks,
         data_location=data_location,
     )

@@ -6,8 +6,10 @@ hands each resource only the callables it uses. Nothing here knows an adapter.
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Protocol
 
@@ -135,3 +137,6 @@ class HttpApi:
     health_checks: Sequence[HealthCheck] = ()
     degraded_checks: Sequence[HealthCheck] = ()
     data_location: str = ""  # where the data lives (credentials masked), for readyz?verbose
+    # Held around a whole ingest request (reading the body, the use case, the results):
+    # the collector tuned for a batch in hand (bootstrap: stream.gc_tuning.batch_collection).
+    batch_scope: Callable[[], AbstractContextManager[None]] = contextlib.nullcontext

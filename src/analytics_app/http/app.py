@@ -120,7 +120,8 @@ def _resources(api: HttpApi) -> Mapping[str, object]:
             guard, api.reconcile_invoice, api.list_reconciliations, max_body_bytes=max_body),
         "reconciliation": ReconciliationResource(guard, api.get_reconciliation),
         "reconciliation_csv": ReconciliationCsvResource(guard, api.get_reconciliation),
-        "events": EventsResource(guard, api.ingest, max_body_bytes=max_body),
+        "events": EventsResource(guard, api.ingest, max_body_bytes=max_body,
+                                 batch_scope=api.batch_scope),
         "validate": ValidateResource(guard, api.validate, max_body_bytes=max_body),
     }
 

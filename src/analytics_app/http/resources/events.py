@@ -11,10 +11,12 @@ the caller's own org (an `admin`'s in the org they name, if any).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
 
 import falcon
 import msgspec
@@ -112,32 +114,35 @@ class EventsResource:
     def __init__(
         self, guard: Guard, ingest: IngestFn, *, max_body_bytes: int,
         max_events: int = MAX_HTTP_BATCH,
+        batch_scope: Callable[[], AbstractContextManager[None]] = contextlib.nullcontext,
     ) -> None:
         self._guard = guard
         self._ingest = ingest
         self._max_body = max_body_bytes
         self._max_events = max_events
+        self._batch_scope = batch_scope
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         """Ingest exactly once; rejected events are dead-lettered and reported, never dropped."""
         require_writer(self._guard, req)
-        payloads = batch_payloads(read_json_bytes(req, self._max_body), self._max_events)
-        scope = ingest_scope(self._guard, req)
-        started = time.perf_counter()
-        with tracing.ingest_batch_span("http", len(payloads),
-                                       tracing.event_trace_contexts(payloads)) as span:
-            result = self._ingest([RawMessage(p) for p in payloads], scope)
-            span.set_attribute("analytics.ingest.batch_id", str(result.batch_id))
-        seconds = time.perf_counter() - started
-        metrics.observe_batch(result, seconds)
-        _log.info(
-            "ingested http batch %s", result.batch_id,
-            extra={"batch_id": str(result.batch_id), "accepted": result.accepted,
-                   "duplicates": result.duplicates, "rejected": result.rejected,
-                   "conflicts": result.conflicts, "duration_ms": round(seconds * 1000, 3)},
-        )
-        resp.status = 202
-        resp.media = batch_body(result)
+        with self._batch_scope():  # the body's thousands of objects are a batch's too
+            payloads = batch_payloads(read_json_bytes(req, self._max_body), self._max_events)
+            scope = ingest_scope(self._guard, req)
+            started = time.perf_counter()
+            with tracing.ingest_batch_span("http", len(payloads),
+                                           tracing.event_trace_contexts(payloads)) as span:
+                result = self._ingest([RawMessage(p) for p in payloads], scope)
+                span.set_attribute("analytics.ingest.batch_id", str(result.batch_id))
+            seconds = time.perf_counter() - started
+            metrics.observe_batch(result, seconds)
+            _log.info(
+                "ingested http batch %s", result.batch_id,
+                extra={"batch_id": str(result.batch_id), "accepted": result.accepted,
+                       "duplicates": result.duplicates, "rejected": result.rejected,
+                       "conflicts": result.conflicts, "duration_ms": round(seconds * 1000, 3)},
+            )
+            resp.status = 202
+            resp.media = batch_body(result)
 
 
 class ValidateResource:
