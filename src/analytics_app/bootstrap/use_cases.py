@@ -249,9 +249,8 @@ class UseCases:
     def ingest(
         self, messages: Sequence[RawMessage], scope: IngestScope,
     ) -> BatchResult:
-        """Ingest one HTTP batch exactly once, storing only in orgs the scope authorizes (with
-        its per-event results built: the response lists them)."""
-        return self._ingest(messages, source="http", scope=scope, results=True)
+        """Ingest one HTTP batch exactly once, storing only in orgs the scope authorizes."""
+        return self._ingest(messages, source="http", scope=scope)
 
     def ingest_stream(
         self, messages: Sequence[RawMessage], *, source: str,
@@ -266,26 +265,22 @@ class UseCases:
 
     def ingest_trusted(self, messages: Sequence[RawMessage], *, source: str) -> BatchResult:
         """Ingest a batch from a trusted caller (the demo, a service importing the library):
-        events may name any org, as a platform admin's may (results built, as for HTTP)."""
-        return self._ingest(messages, source=source, results=True)
+        events may name any org, as a platform admin's may."""
+        return self._ingest(messages, source=source)
 
     def _ingest(self, messages: Sequence[RawMessage], *, source: str,
-                scope: IngestScope | None = None, checkpoint: StreamCheckpoint | None = None,
-                results: bool = False) -> BatchResult:
+                scope: IngestScope | None = None,
+                checkpoint: StreamCheckpoint | None = None) -> BatchResult:
         """Every driver's one ingest path: the msgspec decoder, the catalog, attribution and
-        the collector tuned while the batch is in hand (stream.gc_tuning). With `results`
-        the per-event results (one object per event) are built inside that scope too; the
-        stream never reads them."""
+        the collector tuned while the batch is in hand (stream.gc_tuning; `POST /events`
+        holds the same scope around its whole request, HttpApi.batch_scope)."""
         p = self.ports
         with batch_collection():
-            result = ingest.ingest_batch(
+            return ingest.ingest_batch(
                 messages, source=source, uow_factory=p.uow_factory, clock=p.clock, ids=p.ids,
                 raw_retention=p.http.raw_retention, checkpoint=checkpoint, cache=p.cache,
                 decoder=p.decoder, scope=scope, pricing=self.pricing,
                 attribution=p.attribution, admitted=self.admitted)
-            if results:
-                result.results  # noqa: B018  built here, under the batch's collector
-            return result
 
     # -- dead letters and audit -----------------------------------------------------------
 
