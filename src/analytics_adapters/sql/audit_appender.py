@@ -27,17 +27,19 @@ from typing import Any
 import attrs
 import sqlalchemy as sa
 from psycopg import Connection as PgConnection
+from sqlalchemy.dialects import postgresql
 
+from analytics_adapters.sql.convert import AUDIT_COLUMNS, audit_values
 from analytics_adapters.sql.errors import translate_errors
+from analytics_adapters.sql.schema import audit_log
 from analytics_core.records import AuditEntry
 
-_COLUMNS = """INSERT INTO audit_log (audit_id, org_id, at, actor, actor_org, action, resource,
-                       outcome, reason, request_id, cross_org)"""
-_INSERT_ONE = _COLUMNS + """
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"""  # a lone request: scalars dump faster
-_INSERT_MANY = _COLUMNS + """
-SELECT * FROM unnest(%s::uuid[], %s::uuid[], %s::timestamptz[], %s::text[], %s::uuid[],
-                     %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::bool[])"""
+_PG = postgresql.dialect()  # type: ignore[no-untyped-call]
+_INTO = "INSERT INTO audit_log (@columns)".replace("@columns", ", ".join(AUDIT_COLUMNS))
+_INSERT_ONE = _INTO + " VALUES (@values)".replace(  # a lone request: scalars dump faster
+    "@values", ", ".join("%s" for _ in AUDIT_COLUMNS))
+_INSERT_MANY = _INTO + " SELECT * FROM unnest(@arrays)".replace("@arrays", ", ".join(
+    f"%s::{audit_log.c[c].type.compile(dialect=_PG)}[]" for c in AUDIT_COLUMNS))
 
 IDLE_CHECK_SECONDS = 1.0
 
@@ -59,7 +61,7 @@ class PgAuditAppender:
         if not entries:
             return
         if len(entries) == 1:
-            statement, params = _INSERT_ONE, _row(entries[0])
+            statement, params = _INSERT_ONE, audit_values(entries[0])
         else:
             statement, params = _INSERT_MANY, _columns(entries)
         with translate_errors():
@@ -139,18 +141,6 @@ class _Held:
         self.proxy.close()
 
 
-def _row(e: AuditEntry) -> tuple[Any, ...]:
-    """One entry's inserted values."""
-    return (e.audit_id, e.org_id, e.at, e.actor, e.actor_org, e.action, e.resource,
-            e.outcome.value, e.reason, e.request_id, e.cross_org)
-
-
 def _columns(entries: Sequence[AuditEntry]) -> tuple[list[Any], ...]:
     """The entries as one list per inserted column."""
-    return (
-        [e.audit_id for e in entries], [e.org_id for e in entries], [e.at for e in entries],
-        [e.actor for e in entries], [e.actor_org for e in entries],
-        [e.action for e in entries], [e.resource for e in entries],
-        [e.outcome.value for e in entries], [e.reason for e in entries],
-        [e.request_id for e in entries], [e.cross_org for e in entries],
-    )
+    return tuple(list(column) for column in zip(*map(audit_values, entries), strict=True))

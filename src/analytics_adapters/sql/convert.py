@@ -16,6 +16,7 @@ from analytics_core.exports import (
     ExportStatus,
 )
 from analytics_core.money import Cents
+from analytics_core.records import AuditEntry
 from analytics_core.rollups import Rollup, RollupKey, RollupStats, extra_fields
 from analytics_core.sketch import LatencySketch
 
@@ -36,6 +37,19 @@ ROLLUP_COLUMNS = (
     "latency_min", "latency_max", "lat_zeros", "lat_bins", "lat_counts", "error_codes",
     *EXTRA_COUNTER_COLUMNS,
 )
+
+
+AUDIT_COLUMNS = (
+    "audit_id", "org_id", "at", "actor", "actor_org", "action", "resource", "outcome",
+    "reason", "request_id", "cross_org",
+)
+"""The columns an audit entry writes (`seq` is the table's own)."""
+
+
+def audit_values(e: AuditEntry) -> tuple[Any, ...]:
+    """An audit entry as a tuple in `AUDIT_COLUMNS` order."""
+    return (e.audit_id, e.org_id, e.at, e.actor, e.actor_org, e.action, e.resource,
+            e.outcome.value, e.reason, e.request_id, e.cross_org)
 
 
 def event_values(e: UsageEvent) -> tuple[Any, ...]:

@@ -14,6 +14,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from analytics_adapters.sql import pg_rollups
 from analytics_adapters.sql.base import SqlRepository
+from analytics_adapters.sql.convert import AUDIT_COLUMNS, audit_values
 from analytics_adapters.sql.errors import translated
 from analytics_adapters.sql.key_cache import CHANNEL as KEY_CHANNEL
 from analytics_adapters.sql.schema import (
@@ -268,12 +269,8 @@ class SqlAuditLog(SqlRecordRepository):
     def record(self, entry: AuditEntry) -> None:
         """Append one entry (one statement compiled once per process: every request writes
         one)."""
-        self._write().execute(_AUDIT_INSERT, {
-            "audit_id": entry.audit_id, "org_id": entry.org_id, "at": entry.at,
-            "actor": entry.actor, "actor_org": entry.actor_org, "action": entry.action,
-            "resource": entry.resource, "outcome": entry.outcome.value, "reason": entry.reason,
-            "request_id": entry.request_id, "cross_org": entry.cross_org,
-        })
+        self._write().execute(_AUDIT_INSERT, dict(zip(AUDIT_COLUMNS, audit_values(entry),
+                                                      strict=True)))
 
     @translated
     def recent(self, org_id: uuid.UUID, limit: int = 100) -> list[AuditEntry]:
