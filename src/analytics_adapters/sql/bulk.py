@@ -2,14 +2,14 @@
 what SQLAlchemy Core does for a list of parameter dicts, without its per-row parameter
 construction (a quarter of SQLite ingest's time at 5,000-event batches).
 
-`Columns` holds rows column by column, each already converted for the driver, so several
+`Columns` holds the rows column by column, each already converted for the driver, so several
 statements binding the same columns (the three rollup tiers) convert a value once; a tier
 replaces only the column that differs (its floored bucket starts).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -45,23 +45,3 @@ class Columns:
         self._conn.exec_driver_sql(
             str(compiled), list(zip(*(self.values[n] for n in order), strict=True)))
 
-
-def insert_many(conn: sa.Connection, stmt: sa.Insert, rows: Sequence[Mapping[str, Any]]
-                ) -> None:
-    """Execute `stmt` (an INSERT, with or without ON CONFLICT, binding only the row's
-    columns) once per row; every row has the same keys. A statement that binds anything else,
-    or a dialect without positional parameters, goes through `conn.execute` unchanged."""
-    if not rows:
-        return
-    keys = list(rows[0])
-    compiled = stmt.compile(dialect=conn.dialect, column_keys=keys)
-    order = compiled.positiontup
-    table = stmt.table
-    if not order or sorted(order) != sorted(keys) or not isinstance(table, sa.Table):
-        conn.execute(stmt, list(rows))
-        return
-    processors = [table.c[name].type.bind_processor(conn.dialect) for name in order]
-    columns = [[row[name] for row in rows] for name in order]
-    converted = [values if process is None else [process(v) for v in values]
-                 for process, values in zip(processors, columns, strict=True)]
-    conn.exec_driver_sql(str(compiled), list(zip(*converted, strict=True)))
