@@ -5,6 +5,7 @@ the next group goes through."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Iterator
 from datetime import timedelta
@@ -13,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 
 from analytics_adapters.sql import SqlStorage
-from analytics_adapters.sql.audit_appender import PgAuditAppender
+from analytics_adapters.sql.audit_appender import IDLE_CHECK_SECONDS, PgAuditAppender
 from analytics_core.access import Outcome
 from analytics_core.errors import StoreUnavailable
 from analytics_core.ports import AuditAppender, UnitOfWorkFactory
@@ -34,11 +35,8 @@ def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
         yield UnitOfWorkAudit(uow_factory), uow_factory
         return
     storage: SqlStorage = request.getfixturevalue(f"{request.param}_storage")
-    appender = PgAuditAppender(storage.engine)
-    try:
+    with held(storage, IDLE_CHECK_SECONDS) as appender:
         yield appender, uow_factory
-    finally:
-        appender.close()
 
 
 def test_a_group_lands_whole_with_every_field(backend: Backend) -> None:
@@ -88,6 +86,16 @@ def server(request: pytest.FixtureRequest) -> tuple[SqlStorage, UnitOfWorkFactor
     return storage, uow_factory
 
 
+@contextlib.contextmanager
+def held(storage: SqlStorage, idle_check: float) -> Iterator[PgAuditAppender]:
+    """An appender on `storage`, its held connections given back afterwards."""
+    appender = PgAuditAppender(storage.engine, idle_check=idle_check)
+    try:
+        yield appender
+    finally:
+        appender.close()
+
+
 def _terminate(storage: SqlStorage, pid: int | None) -> None:
     assert pid is not None
     with storage.engine.connect() as conn:
@@ -100,13 +108,10 @@ def test_the_connection_is_held_between_groups(
 ) -> None:
     """Groups written within the idle check share one connection (no checkout, no ping)."""
     storage, _ = server
-    appender = PgAuditAppender(storage.engine, idle_check=60)
-    try:
+    with held(storage, idle_check=60) as appender:
         for _ in range(5):
             appender.append([make_audit_entry()])
         assert appender.checkouts == 1
-    finally:
-        appender.close()
 
 
 def test_a_connection_lost_while_held_fails_that_group_only(
@@ -115,8 +120,7 @@ def test_a_connection_lost_while_held_fails_that_group_only(
     """The server ends the held connection: the next group raises StoreUnavailable and is not
     stored (its outcome is never guessed); the group after it goes through on a new one."""
     storage, uow_factory = server
-    appender = PgAuditAppender(storage.engine, idle_check=60)
-    try:
+    with held(storage, idle_check=60) as appender:
         appender.append([make_audit_entry()])
         _terminate(storage, appender.backend_pid)
         lost, kept = make_audit_entry(), make_audit_entry()
@@ -127,8 +131,6 @@ def test_a_connection_lost_while_held_fails_that_group_only(
             assert uow.audit.recent(lost.org_id) == []
             assert uow.audit.recent(kept.org_id) == [kept]
         assert appender.checkouts == 2
-    finally:
-        appender.close()
 
 
 def test_an_idle_connection_is_checked_again_before_use(
@@ -137,16 +139,13 @@ def test_an_idle_connection_is_checked_again_before_use(
     """Past the idle check the held connection goes back to the pool and a checked one comes
     out: a connection that died while nobody wrote costs no failed request."""
     storage, uow_factory = server
-    appender = PgAuditAppender(storage.engine, idle_check=0)
-    try:
+    with held(storage, idle_check=0) as appender:
         appender.append([make_audit_entry()])
         _terminate(storage, appender.backend_pid)
         entry = make_audit_entry()
         appender.append([entry])
         with uow_factory() as uow:
             assert uow.audit.recent(entry.org_id) == [entry]
-    finally:
-        appender.close()
 
 
 def test_concurrent_groups_all_land(backend: Backend) -> None:
