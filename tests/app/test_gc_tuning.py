@@ -87,3 +87,13 @@ def test_batch_collection_leaves_a_tuned_process_alone() -> None:
     with pytest.raises(RuntimeError), batch_collection():
         raise RuntimeError
     assert gc.get_threshold() == (700, 10, 10)
+
+
+@pytest.mark.usefixtures("restored_gc")
+def test_batch_collection_leaves_a_disabled_collector_disabled() -> None:
+    """A host that turned automatic collection off (`gc.set_threshold(0)`) keeps it off during
+    a batch: a batch never starts collections the host chose not to have."""
+    gc.set_threshold(0, 10, 10)
+    with batch_collection():
+        assert gc.get_threshold()[0] == 0
+    assert gc.get_threshold() == (0, 10, 10)

@@ -41,12 +41,13 @@ def batch_collection(threshold: int = BATCH_GC_THRESHOLD) -> Iterator[None]:
     hand ends. For the processes that serve more than batches (the API workers, the
     embedded service, a service importing the library), where a process-wide setting is not
     ours to make. A process whose threshold is already as high (`tune_for_batches`) is left
-    alone. Nothing is frozen: the objects alive are the host's."""
+    alone, and so is one whose automatic collection is off (threshold 0). Nothing is frozen:
+    the objects alive are the host's."""
     global _scope_depth, _scope_saved  # noqa: PLW0603  one process-wide setting
     with _scope_lock:
         if _scope_depth == 0:
             current = gc.get_threshold()
-            _scope_saved = current if current[0] < threshold else None
+            _scope_saved = current if 0 < current[0] < threshold else None
             if _scope_saved is not None:
                 gc.set_threshold(threshold, current[1], current[2])
         _scope_depth += 1
