@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -16,7 +17,7 @@ import sqlalchemy as sa
 from analytics_adapters.sql import SqlStorage
 from analytics_adapters.sql.audit_appender import IDLE_CHECK_SECONDS, PgAuditAppender
 from analytics_core.access import Outcome
-from analytics_core.errors import StoreUnavailable
+from analytics_core.errors import AnalyticsError, StoreUnavailable
 from analytics_core.ports import AuditAppender, UnitOfWorkFactory
 from analytics_core.records import AuditEntry
 from analytics_core.usecases.access import UnitOfWorkAudit
@@ -176,3 +177,101 @@ def test_concurrent_groups_all_land(backend: Backend) -> None:
         e.audit_id for group in groups for e in group)
     if isinstance(appender, PgAuditAppender):
         assert 1 <= appender.checkouts <= 4
+
+
+def _hold_two(storage: SqlStorage, appender: PgAuditAppender) -> None:
+    """Two groups in flight at once (the audit table locked until both wait on it), so that
+    the appender holds two connections afterwards."""
+    with storage.engine.connect() as locker:
+        locker.execute(sa.text("LOCK TABLE audit_log IN EXCLUSIVE MODE"))
+        writers = [threading.Thread(target=appender.append, args=([make_audit_entry()],))
+                   for _ in range(2)]
+        for w in writers:
+            w.start()
+        waiting = sa.text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                          " AND datname = current_database()"
+                          " AND query LIKE 'INSERT INTO audit_log%'")
+        deadline = time.monotonic() + 10
+        with storage.engine.connect() as watcher:
+            while watcher.execute(waiting).scalar() != 2 and time.monotonic() < deadline:
+                time.sleep(0.01)
+        locker.rollback()
+    for w in writers:
+        w.join(10)
+    assert len(appender.backend_pids) == 2
+
+
+def test_after_a_restart_one_group_fails_not_one_per_held_connection(
+    server: tuple[SqlStorage, UnitOfWorkFactory],
+) -> None:
+    """Every held connection dies at once (a server restart): the first group to notice fails
+    (its outcome cannot be known), the others it held are dropped with it, and the next group
+    goes through on a checked connection."""
+    storage, uow_factory = server
+    with held(storage, idle_check=60) as appender:
+        _hold_two(storage, appender)
+        for pid in appender.backend_pids:
+            _terminate(storage, pid)
+        with pytest.raises(StoreUnavailable):
+            appender.append([make_audit_entry()])
+        kept = make_audit_entry()
+        appender.append([kept])
+        with uow_factory() as uow:
+            assert uow.audit.recent(kept.org_id) == [kept]
+
+
+def test_a_statement_error_keeps_the_connection(
+    server: tuple[SqlStorage, UnitOfWorkFactory],
+) -> None:
+    """A statement the server refuses (here a NUL in a text field) fails that group, and the
+    connection, still sound, serves the next group: no checkout for it."""
+    storage, uow_factory = server
+    with held(storage, idle_check=60) as appender:
+        appender.append([make_audit_entry()])
+        with pytest.raises(AnalyticsError):
+            appender.append([make_audit_entry(actor="bad\x00actor")])
+        kept = make_audit_entry()
+        appender.append([kept])
+        assert appender.checkouts == 1
+        with uow_factory() as uow:
+            assert uow.audit.recent(kept.org_id) == [kept]
+
+
+def test_held_connections_are_renewed_after_max_hold(
+    server: tuple[SqlStorage, UnitOfWorkFactory],
+) -> None:
+    """A connection busy without pause is still given back after `max_hold` seconds, so that
+    the pool's recycling and pings still reach it."""
+    storage, _ = server
+    appender = PgAuditAppender(storage.engine, idle_check=60, max_hold=0)
+    try:
+        for _ in range(3):
+            appender.append([make_audit_entry()])
+        assert appender.checkouts == 3
+    finally:
+        appender.close()
+
+
+def test_a_group_finishing_after_close_gives_its_connection_back(
+    server: tuple[SqlStorage, UnitOfWorkFactory],
+) -> None:
+    """`close()` while a group is in flight: the group still lands, and its connection goes
+    back to the pool instead of being held by a closed appender."""
+    storage, uow_factory = server
+    appender = PgAuditAppender(storage.engine, idle_check=60)
+    entry = make_audit_entry()
+    with storage.engine.connect() as locker:
+        locker.execute(sa.text("LOCK TABLE audit_log IN EXCLUSIVE MODE"))
+        writer = threading.Thread(target=appender.append, args=([entry],))
+        writer.start()
+        deadline = time.monotonic() + 10
+        while appender.checkouts == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        appender.close()
+        locker.rollback()
+    writer.join(10)
+    assert appender.backend_pids == []
+    with uow_factory() as uow:
+        assert uow.audit.recent(entry.org_id) == [entry]
+    checked_out = storage.engine.pool.checkedout()  # type: ignore[attr-defined]
+    assert checked_out == 0
