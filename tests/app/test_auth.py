@@ -271,3 +271,22 @@ def test_an_identity_in_the_platform_org_is_refused(
     gateway = falcon.testing.TestClient(app_for(enabled))
     headers = {"X-Actor-Subject": "u", "X-Actor-Org": str(nil), "X-Actor-Roles": "org_admin"}
     problem(_freshness(gateway, nil, **headers), 401)
+
+
+@pytest.mark.parametrize("subject", ["user\x00admin", "line\nbreak", "x" * 257])
+def test_a_subject_that_cannot_be_audited_is_refused(
+    services: Ports, client: falcon.testing.TestClient, org_a: uuid.UUID, make_token: Any,
+    problem: Any, subject: str,
+) -> None:
+    """A subject with a control character (a NUL the database cannot store, a line break that
+    forges log lines) or longer than 256 characters is not an identity: 401 naming the
+    subject, never a 500 from the audit write."""
+    token = make_token(org_a, ["org_admin"], sub=subject)
+    body = problem(_freshness(client, org_a, Authorization=f"Bearer {token}"), 401)
+    assert "subject" in body["detail"]
+    enabled = attrs.evolve(services, http=attrs.evolve(services.http, gateway_headers=True))
+    gateway = falcon.testing.TestClient(app_for(enabled))
+    if "\n" not in subject and "\x00" not in subject:  # not sendable as a header value
+        headers = {"X-Actor-Subject": subject, "X-Actor-Org": str(org_a),
+                   "X-Actor-Roles": "org_admin"}
+        problem(_freshness(gateway, org_a, **headers), 401)

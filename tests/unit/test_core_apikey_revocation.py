@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import attrs
 import pytest
 
 from analytics_adapters.memory import InMemoryStorage, ManualClock, unit_of_work_factory
@@ -126,3 +127,21 @@ def test_no_key_is_made_for_the_platform_org(
         _create(uow_factory, clock, uuid.UUID(int=0), role)
     assert [e.field for e in info.value.errors] == ["org"]
     assert list_api_keys(None, uow_factory=uow_factory) == []
+
+
+def test_a_stored_key_of_the_platform_org_does_not_authenticate(
+    uow_factory: UnitOfWorkFactory, clock: ManualClock,
+) -> None:
+    """A key stored for the nil UUID before such keys were refused (or written straight into
+    the table) is not an identity: Unauthenticated, as a revoked key."""
+    key = _create(uow_factory, clock, uuid.uuid4(), "org_admin")
+    key_id = key.split("_")[1]
+    with uow_factory() as uow:
+        record = uow.api_keys.find(key_id)
+        assert record is not None
+        uow.api_keys.add(attrs.evolve(record, key_id="nilorg0000000000", org_id=uuid.UUID(int=0)))
+        uow.commit()
+    nil_key = "_".join([key.split("_")[0], "nilorg0000000000", key.split("_")[2]])
+    with pytest.raises(Unauthenticated):
+        authenticate_api_key(nil_key, uow_factory=uow_factory)
+    assert authenticate_api_key(key, uow_factory=uow_factory).org_id is not None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import time
+import unicodedata
 import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -58,6 +59,23 @@ def _org(value: object, source: str) -> uuid.UUID | None:
     return org
 
 
+# The longest subject accepted: it is stored in every audit entry and shown in the audit log.
+MAX_SUBJECT_LENGTH = 256
+
+
+def _subject(value: object, source: str) -> str:
+    """The caller's subject as it is audited: text of at most MAX_SUBJECT_LENGTH characters
+    without control characters (a NUL no database stores, a line break that forges log lines)
+    or lone surrogates (not encodable)."""
+    if not isinstance(value, str) or not value.strip():
+        raise Unauthenticated(f"{source} has no subject")
+    if len(value) > MAX_SUBJECT_LENGTH:
+        raise Unauthenticated(f"{source} subject is longer than {MAX_SUBJECT_LENGTH} characters")
+    if any(unicodedata.category(c) in ("Cc", "Cs") for c in value):
+        raise Unauthenticated(f"{source} subject contains a control character")
+    return value
+
+
 def _roles(value: object, source: str) -> frozenset[str]:
     if value is None:
         return frozenset()
@@ -70,9 +88,7 @@ def _roles(value: object, source: str) -> frozenset[str]:
 
 def actor_from_claims(claims: Mapping[str, Any], settings: JwtSettings) -> Actor:
     """The actor a verified token describes: `sub`, the org claim and the roles claim."""
-    subject = claims.get("sub")
-    if not isinstance(subject, str) or not subject:
-        raise Unauthenticated("bearer token has no subject")
+    subject = _subject(claims.get("sub"), "bearer token")
     org_id = _org(claims.get(settings.org_claim), f"token claim {settings.org_claim!r}")
     roles = _roles(claims.get(settings.roles_claim), f"token claim {settings.roles_claim!r}")
     return Actor(subject, org_id, roles, "jwt")
@@ -140,9 +156,7 @@ class Authenticator:
         return actor_from_claims(claims, self.settings.jwt)
 
     def _gateway(self, req: falcon.Request) -> Actor:
-        subject = (req.get_header("X-Actor-Subject") or "").strip()
-        if not subject:
-            raise Unauthenticated("X-Actor-Subject is empty")
+        subject = _subject((req.get_header("X-Actor-Subject") or "").strip(), "X-Actor-Subject")
         org_id = _org(req.get_header("X-Actor-Org"), "X-Actor-Org")
         roles = _roles(req.get_header("X-Actor-Roles"), "X-Actor-Roles")
         return Actor(subject, org_id, roles, "gateway")

@@ -215,6 +215,8 @@ def authenticate_api_key(presented: str, *, uow_factory: UnitOfWorkFactory,
         record.secret_hash, hash_secret(secret)
     ):
         raise Unauthenticated("invalid API key")
+    if record.org_id == PLATFORM_ORG:  # stored before such keys were refused: nobody's org
+        raise Unauthenticated(f"API key's org {NIL_ORG_MESSAGE}")
     return Actor(f"apikey:{key_id}", record.org_id, record.roles, "apikey")
 
 
