@@ -165,6 +165,25 @@ def test_built_days_equal_merges_of_the_base_and_reads_use_them(storage: SqlStor
     assert zone_days.build(storage.engine, NOW).days == 0
 
 
+def test_a_build_out_of_time_stops_and_the_next_goes_on(storage: SqlStorage) -> None:
+    """With a spent time budget a build runs one transaction and says it is not finished;
+    builds repeated until one finishes leave exactly the rows of one whole build."""
+    org = uuid.uuid4()
+    ingest(storage, random_events(org, 300, seed=4, start=START - timedelta(days=40),
+                                  days=48))
+    add_zones(storage)
+    first = zone_days.build(storage.engine, NOW, budget_seconds=0)
+    assert (first.transactions, first.finished) == (1, False)
+    builds = 1
+    while not zone_days.build(storage.engine, NOW, budget_seconds=0).finished:
+        builds += 1
+        assert builds < 50
+    assert builds >= 3 * 4 - 1  # 48 days in 14-day transactions, three zones
+    for name in ZONES:
+        through = built_through(storage, org, name)
+        assert zone_rows(storage, org, name) == expected_days(storage, org, name, through)
+
+
 def test_reads_cut_by_boundaries_inside_days_and_weeks_stay_exact(storage: SqlStorage) -> None:
     """Windows starting and ending mid-day, and week periods, read correctly."""
     org = uuid.uuid4()

@@ -245,12 +245,13 @@ SELECT DISTINCT org_id FROM rollups_1d ORDER BY org_id"""
 
 @attrs.frozen
 class BuildReport:
-    """What one `build` did."""
+    """What one `build` did; `finished` is False when its time budget ended it early."""
 
     zones: int
     orgs: int
     days: int
     transactions: int
+    finished: bool = True
 
 
 def zones(conn: sa.Connection) -> list[tuple[str, datetime, int, datetime | None]]:
@@ -296,21 +297,27 @@ def remove_zone(engine: sa.Engine, name: str) -> int:
 
 
 def build(engine: sa.Engine, now: datetime, *,
-          progress: Callable[[str, int, int], None] | None = None) -> BuildReport:
+          progress: Callable[[str, int, int], None] | None = None,
+          budget_seconds: float | None = None) -> BuildReport:
     """Build every listed zone's local days that ended `LAG` before `now`, for every org with
     rollups, from the oldest rollup on (a new zone backfills all history); `progress(zone,
-    orgs done, orgs)` after each org. Safe beside ingest, reads and other builders."""
+    orgs done, orgs)` after each org. Safe beside ingest, reads and other builders. With
+    `budget_seconds`, no building transaction starts after that many seconds (at least one
+    runs): the report says `finished=False`, and the next build goes on from there."""
     with engine.connect() as conn:
         names = [row[0] for row in conn.execute(sa.text(
             "SELECT zone FROM rollup_zones ORDER BY zone"))]
         orgs = [row[0] for row in conn.execute(sa.text(_ORGS))]
         conn.rollback()
+    deadline = None if budget_seconds is None else time.monotonic() + budget_seconds
     days = transactions = 0
     for name in names:
         tz = zone(name)
         bound = period_start(floor_bucket(now - LAG), Grain.DAY, tz)
         for done, org in enumerate(orgs, 1):
             while True:
+                if transactions and deadline is not None and time.monotonic() >= deadline:
+                    return BuildReport(len(names), len(orgs), days, transactions, False)
                 with engine.begin() as conn:
                     _exec(conn, _LOCK, (LOCK_CLASS, org_lock_key(org)))
                     built = _built(conn, org, name, tz)

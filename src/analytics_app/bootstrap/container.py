@@ -18,6 +18,7 @@ clock) with dependency-injector's `override`; no mode is patched in.
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import socket
 import threading
@@ -45,7 +46,7 @@ from analytics_adapters.rabbitmq import (
 )
 from analytics_adapters.redis.freshness_cache import RedisFreshnessCache
 from analytics_adapters.s3.object_store import S3ObjectStore
-from analytics_adapters.sql import AdvisoryLockOwnership, SqlStorage
+from analytics_adapters.sql import AdvisoryLockOwnership, SqlStorage, zone_days
 from analytics_adapters.sql.advisory_locks import libpq_url
 from analytics_adapters.sql.audit_appender import PgAuditAppender
 from analytics_adapters.sql.key_cache import NotifiedKeyCache
@@ -239,13 +240,44 @@ def _nothing_to_do() -> None:
     """Upkeep of storage that needs none."""
 
 
-def _worker_upkeep(storage_upkeep: Callable[[], None], use_cases: UseCases
-                   ) -> Callable[[], None]:
+def _worker_upkeep(storage_upkeep: Callable[[], None], zone_upkeep: Callable[[], None],
+                   use_cases: UseCases) -> Callable[[], None]:
     """The export worker's housekeeping upkeep: the storage's, then ended dashboard sessions
-    are deleted."""
+    are deleted, then the zone day tiers are extended."""
     def upkeep() -> None:
         storage_upkeep()
         use_cases.purge_sessions()
+        zone_upkeep()
+
+    return upkeep
+
+
+# Seconds of zone day building per housekeeping round (a new zone's history is backfilled
+# over several rounds; `analytics rollups build` backfills it at once).
+ZONE_BUILD_SECONDS = 10.0
+_worker_log = logging.getLogger("analytics.worker")
+
+
+def _zone_upkeep(storage: SqlStorage, clock: Clock) -> Callable[[], None]:
+    """Extend the listed zones' day tiers (PostgreSQL and Citus; nothing elsewhere). A failure
+    is logged and left to the next round: reads are exact without the tier, and the rest of
+    the housekeeping (expiry, monthly exports) must not wait on it."""
+    if storage.dialect != "postgresql":
+        return _nothing_to_do
+
+    def upkeep() -> None:
+        try:
+            report = zone_days.build(storage.engine, clock.now(),
+                                     budget_seconds=ZONE_BUILD_SECONDS)
+        except Exception:
+            _worker_log.exception("building zone day tiers failed; the next housekeeping "
+                                  "round tries again")
+            return
+        if report.days:
+            _worker_log.info(
+                "built %d org-days of zone day tiers (%s)", report.days,
+                "up to date" if report.finished else "more next round",
+                extra={"zones": report.zones, "transactions": report.transactions})
 
     return upkeep
 
@@ -385,6 +417,11 @@ class Container(containers.DeclarativeContainer):
         memory=providers.Object(_nothing_to_do),
         sql=providers.Callable(_sql_upkeep, sql_storage, clock),
     )
+    zone_upkeep = providers.Selector(
+        providers.Callable(storage_mode, settings),
+        memory=providers.Object(_nothing_to_do),
+        sql=providers.Callable(_zone_upkeep, sql_storage, clock),
+    )
 
     http_settings = providers.Singleton(_http_settings, settings)
     export_settings = providers.Singleton(_export_settings, settings)
@@ -430,7 +467,7 @@ class Container(containers.DeclarativeContainer):
     )
     export_worker = providers.Factory(
         ExportWorker, export_runner, schedule_monthly=schedule_monthly,
-        upkeep=providers.Callable(_worker_upkeep, upkeep, use_cases),
+        upkeep=providers.Callable(_worker_upkeep, upkeep, zone_upkeep, use_cases),
         detect_restated=detect_restated,
         restate=providers.Callable(_restate, use_cases),
         timing=providers.Factory(WorkerTiming, poll_seconds=settings.provided.worker_poll_seconds),

@@ -22,9 +22,9 @@ def register_rollup_commands(sub: argparse._SubParsersAction[argparse.ArgumentPa
     p = sub.add_parser("rollups", help="zone day tiers: fast day reads in zones (PostgreSQL)",
                        description="Reads by day in a zone that is not a whole number of days "
                                    "from UTC sum hours and 15-minute buckets unless the zone "
-                                   "has a day tier. List the zones your users read in, then "
-                                   "run `analytics rollups build` (from cron, every 15 "
-                                   "minutes) to build and extend them.")
+                                   "has a day tier. List the zones your users read in and "
+                                   "run `analytics rollups build` once to backfill them; the "
+                                   "export worker keeps them built from then on.")
     actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
     zones = actions.add_parser("zones", help="list, add or remove the zones with a day tier")
     what = zones.add_subparsers(dest="zones_action", required=True, metavar="ZONES_ACTION")
