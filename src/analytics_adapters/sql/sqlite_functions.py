@@ -44,8 +44,14 @@ def merge_counts(a_bins: str | None, a_counts: str | None, b_bins: str | None,
     return _merge(a_bins, a_counts, b_bins, b_counts)[1]
 
 
+_NO_CODES = (None, "", "{}")
+
+
 def merge_codes(a: str | None, b: str | None) -> str:
-    """Error-code counts added, capped exactly as the core caps them."""
+    """Error-code counts added, capped exactly as the core caps them. Two rows without codes
+    (most rows: their calls all succeeded) merge without parsing."""
+    if a in _NO_CODES and b in _NO_CODES:
+        return "{}"
     left = json.loads(a) if a else {}
     right = json.loads(b) if b else {}
     return json.dumps(merge_error_codes(left, right), sort_keys=True)
