@@ -160,3 +160,25 @@ def _storage_files(conn: sa.Connection) -> dict[str, int]:
         "AND relnamespace = 'public'::regnamespace"
     ))
     return {str(row[0]): int(row[1]) for row in rows}
+
+
+@pytest.mark.parametrize("kind", [pytest.param("postgres", marks=pytest.mark.postgres),
+                                  pytest.param("citus", marks=pytest.mark.citus)])
+def test_attribution_zone_days_migration_has_every_zone_built_again(kind: str) -> None:
+    """Days built at 0018 had no attribution rows: 0019 clears the progress, so reads stop
+    taking those days from the tiers until a build writes both (the listed zones stay)."""
+    from analytics_adapters.sql import zone_days  # noqa: PLC0415  used by this test only
+
+    org = uuid.uuid4()
+    at = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
+    with database_url(kind, migrate=False) as url, storage_at(url) as storage:
+        upgrade(url, "0018")
+        with storage.engine.begin() as conn:
+            conn.execute(sa.text("INSERT INTO rollup_zones (zone, added_at) VALUES "
+                                 "('Asia/Kolkata', :at)"), {"at": at})
+            conn.execute(sa.text("INSERT INTO zone_day_progress (org_id, zone, built_through) "
+                                 "VALUES (:o, 'Asia/Kolkata', :at)"), {"o": org, "at": at})
+        upgrade(url, "head")
+        with storage.engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT count(*) FROM zone_day_progress")).scalar() == 0
+            assert [z[0] for z in zone_days.zones(conn)] == ["Asia/Kolkata"]

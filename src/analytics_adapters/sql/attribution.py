@@ -10,6 +10,7 @@ from datetime import date, datetime
 
 import sqlalchemy as sa
 
+from analytics_adapters.sql import zone_days
 from analytics_adapters.sql.errors import translated
 from analytics_adapters.sql.records import SqlRecordRepository
 from analytics_adapters.sql.rollup_query import Cell, merge_in_postgres, table_for
@@ -76,7 +77,8 @@ class SqlAttributionStore(SqlRecordRepository):
         if self._postgres:
             cells = merge_in_postgres(conn, ATTRIBUTION, org_id, boundaries, group_by="client",
                                       model_ids=model_ids, client_ids=(), latency=latency,
-                                      client_prefix=prefix)
+                                      client_prefix=prefix,
+                                      zoned=zone_days.try_zone_spans(conn, org_id, boundaries))
         else:
             rows = rollup_rows(conn, table_for(boundaries, ATTRIBUTION), org_id,
                                boundaries[0], boundaries[-1], model_ids=model_ids,
@@ -113,3 +115,5 @@ class SqlAttributionStore(SqlRecordRepository):
                  **{f"d_{c}": v for c, v in zip(_CATALOG, values, strict=True)}}
                 for key, values in sorted(rows.items(), key=lambda kv: kv[0])
             ])
+            if floor is None and self._postgres:  # the built zone days hold these rows too
+                zone_days.add_to_existing(write, ATTRIBUTION, _CATALOG, rows)

@@ -27,7 +27,8 @@ DISTRIBUTION_COLUMN = "org_id"
 DISTRIBUTED: tuple[str, ...] = (
     "usage_events", "event_keys",
     "rollups_15m", "rollups_1h", "rollups_1d", "rollups_zone_1d", "zone_day_progress",
-    "attribution_15m", "attribution_1h", "attribution_1d", "attribution_values",
+    "attribution_15m", "attribution_1h", "attribution_1d", "attribution_zone_1d",
+    "attribution_values",
     "freshness_markers", "history_revisions", "client_names",
     "dead_letters", "dedupe_conflicts", "audit_log",
     "export_jobs", "org_settings", "reconciliations", "reconciliation_lines",

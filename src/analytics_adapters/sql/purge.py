@@ -18,8 +18,10 @@ from analytics_adapters.sql.errors import translate_errors
 from analytics_adapters.sql.records import revise_history
 from analytics_adapters.sql.rollups import orgs_with_rollups
 from analytics_adapters.sql.schema import (
+    ATTRIBUTION,
     ATTRIBUTION_TABLES,
     ROLLUP_TABLES,
+    ROLLUPS,
     attribution_values,
     audit_log,
     dead_letters,
@@ -27,7 +29,6 @@ from analytics_adapters.sql.schema import (
     event_keys,
     export_jobs,
     rollups_15m,
-    rollups_zone_1d,
     usage_events,
 )
 from analytics_adapters.sql.types import EPOCH
@@ -137,7 +138,7 @@ def _purge_rollups(engine: sa.Engine, cutoff: datetime) -> int:
     for org in orgs:
         # Attribution rollups and their admitted values age out with the rollups they label.
         # So do the zone days that start before the cutoff (their days are cut anyway).
-        for table in (*ROLLUP_TABLES, rollups_zone_1d, *ATTRIBUTION_TABLES):
+        for table in (*ROLLUP_TABLES, ROLLUPS.zone, *ATTRIBUTION_TABLES, ATTRIBUTION.zone):
             t = table.c
             removed = _delete(engine, table.delete().where(t.org_id == org,
                                                            t.bucket_start < cutoff))

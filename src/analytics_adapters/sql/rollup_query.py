@@ -26,10 +26,10 @@ import sqlalchemy as sa
 from analytics_adapters.sql.convert import ROLLUP_COLUMNS
 from analytics_adapters.sql.pg_stage import driver
 from analytics_adapters.sql.schema import (
+    ATTRIBUTION,
     EXTRA_COUNTER_COLUMNS,
     ROLLUPS,
     RollupFamily,
-    rollups_zone_1d,
 )
 from analytics_core.money import Cents
 from analytics_core.rollups import (
@@ -72,6 +72,7 @@ def table_for(boundaries: Sequence[datetime], family: RollupFamily = ROLLUPS) ->
 
 
 _BASE = 900
+_ZONE_TABLES = frozenset({ROLLUPS.zone.name, ATTRIBUTION.zone.name})
 _ZONED = 0  # the key of the zone day tier's ranges: its days have no one size
 
 
@@ -114,7 +115,7 @@ def read_plan(boundaries: Sequence[datetime], family: RollupFamily = ROLLUPS,
         else:
             runs.append([t, end])
         t = end
-    tables = {_DAY: family.day, _ZONED: rollups_zone_1d, _HOUR: family.hour,
+    tables = {_DAY: family.day, _ZONED: family.zone, _HOUR: family.hour,
               _BASE: family.base}
     return [(tables[size], size, [(_utc(lo), _utc(hi)) for lo, hi in runs])
             for size, runs in ranges.items() if runs]
@@ -135,7 +136,7 @@ def _where(table: str, ranges: Sequence[tuple[datetime, datetime]], tier: int,
     index range scan each, a BitmapOr when several), the zone for the zone day tier, and the
     shared filters; the runs' bounds go into `params`."""
     clauses = ["org_id = %(org)s"]
-    if table == rollups_zone_1d.name:
+    if table in _ZONE_TABLES:
         clauses.append("zone = %(zone)s")
     params[f"lo{tier}"], params[f"hi{tier}"] = ranges[0][0], ranges[-1][1]
     clauses += [f"bucket_start >= %(lo{tier})s", f"bucket_start < %(hi{tier})s"]

@@ -109,8 +109,7 @@ def add_deltas(repository: SqlRepository, rollups: Sequence[Rollup],
     conn = repository._write()
     if repository._postgres:
         pg_rollups.upsert_rollups(repository._unit, conn, deltas, family)
-        if family is ROLLUPS:
-            zone_days.follow(conn, deltas)
+        zone_days.follow(conn, deltas, family)
     else:
         sqlite_rollups.add_rollups(conn, deltas, family)
 

@@ -151,11 +151,13 @@ zone_day_progress = sa.Table(
 
 @attrs.frozen
 class RollupFamily:
-    """A base table of 15-minute rollups with its hour and day tiers."""
+    """A base table of 15-minute rollups with its hour and day tiers, and its day tier in
+    named zones (PostgreSQL and Citus)."""
 
     base: sa.Table
     hour: sa.Table
     day: sa.Table
+    zone: sa.Table
 
     @property
     def tables(self) -> tuple[sa.Table, sa.Table, sa.Table]:
@@ -163,11 +165,13 @@ class RollupFamily:
         return (self.base, self.hour, self.day)
 
 
-ROLLUPS = RollupFamily(rollups_15m, rollups_1h, rollups_1d)
+ROLLUPS = RollupFamily(rollups_15m, rollups_1h, rollups_1d, rollups_zone_1d)
 # Attribution rollups (SPEC §12, migration 0007): the same shape, `client_id` holding the
 # group key (dimension, U+001F, value; analytics_core.attribution).
+# Their zone day tier (migration 0019) is built and kept with the rollups' (same progress).
 ATTRIBUTION = RollupFamily(_rollup_table("attribution_15m"), _rollup_table("attribution_1h"),
-                           _rollup_table("attribution_1d"))
+                           _rollup_table("attribution_1d"),
+                           _rollup_table("attribution_zone_1d", zoned=True))
 ATTRIBUTION_TABLES = ATTRIBUTION.tables
 
 # Values admitted per (org, UTC day, dimension) under the cardinality cap.

@@ -4,8 +4,10 @@ A day in America/New_York, Asia/Kolkata or Asia/Kathmandu is not a UTC day, so w
 tier a read by day in such a zone sums hour rows and 15-minute rows (`rollup_query.read_plan`):
 24 rows of wide sketches per day and group where UTC reads one. For each zone listed in
 `rollup_zones` (`analytics rollups zones add`), `build` writes one row per (org, local day,
-model, client) into `rollups_zone_1d`, and `zone_day_progress` records per org and zone the
-local midnight before which every day is built. Readers use those rows for the local days that
+model, client) into `rollups_zone_1d`, and per (org, local day, model, group) of the
+attribution rollups into `attribution_zone_1d` (`FAMILIES`, same transactions), and
+`zone_day_progress` records per org and zone the local midnight before which every day of
+both is built. Readers use those rows for the local days that
 lie inside one period and before that midnight, and read the rest as before.
 
 Keeping the built days exact. Any write to the rollups (ingest, a late event, a restatement)
@@ -34,7 +36,7 @@ import itertools
 import time
 import uuid
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
@@ -45,7 +47,12 @@ from analytics_adapters.sql import pg_rollups
 from analytics_adapters.sql.convert import ROLLUP_COLUMNS
 from analytics_adapters.sql.pg_stage import driver
 from analytics_adapters.sql.rollup_query import ZoneSpans, read_plan
-from analytics_adapters.sql.schema import EXTRA_COUNTER_COLUMNS, rollups_zone_1d
+from analytics_adapters.sql.schema import (
+    ATTRIBUTION,
+    EXTRA_COUNTER_COLUMNS,
+    ROLLUPS,
+    RollupFamily,
+)
 from analytics_core.rollups import Rollup
 from analytics_core.timegrid import (
     Grain,
@@ -56,7 +63,8 @@ from analytics_core.timegrid import (
     zone,
 )
 
-TABLE = rollups_zone_1d.name
+FAMILIES = (ROLLUPS, ATTRIBUTION)
+"""The rollup families with a zone day tier, built and followed together (one progress)."""
 LAG = timedelta(hours=1)
 """How long after a local day ends it is built (late events within it add to the built day)."""
 DAYS_PER_TRANSACTION = 14
@@ -109,14 +117,14 @@ e AS (
         WHERE s.error_codes <> '{}'::jsonb GROUP BY 1, 2, 3, 4, 5, 6) AS w
   GROUP BY 1, 2, 3, 4, 5
 )
-INSERT INTO @table AS r (@columns)
+INSERT INTO @zone_table AS r (@columns)
 SELECT c.org_id, c.zone, c.day, c.model_id, c.client_id, @picked, c.latency_min,
        c.latency_max, c.lat_zeros, coalesce(b.bins, '{}'), coalesce(b.counts, '{}'),
        coalesce(e.codes, '{}'::jsonb), @details
 FROM c LEFT JOIN b USING (org_id, zone, day, model_id, client_id)
        LEFT JOIN e USING (org_id, zone, day, model_id, client_id)
 ORDER BY c.org_id, c.zone, c.day, c.model_id, c.client_id
-@conflict""".replace("@table", TABLE).replace("@columns", ", ".join(_COLUMNS)).replace(
+@conflict""".replace("@columns", ", ".join(_COLUMNS)).replace(
     "@sums", ", ".join(f"sum({c})::int8 AS {c}" for c in _SUMMED)).replace(
     "@picked", ", ".join(f"c.{c}" for c in _SUMMED[:9])).replace(
     "@details", ", ".join(f"c.{c}" for c in EXTRA_COUNTER_COLUMNS))
@@ -147,33 +155,77 @@ def _exec(conn: sa.Connection, sql: str, params: Any = None) -> list[tuple[Any, 
         return cur.fetchall() if cur.description is not None else []
 
 
-def follow(conn: sa.Connection, rollups: Sequence[Rollup]) -> int:
-    """Add the deltas just staged in `analytics_stage_rollups` (by `pg_rollups.upsert_rollups`,
-    same transaction) to the built zone days they fall in; returns the day-row deltas added."""
-    orgs = sorted({r.key.org_id for r in rollups})
+def _built_days(conn: sa.Connection, keys: Sequence[tuple[uuid.UUID, datetime]]
+                ) -> set[tuple[uuid.UUID, str, datetime, datetime]]:
+    """(org, zone, bucket, local day) of each (org, bucket) that lies in a built day of a
+    zone, after taking the orgs' shared locks (then reading their progress; see the module
+    docstring)."""
+    orgs = sorted({org for org, _ in keys})
     _exec(conn, _LOCK_SHARED, (LOCK_CLASS, [org_lock_key(o) for o in orgs]))
     built: dict[uuid.UUID, list[tuple[str, datetime]]] = {}
     for org, name, through in _exec(conn, _PROGRESS, (orgs,)):
         built.setdefault(org, []).append((name, through))
-    if not built:
-        return 0
     mapping: set[tuple[uuid.UUID, str, datetime, datetime]] = set()
+    if not built:
+        return mapping
     indexes: dict[str, PeriodIndex] = {}
-    for r in rollups:
-        for name, through in built.get(r.key.org_id, ()):
-            if r.key.bucket_start < through:
+    for org, start in keys:
+        for name, through in built.get(org, ()):
+            if start < through:
                 index = indexes.get(name)
                 if index is None:
                     index = indexes[name] = PeriodIndex(Grain.DAY, zone(name))
-                start = r.key.bucket_start
-                mapping.add((r.key.org_id, name, start, index.start_of(start)))
+                mapping.add((org, name, start, index.start_of(start)))
+    return mapping
+
+
+def follow(conn: sa.Connection, rollups: Sequence[Rollup],
+           family: RollupFamily = ROLLUPS) -> int:
+    """Add the deltas of `family` just staged in `analytics_stage_rollups` (by
+    `pg_rollups.upsert_rollups`, same transaction) to the built zone days they fall in;
+    returns the day-row deltas added."""
+    mapping = _built_days(conn, [(r.key.org_id, r.key.bucket_start) for r in rollups])
     if not mapping:
         return 0
     rows = sorted(mapping)
-    _exec(conn, _FOLLOW.replace("@conflict", _ADD), {
+    _exec(conn, _FOLLOW.replace("@zone_table", family.zone.name).replace("@conflict", _ADD), {
         "orgs": [m[0] for m in rows], "zones": [m[1] for m in rows],
         "buckets": [m[2] for m in rows], "days": [m[3] for m in rows]})
     return len(rows)
+
+
+def add_to_existing(conn: sa.Connection, family: RollupFamily, columns: Sequence[str],
+                    deltas: Mapping[tuple[uuid.UUID, datetime, uuid.UUID, str], Sequence[int]],
+                    ) -> int:
+    """Add `deltas` (per base key: org, 15-minute bucket, model, client; one value per column
+    of `columns`) to the built zone day rows of `family` that already hold those keys, as
+    the restatements adjust the other tiers (rows are never created here); returns the
+    day rows updated."""
+    mapping = _built_days(conn, sorted({(k[0], k[1]) for k in deltas}))
+    if not mapping:
+        return 0
+    days: dict[tuple[uuid.UUID, datetime], list[tuple[str, datetime]]] = {}
+    for org, name, bucket, day in mapping:
+        days.setdefault((org, bucket), []).append((name, day))
+    summed: dict[tuple[uuid.UUID, str, datetime, uuid.UUID, str], list[int]] = {}
+    for (org, bucket, model, client), values in deltas.items():
+        for name, day in days.get((org, bucket), ()):
+            acc = summed.setdefault((org, name, day, model, client), [0] * len(columns))
+            for i, n in enumerate(values):
+                acc[i] += n
+    if not summed:
+        return 0
+    t = family.zone.c
+    stmt = family.zone.update().where(
+        t.org_id == sa.bindparam("k_org"), t.zone == sa.bindparam("k_zone"),
+        t.bucket_start == sa.bindparam("k_day"), t.model_id == sa.bindparam("k_model"),
+        t.client_id == sa.bindparam("k_client"),
+    ).values({c: t[c] + sa.bindparam(f"d_{c}") for c in columns})
+    conn.execute(stmt, [
+        {"k_org": k[0], "k_zone": k[1], "k_day": k[2], "k_model": k[3], "k_client": k[4],
+         **{f"d_{c}": v for c, v in zip(columns, values, strict=True)}}
+        for k, values in sorted(summed.items())])
+    return len(summed)
 
 
 def try_zone_spans(conn: sa.Connection, org_id: uuid.UUID,
@@ -290,9 +342,10 @@ def remove_zone(engine: sa.Engine, name: str) -> int:
             conn.execute(sa.text(
                 "DELETE FROM zone_day_progress WHERE org_id = :o AND zone = :z"),
                 {"o": org, "z": name})
-            deleted += conn.execute(sa.text(
-                f"DELETE FROM {TABLE} WHERE org_id = :o AND zone = :z"),  # noqa: S608
-                {"o": org, "z": name}).rowcount
+            for family in FAMILIES:
+                deleted += conn.execute(sa.text(
+                    f"DELETE FROM {family.zone.name} "  # noqa: S608  fixed names
+                    "WHERE org_id = :o AND zone = :z"), {"o": org, "z": name}).rowcount
     return deleted
 
 
@@ -324,9 +377,11 @@ def build(engine: sa.Engine, now: datetime, *,
                     if built is None or built >= bound:
                         break
                     starts = day_starts(built, bound, tz)[:DAYS_PER_TRANSACTION + 1]
-                    source, params = build_source(org, name, starts)
-                    _exec(conn, _SUM_DAYS.replace("@source", source).replace(
-                        "@conflict", _REPLACE), params)
+                    for family in FAMILIES:
+                        source, params = build_source(org, name, starts, family)
+                        _exec(conn, _SUM_DAYS.replace("@source", source).replace(
+                            "@zone_table", family.zone.name).replace(
+                            "@conflict", _REPLACE), params)
                     _set_built(conn, org, name, starts[-1])
                     days += len(starts) - 1
                     transactions += 1
@@ -335,14 +390,14 @@ def build(engine: sa.Engine, now: datetime, *,
     return BuildReport(len(names), len(orgs), days, transactions)
 
 
-def build_source(org: uuid.UUID, name: str, starts: Sequence[datetime]
-                 ) -> tuple[str, dict[str, Any]]:
-    """The SELECT of every rollup row of an org in [starts[0], starts[-1]) with the local day
-    it falls in (the tiers of `read_plan`, so whole UTC days and hours come from their tiers),
-    and its parameters."""
+def build_source(org: uuid.UUID, name: str, starts: Sequence[datetime],
+                 family: RollupFamily = ROLLUPS) -> tuple[str, dict[str, Any]]:
+    """The SELECT of every rollup row of `family` of an org in [starts[0], starts[-1]) with
+    the local day it falls in (the tiers of `read_plan`, so whole UTC days and hours come
+    from their tiers), and its parameters."""
     params: dict[str, Any] = {"org": org, "zone": name, "bounds": list(starts)}
     parts = []
-    for i, (table, _, ranges) in enumerate(read_plan(starts)):
+    for i, (table, _, ranges) in enumerate(read_plan(starts, family)):
         runs = []
         for j, (lo, hi) in enumerate(ranges):
             params[f"lo{i}_{j}"], params[f"hi{i}_{j}"] = lo, hi
