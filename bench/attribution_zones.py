@@ -26,7 +26,7 @@ sys.path.insert(0, str(HERE))
 import sqlalchemy as sa  # noqa: E402
 from benchdb import drop_database, machine  # noqa: E402
 from export_bench import build_largest_only  # noqa: E402
-from query_postgres import END, LARGEST_ORG, org_uuid  # noqa: E402
+from query_postgres import END, LARGEST_ORG, org_uuid, timed  # noqa: E402
 
 from analytics_adapters.memory import ManualClock, SynchronousPipeline  # noqa: E402
 from analytics_adapters.sql import SqlStorage, zone_days  # noqa: E402
@@ -72,14 +72,7 @@ def p95(storage: SqlStorage, days: int, tz: str, repeat: int) -> float:
             query, uow_factory=storage.unit_of_work, progress=progress, clock=clock,
             attribution=SETTINGS), "p95")
 
-    read()
-    samples = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        read()
-        samples.append((time.perf_counter() - started) * 1000)
-    samples.sort()
-    return samples[max(0, round(0.95 * len(samples)) - 1)]
+    return timed(read, repeat)[1]
 
 
 def phase(storage: SqlStorage, label: str, repeat: int) -> None:

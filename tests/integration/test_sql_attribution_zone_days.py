@@ -16,7 +16,6 @@ import sqlalchemy as sa
 from analytics_adapters.sql import SqlStorage, zone_days
 from analytics_adapters.sql.convert import ROLLUP_COLUMNS, rollup_from_values
 from analytics_adapters.sql.purge import purge
-from analytics_adapters.sql.rollup_query import read_plan
 from analytics_adapters.sql.rollups import rollup_rows
 from analytics_adapters.sql.schema import ATTRIBUTION
 from analytics_adapters.sql.sqlite_rollups import coarsen
@@ -41,6 +40,7 @@ from tests.integration.test_sql_zone_days import (
     built_through,
     random_events,
     storage,
+    zone_plan,
 )
 
 pytestmark = pytest.mark.postgres
@@ -87,18 +87,6 @@ def expected_days(storage: SqlStorage, org: uuid.UUID, name: str
     return {r.key: r.stats for r in merged if r.key.bucket_start < through}
 
 
-def days_read_from_tier(storage: SqlStorage, org: uuid.UUID, bounds: list[datetime]) -> int:
-    """How many local days an attribution read over `bounds` takes from its zone tier."""
-    with storage.engine.connect() as conn:
-        spans = zone_days.try_zone_spans(conn, org, bounds)
-        conn.rollback()
-    if spans is None:
-        return 0
-    ranges = [r for table, _, runs in read_plan(bounds, ATTRIBUTION, spans) for r in runs
-              if table is ATTRIBUTION.zone]
-    return sum(1 for start, _ in spans.spans if any(lo <= start < hi for lo, hi in ranges))
-
-
 def check_reads(storage: SqlStorage, org: uuid.UUID, bounds: list[datetime]) -> None:
     """A read grouped by team equals the core's merge of the base rows."""
     inside = [r for r in base_rows(storage, org) if bounds[0] <= r.key.bucket_start < bounds[-1]]
@@ -124,7 +112,7 @@ def test_attribution_days_are_built_with_the_rollups_and_reads_use_them(
         assert rows
         assert rows == expected_days(storage, org, name)
         bounds = boundaries(START, END, Grain.DAY, name)
-        assert days_read_from_tier(storage, org, bounds) >= 6
+        assert zone_plan(storage, org, bounds, ATTRIBUTION) >= 6
         check_reads(storage, org, bounds)
 
 

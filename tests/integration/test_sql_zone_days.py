@@ -23,7 +23,7 @@ from analytics_adapters.sql.convert import ROLLUP_COLUMNS, rollup_from_values
 from analytics_adapters.sql.purge import purge
 from analytics_adapters.sql.rollup_query import read_plan
 from analytics_adapters.sql.rollups import SqlRollupStore
-from analytics_adapters.sql.schema import rollups_zone_1d
+from analytics_adapters.sql.schema import ROLLUPS, RollupFamily, rollups_zone_1d
 from analytics_adapters.sql.sqlite_rollups import coarsen
 from analytics_core.events import Status, UsageEvent
 from analytics_core.money import Cents
@@ -126,15 +126,16 @@ def check_reads(storage: SqlStorage, org: uuid.UUID, name: str, bounds: list[dat
                 (p.bucket_start, p.group, p.stats) for p in expected]
 
 
-def zone_plan(storage: SqlStorage, org: uuid.UUID, bounds: list[datetime]) -> int:
-    """How many local days a read over `bounds` takes from the zone day tier."""
+def zone_plan(storage: SqlStorage, org: uuid.UUID, bounds: list[datetime],
+              family: RollupFamily = ROLLUPS) -> int:
+    """How many local days a read of `family` over `bounds` takes from its zone day tier."""
     with storage.engine.connect() as conn:
         spans = zone_days.try_zone_spans(conn, org, bounds)
         conn.rollback()
     if spans is None:
         return 0
-    ranges = [r for table, _, runs in read_plan(bounds, zoned=spans) for r in runs
-              if table is rollups_zone_1d]
+    ranges = [r for table, _, runs in read_plan(bounds, family, spans) for r in runs
+              if table is family.zone]
     return sum(1 for start, _ in spans.spans if any(lo <= start < hi for lo, hi in ranges))
 
 

@@ -11,6 +11,7 @@ from datetime import date, datetime
 import sqlalchemy as sa
 
 from analytics_adapters.sql import zone_days
+from analytics_adapters.sql.base import add_to_rows
 from analytics_adapters.sql.errors import translated
 from analytics_adapters.sql.records import SqlRecordRepository
 from analytics_adapters.sql.rollup_query import Cell, merge_in_postgres, table_for
@@ -23,6 +24,7 @@ from analytics_core.rollups import EXTRA_COUNTER_NAMES, Rollup, aggregate_rollup
 AdmitKey = tuple[uuid.UUID, date, str]
 _KEYS_PER_READ = 300
 _CATALOG = (*EXTRA_COUNTER_NAMES[5:12], "priced_invocations")  # catalog costs, priced
+_KEY = ("org_id", "bucket_start", "model_id", "client_id")
 
 
 class SqlAttributionStore(SqlRecordRepository):
@@ -105,15 +107,6 @@ class SqlAttributionStore(SqlRecordRepository):
                                       [0] * len(_CATALOG))
                 for i, n in enumerate((*d.stats.catalog_costs, d.stats.priced)):
                     acc[i] += n
-            t = table.c
-            stmt = table.update().where(
-                t.org_id == sa.bindparam("k_org"), t.bucket_start == sa.bindparam("k_start"),
-                t.model_id == sa.bindparam("k_model"), t.client_id == sa.bindparam("k_group"),
-            ).values({c: t[c] + sa.bindparam(f"d_{c}") for c in _CATALOG})
-            write.execute(stmt, [
-                {"k_org": key[0], "k_start": key[1], "k_model": key[2], "k_group": key[3],
-                 **{f"d_{c}": v for c, v in zip(_CATALOG, values, strict=True)}}
-                for key, values in sorted(rows.items(), key=lambda kv: kv[0])
-            ])
+            add_to_rows(write, table, _KEY, _CATALOG, rows)
             if floor is None and self._postgres:  # the built zone days hold these rows too
                 zone_days.add_to_existing(write, ATTRIBUTION, _CATALOG, rows)

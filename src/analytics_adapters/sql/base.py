@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
 import sqlalchemy as sa
@@ -59,3 +59,17 @@ def lock_each(conn: sa.Connection, keys: Iterable[tuple[Any, ...]],
         row = conn.execute(lock(*key).with_for_update(skip_locked=True)).one_or_none()
         if row is not None:
             yield row
+
+
+def add_to_rows(conn: sa.Connection, table: sa.Table, keys: Sequence[str],
+                columns: Sequence[str], rows: Mapping[tuple[Any, ...], Sequence[int]]) -> None:
+    """Add to `columns` of the existing rows of `table` whose `keys` columns equal each key
+    of `rows` (its values in `columns` order), in key order (lock order), one UPDATE per row;
+    rows that do not exist are not created."""
+    t = table.c
+    stmt = table.update().where(*(t[k] == sa.bindparam(f"k_{k}") for k in keys)).values(
+        {c: t[c] + sa.bindparam(f"d_{c}") for c in columns})
+    conn.execute(stmt, [
+        {**{f"k_{k}": v for k, v in zip(keys, key, strict=True)},
+         **{f"d_{c}": v for c, v in zip(columns, values, strict=True)}}
+        for key, values in sorted(rows.items(), key=lambda kv: kv[0])])

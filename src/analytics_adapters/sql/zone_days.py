@@ -44,6 +44,7 @@ import attrs
 import sqlalchemy as sa
 
 from analytics_adapters.sql import pg_rollups
+from analytics_adapters.sql.base import add_to_rows
 from analytics_adapters.sql.convert import ROLLUP_COLUMNS
 from analytics_adapters.sql.pg_stage import driver
 from analytics_adapters.sql.rollup_query import ZoneSpans, read_plan
@@ -90,6 +91,7 @@ VALUE_COLUMNS = ROLLUP_COLUMNS[4:]
 """The columns of a rollup row after its key, as the day sums read them."""
 _SUMMED = pg_rollups.ADDED_COLUMNS
 _COLUMNS = ("org_id", "zone", *ROLLUP_COLUMNS[1:])
+_KEY = _COLUMNS[:5]  # org_id, zone, bucket_start, model_id, client_id
 
 # Sums rows of `src` (org_id, zone, day, model_id, client_id and the rollup columns) per day
 # row: counters summed, sketch bins summed per bin index, error codes summed per code.
@@ -215,16 +217,7 @@ def add_to_existing(conn: sa.Connection, family: RollupFamily, columns: Sequence
                 acc[i] += n
     if not summed:
         return 0
-    t = family.zone.c
-    stmt = family.zone.update().where(
-        t.org_id == sa.bindparam("k_org"), t.zone == sa.bindparam("k_zone"),
-        t.bucket_start == sa.bindparam("k_day"), t.model_id == sa.bindparam("k_model"),
-        t.client_id == sa.bindparam("k_client"),
-    ).values({c: t[c] + sa.bindparam(f"d_{c}") for c in columns})
-    conn.execute(stmt, [
-        {"k_org": k[0], "k_zone": k[1], "k_day": k[2], "k_model": k[3], "k_client": k[4],
-         **{f"d_{c}": v for c, v in zip(columns, values, strict=True)}}
-        for k, values in sorted(summed.items())])
+    add_to_rows(conn, family.zone, _KEY, columns, summed)
     return len(summed)
 
 
