@@ -282,23 +282,41 @@ def build_group_rollups(
     counts once in each of `groups[i]` (the attribution rollups). Sorted by key."""
     # Grouped by the ids' integers and the bucket's epoch second (`floor_bucket` before its
     # datetime): they hash and sort in C, in the same order as the UUIDs and datetimes.
-    accs: dict[tuple[int, int, str, int], _Accumulator] = {}
-    ids: dict[tuple[int, int, str, int], tuple[uuid.UUID, uuid.UUID]] = {}
+    # Most attribution keys hold one event (one key per dimension for each event of a small
+    # org): such a key gets that event's own stats, built once and shared by its dimensions
+    # (stats are immutable); only keys with several events accumulate.
+    first: dict[tuple[int, int, str, int], int] = {}  # key -> index of its first event
+    accs: dict[tuple[int, int, str, int], _Accumulator] = {}  # keys with several events
     for i, e in enumerate(events):
-        org, model = e.org_id, e.model_id
+        org, model = e.org_id.int, e.model_id.int
         second = int(e.occurred_at.timestamp() // _BUCKET_SECONDS) * _BUCKET_SECONDS
-        price = prices[i] if prices is not None else None
         for group in groups[i]:
-            key = (org.int, model.int, group, second)
+            key = (org, model, group, second)
+            j = first.setdefault(key, i)
+            if j == i:
+                continue
             acc = accs.get(key)
             if acc is None:
                 acc = accs[key] = _Accumulator()
-                ids[key] = (org, model)
-            acc.add_event(e, price)
-    return [
-        Rollup(RollupKey(*ids[k], k[2], datetime.fromtimestamp(k[3], UTC)), accs[k].freeze())
-        for k in sorted(accs)
-    ]
+                acc.add_event(events[j], prices[j] if prices is not None else None)
+            acc.add_event(e, prices[i] if prices is not None else None)
+    alone: dict[int, RollupStats] = {}
+    out = []
+    for k in sorted(first):
+        i = first[k]
+        acc = accs.get(k)
+        if acc is not None:
+            stats = acc.freeze()
+        elif i in alone:
+            stats = alone[i]
+        else:
+            single = _Accumulator()
+            single.add_event(events[i], prices[i] if prices is not None else None)
+            stats = alone[i] = single.freeze()
+        e = events[i]
+        out.append(Rollup(RollupKey(e.org_id, e.model_id, k[2],
+                                    datetime.fromtimestamp(k[3], UTC)), stats))
+    return out
 
 
 GROUP_BY_VALUES = ("model", "client", "none")

@@ -39,6 +39,20 @@ def test_values_are_admitted_up_to_the_cap_first_come(uow_factory: UnitOfWorkFac
         assert uow.attribution.admit({key: {"a", "d", "クライアント"}}, 3) == {key: {"a"}}
 
 
+def test_the_cap_admits_new_values_in_code_point_order(uow_factory: UnitOfWorkFactory) -> None:
+    """At the cap, the new values admitted are the first in code point order (as Python sorts
+    str), not in a locale's order, on every backend; one batch repeating a held value gets it."""
+    key = (new_id(), DAY, "tag:team")
+    with uow_factory() as uow:
+        assert uow.attribution.admit({key: {"é", "Z", "a", "ß"}}, 2) == {key: {"Z", "a"}}
+        uow.commit()
+    with uow_factory() as uow:
+        assert uow.attribution.admit({key: {"é", "ß", "a"}}, 3) == {key: {"a", "ß"}}
+        uow.commit()
+    with uow_factory() as uow:
+        assert uow.attribution.admit({key: {"é", "ß", "Z"}}, 3) == {key: {"Z", "ß"}}
+
+
 def test_an_uncommitted_admission_is_rolled_back(uow_factory: UnitOfWorkFactory) -> None:
     """Leaving the unit without commit admits nothing."""
     key = (new_id(), DAY, "actor")

@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from analytics_core.event_parsing import parse_event
 from analytics_core.events import Status, UsageEvent
 from analytics_core.money import Cents
+from analytics_core.prices import EventPrice
 from analytics_core.rollups import (
     MAX_ERROR_CODES_PER_ROLLUP,
     NO_CLIENT,
@@ -29,6 +30,7 @@ from analytics_core.rollups import (
     Rollup,
     RollupKey,
     RollupStats,
+    build_group_rollups,
     build_rollups,
     merge_error_codes,
     merge_stats,
@@ -295,3 +297,32 @@ def test_extreme_latencies_are_summarised_exactly(latency: int) -> None:
         latency,
     )
     assert within_one_percent(stats.percentile(0.5), latency)
+
+
+GROUPS = ["actor\x1fa", "actor\x1fb", "tag:team\x1fx", "tag:team\x1f(other)", "tag:env\x1f"]
+_PRICES = st.none() | st.builds(
+    EventPrice, st.just(uuid.UUID(int=99)),
+    st.tuples(*[st.integers(0, 10**9)] * 7))
+
+
+@given(st.lists(st.tuples(pooled_events, st.sets(st.sampled_from(GROUPS), min_size=1),
+                          _PRICES), min_size=1, max_size=60))
+def test_group_rollups_equal_each_keys_events_summed_directly(
+    drawn: list[tuple[UsageEvent, set[str], EventPrice | None]],
+) -> None:
+    """Each (org, model, group, bucket) holds exactly the stats of its events with their prices,
+    whether it holds one event (whose stats its other groups share) or many; sorted by key."""
+    events = [e for e, _, _ in drawn]
+    groups = [sorted(g) for _, g, _ in drawn]
+    prices = [p for _, _, p in drawn]
+    members: dict[RollupKey, list[int]] = {}
+    for i, e in enumerate(events):
+        for group in groups[i]:
+            key = RollupKey(e.org_id, e.model_id, group, floor_bucket(e.occurred_at))
+            members.setdefault(key, []).append(i)
+    built = build_group_rollups(events, prices, groups)
+    assert [r.key for r in built] == sorted(members, key=lambda k: (
+        k.org_id, k.model_id, k.client_id, k.bucket_start))
+    for rollup in built:
+        chosen = members[rollup.key]
+        assert rollup.stats == stats_of([events[i] for i in chosen], [prices[i] for i in chosen])

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from analytics_adapters.sql import zone_days
 from analytics_adapters.sql.base import add_to_rows
 from analytics_adapters.sql.errors import translated
+from analytics_adapters.sql.pg_stage import Stage, copy_rows, fetch_all
 from analytics_adapters.sql.records import SqlRecordRepository
 from analytics_adapters.sql.rollup_query import Cell, merge_in_postgres, table_for
 from analytics_adapters.sql.rollups import add_deltas, rollup_rows
@@ -26,6 +27,45 @@ _KEYS_PER_READ = 300
 _CATALOG = (*EXTRA_COUNTER_NAMES[5:12], "priced_invocations")  # catalog costs, priced
 _KEY = ("org_id", "bucket_start", "model_id", "client_id")
 
+_WANTED = Stage("analytics_stage_values", """
+CREATE TEMP TABLE IF NOT EXISTS analytics_stage_values (
+  org_id uuid, day date, dimension text, value text COLLATE "C"
+) ON COMMIT DELETE ROWS""", ["uuid", "date", "text", "text"])
+
+# New values of each staged key, ranked in code point order, go in while the key holds fewer
+# than the cap (the count read once per key); in key order, so concurrent admitters lock the
+# same rows in one order. Citus plans the staged (local) rows against the distributed table.
+_ADMIT = """
+INSERT INTO attribution_values AS v (org_id, day, dimension, value)
+SELECT org_id, day, dimension, value FROM (
+  SELECT w.org_id, w.day, w.dimension, w.value,
+         row_number() OVER (PARTITION BY w.org_id, w.day, w.dimension ORDER BY w.value)
+           AS rank,
+         coalesce(h.n, 0) AS held
+  FROM analytics_stage_values w
+  LEFT JOIN attribution_values a
+    ON a.org_id = w.org_id AND a.day = w.day AND a.dimension = w.dimension
+       AND a.value = w.value
+  LEFT JOIN (
+    SELECT org_id, day, dimension, count(*) AS n FROM attribution_values
+    WHERE (org_id, day, dimension) IN (
+      SELECT DISTINCT org_id, day, dimension FROM analytics_stage_values)
+    GROUP BY org_id, day, dimension
+  ) h ON h.org_id = w.org_id AND h.day = w.day AND h.dimension = w.dimension
+  WHERE a.org_id IS NULL
+) AS fresh
+WHERE rank <= %(cap)s - held
+ORDER BY org_id, day, dimension, value
+ON CONFLICT DO NOTHING"""
+
+# What is left out: staged values that no transaction committed before this statement, nor this
+# one, admitted (usually none: the cap is rarely reached).
+_LEFT_OUT = """
+SELECT w.org_id, w.day, w.dimension, w.value FROM analytics_stage_values w
+LEFT JOIN attribution_values a
+  ON a.org_id = w.org_id AND a.day = w.day AND a.dimension = w.dimension AND a.value = w.value
+WHERE a.org_id IS NULL"""
+
 
 class SqlAttributionStore(SqlRecordRepository):
     """Attribution rollups (additive, every tier) and admitted values under a cap."""
@@ -38,6 +78,8 @@ class SqlAttributionStore(SqlRecordRepository):
         end a little above the cap: by at most what the concurrent batches admitted)."""
         if not wanted:
             return {}
+        if self._postgres:
+            return self._admit_in_postgres(wanted, cap)
         write = self._write()
         t = attribution_values.c
         keys = sorted(wanted)
@@ -59,6 +101,19 @@ class SqlAttributionStore(SqlRecordRepository):
         if fresh_rows:  # in key order: concurrent admitters lock the same rows in one order
             write.execute(self._insert(attribution_values).on_conflict_do_nothing(),
                           fresh_rows)
+        return out
+
+    def _admit_in_postgres(self, wanted: Mapping[AdmitKey, set[str]], cap: int
+                           ) -> dict[AdmitKey, set[str]]:
+        """`admit` inside PostgreSQL: the wanted values staged by COPY, admitted by one
+        statement, and only the values left out read back (not every value a key holds)."""
+        write = self._write()
+        copy_rows(self._unit, write, _WANTED, (
+            (*key, value) for key, values in wanted.items() for value in values))
+        write.exec_driver_sql(_ADMIT, {"cap": cap})
+        out = {key: set(values) for key, values in wanted.items()}
+        for org, day, dimension, value in fetch_all(write, _LEFT_OUT):
+            out[(org, day, dimension)].discard(value)
         return out
 
     @translated

@@ -10,7 +10,7 @@ order (tables always in the same order) keeps concurrent ingests deadlock-free.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -157,15 +157,23 @@ ON CONFLICT (org_id, model_id) DO UPDATE SET
   last_rollup_at = GREATEST(f.last_rollup_at, excluded.last_rollup_at)"""
 
 
-def _rollup_row(r: Rollup) -> tuple[Any, ...]:
-    k, s = r.key, r.stats
-    bins, counts = sketch_lists(s.sketch)
-    return (
-        k.org_id, k.bucket_start, k.model_id, k.client_id, s.invocations, s.success,
-        s.errors, s.timeouts, s.throttled, s.input_tokens, s.output_tokens, s.cost.units,
-        s.latency_sum, s.latency_min, s.latency_max, s.sketch.zero_count, bins, counts,
-        Jsonb(dict(s.error_codes)) if s.error_codes else _EMPTY_JSON, *s.extra_counters(),
-    )
+def _rollup_rows(rollups: Sequence[Rollup]) -> Iterator[tuple[Any, ...]]:
+    """COPY rows of the deltas. Attribution deltas of one event share one stats object (one per
+    dimension), so each stats object is converted once; `rollups` keeps them alive (and their
+    ids distinct) while the rows are read."""
+    converted: dict[int, tuple[Any, ...]] = {}
+    for r in rollups:
+        k, s = r.key, r.stats
+        part = converted.get(id(s))
+        if part is None:
+            bins, counts = sketch_lists(s.sketch)
+            part = converted[id(s)] = (
+                s.invocations, s.success, s.errors, s.timeouts, s.throttled, s.input_tokens,
+                s.output_tokens, s.cost.units, s.latency_sum, s.latency_min, s.latency_max,
+                s.sketch.zero_count, bins, counts,
+                Jsonb(dict(s.error_codes)) if s.error_codes else _EMPTY_JSON,
+                *s.extra_counters())
+        yield (k.org_id, k.bucket_start, k.model_id, k.client_id, *part)
 
 
 def distinct_tier_keys(
@@ -185,7 +193,7 @@ def upsert_rollups(unit: ActiveUnit, conn: sa.Connection, rollups: Sequence[Roll
     """Add rollup deltas (keys must be distinct) in one set-based upsert per table of the
     family (the model/client rollups, or the attribution rollups)."""
     base, tiers = _statements(family)
-    copy_rows(unit, conn, _ROLLUPS, map(_rollup_row, rollups))
+    copy_rows(unit, conn, _ROLLUPS, _rollup_rows(rollups))
     conn.exec_driver_sql(base)
     for floor, distinct, aggregated in tiers:
         conn.exec_driver_sql(distinct if distinct_tier_keys(rollups, floor) else aggregated)
