@@ -17,6 +17,7 @@ from analytics_adapters.memory import (
     SynchronousPipeline,
     unit_of_work_factory,
 )
+from analytics_adapters.sql import pg_rollups
 from analytics_core.attribution import OTHER, AttributionSettings
 from analytics_core.ports import UnitOfWorkFactory
 from analytics_core.timegrid import Grain
@@ -83,4 +84,16 @@ def test_attribution_at_ingest_equals_the_in_memory_reference(kind: str) -> None
     assert (5, OTHER) in first_org_teams
     assert (5, "ß") not in first_org_teams
     with fresh_storage(kind) as storage:
+        assert _run(storage.unit_of_work) == expected
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("shared_at_most", [0.0, 10.0])
+def test_staging_row_by_row_or_shared_stores_the_same(
+        shared_at_most: float, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Deltas staged one row each, or staged once per shared stats object with all their
+    groups and expanded in PostgreSQL (forced either way here), store the same rollups."""
+    monkeypatch.setattr(pg_rollups, "_SHARED_AT_MOST", shared_at_most)
+    expected = _run(unit_of_work_factory(InMemoryStorage()))
+    with fresh_storage("postgres") as storage:
         assert _run(storage.unit_of_work) == expected

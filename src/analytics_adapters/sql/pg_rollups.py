@@ -10,7 +10,7 @@ order (tables always in the same order) keeps concurrent ingests deadlock-free.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -23,7 +23,7 @@ from analytics_adapters.sql.pg_stage import Stage, copy_rows
 from analytics_adapters.sql.schema import EXTRA_COUNTER_COLUMNS, ROLLUPS, RollupFamily
 from analytics_adapters.sql.sqlite_rollups import floor_day, floor_hour
 from analytics_core.freshness import FreshnessMarker
-from analytics_core.rollups import Rollup
+from analytics_core.rollups import Rollup, RollupStats
 
 _EMPTY_JSON = Jsonb({})
 
@@ -50,6 +50,20 @@ CREATE TEMP TABLE IF NOT EXISTS analytics_stage_rollups (
 ])
 
 _COLUMNS = ", ".join(ROLLUP_COLUMNS)
+
+# Deltas that share their statistics (the attribution rows of an event alone in them: one per
+# dimension) are staged once with all their groups, and expanded into the stage above inside
+# PostgreSQL: a third to a fifth of the rows to send and parse.
+_SHARED = Stage(
+    "analytics_stage_shared",
+    _ROLLUPS.create.replace("analytics_stage_rollups", "analytics_stage_shared").replace(
+        "client_id text", "client_ids text[]"),
+    [*_ROLLUPS.types[:3], "text[]", *_ROLLUPS.types[4:]])
+_EXPAND_SHARED = """
+INSERT INTO analytics_stage_rollups
+SELECT org_id, bucket_start, model_id, unnest(client_ids), @rest
+FROM analytics_stage_shared""".replace("@rest", ", ".join(ROLLUP_COLUMNS[4:]))
+_SHARED_AT_MOST = 0.75  # staged rows / deltas: below this, the deltas go in shared
 
 _MERGE = """
 ON CONFLICT (org_id, bucket_start, model_id, client_id) DO UPDATE SET
@@ -157,23 +171,42 @@ ON CONFLICT (org_id, model_id) DO UPDATE SET
   last_rollup_at = GREATEST(f.last_rollup_at, excluded.last_rollup_at)"""
 
 
-def _rollup_rows(rollups: Sequence[Rollup]) -> Iterator[tuple[Any, ...]]:
-    """COPY rows of the deltas. Attribution deltas of one event share one stats object (one per
-    dimension), so each stats object is converted once; `rollups` keeps them alive (and their
-    ids distinct) while the rows are read."""
-    converted: dict[int, tuple[Any, ...]] = {}
+def _stats_part(s: RollupStats) -> tuple[Any, ...]:
+    bins, counts = sketch_lists(s.sketch)
+    return (s.invocations, s.success, s.errors, s.timeouts, s.throttled, s.input_tokens,
+            s.output_tokens, s.cost.units, s.latency_sum, s.latency_min, s.latency_max,
+            s.sketch.zero_count, bins, counts,
+            Jsonb(dict(s.error_codes)) if s.error_codes else _EMPTY_JSON, *s.extra_counters())
+
+
+def _shared(rollups: Sequence[Rollup]) -> dict[tuple[Any, ...], tuple[RollupStats, list[str]]]:
+    """The deltas grouped by (org, bucket, model, stats object): the groups of each."""
+    shared: dict[tuple[Any, ...], tuple[RollupStats, list[str]]] = {}
     for r in rollups:
-        k, s = r.key, r.stats
-        part = converted.get(id(s))
-        if part is None:
-            bins, counts = sketch_lists(s.sketch)
-            part = converted[id(s)] = (
-                s.invocations, s.success, s.errors, s.timeouts, s.throttled, s.input_tokens,
-                s.output_tokens, s.cost.units, s.latency_sum, s.latency_min, s.latency_max,
-                s.sketch.zero_count, bins, counts,
-                Jsonb(dict(s.error_codes)) if s.error_codes else _EMPTY_JSON,
-                *s.extra_counters())
-        yield (k.org_id, k.bucket_start, k.model_id, k.client_id, *part)
+        k = r.key
+        entry = shared.get((id(r.stats), k.org_id, k.bucket_start, k.model_id))
+        if entry is None:
+            shared[(id(r.stats), k.org_id, k.bucket_start, k.model_id)] = (r.stats,
+                                                                           [k.client_id])
+        else:
+            entry[1].append(k.client_id)
+    return shared
+
+
+def _stage(unit: ActiveUnit, conn: sa.Connection, rollups: Sequence[Rollup]) -> None:
+    """Fill the rollups stage with the deltas: row by row, or (when many share their stats)
+    through the shared stage."""
+    shared = _shared(rollups)
+    if len(shared) > _SHARED_AT_MOST * len(rollups):
+        copy_rows(unit, conn, _ROLLUPS, (
+            (r.key.org_id, r.key.bucket_start, r.key.model_id, r.key.client_id,
+             *_stats_part(r.stats)) for r in rollups))
+        return
+    copy_rows(unit, conn, _ROLLUPS, ())
+    copy_rows(unit, conn, _SHARED, (
+        (org, bucket, model, groups, *_stats_part(stats))
+        for (_, org, bucket, model), (stats, groups) in shared.items()))
+    conn.exec_driver_sql(_EXPAND_SHARED)
 
 
 def distinct_tier_keys(
@@ -193,7 +226,7 @@ def upsert_rollups(unit: ActiveUnit, conn: sa.Connection, rollups: Sequence[Roll
     """Add rollup deltas (keys must be distinct) in one set-based upsert per table of the
     family (the model/client rollups, or the attribution rollups)."""
     base, tiers = _statements(family)
-    copy_rows(unit, conn, _ROLLUPS, _rollup_rows(rollups))
+    _stage(unit, conn, rollups)
     conn.exec_driver_sql(base)
     for floor, distinct, aggregated in tiers:
         conn.exec_driver_sql(distinct if distinct_tier_keys(rollups, floor) else aggregated)
