@@ -19,11 +19,14 @@ from analytics_app.config import load_settings
 @pytest.fixture
 def local_time(monkeypatch: pytest.MonkeyPatch) -> Callable[[int, int], datetime]:
     """Pin the process clock to the latest past instant at HOUR:MINUTE in the first demo org's
-    zone: the demo's daily budget depends on how much of the local day has passed."""
+    zone on the 4th of a month or later: the demo's daily budget depends on how much of the
+    local day has passed, its monthly budget on the month having the demo's days."""
     def pin(hour: int, minute: int) -> datetime:
         local = datetime.now(UTC).astimezone(ZoneInfo(ORGS[0].tz))
         at = local.replace(hour=hour, minute=minute, second=0, microsecond=0)
         if at > local:
+            at -= timedelta(days=1)
+        while at.day < 4:  # the demo's 3 days and this month's budget both in one month
             at -= timedelta(days=1)
         pinned = at.astimezone(UTC)
         monkeypatch.setattr(SystemClock, "now", lambda self: pinned)
