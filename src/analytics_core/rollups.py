@@ -285,6 +285,7 @@ def build_group_rollups(
     # Most attribution keys hold one event (one key per dimension for each event of a small
     # org): such a key gets that event's own stats, built once and shared by its dimensions
     # (stats are immutable); only keys with several events accumulate.
+    price = [None] * len(events) if prices is None else prices
     first: dict[tuple[int, int, str, int], int] = {}  # key -> index of its first event
     accs: dict[tuple[int, int, str, int], _Accumulator] = {}  # keys with several events
     for i, e in enumerate(events):
@@ -298,8 +299,8 @@ def build_group_rollups(
             acc = accs.get(key)
             if acc is None:
                 acc = accs[key] = _Accumulator()
-                acc.add_event(events[j], prices[j] if prices is not None else None)
-            acc.add_event(e, prices[i] if prices is not None else None)
+                acc.add_event(events[j], price[j])
+            acc.add_event(e, price[i])
     alone: dict[int, RollupStats] = {}
     out = []
     for k in sorted(first):
@@ -310,9 +311,7 @@ def build_group_rollups(
         elif i in alone:
             stats = alone[i]
         else:
-            single = _Accumulator()
-            single.add_event(events[i], prices[i] if prices is not None else None)
-            stats = alone[i] = single.freeze()
+            stats = alone[i] = stats_of((events[i],), (price[i],))
         e = events[i]
         out.append(Rollup(RollupKey(e.org_id, e.model_id, k[2],
                                     datetime.fromtimestamp(k[3], UTC)), stats))

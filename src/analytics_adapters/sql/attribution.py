@@ -36,7 +36,7 @@ CREATE TEMP TABLE IF NOT EXISTS analytics_stage_values (
 # than the cap (the count read once per key); in key order, so concurrent admitters lock the
 # same rows in one order. Citus plans the staged (local) rows against the distributed table.
 _ADMIT = """
-INSERT INTO attribution_values AS v (org_id, day, dimension, value)
+INSERT INTO attribution_values (org_id, day, dimension, value)
 SELECT org_id, day, dimension, value FROM (
   SELECT w.org_id, w.day, w.dimension, w.value,
          row_number() OVER (PARTITION BY w.org_id, w.day, w.dimension ORDER BY w.value)

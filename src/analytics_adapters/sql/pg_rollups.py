@@ -184,12 +184,8 @@ def _shared(rollups: Sequence[Rollup]) -> dict[tuple[Any, ...], tuple[RollupStat
     shared: dict[tuple[Any, ...], tuple[RollupStats, list[str]]] = {}
     for r in rollups:
         k = r.key
-        entry = shared.get((id(r.stats), k.org_id, k.bucket_start, k.model_id))
-        if entry is None:
-            shared[(id(r.stats), k.org_id, k.bucket_start, k.model_id)] = (r.stats,
-                                                                           [k.client_id])
-        else:
-            entry[1].append(k.client_id)
+        shared.setdefault((id(r.stats), k.org_id, k.bucket_start, k.model_id),
+                          (r.stats, []))[1].append(k.client_id)
     return shared
 
 
